@@ -1,0 +1,1 @@
+"""Tandem Lambda functions; each folder is one function, common/ is shared code."""

@@ -1,0 +1,125 @@
+"""POST /chat: the chatbot Lambda, deployed by stacks/chatbot_stack.py behind API Gateway and Cognito.
+
+The handler is thin: authenticate the caller (Cognito claims), parse the body, hand the turn to
+ChatService, shape the HTTP response. The service and its AWS clients are built once per execution
+environment; inside Lambda they are built during init, so SnapStart snapshots them ready to use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from langchain_aws import ChatBedrockConverse
+
+from lambdas.chatbot.answer import Answerer
+from lambdas.chatbot.handoff import LogOnlyStarter
+from lambdas.chatbot.request import RequestError, customer_id, parse_chat_request
+from lambdas.chatbot.sentiment import make_detector
+from lambdas.chatbot.service import ChatService
+from lambdas.chatbot.settings import ChatbotSettings
+from lambdas.common import clients
+from lambdas.common.session_store import SessionNotFound, SessionStore
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tandem"))
+
+_service: ChatService | None = None
+
+
+def bedrock_config(max_attempts: int, read_timeout: int) -> Config:
+    """Retries for throttling and transient errors, bounded so every attempt fits in the API's timeout
+    (stacks/config.py checks attempts x read timeout against it)."""
+    return Config(retries={"mode": "standard", "max_attempts": max_attempts}, read_timeout=read_timeout,
+                  connect_timeout=2, tcp_keepalive=True)
+
+
+def build_service(settings: ChatbotSettings) -> ChatService:
+    answer_config = bedrock_config(settings.bedrock_max_attempts, settings.bedrock_read_timeout_seconds)
+    clients.configure("bedrock-runtime", answer_config)
+    clients.configure("bedrock-agent-runtime", answer_config)
+    # The gate runs beside the answer and may fail without harm: one retry, and never slower than the answer.
+    clients.configure("bedrock-runtime", bedrock_config(2, settings.bedrock_read_timeout_seconds), purpose="gate")
+    guardrail = ({"guardrailIdentifier": settings.guardrail_id, "guardrailVersion": settings.guardrail_version,
+                  "trace": "disabled"} if settings.guardrail_id else None)
+    retriever = None
+    if settings.knowledge_base_id:
+        from langchain_aws.retrievers import AmazonKnowledgeBasesRetriever  # noqa: PLC0415 (only when used)
+
+        retriever = AmazonKnowledgeBasesRetriever(
+            knowledge_base_id=settings.knowledge_base_id, client=clients.client("bedrock-agent-runtime"),
+            retrieval_config={"vectorSearchConfiguration": {"numberOfResults": settings.knowledge_base_results}})
+    answerer = Answerer(
+        model=_chat_model(settings, "default", model_id=settings.model_id, temperature=settings.temperature,
+                          max_tokens=settings.max_tokens, guardrail_config=guardrail),
+        model_id=settings.model_id, system_prompt=settings.system_prompt, retriever=retriever)
+    detector = make_detector(settings.sentiment_detector, language_code=settings.language_code,
+                             gate_model_id=settings.effective_gate_model_id,
+                             make_model=partial(_chat_model, settings, "gate"))
+    store = SessionStore(table_name=os.environ["SESSIONS_TABLE"], bucket_name=os.environ["TRANSCRIPTS_BUCKET"],
+                         ttl_days=settings.session_ttl_days)
+    return ChatService(settings=settings, store=store, answerer=answerer, detector=detector,
+                       starter=LogOnlyStarter(logger), executor=ThreadPoolExecutor(2, thread_name_prefix="turn"),
+                       metrics=metrics, logger=logger)
+
+
+def _chat_model(settings: ChatbotSettings, purpose: str, **kwargs: Any) -> ChatBedrockConverse:
+    runtime = clients.client("bedrock-runtime", purpose=purpose)
+    # langchain-aws uses its control-plane client only to resolve application inference profiles; skip
+    # creating one (a cold-start cost) unless such a profile is configured.
+    uses_profile = "application-inference-profile" in settings.model_id + settings.gate_model_id
+    control = clients.client("bedrock") if uses_profile else runtime
+    return ChatBedrockConverse(client=runtime, bedrock_client=control, **kwargs)
+
+
+def get_service() -> ChatService:
+    global _service
+    if _service is None:
+        _service = build_service(ChatbotSettings.from_env())
+    return _service
+
+
+def reset_service() -> None:
+    """Forgets the service so the next call rebuilds it from the environment (tests)."""
+    global _service
+    _service = None
+
+
+def response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": status, "body": json.dumps(body, ensure_ascii=False),
+            "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"}}
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler(capture_response=False)  # responses hold customer text: keep it out of X-Ray
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    service = get_service()
+    try:
+        caller = customer_id(event)
+        request = parse_chat_request(event, max_message_chars=service.settings.max_message_chars)
+        result = service.handle(request, caller)
+    except RequestError as error:
+        logger.info("request rejected", extra={"field": error.field, "status": error.status})
+        return response(error.status, error.to_body())
+    except SessionNotFound:
+        return response(404, {"error": {"field": "session_id", "message": "no such session for this caller"}})
+    except (ClientError, BotoCoreError) as error:
+        metrics.add_metric(name="StorageFailures", unit="Count", value=1)
+        logger.exception("turn could not be stored", extra={"error": type(error).__name__})
+        return response(503, {"error": {"field": None, "message": "the message could not be saved; please resend it"}})
+    return response(200, result.to_body())
+
+
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"):
+    # Inside Lambda's init phase: build clients and the chain now, so SnapStart snapshots them and an
+    # on-demand cold start does the work before the first request instead of during it.
+    get_service()

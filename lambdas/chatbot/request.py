@@ -1,0 +1,82 @@
+"""POST /chat request parsing. API Gateway validates the body's schema first; this checks again, because
+the function must never trust its trigger, and names the offending field in every error."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_FIELDS = ("session_id", "message")
+
+
+class RequestError(ValueError):
+    """A request Tandem rejects before anything is written; `field` names what is wrong."""
+
+    def __init__(self, field: str, message: str, status: int = 400):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.status = status
+
+    def to_body(self) -> dict[str, Any]:
+        return {"error": {"field": self.field, "message": self.message}}
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    message: str
+    session_id: str | None = None
+
+
+def parse_chat_request(event: dict[str, Any], *, max_message_chars: int) -> ChatRequest:
+    body = event.get("body")
+    if body is None or body == "":
+        raise RequestError("body", "a JSON object with a 'message' is required")
+    if event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise RequestError("body", "is not valid base64-encoded UTF-8") from None
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, TypeError):
+        raise RequestError("body", "is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise RequestError("body", "must be a JSON object")
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise RequestError(unknown[0], f"is not a known field (accepted: {', '.join(_FIELDS)})")
+
+    message = data.get("message")
+    if message is None:
+        raise RequestError("message", "is required")
+    if not isinstance(message, str):
+        raise RequestError("message", "must be a string")
+    if not message.strip():
+        raise RequestError("message", "must not be empty")
+    if len(message) > max_message_chars:
+        raise RequestError("message", f"must be at most {max_message_chars} characters (got {len(message)})")
+
+    session_id = data.get("session_id")
+    if session_id is not None:
+        if not isinstance(session_id, str):
+            raise RequestError("session_id", "must be a string")
+        if not SESSION_ID.match(session_id):
+            raise RequestError("session_id", "must be a lowercase UUID v4 returned by an earlier /chat call")
+    return ChatRequest(message=message.strip(), session_id=session_id)
+
+
+def customer_id(event: dict[str, Any]) -> str:
+    """The caller's Cognito `sub`, put there by the API's authorizer; sessions belong to it."""
+    try:
+        sub = event["requestContext"]["authorizer"]["claims"]["sub"]
+    except (KeyError, TypeError):
+        sub = None
+    if not isinstance(sub, str) or not sub:
+        raise RequestError("authorization", "no authenticated caller in the request", status=401)
+    return sub

@@ -1,0 +1,147 @@
+"""One customer turn, end to end: load the session, answer and gate concurrently, decide, record, reply.
+
+The answer (Bedrock) and the gate's sentiment detector run at the same time, so a gated turn costs about
+the slower of the two instead of their sum. Failures are contained on the side of the human:
+- the model fails  -> the customer gets an apology, the turn is recorded, and (configurable) a human is called;
+- the gate fails   -> the answer still goes out; the failure is logged and counted;
+- the transcript write fails -> the turn is already in DynamoDB; the failure is logged and counted.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from lambdas.chatbot.answer import Answer, Answerer, ModelFailure
+from lambdas.chatbot.handoff import EscalationStarter
+from lambdas.chatbot.policy import EscalationPolicy
+from lambdas.chatbot.request import ChatRequest
+from lambdas.chatbot.sentiment import SentimentDetector
+from lambdas.chatbot.settings import ChatbotSettings
+from lambdas.common.session_store import SessionState, SessionStore, TranscriptWriteFailed
+from lambdas.common.transcript import EscalationRecord, Sentiment, Turn, new_id, utc_now
+
+
+class MetricSink(Protocol):
+    def add_metric(self, name: str, unit: str, value: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    session_id: str
+    customer_turn: Turn
+    reply_turn: Turn
+    escalation: EscalationRecord | None
+    sentiment: Sentiment | None
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "session_id": self.session_id,
+            "turn_id": self.reply_turn.turn_id,
+            "reply": self.reply_turn.text,
+            "escalated": self.escalation is not None,
+            "sources": [{"uri": s.uri, "excerpt": s.excerpt, "score": s.score} for s in self.reply_turn.sources],
+        }
+        if self.escalation is not None:
+            body["escalation"] = {"escalation_id": self.escalation.escalation_id, "reason": self.escalation.reason,
+                                  "status": self.escalation.status}
+        if self.reply_turn.error:
+            body["error"] = self.reply_turn.error
+        return body
+
+
+class ChatService:
+    def __init__(self, *, settings: ChatbotSettings, store: SessionStore, answerer: Answerer,
+                 detector: SentimentDetector, starter: EscalationStarter, executor: Executor,
+                 metrics: MetricSink, logger: Any):
+        self.settings = settings
+        self.store = store
+        self.answerer = answerer
+        self.detector = detector
+        self.starter = starter
+        self.executor = executor
+        self.metrics = metrics
+        self.logger = logger
+        self.policy = EscalationPolicy(
+            human_request_phrases=settings.human_request_phrases,
+            negative_threshold=settings.negative_threshold,
+            consecutive_negative_turns=settings.consecutive_negative_turns,
+            escalate_on_model_error=settings.escalate_on_model_error,
+        )
+        # Enough turn items (customer, bot and system alternate) for the history and the negative streak.
+        self.recent_items = 2 * max(settings.history_turns, settings.consecutive_negative_turns) + 2
+
+    def handle(self, request: ChatRequest, customer_id: str) -> TurnResult:
+        session = (self.store.load(request.session_id, customer_id, recent_items=self.recent_items)
+                   if request.session_id else self.store.new_session(new_id(), customer_id))
+        received_at = utc_now()
+        history = session.recent_turns[-self.settings.history_turns:] if self.settings.history_turns else []
+
+        detection = self.executor.submit(self._detect, request.message)
+        # An explicit request for a human is settled without the model: no tokens spent on an unread answer.
+        answering = None if self.policy.asks_for_human(request.message) else self.executor.submit(
+            self.answerer.answer, request.message, history)
+        sentiment = detection.result()
+        answer = answering.result() if answering is not None else None
+
+        if isinstance(answer, ModelFailure):
+            self.metrics.add_metric("ModelFailures", "Count", 1)
+            self.logger.error("model failed to answer", extra={"error": answer.error, "session_id": session.session_id})
+        reason = self.policy.decide(request.message, sentiment, session.recent_turns,
+                                    model_failed=isinstance(answer, ModelFailure))
+        customer_turn = Turn(role="customer", text=request.message, created_at=received_at, sentiment=sentiment)
+        escalation = None
+        if reason is not None and session.open_escalation_id is None:
+            escalation = EscalationRecord(session_id=session.session_id, reason=reason,
+                                          turn_id=customer_turn.turn_id, sentiment=sentiment)
+        reply_turn = self._reply(answer, reason)
+
+        self.store_turn(session, [customer_turn, reply_turn], escalation)
+        if escalation is not None:
+            self._start_escalation(escalation)
+        elif reason is not None:
+            self.logger.info("escalation already open", extra={"escalation_id": session.open_escalation_id})
+        return TurnResult(session_id=session.session_id, customer_turn=customer_turn, reply_turn=reply_turn,
+                          escalation=escalation, sentiment=sentiment)
+
+    def _detect(self, message: str) -> Sentiment | None:
+        try:
+            return self.detector.detect(message)
+        except Exception as error:  # any detector fault: the gate must never take the answer down with it
+            self.metrics.add_metric("GateFailures", "Count", 1)
+            self.logger.exception("sentiment detector failed; answering without it",
+                                  extra={"detector": self.detector.name, "error": type(error).__name__})
+            return None
+
+    def _reply(self, answer: Answer | ModelFailure | None, reason: str | None) -> Turn:
+        if reason is not None:
+            text = self.settings.handoff_message
+            if isinstance(answer, ModelFailure):
+                text = f"{self.settings.model_error_message} {text}"
+            # The hand-off is Tandem speaking, not the model: a system turn, never sampled for rating.
+            return Turn(role="system", text=text, error=answer.error if isinstance(answer, ModelFailure) else None)
+        if isinstance(answer, ModelFailure):
+            return Turn(role="bot", text=self.settings.model_error_message, model_id=self.answerer.model_id,
+                        latency_ms=answer.latency_ms, error=answer.error)
+        assert answer is not None  # no reason to escalate means the model was asked
+        return Turn(role="bot", text=answer.text, model_id=answer.model_id, latency_ms=answer.latency_ms,
+                    sources=answer.sources)
+
+    def store_turn(self, session: SessionState, turns: list[Turn], escalation: EscalationRecord | None) -> None:
+        """Anything but a transcript failure propagates: the API answers 503 and the customer can resend."""
+        try:
+            self.store.record(session, turns, escalation)
+        except TranscriptWriteFailed:
+            self.metrics.add_metric("TranscriptWriteFailures", "Count", 1)
+            self.logger.exception("turn stored in DynamoDB but the transcript write failed",
+                                  extra={"session_id": session.session_id})
+
+    def _start_escalation(self, escalation: EscalationRecord) -> None:
+        self.metrics.add_metric("Escalations", "Count", 1)
+        try:
+            self.starter.start(escalation)
+        except Exception:  # the escalation is recorded as pending; the alarm on this metric calls a person
+            self.metrics.add_metric("EscalationStartFailures", "Count", 1)
+            self.logger.exception("could not start the human workflow", extra={"escalation_id": escalation.escalation_id})
+

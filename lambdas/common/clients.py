@@ -1,0 +1,50 @@
+"""AWS clients, created once per execution environment and swappable in tests.
+
+Every AWS call in the Lambdas goes through `client(service)`, so a test can hand in a client wrapped in
+botocore's Stubber (`set_client`) or let moto intercept the default one. Clients are cached because
+creating one costs tens of milliseconds of a cold start; under SnapStart they are created during init
+and land in the snapshot. A `purpose` keeps two clients of one service apart when they need different
+retry settings (the chatbot's answer and its gate both call Bedrock).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_lock = threading.Lock()
+_clients: dict[tuple[str, str], Any] = {}
+_configs: dict[tuple[str, str], Config] = {}
+
+
+def configure(service: str, config: Config, *, purpose: str = "default") -> None:
+    """Sets the botocore config (retries, time-outs) for a client not created yet."""
+    with _lock:
+        _configs[(service, purpose)] = config
+
+
+def client(service: str, *, purpose: str = "default") -> Any:
+    key = (service, purpose)
+    cached = _clients.get(key)
+    if cached is not None:
+        return cached
+    with _lock:  # the chatbot creates clients from two threads at once
+        if key not in _clients:
+            _clients[key] = boto3.session.Session().client(service, config=_configs.get(key))
+        return _clients[key]
+
+
+def set_client(service: str, value: Any, *, purpose: str = "default") -> None:
+    """Replaces a client (tests: a Stubber-wrapped client)."""
+    with _lock:
+        _clients[(service, purpose)] = value
+
+
+def reset() -> None:
+    """Forgets every client and config (tests: a fresh moto context needs fresh clients)."""
+    with _lock:
+        _clients.clear()
+        _configs.clear()

@@ -1,0 +1,152 @@
+"""The hub formats of a conversation (ARCHITECTURE.md): Turn, EscalationRecord and Transcript.
+
+Plain dataclasses with explicit to/from dict so every Lambda can use them without extra packages.
+`schema_version` is bumped whenever a field changes meaning; readers reject versions they do not know.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+Role = Literal["customer", "bot", "agent", "system"]
+ROLES: tuple[str, ...] = ("customer", "bot", "agent", "system")
+EscalationStatus = Literal["pending", "accepted", "resolved", "timed_out", "cancelled", "failed"]
+
+
+def utc_now() -> str:
+    """ISO 8601 in UTC with microseconds: sorts as text in the order the events happened."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    label: Literal["negative", "neutral", "positive"]
+    score: float  # confidence in `label`, 0..1
+    detector: str
+    reason: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Sentiment":
+        return cls(label=data["label"], score=float(data["score"]), detector=data["detector"],
+                   reason=data.get("reason", ""))
+
+
+@dataclass(frozen=True)
+class Source:
+    """A knowledge-base passage the answer was grounded on."""
+
+    uri: str
+    excerpt: str = ""
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: Role
+    text: str
+    turn_id: str = field(default_factory=new_id)
+    created_at: str = field(default_factory=utc_now)
+    sentiment: Sentiment | None = None
+    model_id: str | None = None
+    latency_ms: int | None = None
+    sources: tuple[Source, ...] = ()
+    error: str | None = None  # why a bot turn is an apology instead of an answer
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"turn role must be one of {', '.join(ROLES)}, not {self.role!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {k: v for k, v in data.items() if v not in (None, ())}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Turn":
+        return cls(
+            role=data["role"], text=data["text"], turn_id=data["turn_id"], created_at=data["created_at"],
+            sentiment=Sentiment.from_dict(data["sentiment"]) if data.get("sentiment") else None,
+            model_id=data.get("model_id"),
+            latency_ms=int(data["latency_ms"]) if data.get("latency_ms") is not None else None,
+            sources=tuple(Source(uri=s["uri"], excerpt=s.get("excerpt", ""),
+                                 score=float(s["score"]) if s.get("score") is not None else None)
+                          for s in data.get("sources", ())),
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class EscalationRecord:
+    """Why a human was called. The Step Functions task token never lives here: it stays in the backend."""
+
+    session_id: str
+    reason: str
+    turn_id: str
+    escalation_id: str = field(default_factory=new_id)
+    status: EscalationStatus = "pending"
+    requested_at: str = field(default_factory=utc_now)
+    sentiment: Sentiment | None = None
+    accepted_by: str | None = None
+    resolved_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EscalationRecord":
+        return cls(
+            session_id=data["session_id"], reason=data["reason"], turn_id=data["turn_id"],
+            escalation_id=data["escalation_id"], status=data["status"], requested_at=data["requested_at"],
+            sentiment=Sentiment.from_dict(data["sentiment"]) if data.get("sentiment") else None,
+            accepted_by=data.get("accepted_by"), resolved_at=data.get("resolved_at"),
+        )
+
+
+@dataclass
+class Transcript:
+    session_id: str
+    started_at: str
+    updated_at: str
+    turns: list[Turn] = field(default_factory=list)
+    escalations: list[EscalationRecord] = field(default_factory=list)
+    feedback: list[dict[str, Any]] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    def merge(self, turns: list[Turn], escalations: list[EscalationRecord], updated_at: str) -> None:
+        """Adds what is new (by id), keeps what is there, orders turns by time; never drops a turn."""
+        known = {t.turn_id for t in self.turns}
+        self.turns.extend(t for t in turns if t.turn_id not in known)
+        self.turns.sort(key=lambda t: (t.created_at, t.turn_id))
+        by_id = {e.escalation_id: e for e in self.escalations}
+        for escalation in escalations:  # a newer status replaces the older one
+            by_id[escalation.escalation_id] = escalation
+        self.escalations = sorted(by_id.values(), key=lambda e: e.requested_at)
+        self.updated_at = max(self.updated_at, updated_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version, "session_id": self.session_id,
+            "started_at": self.started_at, "updated_at": self.updated_at,
+            "turns": [t.to_dict() for t in self.turns],
+            "escalations": [e.to_dict() for e in self.escalations],
+            "feedback": list(self.feedback),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Transcript":
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"transcript schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+        return cls(
+            session_id=data["session_id"], started_at=data["started_at"], updated_at=data["updated_at"],
+            turns=[Turn.from_dict(t) for t in data.get("turns", [])],
+            escalations=[EscalationRecord.from_dict(e) for e in data.get("escalations", [])],
+            feedback=list(data.get("feedback", [])),
+        )

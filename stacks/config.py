@@ -1,0 +1,223 @@
+"""Tandem's configuration: cdk.json context read into one frozen, validated object.
+
+Every key has a default here, documented in README.md ("Configuration"). Values given on the command
+line (`cdk deploy -c temperature=0.5`) arrive as strings, so each field is coerced before it is checked.
+A bad value stops synth with a ConfigError that names the key and what it accepts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+SENTIMENT_DETECTORS = ("llm", "comprehend", "vader")
+MFA_MODES = ("off", "optional", "required")
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                      2557, 2922, 3288, 3653)
+# Bedrock model ids, inference-profile ids ("us.anthropic...") and ARNs; no spaces, no empties.
+_MODEL_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9.:/_\-]{2,2047}$")
+_KNOWLEDGE_BASE_ID = re.compile(r"^[0-9a-zA-Z]{10}$")
+_GUARDRAIL_ID = re.compile(r"^(([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))$")
+_GUARDRAIL_VERSION = re.compile(r"^(([1-9][0-9]{0,7})|(DRAFT))$")
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
+# API Gateway's integration timeout for a REST API; the chatbot must answer inside it.
+API_TIMEOUT_SECONDS = 29
+
+
+class ConfigError(ValueError):
+    """A cdk.json context value that Tandem cannot run with."""
+
+    def __init__(self, key: str, value: Any, accepted: str):
+        self.key = key
+        super().__init__(f"cdk.json context '{key}' = {value!r} is invalid: expected {accepted}")
+
+
+@dataclass(frozen=True)
+class TandemConfig:
+    # Answer chain
+    model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    temperature: float = 0.2
+    max_tokens: int = 512
+    system_prompt: str = (
+        "You are a helpful, precise assistant answering customers' questions. Answer only from what you "
+        "know to be true; if you are not sure, say so and offer to connect the customer with a human expert."
+    )
+    history_turns: int = 10
+    knowledge_base_id: str = ""
+    knowledge_base_results: int = 4
+    guardrail_id: str = ""
+    guardrail_version: str = "DRAFT"
+    bedrock_max_attempts: int = 3
+    bedrock_read_timeout_seconds: int = 8
+    # Escalation gate
+    sentiment_detector: str = "comprehend"
+    gate_model_id: str = ""
+    language_code: str = "en"
+    negative_threshold: float = 0.75
+    consecutive_negative_turns: int = 3
+    human_request_phrases: tuple[str, ...] = (
+        "agent", "human", "real person", "talk to a person", "speak to a person", "representative", "operator",
+    )
+    escalate_on_model_error: bool = True
+    handoff_message: str = (
+        "I'm bringing in a human expert to help you. Please stay here: they will reply in this conversation."
+    )
+    model_error_message: str = (
+        "Sorry, I can't answer right now because of a technical problem. Your message is saved."
+    )
+    # API and storage
+    max_message_chars: int = 4000
+    api_throttle_rate_limit: int = 10
+    api_throttle_burst_limit: int = 20
+    mfa: str = "optional"
+    session_ttl_days: int = 90
+    transcript_retention_days: int = 365
+    log_retention_days: int = 30
+    snapstart: bool = True
+    alarm_email: str = ""
+
+    @property
+    def effective_gate_model_id(self) -> str:
+        return self.gate_model_id or self.model_id
+
+
+def _as_str(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, value, "a string")
+    return value.strip()
+
+
+def _as_int(key: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(key, value, "an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    raise ConfigError(key, value, "an integer")
+
+
+def _as_float(key: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(key, value, "a number")
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, value, "a number") from None
+
+
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigError(key, value, "true or false")
+
+
+def _as_phrases(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):  # -c human_request_phrases='["agent","human"]'
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ConfigError(key, value, "a JSON list of non-empty phrases") from None
+    if not isinstance(value, (list, tuple)) or not value or not all(
+        isinstance(p, str) and p.strip() for p in value
+    ):
+        raise ConfigError(key, value, "a non-empty list of non-empty phrases")
+    return tuple(p.strip().lower() for p in value)
+
+
+_COERCE: dict[type | str, Callable[[str, Any], Any]] = {
+    "str": _as_str, "int": _as_int, "float": _as_float, "bool": _as_bool, "tuple[str, ...]": _as_phrases,
+}
+
+
+def _in_range(key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ConfigError(key, value, f"a value from {low} to {high}")
+
+
+def _matches(key: str, value: str, pattern: re.Pattern[str], accepted: str, *, optional: bool = False) -> None:
+    if optional and value == "":
+        return
+    if not pattern.match(value):
+        raise ConfigError(key, value, accepted)
+
+
+def _one_of(key: str, value: Any, accepted: tuple[Any, ...]) -> None:
+    if value not in accepted:
+        raise ConfigError(key, value, "one of " + ", ".join(str(a) for a in accepted))
+
+
+def _validate(c: TandemConfig) -> None:
+    _matches("model_id", c.model_id, _MODEL_ID, "a Bedrock model id, inference profile id or ARN")
+    _matches("gate_model_id", c.gate_model_id, _MODEL_ID, "a Bedrock model id, or empty for model_id",
+             optional=True)
+    _in_range("temperature", c.temperature, 0.0, 1.0)
+    _in_range("max_tokens", c.max_tokens, 1, 8192)
+    if not c.system_prompt:
+        raise ConfigError("system_prompt", c.system_prompt, "a non-empty prompt")
+    _in_range("history_turns", c.history_turns, 0, 50)
+    _matches("knowledge_base_id", c.knowledge_base_id, _KNOWLEDGE_BASE_ID,
+             "a 10-character Bedrock Knowledge Base id, or empty to disable retrieval", optional=True)
+    _in_range("knowledge_base_results", c.knowledge_base_results, 1, 20)
+    _matches("guardrail_id", c.guardrail_id, _GUARDRAIL_ID, "a Bedrock guardrail id or ARN, or empty",
+             optional=True)
+    _matches("guardrail_version", c.guardrail_version, _GUARDRAIL_VERSION, "DRAFT or a version number")
+    _in_range("bedrock_max_attempts", c.bedrock_max_attempts, 1, 5)
+    _in_range("bedrock_read_timeout_seconds", c.bedrock_read_timeout_seconds, 1, 25)
+    # Every attempt may use its whole read timeout; all of them must fit in the API's timeout with room
+    # for the gate, the writes and the retry back-off.
+    budget = API_TIMEOUT_SECONDS - 4
+    if c.bedrock_max_attempts * c.bedrock_read_timeout_seconds > budget:
+        raise ConfigError(
+            "bedrock_read_timeout_seconds", c.bedrock_read_timeout_seconds,
+            f"bedrock_max_attempts x bedrock_read_timeout_seconds <= {budget} s so the API answers within "
+            f"its {API_TIMEOUT_SECONDS} s timeout (bedrock_max_attempts is {c.bedrock_max_attempts})",
+        )
+    _one_of("sentiment_detector", c.sentiment_detector, SENTIMENT_DETECTORS)
+    _matches("language_code", c.language_code, _LANGUAGE_CODE, "a language code such as en or pt-BR")
+    _in_range("negative_threshold", c.negative_threshold, 0.0, 1.0)
+    _in_range("consecutive_negative_turns", c.consecutive_negative_turns, 0, 20)
+    for key in ("handoff_message", "model_error_message"):
+        if not getattr(c, key):
+            raise ConfigError(key, getattr(c, key), "a non-empty message")
+    _in_range("max_message_chars", c.max_message_chars, 1, 20000)
+    _in_range("api_throttle_rate_limit", c.api_throttle_rate_limit, 1, 10000)
+    _in_range("api_throttle_burst_limit", c.api_throttle_burst_limit, 1, 5000)
+    _one_of("mfa", c.mfa, MFA_MODES)
+    _in_range("session_ttl_days", c.session_ttl_days, 1, 3650)
+    _in_range("transcript_retention_days", c.transcript_retention_days, 1, 3650)
+    _one_of("log_retention_days", c.log_retention_days, LOG_RETENTION_DAYS)
+    _matches("alarm_email", c.alarm_email, _EMAIL, "an email address, or empty", optional=True)
+
+
+def load_config(context: Mapping[str, Any]) -> TandemConfig:
+    """Build the config from CDK context values; keys Tandem does not know are left to CDK."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(TandemConfig):
+        if f.name in context and context[f.name] is not None:
+            values[f.name] = _COERCE[str(f.type)](f.name, context[f.name])
+    config = TandemConfig(**values)
+    _validate(config)
+    return config
+
+
+def config_keys() -> list[str]:
+    return [f.name for f in dataclasses.fields(TandemConfig)]
+
+
+def defaults_as_context() -> dict[str, Any]:
+    """The defaults in cdk.json's JSON shape (tuples as lists); a test keeps cdk.json equal to it."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(TandemConfig()).items()}
+
+
+__all__ = ["ConfigError", "TandemConfig", "load_config", "config_keys", "defaults_as_context"]

@@ -1,0 +1,134 @@
+"""Fixtures for the chatbot handler: moto for DynamoDB and S3, botocore Stubbers for Bedrock and Comprehend.
+
+A Stubber with no response queued fails any call it receives, so a test that queues nothing for Bedrock
+also proves Bedrock was not called.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from lambdas.chatbot import handler as chatbot_handler
+from lambdas.chatbot.settings import ENV_VAR, ChatbotSettings
+from lambdas.common import clients
+from stacks.config import defaults_as_context
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+TABLE = "tandem-sessions-test"
+BUCKET = "tandem-transcripts-test"
+CUSTOMER = "6f1c1c4e-1111-4a5b-9c2d-0123456789ab"
+
+
+def converse_text(text: str, stop_reason: str = "end_turn") -> dict[str, Any]:
+    return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}}, "stopReason": stop_reason,
+            "usage": {"inputTokens": 12, "outputTokens": 7, "totalTokens": 19}, "metrics": {"latencyMs": 150}}
+
+
+def converse_verdict(label: Any, score: Any, reason: str = "tone of the message") -> dict[str, Any]:
+    tool_use = {"toolUseId": "tooluse_1", "name": "SentimentVerdict",
+                "input": {"label": label, "score": score, "reason": reason}}
+    return {"output": {"message": {"role": "assistant", "content": [{"toolUse": tool_use}]}}, "stopReason": "tool_use",
+            "usage": {"inputTokens": 30, "outputTokens": 20, "totalTokens": 50}, "metrics": {"latencyMs": 90}}
+
+
+def comprehend_result(sentiment: str, negative: float = 0.0, positive: float = 0.0,
+                      neutral: float = 0.0, mixed: float = 0.0) -> dict[str, Any]:
+    return {"Sentiment": sentiment,
+            "SentimentScore": {"Positive": positive, "Negative": negative, "Neutral": neutral, "Mixed": mixed}}
+
+
+def chat_event(body: Any = None, *, raw_body: str | None = None, sub: str | None = CUSTOMER) -> dict[str, Any]:
+    event = json.loads((EVENTS / "chat_request.json").read_text())
+    event["body"] = raw_body if raw_body is not None else json.dumps(body)
+    if sub is None:
+        del event["requestContext"]["authorizer"]
+    else:
+        event["requestContext"]["authorizer"]["claims"]["sub"] = sub
+    return event
+
+
+@pytest.fixture
+def lambda_context() -> SimpleNamespace:
+    return SimpleNamespace(function_name="tandem-chatbot", memory_limit_in_mb=1024, aws_request_id="req-1",
+                           invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tandem-chatbot:live",
+                           get_remaining_time_in_millis=lambda: 28000)
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        clients.reset()
+        chatbot_handler.reset_service()
+        ddb = boto3.client("dynamodb")
+        ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "session_id", "AttributeType": "S"},
+                                               {"AttributeName": "sk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "session_id", "KeyType": "HASH"},
+                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield SimpleNamespace(ddb=ddb, s3=boto3.client("s3"))
+        clients.reset()
+        chatbot_handler.reset_service()
+
+
+def _stubbed(service: str, purpose: str = "default") -> Stubber:
+    client = boto3.client(service, region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.activate()
+    clients.set_client(service, client, purpose=purpose)
+    return stubber
+
+
+@pytest.fixture
+def bedrock(aws) -> Stubber:
+    """The answer's Bedrock client."""
+    return _stubbed("bedrock-runtime")
+
+
+@pytest.fixture
+def gate_bedrock(aws) -> Stubber:
+    """The gate's Bedrock client (the llm detector)."""
+    return _stubbed("bedrock-runtime", purpose="gate")
+
+
+@pytest.fixture
+def comprehend(aws) -> Stubber:
+    return _stubbed("comprehend")
+
+
+@pytest.fixture
+def configure(monkeypatch) -> Callable[..., dict[str, Any]]:
+    """Sets the chatbot's environment from cdk.json defaults plus overrides; returns the settings used."""
+
+    def apply(**overrides: Any) -> dict[str, Any]:
+        defaults = defaults_as_context()
+        values = {k: copy.deepcopy(defaults[k]) for k in ChatbotSettings.context_keys()}
+        values.update({"sentiment_detector": "vader", **overrides})
+        monkeypatch.setenv(ENV_VAR, json.dumps(values))
+        monkeypatch.setenv("SESSIONS_TABLE", TABLE)
+        monkeypatch.setenv("TRANSCRIPTS_BUCKET", BUCKET)
+        chatbot_handler.reset_service()
+        return values
+
+    apply()
+    return apply
+
+
+@pytest.fixture
+def chat(configure, lambda_context) -> Callable[..., tuple[int, dict[str, Any]]]:
+    """Calls the real handler; returns (status code, parsed body)."""
+
+    def call(body: Any = None, **event_kwargs: Any) -> tuple[int, dict[str, Any]]:
+        result = chatbot_handler.handler(chat_event(body, **event_kwargs), lambda_context)
+        return result["statusCode"], json.loads(result["body"])
+
+    return call
