@@ -38,7 +38,9 @@ _service: ChatService | None = None
 def bedrock_config(max_attempts: int, read_timeout: int) -> Config:
     """Retries for throttling and transient errors, bounded so every attempt fits in the API's timeout
     (stacks/config.py checks attempts x read timeout against it)."""
-    return Config(retries={"mode": "standard", "max_attempts": max_attempts}, read_timeout=read_timeout,
+    # botocore's `max_attempts` counts retries only (N retries = N + 1 calls); `total_max_attempts` counts
+    # every call, which is what bedrock_max_attempts means and what the time budget multiplies.
+    return Config(retries={"mode": "standard", "total_max_attempts": max_attempts}, read_timeout=read_timeout,
                   connect_timeout=2, tcp_keepalive=True)
 
 

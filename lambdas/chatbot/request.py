@@ -59,6 +59,10 @@ def parse_chat_request(event: dict[str, Any], *, max_message_chars: int) -> Chat
         raise RequestError("message", "must be a string")
     if not message.strip():
         raise RequestError("message", "must not be empty")
+    try:  # JSON may escape a lone surrogate ("\ud800"): no UTF-8 store can hold it, so it fails at every resend
+        message.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError("message", "must be valid Unicode text (it contains an unpaired surrogate)") from None
     if len(message) > max_message_chars:
         raise RequestError("message", f"must be at most {max_message_chars} characters (got {len(message)})")
 

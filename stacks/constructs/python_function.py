@@ -1,8 +1,8 @@
 """A Python Lambda function bundled with pip on the build machine: no Docker needed.
 
 The asset is a `lambdas` package holding the function's own folder and `lambdas/common`, plus the
-pinned packages of `lambdas/<name>/requirements.txt` installed for the Lambda platform (manylinux
-wheels for the runtime's Python version and the function's architecture). The handler is therefore
+packages of `lambdas/<name>/requirements.lock` (every package pinned, resolved from requirements.txt)
+installed for the Lambda platform: manylinux wheels for the runtime's Python version and architecture. The handler is therefore
 `lambdas.<name>.handler.handler`, the same import path the tests use.
 
 Stack tests skip bundling with the CDK context `"aws:cdk:bundling-stacks": []`; the asset then points at
@@ -19,11 +19,13 @@ from typing import Mapping
 
 import jsii
 from aws_cdk import BundlingOptions, Duration, ILocalBundling, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import LOG_RETENTION_DAYS
+from stacks.constructs.nag import acknowledge
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python runtime aws-cdk-lib offers
@@ -51,14 +53,17 @@ class PipBundler:
         self.python_version = runtime.name.removeprefix("python")
         self.platforms = _PIP_PLATFORMS[architecture.name]
 
-    def pip_command(self, output_dir: str) -> list[str]:
+    def pip_command(self, output_dir: str, *, requirements: Path | None = None) -> list[str]:
+        """pip for the Lambda platform. By default it installs the function's lock exactly (--no-deps):
+        tools/lock_lambda_requirements.py resolves requirements.txt into it."""
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                    "--no-compile", "--only-binary=:all:", "--implementation", "cp",
-                   "--python-version", self.python_version, "--target", output_dir,
-                   "--requirement", str(self.function_dir / "requirements.txt")]
+                   "--python-version", self.python_version, "--target", output_dir]
         for platform in self.platforms:
             command += ["--platform", platform]
-        return command
+        if requirements is None:
+            return [*command, "--no-deps", "--requirement", str(self.function_dir / "requirements.lock")]
+        return [*command, "--requirement", str(requirements)]
 
     def try_bundle(self, output_dir: str, *, image, **_options) -> bool:  # noqa: ANN001 (jsii signature)
         subprocess.run(self.pip_command(output_dir), check=True)
@@ -78,8 +83,9 @@ def function_code(name: str, *, runtime: lambda_.Runtime = RUNTIME,
                   architecture: lambda_.Architecture = ARCHITECTURE) -> lambda_.Code:
     """The asset for `lambdas/<name>`; its hash covers only that folder, `common` and the requirements."""
     function_dir = LAMBDAS_DIR / name
-    if not (function_dir / "handler.py").is_file() or not (function_dir / "requirements.txt").is_file():
-        raise ValueError(f"lambdas/{name} needs a handler.py and a pinned requirements.txt")
+    missing = [f for f in ("handler.py", "requirements.txt", "requirements.lock") if not (function_dir / f).is_file()]
+    if missing:
+        raise ValueError(f"lambdas/{name} lacks {', '.join(missing)} (the lock: python -m tools.lock_lambda_requirements {name})")
     return lambda_.Code.from_asset(
         str(LAMBDAS_DIR),
         exclude=["*", "!__init__.py", f"!{name}", f"!{name}/**", "!common", "!common/**",
@@ -96,7 +102,7 @@ def function_code(name: str, *, runtime: lambda_.Runtime = RUNTIME,
 class PythonFunction(Construct):
     """A traced Python Lambda with its own log group (retention, removed with the stack).
 
-    Exposes `function`, `log_group` and `alias` (the alias is set when SnapStart is on: callers must
+    Exposes `function`, `role`, `log_group` and `alias` (the alias is set when SnapStart is on: callers must
     invoke the alias, because SnapStart only applies to published versions).
     """
 
@@ -120,8 +126,13 @@ class PythonFunction(Construct):
             retention=retention(log_retention_days),
             removal_policy=RemovalPolicy.DESTROY,
         )
+        # Our own role instead of AWSLambdaBasicExecutionRole: it may write to this log group only.
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                             description=f"Tandem {name} function")
+        self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self, "Function",
+            role=self.role,
             description=description,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
@@ -136,6 +147,11 @@ class PythonFunction(Construct):
             reserved_concurrent_executions=reserved_concurrency,
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snapstart else None,
             recursive_loop=lambda_.RecursiveLoop.TERMINATE,
+        )
+        acknowledge(
+            self.role, "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions; Lambda "
+            "active tracing needs them on '*'. They only write trace data and read nothing.",
         )
         self.alias: lambda_.Alias | None = None
         if snapstart:

@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""Tandem's CDK app: reads cdk.json context into a validated config, creates the stacks, runs cdk-nag."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.chatbot_stack import ChatbotStack
+from stacks.config import TandemConfig, config_keys, load_config
+
+
+def read_config(app: cdk.App) -> TandemConfig:
+    return load_config({key: app.node.try_get_context(key) for key in config_keys()})
+
+
+def build_app(app: cdk.App) -> cdk.App:
+    config = read_config(app)
+    # Env-agnostic stacks: `cdk synth` needs no account; `cdk deploy` takes the CLI's account and region.
+    ChatbotStack(app, "TandemChatbot", config=config, description="Tandem: Bedrock chatbot with escalation gate")
+    cdk.Tags.of(app).add("project", "tandem")
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
+
+
+if __name__ == "__main__":
+    build_app(cdk.App()).synth()

@@ -1,0 +1,272 @@
+"""ChatbotStack: POST /chat behind Cognito, the chatbot Lambda (lambdas/chatbot), its sessions table and
+transcripts bucket, and alarms on the failures the Lambda counts."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from lambdas.chatbot.request import SESSION_ID
+from lambdas.chatbot.settings import ENV_VAR, ChatbotSettings
+from stacks.config import TandemConfig
+from stacks.constructs.nag import acknowledge, arn_ref
+from stacks.constructs.python_function import PythonFunction, retention
+from stacks.constructs.secure_bucket import access_log_bucket, secure_bucket
+
+METRICS_NAMESPACE = "Tandem"
+# Geographic cross-region inference profiles ("us.anthropic...") route to the base model in any region
+# of their geography.
+_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.", "global.")
+# Failures the chatbot counts (Powertools metrics); each gets an alarm.
+COUNTED_FAILURES = ("GateFailures", "ModelFailures", "StorageFailures", "TranscriptWriteFailures",
+                    "EscalationStartFailures")
+
+
+def bedrock_model_arns(stack: Stack, model_id: str) -> list[str]:
+    """The ARNs bedrock:InvokeModel must allow for a model id, an inference profile id or an ARN."""
+    if model_id.startswith("arn:"):
+        return [model_id]
+    if model_id.startswith(_PROFILE_PREFIXES):
+        base = model_id.split(".", 1)[1]
+        return [f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:inference-profile/{model_id}",
+                f"arn:{stack.partition}:bedrock:*::foundation-model/{base}"]
+    return [f"arn:{stack.partition}:bedrock:{stack.region}::foundation-model/{model_id}"]
+
+
+class ChatbotStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+
+        access_logs = access_log_bucket(self, "AccessLogs", retention_days=config.transcript_retention_days)
+        self.transcripts = secure_bucket(self, "Transcripts", access_logs=access_logs, log_prefix="transcripts/",
+                                         current_days=config.transcript_retention_days)
+        self.sessions = dynamodb.Table(
+            self, "Sessions",
+            partition_key=dynamodb.Attribute(name="session_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            time_to_live_attribute="expires_at",
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        self.chatbot = self._chatbot_function(config)
+        self._data_access(self.chatbot)
+        self.user_pool, self.user_pool_client = self._user_pool(config)
+        self.api = self._api(config)
+        self._alarms(config)
+
+        CfnOutput(self, "ChatUrl", value=self.api.url_for_path("/chat"))
+        CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
+        CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
+        CfnOutput(self, "SessionsTableName", value=self.sessions.table_name)
+        CfnOutput(self, "TranscriptsBucketName", value=self.transcripts.bucket_name)
+
+    # The function and what it may touch ---------------------------------------------------------
+
+    def _chatbot_function(self, config: TandemConfig) -> PythonFunction:
+        settings = {key: getattr(config, key) for key in ChatbotSettings.context_keys()}
+        chatbot = PythonFunction(
+            self, "Chatbot", name="chatbot",
+            description="Tandem chatbot: Bedrock answer with a concurrent escalation gate",
+            # More memory is more CPU: the langchain import and two concurrent calls want it.
+            memory_size=1024, timeout=Duration.seconds(28),
+            log_retention_days=config.log_retention_days, snapstart=config.snapstart,
+            environment={ENV_VAR: json.dumps(settings, separators=(",", ":")),
+                         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE},
+        )
+        role = chatbot.role
+        model_ids = {config.model_id}
+        if config.sentiment_detector == "llm":
+            model_ids.add(config.effective_gate_model_id)
+        role.add_to_policy(iam.PolicyStatement(
+            sid="InvokeConfiguredModels", actions=["bedrock:InvokeModel"],
+            resources=sorted({arn for m in model_ids for arn in bedrock_model_arns(self, m)})))
+        if config.knowledge_base_id:
+            role.add_to_policy(iam.PolicyStatement(
+                sid="RetrieveFromKnowledgeBase", actions=["bedrock:Retrieve"],
+                resources=[f"arn:{self.partition}:bedrock:{self.region}:{self.account}:knowledge-base/"
+                           f"{config.knowledge_base_id}"]))
+        if config.guardrail_id:
+            guardrail_arn = config.guardrail_id if config.guardrail_id.startswith("arn:") else (
+                f"arn:{self.partition}:bedrock:{self.region}:{self.account}:guardrail/{config.guardrail_id}")
+            role.add_to_policy(iam.PolicyStatement(
+                sid="ApplyConfiguredGuardrail", actions=["bedrock:ApplyGuardrail"], resources=[guardrail_arn]))
+        if config.sentiment_detector == "comprehend":
+            comprehend = iam.Policy(self, "ChatbotSentiment", roles=[role], statements=[iam.PolicyStatement(
+                sid="DetectSentiment", actions=["comprehend:DetectSentiment"], resources=["*"])])
+            acknowledge(
+                comprehend, "AwsSolutions-IAM5[Resource::*]",
+                "comprehend:DetectSentiment supports no resource-level permissions, so it needs '*'. It is a "
+                "stateless analysis of the text sent and reads or changes no resource.",
+            )
+
+        return chatbot
+
+    def _data_access(self, chatbot: PythonFunction) -> None:
+        policy = iam.Policy(self, "ChatbotDataAccess", roles=[chatbot.role], statements=[
+            # Exactly the item operations the session store uses (a transaction is made of Put/Update items).
+            iam.PolicyStatement(
+                sid="SessionItems",
+                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                         "dynamodb:ConditionCheckItem"],
+                resources=[self.sessions.table_arn]),
+            iam.PolicyStatement(
+                sid="TranscriptObjects", actions=["s3:GetObject", "s3:PutObject"],
+                resources=[self.transcripts.arn_for_objects("transcripts/*")]),
+            # Without ListBucket a missing transcript reads as AccessDenied instead of NoSuchKey.
+            iam.PolicyStatement(
+                sid="TranscriptListing", actions=["s3:ListBucket"], resources=[self.transcripts.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["transcripts/*"]}}),
+        ])
+        # Granted and named in one place, so the permission and the variable cannot drift apart.
+        chatbot.function.add_environment("SESSIONS_TABLE", self.sessions.table_name)
+        chatbot.function.add_environment("TRANSCRIPTS_BUCKET", self.transcripts.bucket_name)
+        acknowledge(
+            policy, f"AwsSolutions-IAM5[Resource::{arn_ref(self.transcripts)}/transcripts/*]",
+            "Object access is limited to the transcripts/ prefix of the transcripts bucket (one object per "
+            "session, named by a random id, so no finer ARN exists); listing is conditioned on that prefix.",
+        )
+
+    # Who may call ----------------------------------------------------------------------------------
+
+    def _user_pool(self, config: TandemConfig) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
+        mfa = {"off": cognito.Mfa.OFF, "optional": cognito.Mfa.OPTIONAL, "required": cognito.Mfa.REQUIRED}[config.mfa]
+        pool = cognito.UserPool(
+            self, "Customers",
+            self_sign_up_enabled=False,  # accounts are created by an administrator (see README)
+            sign_in_aliases=cognito.SignInAliases(email=True),
+            password_policy=cognito.PasswordPolicy(min_length=12, require_digits=True, require_lowercase=True,
+                                                   require_uppercase=True, require_symbols=True,
+                                                   temp_password_validity=Duration.days(3)),
+            mfa=mfa,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False) if mfa != cognito.Mfa.OFF else None,
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            pool, "AwsSolutions-COG8",
+            "Threat protection (the Plus feature plan) is billed per monthly active user; accounts are "
+            "admin-created only, passwords are strong and MFA is configurable (cdk.json 'mfa').",
+        )
+        if config.mfa != "required":
+            acknowledge(
+                pool, "AwsSolutions-COG2",
+                f"MFA is '{config.mfa}' by configuration (cdk.json 'mfa'); TOTP is offered to every user and "
+                "set 'mfa' to 'required' to enforce it. Self sign-up is off: every account is admin-created.",
+            )
+        client = pool.add_client(
+            "ChatClient",
+            auth_flows=cognito.AuthFlow(user_srp=True, user_password=True),
+            generate_secret=False,  # public clients (a browser, a CLI) cannot keep a secret
+            prevent_user_existence_errors=True,
+            id_token_validity=Duration.hours(1), access_token_validity=Duration.hours(1),
+            refresh_token_validity=Duration.days(30),
+        )
+        return pool, client
+
+    def _api(self, config: TandemConfig) -> apigw.RestApi:
+        access_log = logs.LogGroup(self, "ApiAccessLogs", retention=retention(config.log_retention_days),
+                                   removal_policy=RemovalPolicy.DESTROY)
+        api = apigw.RestApi(
+            self, "ChatApi",
+            description="Tandem chat API",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            deploy_options=apigw.StageOptions(
+                stage_name="prod",
+                throttling_rate_limit=config.api_throttle_rate_limit,
+                throttling_burst_limit=config.api_throttle_burst_limit,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # request bodies are customer text: never in execution logs
+                access_log_destination=apigw.LogGroupLogDestination(access_log),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False, http_method=True, ip=True, protocol=True, request_time=True,
+                    resource_path=True, response_length=True, status=True, user=True),
+            ),
+        )
+        acknowledge(
+            api.node.find_child("CloudWatchRole"),
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+            "API Gateway's account-level CloudWatch role uses AWS's AmazonAPIGatewayPushToCloudWatchLogs, "
+            "which only lets API Gateway write its own execution and access logs.",
+        )
+        authorizer = apigw.CognitoUserPoolsAuthorizer(self, "CustomerAuthorizer", cognito_user_pools=[self.user_pool])
+        model = api.add_model(
+            "ChatRequest", content_type="application/json", model_name="ChatRequest",
+            schema=apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT,
+                required=["message"], additional_properties=False,
+                properties={
+                    "message": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1,
+                                                max_length=config.max_message_chars),
+                    "session_id": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, pattern=SESSION_ID.pattern),
+                }),
+        )
+        validator = api.add_request_validator("BodyValidator", validate_request_body=True,
+                                              validate_request_parameters=True)
+        chat = api.root.add_resource("chat")
+        chat.add_method(
+            "POST", apigw.LambdaIntegration(self.chatbot.invocable, timeout=Duration.seconds(29)),
+            authorizer=authorizer, authorization_type=apigw.AuthorizationType.COGNITO,
+            request_models={"application/json": model}, request_validator=validator,
+        )
+        # A body that fails the schema gets a JSON error naming the problem, like the Lambda's own 400s.
+        api.add_gateway_response(
+            "InvalidBody", type=apigw.ResponseType.BAD_REQUEST_BODY, status_code="400",
+            templates={"application/json": '{"error": {"field": "body", "message": "$context.error.validationErrorString"}}'})
+        acknowledge(
+            api, "AwsSolutions-APIG3",
+            "No WAF web ACL by default (it bills per ACL and rule): every call needs a Cognito token, the stage "
+            "is throttled and bodies are schema-validated. Associate a web ACL with the stage for IP rules.",
+        )
+        return api
+
+    # Who is told when it breaks ------------------------------------------------------------------------
+
+    def _alarms(self, config: TandemConfig) -> None:
+        alarms = [
+            self.chatbot.function.metric_errors(period=Duration.minutes(5)).create_alarm(
+                self, "ChatbotErrors", threshold=1, evaluation_periods=1,
+                alarm_description="The chatbot Lambda raised errors (customers got 502s)."),
+            self.api.metric_server_error(period=Duration.minutes(5)).create_alarm(
+                self, "ApiServerErrors", threshold=5, evaluation_periods=1,
+                alarm_description="POST /chat answered 5xx."),
+        ]
+        service = {"service": "tandem-chatbot"}  # Powertools puts the service name on every metric
+        for name in COUNTED_FAILURES:
+            metric = cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map=service,
+                                       statistic="Sum", period=Duration.minutes(5))
+            alarms.append(metric.create_alarm(
+                self, f"{name}Alarm", threshold=1, evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"The chatbot counted {name} (see its logs for each case)."))
+        if not config.alarm_email:
+            return
+        key = kms.Key(self, "AlarmTopicKey", enable_key_rotation=True,
+                      description="Encrypts Tandem's alarm topic; CloudWatch may use it to publish alarms")
+        key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
+        topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        for alarm in alarms:
+            alarm.add_alarm_action(cw_actions.SnsAction(topic))
