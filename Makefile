@@ -24,6 +24,8 @@ install: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt lambdas/chatbot/requirements.txt package.json package-lock.json
 	$(PYTHON) -m venv $(VENV)
+	@# Older pips check a --no-deps install against the build machine's Python instead of the Lambda's.
+	$(BIN)/pip install --quiet pip==26.3
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
