@@ -156,6 +156,11 @@ class PythonFunction(Construct):
         self.alias: lambda_.Alias | None = None
         if snapstart:
             self.alias = lambda_.Alias(self, "Live", alias_name="live", version=self.function.current_version)
+            acknowledge(
+                self.function, "Annotation::@aws-cdk/aws-lambda:snapStartRequirePublish",
+                "Every deploy publishes a version (current_version) and points the 'live' alias at it; callers "
+                "invoke the alias, so SnapStart always applies.",
+            )
 
     @property
     def invocable(self) -> lambda_.IFunction:
