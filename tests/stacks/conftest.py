@@ -1,0 +1,69 @@
+"""Stack fixtures: the real app's stacks synthesized without bundling (no pip, no network)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.chatbot_stack import ChatbotStack
+from stacks.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+CDK_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
+SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
+
+
+def app_context(**overrides: Any) -> dict[str, Any]:
+    return {**CDK_CONTEXT, **overrides, **SKIP_BUNDLING}
+
+
+def chatbot_template(**overrides: Any) -> Template:
+    context = app_context(**overrides)
+    app = cdk.App(context=context)
+    stack = ChatbotStack(app, "TandemChatbot", config=load_config(context))
+    return Template.from_stack(stack)
+
+
+@pytest.fixture(scope="session")
+def template() -> Template:
+    """ChatbotStack with cdk.json's defaults."""
+    return chatbot_template()
+
+
+@pytest.fixture(scope="session")
+def make_template() -> Callable[..., Template]:
+    cache: dict[str, Template] = {}
+
+    def make(**overrides: Any) -> Template:
+        key = json.dumps(overrides, sort_keys=True)
+        if key not in cache:
+            cache[key] = chatbot_template(**overrides)
+        return cache[key]
+
+    return make
+
+
+def statements(template: Template) -> list[dict[str, Any]]:
+    """Every IAM statement of every policy in the template."""
+    found = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    for role in template.find_resources("AWS::IAM::Role").values():
+        for inline in role["Properties"].get("Policies", []):
+            found.extend(inline["PolicyDocument"]["Statement"])
+    return found
+
+
+def statement(template: Template, sid: str) -> dict[str, Any]:
+    matches = [s for s in statements(template) if s.get("Sid") == sid]
+    assert len(matches) == 1, f"expected one statement {sid}, found {len(matches)}"
+    return matches[0]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

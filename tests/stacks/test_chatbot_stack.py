@@ -1,0 +1,237 @@
+"""ChatbotStack: resources, their properties and IAM scoped to the model, the table and the bucket."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from lambdas.chatbot.settings import ChatbotSettings
+from stacks.chatbot_stack import COUNTED_FAILURES
+from stacks.config import TandemConfig
+from tests.stacks.conftest import as_list, statement, statements
+
+DEFAULT = TandemConfig()
+
+
+def chatbot_function(template: Template) -> dict:
+    functions = template.find_resources("AWS::Lambda::Function", {
+        "Properties": {"Handler": "lambdas.chatbot.handler.handler"}})
+    assert len(functions) == 1
+    return next(iter(functions.values()))["Properties"]
+
+
+def test_function_runtime_architecture_tracing_and_snapstart(template):
+    props = chatbot_function(template)
+    assert props["Runtime"] == "python3.14"
+    assert props["Architectures"] == ["arm64"]
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert props["Timeout"] < 29  # inside API Gateway's integration timeout
+    template.has_resource_properties("AWS::Lambda::Alias", {"Name": "live"})
+
+
+def test_function_settings_are_the_config_values(template):
+    env = chatbot_function(template)["Environment"]["Variables"]
+    settings = json.loads(env["CHATBOT_SETTINGS"])
+    assert set(settings) == set(ChatbotSettings.context_keys())
+    assert settings["model_id"] == DEFAULT.model_id
+    assert settings["negative_threshold"] == DEFAULT.negative_threshold
+    assert settings["human_request_phrases"] == list(DEFAULT.human_request_phrases)
+    assert "SESSIONS_TABLE" in env and "TRANSCRIPTS_BUCKET" in env
+
+
+def test_function_settings_follow_context_overrides(make_template):
+    env = chatbot_function(make_template(temperature="0.7", sentiment_detector="vader"))["Environment"]["Variables"]
+    settings = json.loads(env["CHATBOT_SETTINGS"])
+    assert settings["temperature"] == 0.7
+    assert settings["sentiment_detector"] == "vader"
+
+
+def test_log_group_has_configured_retention(make_template):
+    template = make_template(log_retention_days=14)
+    log_group_ref = chatbot_function(template)["LoggingConfig"]["LogGroup"]["Ref"]
+    retention = template.to_json()["Resources"][log_group_ref]["Properties"]["RetentionInDays"]
+    assert retention == 14
+    assert chatbot_function(template)["LoggingConfig"]["LogFormat"] == "JSON"
+
+
+def test_sessions_table_has_keys_pitr_ttl_and_protection(template):
+    template.has_resource_properties("AWS::DynamoDB::Table", {
+        "KeySchema": [{"AttributeName": "session_id", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "BillingMode": "PAY_PER_REQUEST",
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+        "DeletionProtectionEnabled": True,
+    })
+
+
+def test_transcripts_bucket_is_encrypted_private_versioned_and_expiring(make_template):
+    template = make_template(transcript_retention_days=200)
+    template.has_resource_properties("AWS::S3::Bucket", {
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        "VersioningConfiguration": {"Status": "Enabled"},
+        "LoggingConfiguration": Match.object_like({"LogFilePrefix": "transcripts/"}),
+        "LifecycleConfiguration": {"Rules": [Match.object_like({
+            "ExpirationInDays": 200, "NoncurrentVersionExpiration": {"NoncurrentDays": 30}, "Status": "Enabled"})]},
+    })
+
+
+def test_every_bucket_denies_plain_http(template):
+    buckets = template.find_resources("AWS::S3::Bucket")
+    policies = template.find_resources("AWS::S3::BucketPolicy").values()
+    secured = set()
+    for policy in policies:
+        for stmt in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if stmt["Effect"] == "Deny" and stmt.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}:
+                secured.add(policy["Properties"]["Bucket"]["Ref"])
+    assert secured == set(buckets)
+
+
+def test_chat_method_requires_cognito_and_validates_the_body(make_template):
+    template = make_template(max_message_chars=1234)
+    template.has_resource_properties("AWS::ApiGateway::Method", {
+        "HttpMethod": "POST", "AuthorizationType": "COGNITO_USER_POOLS",
+        "RequestValidatorId": Match.any_value(),
+        "RequestModels": {"application/json": Match.any_value()},
+    })
+    template.has_resource_properties("AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True})
+    model = next(iter(template.find_resources("AWS::ApiGateway::Model").values()))["Properties"]["Schema"]
+    assert model["required"] == ["message"]
+    assert model["additionalProperties"] is False
+    assert model["properties"]["message"]["maxLength"] == 1234
+    assert model["properties"]["message"]["minLength"] == 1
+    template.has_resource_properties("AWS::ApiGateway::Authorizer", {"Type": "COGNITO_USER_POOLS"})
+
+
+def test_no_method_is_open(template):
+    for method in template.find_resources("AWS::ApiGateway::Method").values():
+        if method["Properties"]["HttpMethod"] != "OPTIONS":
+            assert method["Properties"]["AuthorizationType"] == "COGNITO_USER_POOLS"
+
+
+def test_stage_is_throttled_traced_and_logs_no_bodies(make_template):
+    template = make_template(api_throttle_rate_limit=7, api_throttle_burst_limit=9)
+    template.has_resource_properties("AWS::ApiGateway::Stage", {
+        "TracingEnabled": True,
+        "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
+        "MethodSettings": [Match.object_like({"ThrottlingRateLimit": 7, "ThrottlingBurstLimit": 9,
+                                              "DataTraceEnabled": False})],
+    })
+
+
+def test_api_invokes_the_snapstart_alias(template):
+    method = next(m for m in template.find_resources("AWS::ApiGateway::Method").values()
+                  if m["Properties"]["HttpMethod"] == "POST")
+    uri = json.dumps(method["Properties"]["Integration"]["Uri"])
+    alias_id = next(iter(template.find_resources("AWS::Lambda::Alias")))
+    assert alias_id in uri
+
+
+def test_snapstart_off_has_no_alias(make_template):
+    template = make_template(snapstart=False)
+    template.resource_count_is("AWS::Lambda::Alias", 0)
+    assert "SnapStart" not in chatbot_function(template)
+
+
+def test_user_pool_is_admin_only_with_strong_passwords(make_template):
+    template = make_template(mfa="required")
+    template.has_resource_properties("AWS::Cognito::UserPool", {
+        "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+        "MfaConfiguration": "ON",
+        "Policies": {"PasswordPolicy": Match.object_like({"MinimumLength": 12, "RequireSymbols": True})},
+    })
+    template.has_resource_properties("AWS::Cognito::UserPoolClient", {"GenerateSecret": False})
+
+
+# IAM ---------------------------------------------------------------------------------------------------
+
+def test_model_permission_is_scoped_to_the_configured_model(template):
+    stmt = statement(template, "InvokeConfiguredModels")
+    assert as_list(stmt["Action"]) == ["bedrock:InvokeModel"]
+    resources = json.dumps(stmt["Resource"])
+    assert f"foundation-model/{DEFAULT.model_id}" in resources
+    assert len(as_list(stmt["Resource"])) == 1
+
+
+def test_inference_profile_grants_the_profile_and_its_base_model(make_template):
+    template = make_template(model_id="us.anthropic.claude-3-5-haiku-20241022-v1:0")
+    resources = json.dumps(statement(template, "InvokeConfiguredModels")["Resource"])
+    assert "inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0" in resources
+    assert "bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0" in resources
+
+
+def test_llm_detector_adds_the_gate_model(make_template):
+    template = make_template(sentiment_detector="llm", gate_model_id="amazon.nova-micro-v1:0")
+    resources = json.dumps(statement(template, "InvokeConfiguredModels")["Resource"])
+    assert "foundation-model/amazon.nova-micro-v1:0" in resources
+    assert f"foundation-model/{DEFAULT.model_id}" in resources
+
+
+@pytest.mark.parametrize("detector, has_comprehend", [("comprehend", True), ("vader", False), ("llm", False)])
+def test_comprehend_permission_only_for_the_comprehend_detector(make_template, detector, has_comprehend):
+    actions = {a for s in statements(make_template(sentiment_detector=detector)) for a in as_list(s["Action"])}
+    assert ("comprehend:DetectSentiment" in actions) is has_comprehend
+
+
+def test_knowledge_base_and_guardrail_permissions_follow_config(make_template, template):
+    configured = make_template(knowledge_base_id="ABCDEFGHIJ", guardrail_id="gr0abc123")
+    assert "knowledge-base/ABCDEFGHIJ" in json.dumps(statement(configured, "RetrieveFromKnowledgeBase")["Resource"])
+    assert "guardrail/gr0abc123" in json.dumps(statement(configured, "ApplyConfiguredGuardrail")["Resource"])
+    sids = {s.get("Sid") for s in statements(template)}
+    assert not sids & {"RetrieveFromKnowledgeBase", "ApplyConfiguredGuardrail"}
+
+
+def test_table_access_is_item_level_on_the_sessions_table(template):
+    stmt = statement(template, "SessionItems")
+    assert sorted(stmt["Action"]) == sorted(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem",
+                                             "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"])
+    table_id = next(iter(template.find_resources("AWS::DynamoDB::Table")))
+    assert stmt["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
+
+
+def test_bucket_access_is_limited_to_transcript_objects(template):
+    objects = statement(template, "TranscriptObjects")
+    assert sorted(objects["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    assert json.dumps(objects["Resource"]).endswith('"/transcripts/*"]]}')
+    listing = statement(template, "TranscriptListing")
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["transcripts/*"]}}
+
+
+def test_no_statement_allows_every_action(template):
+    for stmt in statements(template):
+        for action in as_list(stmt["Action"]):
+            assert action != "*" and not action.endswith(":*"), stmt
+
+
+def test_wildcard_resources_are_only_xray_and_comprehend(template):
+    wildcard_actions = {a for s in statements(template) if "*" in as_list(s["Resource"]) for a in as_list(s["Action"])}
+    assert wildcard_actions == {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "comprehend:DetectSentiment"}
+
+
+def test_function_role_has_no_managed_policy(template):
+    role_id = chatbot_function(template)["Role"]["Fn::GetAtt"][0]
+    assert "ManagedPolicyArns" not in template.to_json()["Resources"][role_id]["Properties"]
+
+
+# Alarms -------------------------------------------------------------------------------------------------
+
+def test_every_counted_failure_has_an_alarm(template):
+    alarmed = {a["Properties"].get("MetricName") for a in template.find_resources("AWS::CloudWatch::Alarm").values()}
+    assert set(COUNTED_FAILURES) <= alarmed
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "GateFailures", "Namespace": "Tandem", "Dimensions": [{"Name": "service", "Value": "tandem-chatbot"}]})
+
+
+def test_alarm_email_gets_an_encrypted_topic(make_template, template):
+    template.resource_count_is("AWS::SNS::Topic", 0)
+    with_email = make_template(alarm_email="ops@example.com")
+    with_email.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    with_email.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
+    for alarm in with_email.find_resources("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"]

@@ -1,0 +1,83 @@
+"""cdk-nag AwsSolutions on the real app (zero unacknowledged findings) and cfn-lint on its templates."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_s3 as s3
+from cdk_nag import AwsSolutionsChecks
+
+from app import build_app
+from tests.stacks.conftest import app_context
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory) -> Path:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    build_app(cdk.App(context=app_context(), outdir=str(outdir))).synth()  # raises on any finding
+    return outdir
+
+
+def test_real_app_has_no_unacknowledged_findings(synthesized):
+    report = synthesized / "validation-report.json"
+    if report.exists():  # only written when a plugin reports something
+        violations = [v for p in json.loads(report.read_text())["pluginReports"] for v in p["violations"]]
+        assert violations == []
+    assert list(synthesized.glob("*.template.json"))
+
+
+# Every acknowledgment in the app, where it sits and what it covers. A new one must be added here on
+# purpose: an acknowledgment is a reviewed decision, not a way to silence a finding.
+EXPECTED_ACKNOWLEDGMENTS = {
+    ("/TandemChatbot/Chatbot/Role", "AwsSolutions-IAM5[Resource::*]"),  # X-Ray
+    ("/TandemChatbot/ChatbotSentiment", "AwsSolutions-IAM5[Resource::*]"),  # comprehend:DetectSentiment
+    ("/TandemChatbot/ChatbotDataAccess", "AwsSolutions-IAM5[Resource::<Transcripts77918A18.Arn>/transcripts/*]"),
+    ("/TandemChatbot/Customers", "AwsSolutions-COG2"),
+    ("/TandemChatbot/Customers", "AwsSolutions-COG8"),
+    ("/TandemChatbot/ChatApi", "AwsSolutions-APIG3"),
+    ("/TandemChatbot/ChatApi/CloudWatchRole",
+     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]"),
+    ("/TandemChatbot/Chatbot/Function", "@aws-cdk/aws-lambda:snapStartRequirePublish"),
+}
+
+
+def acknowledgments(outdir: Path) -> dict[tuple[str, str], str]:
+    found = {}
+    for metadata in outdir.glob("*.metadata.json"):
+        for path, entries in json.loads(metadata.read_text()).items():
+            for entry in entries:
+                if entry["type"] == "aws:cdk:acknowledged-rules":
+                    for rule, reason in entry["data"].items():
+                        found[(path, rule.removeprefix("Annotation::"))] = reason
+    return found
+
+
+def test_acknowledgments_are_the_reviewed_ones_with_reasons(synthesized):
+    found = acknowledgments(synthesized)
+    assert set(found) == EXPECTED_ACKNOWLEDGMENTS
+    for (path, rule), reason in found.items():
+        assert len(reason) >= 80, f"{rule} on {path} needs a reason naming the covering control"
+
+
+def test_nag_fails_on_a_bare_bucket(tmp_path):
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "Bare")
+    s3.Bucket(stack, "Bucket")  # no SSL enforcement, no access logs
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    rules = {v["ruleName"] for p in json.loads((tmp_path / "validation-report.json").read_text())["pluginReports"]
+             for v in p["violations"]}
+    assert {"AwsSolutions-S1", "AwsSolutions-S10"} <= rules
+
+
+def test_cfn_lint_finds_no_errors(synthesized):
+    templates = sorted(str(p) for p in synthesized.glob("*.template.json"))
+    result = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), "--non-zero-exit-code", "error", *templates],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
