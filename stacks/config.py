@@ -26,6 +26,8 @@ _GUARDRAIL_VERSION = re.compile(r"^(([1-9][0-9]{0,7})|(DRAFT))$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
+# Lambda allows 4 KB of environment variables in all; the settings JSON gets this share of it.
+SETTINGS_BUDGET_BYTES = 3400
 # API Gateway's integration timeout for a REST API; the chatbot must answer inside it.
 API_TIMEOUT_SECONDS = 29
 
@@ -128,10 +130,10 @@ def _as_phrases(key: str, value: Any) -> tuple[str, ...]:
             value = json.loads(value)
         except json.JSONDecodeError:
             raise ConfigError(key, value, "a JSON list of non-empty phrases") from None
-    if not isinstance(value, (list, tuple)) or not value or not all(
-        isinstance(p, str) and p.strip() for p in value
+    if not isinstance(value, (list, tuple)) or not 0 < len(value) <= 30 or not all(
+        isinstance(p, str) and 0 < len(p.strip()) <= 50 for p in value
     ):
-        raise ConfigError(key, value, "a non-empty list of non-empty phrases")
+        raise ConfigError(key, value, "a non-empty list of at most 30 non-empty phrases of at most 50 characters")
     return tuple(p.strip().lower() for p in value)
 
 
@@ -163,8 +165,9 @@ def _validate(c: TandemConfig) -> None:
              optional=True)
     _in_range("temperature", c.temperature, 0.0, 1.0)
     _in_range("max_tokens", c.max_tokens, 1, 8192)
-    if not c.system_prompt:
-        raise ConfigError("system_prompt", c.system_prompt, "a non-empty prompt")
+    # All chatbot settings travel in one Lambda environment variable; Lambda caps them at 4 KB together.
+    if not 0 < len(c.system_prompt) <= 2000:
+        raise ConfigError("system_prompt", c.system_prompt, "a non-empty prompt of at most 2000 characters")
     _in_range("history_turns", c.history_turns, 0, 50)
     _matches("knowledge_base_id", c.knowledge_base_id, _KNOWLEDGE_BASE_ID,
              "a 10-character Bedrock Knowledge Base id, or empty to disable retrieval", optional=True)
@@ -188,8 +191,8 @@ def _validate(c: TandemConfig) -> None:
     _in_range("negative_threshold", c.negative_threshold, 0.0, 1.0)
     _in_range("consecutive_negative_turns", c.consecutive_negative_turns, 0, 20)
     for key in ("handoff_message", "model_error_message"):
-        if not getattr(c, key):
-            raise ConfigError(key, getattr(c, key), "a non-empty message")
+        if not 0 < len(getattr(c, key)) <= 500:
+            raise ConfigError(key, getattr(c, key), "a non-empty message of at most 500 characters")
     _in_range("max_message_chars", c.max_message_chars, 1, 20000)
     _in_range("api_throttle_rate_limit", c.api_throttle_rate_limit, 1, 10000)
     _in_range("api_throttle_burst_limit", c.api_throttle_burst_limit, 1, 5000)
@@ -198,6 +201,13 @@ def _validate(c: TandemConfig) -> None:
     _in_range("transcript_retention_days", c.transcript_retention_days, 1, 3650)
     _one_of("log_retention_days", c.log_retention_days, LOG_RETENTION_DAYS)
     _matches("alarm_email", c.alarm_email, _EMAIL, "an email address, or empty", optional=True)
+    size = len(json.dumps(dataclasses.asdict(c), separators=(",", ":")).encode())
+    if size > SETTINGS_BUDGET_BYTES:
+        largest = max(("system_prompt", "handoff_message", "model_error_message", "human_request_phrases"),
+                      key=lambda k: len(json.dumps(getattr(c, k))))
+        raise ConfigError(largest, getattr(c, largest),
+                          f"shorter text: the settings take {size} bytes of the chatbot's {SETTINGS_BUDGET_BYTES}-byte "
+                          "share of Lambda's 4 KB environment")
 
 
 def load_config(context: Mapping[str, Any]) -> TandemConfig:

@@ -56,6 +56,9 @@ def test_config_is_frozen():
     ("mfa", "sometimes", "one of off, optional, required"),
     ("consecutive_negative_turns", 21, "from 0 to 20"),
     ("handoff_message", "", "a non-empty message"),
+    ("model_error_message", "x" * 501, "at most 500 characters"),
+    ("system_prompt", "x" * 2001, "at most 2000 characters"),
+    ("human_request_phrases", ["p"] * 31, "at most 30"),
     ("system_prompt", 42, "a string"),
     ("language_code", "english", "a language code"),
 ])
@@ -73,6 +76,23 @@ def test_retry_budget_must_fit_the_api_timeout():
         load_config({"bedrock_max_attempts": 4, "bedrock_read_timeout_seconds": 8})
     assert error.value.key == "bedrock_read_timeout_seconds"
     assert "29 s timeout" in str(error.value)
+
+
+def test_settings_must_fit_lambdas_environment():
+    with pytest.raises(ConfigError) as error:
+        load_config({"system_prompt": "s" * 2000, "handoff_message": "h" * 500, "model_error_message": "m" * 500,
+                     "human_request_phrases": ["p" * 50] * 30})
+    assert error.value.key == "system_prompt"
+    assert "4 KB" in str(error.value)
+
+
+def test_accepted_settings_fit_beside_the_other_variables(make_template):
+    context = {"system_prompt": "s" * 1800, "handoff_message": "h" * 300, "model_error_message": "m" * 300}
+    load_config(context)  # accepted, so it must deploy: Lambda rejects more than 4 KB of variables
+    function = next(iter(make_template(**context).find_resources("AWS::Lambda::Function").values()))
+    variables = function["Properties"]["Environment"]["Variables"]
+    size = sum(len(k) + len(v if isinstance(v, str) else "x" * 64) for k, v in variables.items())
+    assert size < 4096
 
 
 def test_readme_documents_every_key():
