@@ -231,10 +231,11 @@ class ChatbotStack(Stack):
             authorizer=authorizer, authorization_type=apigw.AuthorizationType.COGNITO,
             request_models={"application/json": model}, request_validator=validator,
         )
-        # A body that fails the schema gets a JSON error naming the problem, like the Lambda's own 400s.
+        # A body that fails the schema gets the same JSON error shape as the Lambda's own 400s. messageString
+        # is already a quoted, escaped JSON string; the raw validation text may hold quotes that break JSON.
         api.add_gateway_response(
             "InvalidBody", type=apigw.ResponseType.BAD_REQUEST_BODY, status_code="400",
-            templates={"application/json": '{"error": {"field": "body", "message": "$context.error.validationErrorString"}}'})
+            templates={"application/json": '{"error": {"field": "body", "message": $context.error.messageString}}'})
         acknowledge(
             api, "AwsSolutions-APIG3",
             "No WAF web ACL by default (it bills per ACL and rule): every call needs a Cognito token, the stage "

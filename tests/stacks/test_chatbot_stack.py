@@ -235,3 +235,10 @@ def test_alarm_email_gets_an_encrypted_topic(make_template, template):
     with_email.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
     for alarm in with_email.find_resources("AWS::CloudWatch::Alarm").values():
         assert alarm["Properties"]["AlarmActions"]
+
+
+def test_schema_rejections_use_the_lambdas_error_shape(template):
+    template.has_resource_properties("AWS::ApiGateway::GatewayResponse", {
+        "ResponseType": "BAD_REQUEST_BODY", "StatusCode": "400",
+        "ResponseTemplates": {"application/json": '{"error": {"field": "body", "message": $context.error.messageString}}'},
+    })
