@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS
+
 SENTIMENT_DETECTORS = ("llm", "comprehend", "vader")
 MFA_MODES = ("off", "optional", "required")
 # CloudWatch Logs accepts only these retention periods (days).
@@ -56,7 +58,7 @@ class TandemConfig:
     guardrail_id: str = ""
     guardrail_version: str = "DRAFT"
     bedrock_max_attempts: int = 3
-    bedrock_read_timeout_seconds: int = 8
+    bedrock_read_timeout_seconds: int = 6
     # Escalation gate
     sentiment_detector: str = "comprehend"
     gate_model_id: str = ""
@@ -179,12 +181,15 @@ def _validate(c: TandemConfig) -> None:
     _in_range("bedrock_read_timeout_seconds", c.bedrock_read_timeout_seconds, 1, 25)
     # Every attempt may use its whole read timeout; all of them must fit in the API's timeout with room
     # for the gate, the writes and the retry back-off.
+    # Retrieval (when a knowledge base is set) runs before the answer with its own fixed bound.
     budget = API_TIMEOUT_SECONDS - 4
-    if c.bedrock_max_attempts * c.bedrock_read_timeout_seconds > budget:
+    retrieval = RETRIEVAL_MAX_ATTEMPTS * RETRIEVAL_READ_TIMEOUT_SECONDS if c.knowledge_base_id else 0
+    if c.bedrock_max_attempts * c.bedrock_read_timeout_seconds + retrieval > budget:
         raise ConfigError(
             "bedrock_read_timeout_seconds", c.bedrock_read_timeout_seconds,
-            f"bedrock_max_attempts x bedrock_read_timeout_seconds <= {budget} s so the API answers within "
-            f"its {API_TIMEOUT_SECONDS} s timeout (bedrock_max_attempts is {c.bedrock_max_attempts})",
+            f"bedrock_max_attempts x bedrock_read_timeout_seconds <= {budget - retrieval} s so the API answers "
+            f"within its {API_TIMEOUT_SECONDS} s timeout (bedrock_max_attempts is {c.bedrock_max_attempts}"
+            + (f"; knowledge-base retrieval takes up to {retrieval} s of it)" if retrieval else ")"),
         )
     _one_of("sentiment_detector", c.sentiment_detector, SENTIMENT_DETECTORS)
     _matches("language_code", c.language_code, _LANGUAGE_CODE, "a language code such as en or pt-BR")

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from lambdas.common.transcript import Source, Turn
 
@@ -80,7 +80,7 @@ class Answerer:
             reply = self.model.invoke([("system", system), *history_messages(history), ("human", message)])
         except ClientError as error:
             return ModelFailure(error=error.response["Error"]["Code"], latency_ms=self._ms(started))
-        except (BotoCoreError, ValueError) as error:  # time-outs, connection errors, malformed replies
+        except Exception as error:  # time-outs, connection errors, replies langchain cannot parse: fail safe
             return ModelFailure(error=type(error).__name__, latency_ms=self._ms(started))
         text = reply.text if isinstance(reply.text, str) else str(reply.content)
         if not text.strip():

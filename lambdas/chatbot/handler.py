@@ -24,7 +24,7 @@ from lambdas.chatbot.handoff import LogOnlyStarter
 from lambdas.chatbot.request import RequestError, customer_id, parse_chat_request
 from lambdas.chatbot.sentiment import make_detector
 from lambdas.chatbot.service import ChatService
-from lambdas.chatbot.settings import ChatbotSettings
+from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS, ChatbotSettings
 from lambdas.common import clients
 from lambdas.common.session_store import SessionNotFound, SessionStore
 
@@ -45,9 +45,9 @@ def bedrock_config(max_attempts: int, read_timeout: int) -> Config:
 
 
 def build_service(settings: ChatbotSettings) -> ChatService:
-    answer_config = bedrock_config(settings.bedrock_max_attempts, settings.bedrock_read_timeout_seconds)
-    clients.configure("bedrock-runtime", answer_config)
-    clients.configure("bedrock-agent-runtime", answer_config)
+    clients.configure("bedrock-runtime",
+                      bedrock_config(settings.bedrock_max_attempts, settings.bedrock_read_timeout_seconds))
+    clients.configure("bedrock-agent-runtime", bedrock_config(RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS))
     # The gate runs beside the answer and may fail without harm: one retry, and never slower than the answer.
     clients.configure("bedrock-runtime", bedrock_config(2, settings.bedrock_read_timeout_seconds), purpose="gate")
     guardrail = ({"guardrailIdentifier": settings.guardrail_id, "guardrailVersion": settings.guardrail_version,

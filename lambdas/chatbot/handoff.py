@@ -23,9 +23,7 @@ class LogOnlyStarter:
 
     def __init__(self, logger) -> None:  # noqa: ANN001 (a Powertools or standard logger)
         self.logger = logger
-        self.started: list[str] = []
 
     def start(self, escalation: EscalationRecord) -> None:
-        self.started.append(escalation.escalation_id)
         self.logger.warning("escalation recorded; no human workflow is connected yet",
                             extra={"escalation_id": escalation.escalation_id, "reason": escalation.reason})

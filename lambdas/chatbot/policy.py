@@ -25,6 +25,8 @@ class EscalationPolicy:
     escalate_on_model_error: bool
 
     def __post_init__(self) -> None:
+        if not self.human_request_phrases or not all(p.strip() for p in self.human_request_phrases):
+            raise ValueError("human_request_phrases must be non-empty phrases (an empty one matches everything)")
         alternatives = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in self.human_request_phrases)
         object.__setattr__(self, "_human_request", re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE))
 

@@ -50,7 +50,8 @@ def parse_chat_request(event: dict[str, Any], *, max_message_chars: int) -> Chat
         raise RequestError("body", "must be a JSON object")
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
-        raise RequestError(unknown[0], f"is not a known field (accepted: {', '.join(_FIELDS)})")
+        # The name is echoed back, so it is cut short: a request cannot make the error arbitrarily large.
+        raise RequestError(unknown[0][:40], f"is not a known field (accepted: {', '.join(_FIELDS)})")
 
     message = data.get("message")
     if message is None:

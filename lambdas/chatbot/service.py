@@ -32,20 +32,24 @@ class TurnResult:
     session_id: str
     customer_turn: Turn
     reply_turn: Turn
-    escalation: EscalationRecord | None
+    escalation: EscalationRecord | None  # started by this turn
     sentiment: Sentiment | None
+    escalated: bool = False  # this turn's reply is the hand-off (a new or an already open escalation)
+    open_escalation_id: str | None = None  # the session's open escalation after this turn, if any
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "session_id": self.session_id,
             "turn_id": self.reply_turn.turn_id,
             "reply": self.reply_turn.text,
-            "escalated": self.escalation is not None,
+            "escalated": self.escalated,
             "sources": [{"uri": s.uri, "excerpt": s.excerpt, "score": s.score} for s in self.reply_turn.sources],
         }
         if self.escalation is not None:
             body["escalation"] = {"escalation_id": self.escalation.escalation_id, "reason": self.escalation.reason,
-                                  "status": self.escalation.status}
+                                  "status": self.escalation.status, "new": True}
+        elif self.open_escalation_id is not None:
+            body["escalation"] = {"escalation_id": self.open_escalation_id, "new": False}
         if self.reply_turn.error:
             body["error"] = self.reply_turn.error
         return body
@@ -103,7 +107,8 @@ class ChatService:
         elif reason is not None:
             self.logger.info("escalation already open", extra={"escalation_id": session.open_escalation_id})
         return TurnResult(session_id=session.session_id, customer_turn=customer_turn, reply_turn=reply_turn,
-                          escalation=escalation, sentiment=sentiment)
+                          escalation=escalation, sentiment=sentiment, escalated=reason is not None,
+                          open_escalation_id=session.open_escalation_id)
 
     def _detect(self, message: str) -> Sentiment | None:
         try:

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from typing import Mapping
 
 ENV_VAR = "CHATBOT_SETTINGS"
+# Knowledge-base retrieval is a fast vector search: few attempts, short time-outs (stacks/config.py counts
+# them in the API's time budget).
+RETRIEVAL_MAX_ATTEMPTS = 2
+RETRIEVAL_READ_TIMEOUT_SECONDS = 3
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from botocore.config import Config
 _lock = threading.Lock()
 _clients: dict[tuple[str, str], Any] = {}
 _configs: dict[tuple[str, str], Config] = {}
+_session: boto3.session.Session | None = None
 
 
 def configure(service: str, config: Config, *, purpose: str = "default") -> None:
@@ -31,9 +32,12 @@ def client(service: str, *, purpose: str = "default") -> Any:
     cached = _clients.get(key)
     if cached is not None:
         return cached
+    global _session
     with _lock:  # the chatbot creates clients from two threads at once
         if key not in _clients:
-            _clients[key] = boto3.session.Session().client(service, config=_configs.get(key))
+            # One session for all clients: it parses each botocore service model once, not once per client.
+            _session = _session or boto3.session.Session()
+            _clients[key] = _session.client(service, config=_configs.get(key))
         return _clients[key]
 
 
@@ -45,6 +49,8 @@ def set_client(service: str, value: Any, *, purpose: str = "default") -> None:
 
 def reset() -> None:
     """Forgets every client and config (tests: a fresh moto context needs fresh clients)."""
+    global _session
     with _lock:
+        _session = None
         _clients.clear()
         _configs.clear()

@@ -31,6 +31,9 @@ ESCALATION_PREFIX = "ESCALATION#"
 _CONDITIONAL_PUT_CONFLICTS = ("PreconditionFailed", "ConditionalRequestConflict")
 _TRANSCRIPT_WRITE_ATTEMPTS = 5
 _TRANSACTION_ATTEMPTS = 4
+# OS entropy, not the random module's state: under SnapStart every restored environment would share that
+# state and retry in lockstep.
+_jitter = random.SystemRandom()
 
 
 class SessionNotFound(LookupError):
@@ -143,6 +146,11 @@ class SessionStore:
                                   [escalation] if escalation else [], updated_at=now)
         except (ClientError, BotoCoreError) as error:
             raise TranscriptWriteFailed(f"transcript of session {session.session_id}: {error}") from error
+        except (ValueError, KeyError, TypeError) as error:
+            # The stored transcript is unreadable (bad JSON, unknown schema_version, wrong shape): it is left
+            # as it is, never overwritten, and the turns are safe in DynamoDB.
+            raise TranscriptWriteFailed(f"transcript of session {session.session_id} is unreadable: "
+                                        f"{type(error).__name__}: {error}") from error
 
     def _transact(self, writes: list[dict[str, Any]], *, token: str) -> None:
         # Two turns of one session both update its SESSION item; DynamoDB cancels one of two transactions
@@ -157,7 +165,7 @@ class SessionStore:
                 if error.response["Error"]["Code"] != "TransactionCanceledException" \
                         or "TransactionConflict" not in reasons or attempt == _TRANSACTION_ATTEMPTS - 1:
                     raise
-                time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
+                time.sleep(_jitter.uniform(0, 0.05 * 2 ** attempt))
 
     def _session_write(self, session: SessionState, now: str, expires_at: int,
                        escalation: EscalationRecord | None) -> dict[str, Any]:

@@ -99,3 +99,10 @@ def test_readme_documents_every_key():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     missing = [key for key in config_keys() if f"`{key}`" not in readme]
     assert not missing, f"README.md does not document {missing}"
+
+
+def test_knowledge_base_retrieval_counts_in_the_time_budget():
+    load_config({"bedrock_max_attempts": 3, "bedrock_read_timeout_seconds": 6, "knowledge_base_id": "ABCDEFGHIJ"})
+    with pytest.raises(ConfigError) as error:
+        load_config({"bedrock_max_attempts": 3, "bedrock_read_timeout_seconds": 8, "knowledge_base_id": "ABCDEFGHIJ"})
+    assert "knowledge-base retrieval takes up to 6 s" in str(error.value)

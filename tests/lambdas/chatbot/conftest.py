@@ -20,6 +20,7 @@ from moto import mock_aws
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.chatbot.settings import ENV_VAR, ChatbotSettings
 from lambdas.common import clients
+from tests.aws_resources import create_sessions_table
 from stacks.config import defaults_as_context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -69,11 +70,7 @@ def aws():
         clients.reset()
         chatbot_handler.reset_service()
         ddb = boto3.client("dynamodb")
-        ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                         AttributeDefinitions=[{"AttributeName": "session_id", "AttributeType": "S"},
-                                               {"AttributeName": "sk", "AttributeType": "S"}],
-                         KeySchema=[{"AttributeName": "session_id", "KeyType": "HASH"},
-                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
+        create_sessions_table(ddb, TABLE)
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         yield SimpleNamespace(ddb=ddb, s3=boto3.client("s3"))
         clients.reset()
