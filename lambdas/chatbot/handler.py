@@ -29,7 +29,7 @@ from lambdas.common import clients
 from lambdas.common.session_store import SessionNotFound, SessionStore
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the only library making calls worth tracing
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tandem"))
 
 _service: ChatService | None = None
@@ -66,10 +66,16 @@ def build_service(settings: ChatbotSettings) -> ChatService:
     detector = make_detector(settings.sentiment_detector, language_code=settings.language_code,
                              gate_model_id=settings.effective_gate_model_id,
                              make_model=partial(_chat_model, settings, "gate"))
+    # Clients the first request would otherwise create: built now, they are in the init phase (and in a
+    # SnapStart snapshot) instead of in a customer's wait.
+    for service in ("dynamodb", "s3", *(["comprehend"] if settings.sentiment_detector == "comprehend" else [])):
+        clients.client(service)
     store = SessionStore(table_name=os.environ["SESSIONS_TABLE"], bucket_name=os.environ["TRANSCRIPTS_BUCKET"],
                          ttl_days=settings.session_ttl_days)
     return ChatService(settings=settings, store=store, answerer=answerer, detector=detector,
-                       starter=LogOnlyStarter(logger), executor=ThreadPoolExecutor(2, thread_name_prefix="turn"),
+                       starter=LogOnlyStarter(logger),
+                       # Two per turn (answer, gate), plus room for a gate thread still finishing after its grace.
+                       executor=ThreadPoolExecutor(4, thread_name_prefix="turn"),
                        metrics=metrics, logger=logger)
 
 

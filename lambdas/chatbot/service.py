@@ -9,7 +9,7 @@ the slower of the two instead of their sum. Failures are contained on the side o
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,7 +58,7 @@ class TurnResult:
 class ChatService:
     def __init__(self, *, settings: ChatbotSettings, store: SessionStore, answerer: Answerer,
                  detector: SentimentDetector, starter: EscalationStarter, executor: Executor,
-                 metrics: MetricSink, logger: Any):
+                 metrics: MetricSink, logger: Any, gate_grace_seconds: float = 1.0):
         self.settings = settings
         self.store = store
         self.answerer = answerer
@@ -67,6 +67,7 @@ class ChatService:
         self.executor = executor
         self.metrics = metrics
         self.logger = logger
+        self.gate_grace_seconds = gate_grace_seconds
         self.policy = EscalationPolicy(
             human_request_phrases=settings.human_request_phrases,
             negative_threshold=settings.negative_threshold,
@@ -86,8 +87,8 @@ class ChatService:
         # An explicit request for a human is settled without the model: no tokens spent on an unread answer.
         answering = None if self.policy.asks_for_human(request.message) else self.executor.submit(
             self.answerer.answer, request.message, history)
-        sentiment = detection.result()
         answer = answering.result() if answering is not None else None
+        sentiment = self._await_gate(detection, answered=answering is not None)
 
         if isinstance(answer, ModelFailure):
             self.metrics.add_metric("ModelFailures", "Count", 1)
@@ -109,6 +110,17 @@ class ChatService:
         return TurnResult(session_id=session.session_id, customer_turn=customer_turn, reply_turn=reply_turn,
                           escalation=escalation, sentiment=sentiment, escalated=reason is not None,
                           open_escalation_id=session.open_escalation_id)
+
+    def _await_gate(self, detection: Future[Sentiment | None], *, answered: bool) -> Sentiment | None:
+        """Once the answer is there, the gate gets a short grace, not its whole retry budget: a stalled
+        detector must not hold up the reply. Its thread finishes on its own; the executor has room for it."""
+        try:
+            return detection.result(timeout=self.gate_grace_seconds if answered else None)
+        except TimeoutError:
+            self.metrics.add_metric("GateFailures", "Count", 1)
+            self.logger.warning("sentiment detector too slow; answering without it",
+                                extra={"detector": self.detector.name, "grace_seconds": self.gate_grace_seconds})
+            return None
 
     def _detect(self, message: str) -> Sentiment | None:
         try:

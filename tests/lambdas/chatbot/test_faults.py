@@ -8,6 +8,7 @@ real clients the handler builds, with their real retry configuration.
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
@@ -275,3 +276,28 @@ def test_an_unreadable_transcript_does_not_fail_the_turn(aws, bedrock, chat, cap
         "first question", "first answer", "second question", "second answer"]
     assert aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == newer
     assert emitted_metrics(capsys.readouterr().out).get("TranscriptWriteFailures") == 1
+
+
+def test_a_stalled_gate_gets_a_short_grace_not_its_whole_retry_budget(aws, bedrock, chat, capsys):
+    release, finished = threading.Event(), threading.Event()
+
+    class Stalled:
+        name = "stalled"
+
+        def detect(self, text):
+            release.wait(30)  # a detector whose call hangs until its read time-out
+            finished.set()
+
+    service = chatbot_handler.get_service()
+    service.detector, service.gate_grace_seconds = Stalled(), 0.05
+    bedrock.add_response("converse", converse_text("Use the 'Forgot password' link."))
+    try:
+        status, body = chat({"message": "How do I reset my password?"})
+        gate_was_still_running = not finished.is_set()
+    finally:
+        release.set()
+
+    assert gate_was_still_running  # the reply did not wait for the detector
+    assert status == 200 and body["reply"] == "Use the 'Forgot password' link."
+    assert "sentiment" not in turn_items(aws.ddb, body["session_id"])[0]
+    assert emitted_metrics(capsys.readouterr().out).get("GateFailures") == 1
