@@ -40,6 +40,8 @@ from typing import Any, Callable
 
 from bench.common import (BUCKET, OFFLINE_ENV, REGION, ROOT, TABLE, chatbot_env, patched_environ, percentile,
                           table, verdict)
+from tests.aws_resources import create_sessions_table
+from tests.bedrock_replies import converse_text, converse_verdict
 
 ANSWER_DELAY = 0.300  # seconds per Converse call of the answer
 GATE_DELAY = 0.200  # seconds per Converse call of the gate
@@ -70,18 +72,6 @@ ANSWER_TEXT = (
 GATED = "gated (concurrent, as deployed)"
 UNGATED = "ungated (no-op detector)"
 SEQUENTIAL = "sequential (gate, then answer)"
-
-
-def converse_text(text: str) -> dict[str, Any]:
-    return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}}, "stopReason": "end_turn",
-            "usage": {"inputTokens": 120, "outputTokens": 90, "totalTokens": 210}, "metrics": {"latencyMs": 300}}
-
-
-def converse_verdict(label: str, score: float, reason: str = "a plain question") -> dict[str, Any]:
-    tool_use = {"toolUseId": "tooluse_1", "name": "SentimentVerdict",
-                "input": {"label": label, "score": score, "reason": reason}}
-    return {"output": {"message": {"role": "assistant", "content": [{"toolUse": tool_use}]}}, "stopReason": "tool_use",
-            "usage": {"inputTokens": 30, "outputTokens": 20, "totalTokens": 50}, "metrics": {"latencyMs": 200}}
 
 
 class Sleeper:
@@ -219,11 +209,7 @@ def _run(turns: int, warmup: int) -> str:
         clients.reset()
         chatbot_handler.reset_service()
         ddb = boto3.client("dynamodb", region_name=REGION)
-        ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                         AttributeDefinitions=[{"AttributeName": "session_id", "AttributeType": "S"},
-                                               {"AttributeName": "sk", "AttributeType": "S"}],
-                         KeySchema=[{"AttributeName": "session_id", "KeyType": "HASH"},
-                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
+        create_sessions_table(ddb, TABLE)
         boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
         _, answer_stub, answer_sleeper = stubbed_bedrock("default", ANSWER_DELAY)
         _, gate_stub, gate_sleeper = stubbed_bedrock("gate", GATE_DELAY)

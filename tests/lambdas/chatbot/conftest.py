@@ -21,30 +21,13 @@ from lambdas.chatbot import handler as chatbot_handler
 from lambdas.chatbot.settings import ENV_VAR, ChatbotSettings
 from lambdas.common import clients
 from tests.aws_resources import create_sessions_table
+from tests.bedrock_replies import comprehend_result, converse_text, converse_verdict  # noqa: F401 (re-exported)
 from stacks.config import defaults_as_context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TABLE = "tandem-sessions-test"
 BUCKET = "tandem-transcripts-test"
 CUSTOMER = "6f1c1c4e-1111-4a5b-9c2d-0123456789ab"
-
-
-def converse_text(text: str, stop_reason: str = "end_turn") -> dict[str, Any]:
-    return {"output": {"message": {"role": "assistant", "content": [{"text": text}]}}, "stopReason": stop_reason,
-            "usage": {"inputTokens": 12, "outputTokens": 7, "totalTokens": 19}, "metrics": {"latencyMs": 150}}
-
-
-def converse_verdict(label: Any, score: Any, reason: str = "tone of the message") -> dict[str, Any]:
-    tool_use = {"toolUseId": "tooluse_1", "name": "SentimentVerdict",
-                "input": {"label": label, "score": score, "reason": reason}}
-    return {"output": {"message": {"role": "assistant", "content": [{"toolUse": tool_use}]}}, "stopReason": "tool_use",
-            "usage": {"inputTokens": 30, "outputTokens": 20, "totalTokens": 50}, "metrics": {"latencyMs": 90}}
-
-
-def comprehend_result(sentiment: str, negative: float = 0.0, positive: float = 0.0,
-                      neutral: float = 0.0, mixed: float = 0.0) -> dict[str, Any]:
-    return {"Sentiment": sentiment,
-            "SentimentScore": {"Positive": positive, "Negative": negative, "Neutral": neutral, "Mixed": mixed}}
 
 
 def chat_event(body: Any = None, *, raw_body: str | None = None, sub: str | None = CUSTOMER) -> dict[str, Any]:
