@@ -7,6 +7,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.chatbot_stack import ChatbotStack
+from stacks.data_stack import DataStack
 from stacks.config import TandemConfig, config_keys, load_config
 
 
@@ -17,7 +18,9 @@ def read_config(app: cdk.App) -> TandemConfig:
 def build_app(app: cdk.App) -> cdk.App:
     config = read_config(app)
     # Env-agnostic stacks: `cdk synth` needs no account; `cdk deploy` takes the CLI's account and region.
-    ChatbotStack(app, "TandemChatbot", config=config, description="Tandem: Bedrock chatbot with escalation gate")
+    data = DataStack(app, "TandemData", config=config, description="Tandem: sessions table and conversation buckets")
+    ChatbotStack(app, "TandemChatbot", config=config, store=data.store,
+                 description="Tandem: Bedrock chatbot with escalation gate")
     cdk.Tags.of(app).add("project", "tandem")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

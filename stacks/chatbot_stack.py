@@ -1,5 +1,5 @@
-"""ChatbotStack: POST /chat behind Cognito, the chatbot Lambda (lambdas/chatbot), its sessions table and
-transcripts bucket, and alarms on the failures the Lambda counts."""
+"""ChatbotStack: POST /chat behind Cognito, the chatbot Lambda (lambdas/chatbot) with access to the
+conversation store (DataStack), and alarms on the failures the Lambda counts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_cognito as cognito
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -21,9 +20,9 @@ from constructs import Construct
 from lambdas.chatbot.request import SESSION_ID
 from lambdas.chatbot.settings import ENV_VAR, ChatbotSettings
 from stacks.config import TandemConfig
-from stacks.constructs.nag import acknowledge, arn_ref
+from stacks.constructs.conversation_store import ConversationStore
+from stacks.constructs.nag import acknowledge
 from stacks.constructs.python_function import PythonFunction, retention
-from stacks.constructs.secure_bucket import access_log_bucket, secure_bucket
 
 METRICS_NAMESPACE = "Tandem"
 # Geographic cross-region inference profiles ("us.anthropic...") route to the base model in any region
@@ -46,28 +45,14 @@ def bedrock_model_arns(stack: Stack, model_id: str) -> list[str]:
 
 
 class ChatbotStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, store: ConversationStore,
+                 **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
 
-        access_logs = access_log_bucket(self, "AccessLogs", retention_days=config.transcript_retention_days)
-        self.transcripts = secure_bucket(self, "Transcripts", access_logs=access_logs, log_prefix="transcripts/",
-                                         current_days=config.transcript_retention_days)
-        self.sessions = dynamodb.Table(
-            self, "Sessions",
-            partition_key=dynamodb.Attribute(name="session_id", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True),
-            time_to_live_attribute="expires_at",
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            deletion_protection=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-
+        self.store = store
         self.chatbot = self._chatbot_function(config)
-        self._data_access(self.chatbot)
+        store.grant_to(self.chatbot, policy_id="ConversationAccess")
         self.user_pool, self.user_pool_client = self._user_pool(config)
         self.api = self._api(config)
         self._alarms(config)
@@ -75,8 +60,6 @@ class ChatbotStack(Stack):
         CfnOutput(self, "ChatUrl", value=self.api.url_for_path("/chat"))
         CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
         CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
-        CfnOutput(self, "SessionsTableName", value=self.sessions.table_name)
-        CfnOutput(self, "TranscriptsBucketName", value=self.transcripts.bucket_name)
 
     # The function and what it may touch ---------------------------------------------------------
 
@@ -118,31 +101,6 @@ class ChatbotStack(Stack):
             )
 
         return chatbot
-
-    def _data_access(self, chatbot: PythonFunction) -> None:
-        policy = iam.Policy(self, "ChatbotDataAccess", roles=[chatbot.role], statements=[
-            # Exactly the item operations the session store uses (a transaction is made of Put/Update items).
-            iam.PolicyStatement(
-                sid="SessionItems",
-                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                         "dynamodb:ConditionCheckItem"],
-                resources=[self.sessions.table_arn]),
-            iam.PolicyStatement(
-                sid="TranscriptObjects", actions=["s3:GetObject", "s3:PutObject"],
-                resources=[self.transcripts.arn_for_objects("transcripts/*")]),
-            # Without ListBucket a missing transcript reads as AccessDenied instead of NoSuchKey.
-            iam.PolicyStatement(
-                sid="TranscriptListing", actions=["s3:ListBucket"], resources=[self.transcripts.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": ["transcripts/*"]}}),
-        ])
-        # Granted and named in one place, so the permission and the variable cannot drift apart.
-        chatbot.function.add_environment("SESSIONS_TABLE", self.sessions.table_name)
-        chatbot.function.add_environment("TRANSCRIPTS_BUCKET", self.transcripts.bucket_name)
-        acknowledge(
-            policy, f"AwsSolutions-IAM5[Resource::{arn_ref(self.transcripts)}/transcripts/*]",
-            "Object access is limited to the transcripts/ prefix of the transcripts bucket (one object per "
-            "session, named by a random id, so no finer ARN exists); listing is conditioned on that prefix.",
-        )
 
     # Who may call ----------------------------------------------------------------------------------
 

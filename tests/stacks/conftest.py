@@ -12,6 +12,7 @@ from aws_cdk.assertions import Template
 
 from stacks.chatbot_stack import ChatbotStack
 from stacks.config import load_config
+from stacks.data_stack import DataStack
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -22,27 +23,39 @@ def app_context(**overrides: Any) -> dict[str, Any]:
     return {**CDK_CONTEXT, **overrides, **SKIP_BUNDLING}
 
 
-def chatbot_template(**overrides: Any) -> Template:
+def build_stacks(**overrides: Any) -> dict[str, cdk.Stack]:
+    """The app's stacks, as app.py wires them, without cdk-nag (tests/stacks/test_nag_and_lint.py runs it)."""
     context = app_context(**overrides)
     app = cdk.App(context=context)
-    stack = ChatbotStack(app, "TandemChatbot", config=load_config(context))
-    return Template.from_stack(stack)
+    config = load_config(context)
+    data = DataStack(app, "TandemData", config=config)
+    chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store)
+    return {"data": data, "chatbot": chatbot}
+
+
+def stack_template(stack: str = "chatbot", **overrides: Any) -> Template:
+    return Template.from_stack(build_stacks(**overrides)[stack])
 
 
 @pytest.fixture(scope="session")
 def template() -> Template:
     """ChatbotStack with cdk.json's defaults."""
-    return chatbot_template()
+    return stack_template()
+
+
+@pytest.fixture(scope="session")
+def data_template() -> Template:
+    return stack_template("data")
 
 
 @pytest.fixture(scope="session")
 def make_template() -> Callable[..., Template]:
     cache: dict[str, Template] = {}
 
-    def make(**overrides: Any) -> Template:
-        key = json.dumps(overrides, sort_keys=True)
+    def make(stack: str = "chatbot", **overrides: Any) -> Template:
+        key = json.dumps([stack, overrides], sort_keys=True)
         if key not in cache:
-            cache[key] = chatbot_template(**overrides)
+            cache[key] = stack_template(stack, **overrides)
         return cache[key]
 
     return make

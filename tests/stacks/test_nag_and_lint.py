@@ -36,7 +36,7 @@ def test_real_app_has_no_unacknowledged_findings(synthesized):
 EXPECTED_ACKNOWLEDGMENTS = {
     ("/TandemChatbot/Chatbot/Role", "AwsSolutions-IAM5[Resource::*]"),  # X-Ray
     ("/TandemChatbot/ChatbotSentiment", "AwsSolutions-IAM5[Resource::*]"),  # comprehend:DetectSentiment
-    ("/TandemChatbot/ChatbotDataAccess", "AwsSolutions-IAM5[Resource::<Transcripts77918A18.Arn>/transcripts/*]"),
+    ("/TandemChatbot/Chatbot/ConversationAccess", "AwsSolutions-IAM5[Resource::TandemData-TranscriptsBucketArn/transcripts/*]"),
     ("/TandemChatbot/Customers", "AwsSolutions-COG2"),
     ("/TandemChatbot/Customers", "AwsSolutions-COG8"),
     ("/TandemChatbot/ChatApi", "AwsSolutions-APIG3"),

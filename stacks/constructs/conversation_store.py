@@ -1,0 +1,89 @@
+"""Where conversations are kept: the sessions table, the transcripts bucket and the knowledge bucket.
+
+`grant_to(function)` is the only way a function gets at them: it adds the least-privilege policy and the
+environment variables naming the resources in one place, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.constructs.nag import acknowledge, arn_ref
+from stacks.constructs.python_function import PythonFunction
+from stacks.constructs.secure_bucket import access_log_bucket, secure_bucket
+
+TRANSCRIPTS_PREFIX = "transcripts/"
+
+
+class ConversationStore(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, transcript_retention_days: int) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = access_log_bucket(self, "AccessLogs", retention_days=transcript_retention_days)
+        self.transcripts = secure_bucket(self, "Transcripts", access_logs=self.access_logs,
+                                         log_prefix="transcripts/", current_days=transcript_retention_days)
+        self._stack = Stack.of(self)
+        self.sessions = dynamodb.Table(
+            self, "Sessions",
+            partition_key=dynamodb.Attribute(name="session_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            time_to_live_attribute="expires_at",
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # Other stacks read these through named exports (see _value): their policies then name the
+        # resources the same way on every synth, so each cdk-nag acknowledgment can name its finding.
+        self._exports = {
+            "SessionsTableName": self.sessions.table_name, "SessionsTableArn": self.sessions.table_arn,
+            "TranscriptsBucketName": self.transcripts.bucket_name, "TranscriptsBucketArn": self.transcripts.bucket_arn,
+        }
+        for name, value in self._exports.items():
+            CfnOutput(self, name, value=value, export_name=self._export_name(name))
+
+    def _export_name(self, name: str) -> str:
+        return f"{self._stack.stack_name}-{name}"
+
+    def _value(self, consumer: Construct, name: str) -> str:
+        if Stack.of(consumer) is self._stack:
+            return self._exports[name]
+        return Fn.import_value(self._export_name(name))
+
+    def _nag_ref(self, consumer: Construct, name: str) -> str:
+        """How cdk-nag prints this value in a finding of the consumer's stack."""
+        if Stack.of(consumer) is self._stack:
+            resource = {"SessionsTableArn": self.sessions, "TranscriptsBucketArn": self.transcripts}[name]
+            return arn_ref(resource)
+        return self._export_name(name)  # an imported value is printed as its export's name
+
+    def grant_to(self, function: PythonFunction, *, policy_id: str) -> iam.Policy:
+        """Item-level access to the sessions table and object access to the transcripts prefix."""
+        policy = iam.Policy(function, policy_id, roles=[function.role], statements=[
+            # Exactly the item operations the session store uses (a transaction is made of Put/Update items).
+            iam.PolicyStatement(
+                sid="SessionItems",
+                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                         "dynamodb:ConditionCheckItem"],
+                resources=[self._value(function, "SessionsTableArn")]),
+            iam.PolicyStatement(
+                sid="TranscriptObjects", actions=["s3:GetObject", "s3:PutObject"],
+                resources=[f"{self._value(function, 'TranscriptsBucketArn')}/{TRANSCRIPTS_PREFIX}*"]),
+            # Without ListBucket a missing transcript reads as AccessDenied instead of NoSuchKey.
+            iam.PolicyStatement(
+                sid="TranscriptListing", actions=["s3:ListBucket"],
+                resources=[self._value(function, "TranscriptsBucketArn")],
+                conditions={"StringLike": {"s3:prefix": [f"{TRANSCRIPTS_PREFIX}*"]}}),
+        ])
+        function.function.add_environment("SESSIONS_TABLE", self._value(function, "SessionsTableName"))
+        function.function.add_environment("TRANSCRIPTS_BUCKET", self._value(function, "TranscriptsBucketName"))
+        acknowledge(
+            policy, f"AwsSolutions-IAM5[Resource::{self._nag_ref(function, 'TranscriptsBucketArn')}/{TRANSCRIPTS_PREFIX}*]",
+            "Object access is limited to the transcripts/ prefix of the transcripts bucket (one object per "
+            "session, named by a random id, so no finer ARN exists); listing is conditioned on that prefix.",
+        )
+        return policy

@@ -1,0 +1,20 @@
+"""DataStack: the conversation store (stacks/constructs/conversation_store.py) every other stack uses.
+
+Kept apart so the escalation workflow and the chatbot can both use it without depending on each other
+the wrong way round (the chatbot starts the workflow; the workflow writes to the conversations).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from stacks.config import TandemConfig
+from stacks.constructs.conversation_store import ConversationStore
+
+
+class DataStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.store = ConversationStore(self, "Conversations",
+                                       transcript_retention_days=config.transcript_retention_days)
