@@ -52,6 +52,8 @@ class SessionState:
     is_new: bool
     recent_turns: list[Turn] = field(default_factory=list)  # oldest first
     open_escalation_id: str | None = None
+    owner: str | None = None  # the expert who took the conversation over; the bot is silent meanwhile
+    closed_at: str | None = None  # an expert closed the conversation: no more turns
 
 
 def transcript_key(session_id: str, started_at: str) -> str:
@@ -77,25 +79,40 @@ class SessionStore:
     def new_session(self, session_id: str, customer_id: str) -> SessionState:
         return SessionState(session_id=session_id, customer_id=customer_id, started_at=utc_now(), is_new=True)
 
-    def load(self, session_id: str, customer_id: str, *, recent_items: int) -> SessionState:
+    def load(self, session_id: str, customer_id: str | None, *, recent_items: int) -> SessionState:
+        """The session and its latest turn items. `customer_id` None loads it for staff (an expert, the
+        escalation workflow); otherwise it must be the session's owner."""
         ddb = clients.client("dynamodb")
         item = ddb.get_item(TableName=self.table_name, ConsistentRead=True,
                             Key={"session_id": _s(session_id), "sk": _s(SESSION_SK)}).get("Item")
-        if not item or item["customer_id"]["S"] != customer_id:
+        if not item or (customer_id is not None and item["customer_id"]["S"] != customer_id):
             raise SessionNotFound(session_id)
-        turns: list[Turn] = []
-        if recent_items > 0:
-            page = ddb.query(
-                TableName=self.table_name, ConsistentRead=True, ScanIndexForward=False, Limit=recent_items,
-                KeyConditionExpression="session_id = :id AND begins_with(sk, :turn)",
-                ExpressionAttributeValues={":id": _s(session_id), ":turn": _s(TURN_PREFIX)},
-            )
-            turns = [Turn.from_dict(json.loads(i["body"]["S"])) for i in reversed(page["Items"])]
         return SessionState(
-            session_id=session_id, customer_id=customer_id, started_at=item["started_at"]["S"], is_new=False,
-            recent_turns=turns,
+            session_id=session_id, customer_id=item["customer_id"]["S"], started_at=item["started_at"]["S"],
+            is_new=False, recent_turns=self.turns(session_id, limit=recent_items) if recent_items > 0 else [],
             open_escalation_id=item.get("open_escalation_id", {}).get("S"),
+            owner=item.get("owner", {}).get("S"), closed_at=item.get("closed_at", {}).get("S"),
         )
+
+    def turns(self, session_id: str, *, limit: int | None = None, after: str | None = None) -> list[Turn]:
+        """Turns oldest first: the latest `limit` ones, or all created after the `after` timestamp."""
+        condition = "session_id = :id AND begins_with(sk, :turn)"
+        values = {":id": _s(session_id), ":turn": _s(TURN_PREFIX)}
+        if after is not None:
+            # Turn keys sort by their creation time; "~" sorts after every turn id that can follow it.
+            condition = "session_id = :id AND sk > :after"
+            values = {":id": _s(session_id), ":after": _s(f"{TURN_PREFIX}{after}#~")}
+        request: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True,
+                                   "KeyConditionExpression": condition, "ExpressionAttributeValues": values}
+        if limit is not None:
+            request.update(ScanIndexForward=False, Limit=limit)
+        page = clients.client("dynamodb").query(**request)
+        items = page["Items"]
+        while limit is None and "LastEvaluatedKey" in page:  # a long conversation spans pages
+            page = clients.client("dynamodb").query(**request, ExclusiveStartKey=page["LastEvaluatedKey"])
+            items += page["Items"]
+        found = [Turn.from_dict(json.loads(i["body"]["S"])) for i in items if i["sk"]["S"].startswith(TURN_PREFIX)]
+        return list(reversed(found)) if limit is not None else found
 
     def read_transcript(self, session: SessionState) -> Transcript | None:
         try:

@@ -94,7 +94,9 @@ class EscalationRecord:
     requested_at: str = field(default_factory=utc_now)
     sentiment: Sentiment | None = None
     accepted_by: str | None = None
+    accepted_at: str | None = None
     resolved_at: str | None = None
+    note: str | None = None  # the expert's resolution note, or why the workflow failed
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -105,7 +107,8 @@ class EscalationRecord:
             session_id=data["session_id"], reason=data["reason"], turn_id=data["turn_id"],
             escalation_id=data["escalation_id"], status=data["status"], requested_at=data["requested_at"],
             sentiment=Sentiment.from_dict(data["sentiment"]) if data.get("sentiment") else None,
-            accepted_by=data.get("accepted_by"), resolved_at=data.get("resolved_at"),
+            accepted_by=data.get("accepted_by"), accepted_at=data.get("accepted_at"),
+            resolved_at=data.get("resolved_at"), note=data.get("note"),
         )
 
 

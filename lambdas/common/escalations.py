@@ -1,0 +1,180 @@
+"""The life of an escalation in the sessions table, shared by the escalation worker and the expert API.
+
+An ESCALATION#<id> item keeps the record as it was created in `body` (reason, turn, sentiment) and its
+changing state in attributes: `status`, `accepted_by`, `accepted_at`, `resolved_at`, `note`, and, never
+leaving the backend, the Step Functions task tokens `accept_token` and `resolve_token`. The task tokens
+are never logged, mailed or put in a URL: experts act through signed links, and the API looks the token up.
+
+Claims are conditional writes, so each step happens once however many people click:
+  pending --accept--> accepted --resolve--> resolved
+  pending --(accept time-out, by the state machine)--> timed_out
+  accepted --(resolve time-out, by the state machine)--> timed_out
+  any --(workflow error, by the state machine)--> failed
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+
+from lambdas.common import clients
+from lambdas.common.session_store import ESCALATION_PREFIX, SESSION_SK
+from lambdas.common.transcript import EscalationRecord, utc_now
+
+TokenKind = Literal["accept", "resolve"]
+
+
+class EscalationNotFound(LookupError):
+    pass
+
+
+class EscalationConflict(RuntimeError):
+    """The escalation is not in the state the action needs (already accepted, resolved, timed out...)."""
+
+    def __init__(self, status: str, action: str):
+        super().__init__(f"cannot {action} an escalation that is {status}")
+        self.status = status
+        self.action = action
+
+
+@dataclass(frozen=True)
+class EscalationState:
+    record: EscalationRecord
+    accept_token: str | None = None
+    resolve_token: str | None = None
+    notified: bool = False
+
+    def __repr__(self) -> str:  # never print a task token, even in a traceback
+        return f"EscalationState(record={self.record!r}, tokens=<hidden>, notified={self.notified})"
+
+
+def _key(session_id: str, sk: str) -> dict[str, dict[str, str]]:
+    return {"session_id": {"S": session_id}, "sk": {"S": sk}}
+
+
+def escalation_key(session_id: str, escalation_id: str) -> dict[str, dict[str, str]]:
+    return _key(session_id, f"{ESCALATION_PREFIX}{escalation_id}")
+
+
+def state_from_item(item: dict[str, Any]) -> EscalationState:
+    created = json.loads(item["body"]["S"])
+    changes = {name: item[name]["S"] for name in ("status", "accepted_by", "accepted_at", "resolved_at", "note")
+               if name in item}
+    return EscalationState(
+        record=EscalationRecord.from_dict({**created, **changes}),
+        accept_token=item.get("accept_token", {}).get("S"),
+        resolve_token=item.get("resolve_token", {}).get("S"),
+        notified="notified_at" in item,
+    )
+
+
+def _cancellation_codes(error: ClientError) -> list[str]:
+    return [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
+
+
+class EscalationStore:
+    def __init__(self, *, table_name: str):
+        self.table_name = table_name
+
+    def _ddb(self) -> Any:
+        return clients.client("dynamodb")
+
+    def get(self, session_id: str, escalation_id: str) -> EscalationState:
+        item = self._ddb().get_item(TableName=self.table_name, ConsistentRead=True,
+                                    Key=escalation_key(session_id, escalation_id)).get("Item")
+        if not item:
+            raise EscalationNotFound(escalation_id)
+        return state_from_item(item)
+
+    def store_token(self, session_id: str, escalation_id: str, kind: TokenKind, token: str) -> None:
+        """Keeps a callback's task token for the API (the workflow waits on it); idempotent."""
+        try:
+            self._ddb().update_item(
+                TableName=self.table_name, Key=escalation_key(session_id, escalation_id),
+                UpdateExpression=f"SET {kind}_token = :token",
+                ConditionExpression="attribute_exists(sk)",
+                ExpressionAttributeValues={":token": {"S": token}})
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise EscalationNotFound(escalation_id) from None
+            raise
+
+    def mark_notified(self, session_id: str, escalation_id: str) -> bool:
+        """True the first time only: a redelivered message must not mail the experts twice."""
+        try:
+            self._ddb().update_item(
+                TableName=self.table_name, Key=escalation_key(session_id, escalation_id),
+                UpdateExpression="SET notified_at = :now",
+                ConditionExpression="attribute_exists(sk) AND attribute_not_exists(notified_at)",
+                ExpressionAttributeValues={":now": {"S": utc_now()}})
+            return True
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def accept(self, session_id: str, escalation_id: str, expert: str) -> tuple[EscalationRecord, str]:
+        """pending -> accepted, and the session is the expert's. Returns the record and the accept token."""
+        state = self.get(session_id, escalation_id)
+        if state.record.status != "pending" or not state.accept_token:
+            raise EscalationConflict(state.record.status if state.accept_token else "not ready", "accept")
+        now = utc_now()
+        try:
+            self._ddb().transact_write_items(TransactItems=[
+                {"Update": {
+                    "TableName": self.table_name, "Key": escalation_key(session_id, escalation_id),
+                    "UpdateExpression": "SET #status = :accepted, accepted_by = :expert, accepted_at = :now",
+                    "ConditionExpression": "#status = :pending",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {":accepted": {"S": "accepted"}, ":pending": {"S": "pending"},
+                                                  ":expert": {"S": expert}, ":now": {"S": now}}}},
+                {"Update": {
+                    "TableName": self.table_name, "Key": _key(session_id, SESSION_SK),
+                    "UpdateExpression": "SET #owner = :expert",
+                    "ConditionExpression": "open_escalation_id = :id",
+                    "ExpressionAttributeNames": {"#owner": "owner"},
+                    "ExpressionAttributeValues": {":expert": {"S": expert}, ":id": {"S": escalation_id}}}},
+            ])
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "TransactionCanceledException":
+                raise EscalationConflict(self.get(session_id, escalation_id).record.status, "accept") from None
+            raise
+        record = replace(state.record, status="accepted", accepted_by=expert, accepted_at=now)
+        return record, state.accept_token
+
+    def resolve(self, session_id: str, escalation_id: str, *, expert: str, note: str,
+                close: bool) -> tuple[EscalationRecord, str | None]:
+        """accepted -> resolved by the expert who accepted it; the session goes back to the bot, or is closed.
+        Returns the record and the resolve token (None if the workflow has not asked for it yet)."""
+        state = self.get(session_id, escalation_id)
+        if state.record.status != "accepted":
+            raise EscalationConflict(state.record.status, "resolve")
+        now = utc_now()
+        session_update = "REMOVE #owner, open_escalation_id" + (" SET closed_at = :now" if close else "")
+        session_values: dict[str, Any] = {":id": {"S": escalation_id}}
+        if close:
+            session_values[":now"] = {"S": now}
+        try:
+            self._ddb().transact_write_items(TransactItems=[
+                {"Update": {
+                    "TableName": self.table_name, "Key": escalation_key(session_id, escalation_id),
+                    "UpdateExpression": "SET #status = :resolved, resolved_at = :now, note = :note",
+                    "ConditionExpression": "#status = :accepted AND accepted_by = :expert",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {":resolved": {"S": "resolved"}, ":accepted": {"S": "accepted"},
+                                                  ":expert": {"S": expert}, ":now": {"S": now},
+                                                  ":note": {"S": note}}}},
+                {"Update": {
+                    "TableName": self.table_name, "Key": _key(session_id, SESSION_SK),
+                    "UpdateExpression": session_update, "ConditionExpression": "open_escalation_id = :id",
+                    "ExpressionAttributeNames": {"#owner": "owner"}, "ExpressionAttributeValues": session_values}},
+            ])
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "TransactionCanceledException":
+                raise EscalationConflict(self.get(session_id, escalation_id).record.status, "resolve") from None
+            raise
+        record = replace(state.record, status="resolved", resolved_at=now, note=note)
+        return record, state.resolve_token
