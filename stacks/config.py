@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS
+from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS, ChatbotSettings
 
 SENTIMENT_DETECTORS = ("llm", "comprehend", "vader")
 MFA_MODES = ("off", "optional", "required")
@@ -27,6 +27,7 @@ _GUARDRAIL_ID = re.compile(r"^(([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1
 _GUARDRAIL_VERSION = re.compile(r"^(([1-9][0-9]{0,7})|(DRAFT))$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_S3_PREFIX = re.compile(r"^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*/$")
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
 # Lambda allows 4 KB of environment variables in all; the settings JSON gets this share of it.
 SETTINGS_BUDGET_BYTES = 3400
@@ -85,6 +86,18 @@ class TandemConfig:
     log_retention_days: int = 30
     snapstart: bool = True
     alarm_email: str = ""
+    # Human escalation
+    expert_email: str = ""
+    fallback_email: str = ""
+    accept_timeout_minutes: int = 15
+    resolve_timeout_hours: int = 24
+    email_turns: int = 6
+    busy_message: str = (
+        "All our experts are busy right now. A person from our team will contact you by email about this "
+        "conversation as soon as one is free."
+    )
+    handback_message: str = "The expert has finished helping you; the assistant is back. Ask anything else here."
+    knowledge_export_prefix: str = "escalations/"
 
     @property
     def effective_gate_model_id(self) -> str:
@@ -206,7 +219,18 @@ def _validate(c: TandemConfig) -> None:
     _in_range("transcript_retention_days", c.transcript_retention_days, 1, 3650)
     _one_of("log_retention_days", c.log_retention_days, LOG_RETENTION_DAYS)
     _matches("alarm_email", c.alarm_email, _EMAIL, "an email address, or empty", optional=True)
-    size = len(json.dumps(dataclasses.asdict(c), separators=(",", ":")).encode())
+    _matches("expert_email", c.expert_email, _EMAIL, "an email address, or empty", optional=True)
+    _matches("fallback_email", c.fallback_email, _EMAIL, "an email address, or empty", optional=True)
+    _in_range("accept_timeout_minutes", c.accept_timeout_minutes, 1, 1440)
+    _in_range("resolve_timeout_hours", c.resolve_timeout_hours, 1, 168)
+    _in_range("email_turns", c.email_turns, 1, 20)
+    for key in ("busy_message", "handback_message"):
+        if not 0 < len(getattr(c, key)) <= 500:
+            raise ConfigError(key, getattr(c, key), "a non-empty message of at most 500 characters")
+    _matches("knowledge_export_prefix", c.knowledge_export_prefix, _S3_PREFIX,
+             "an S3 key prefix ending in '/', such as escalations/")
+    chatbot_settings = {k: getattr(c, k) for k in ChatbotSettings.context_keys()}
+    size = len(json.dumps(chatbot_settings, separators=(",", ":")).encode())
     if size > SETTINGS_BUDGET_BYTES:
         largest = max(("system_prompt", "handoff_message", "model_error_message", "human_request_phrases"),
                       key=lambda k: len(json.dumps(getattr(c, k))))
