@@ -1,4 +1,4 @@
-"""POST /chat: the chatbot Lambda, deployed by stacks/chatbot_stack.py behind API Gateway and Cognito.
+"""POST /chat and GET /chat/{session_id}/messages: the chatbot Lambda, deployed by stacks/chatbot_stack.py behind API Gateway and Cognito.
 
 The handler is thin: authenticate the caller (Cognito claims), parse the body, hand the turn to
 ChatService, shape the HTTP response. The service and its AWS clients are built once per execution
@@ -20,10 +20,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from langchain_aws import ChatBedrockConverse
 
 from lambdas.chatbot.answer import Answerer
-from lambdas.chatbot.handoff import LogOnlyStarter
-from lambdas.chatbot.request import RequestError, customer_id, parse_chat_request
+from lambdas.chatbot.handoff import EscalationStarter, LogOnlyStarter, StepFunctionsStarter
+from lambdas.chatbot.request import RequestError, customer_id, parse_chat_request, parse_messages_request
 from lambdas.chatbot.sentiment import make_detector
-from lambdas.chatbot.service import ChatService
+from lambdas.chatbot.service import ChatService, SessionClosed
 from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS, ChatbotSettings
 from lambdas.common import clients
 from lambdas.common.session_store import SessionNotFound, SessionStore
@@ -73,10 +73,18 @@ def build_service(settings: ChatbotSettings) -> ChatService:
     store = SessionStore(table_name=os.environ["SESSIONS_TABLE"], bucket_name=os.environ["TRANSCRIPTS_BUCKET"],
                          ttl_days=settings.session_ttl_days)
     return ChatService(settings=settings, store=store, answerer=answerer, detector=detector,
-                       starter=LogOnlyStarter(logger),
+                       starter=_starter(),
                        # Two per turn (answer, gate), plus room for a gate thread still finishing after its grace.
                        executor=ThreadPoolExecutor(4, thread_name_prefix="turn"),
                        metrics=metrics, logger=logger)
+
+
+def _starter() -> EscalationStarter:
+    state_machine_arn = os.environ.get("ESCALATION_STATE_MACHINE_ARN")
+    if not state_machine_arn:
+        return LogOnlyStarter(logger)
+    clients.client("stepfunctions")  # created now, in init, like every other client
+    return StepFunctionsStarter(state_machine_arn, lambda: clients.client("stepfunctions"), logger)
 
 
 def _chat_model(settings: ChatbotSettings, purpose: str, **kwargs: Any) -> ChatBedrockConverse:
@@ -113,6 +121,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     service = get_service()
     try:
         caller = customer_id(event)
+        if event.get("httpMethod") == "GET":  # GET /chat/{session_id}/messages
+            session_id, after = parse_messages_request(event)
+            return response(200, service.messages_since(session_id, caller, after))
         request = parse_chat_request(event, max_message_chars=service.settings.max_message_chars)
         result = service.handle(request, caller)
     except RequestError as error:
@@ -120,6 +131,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return response(error.status, error.to_body())
     except SessionNotFound:
         return response(404, {"error": {"field": "session_id", "message": "no such session for this caller"}})
+    except SessionClosed:
+        return response(409, {"error": {"field": "session_id",
+                                        "message": "an expert closed this conversation; start a new one"}})
     except (ClientError, BotoCoreError) as error:
         metrics.add_metric(name="StorageFailures", unit="Count", value=1)
         logger.exception("turn could not be stored", extra={"error": type(error).__name__})

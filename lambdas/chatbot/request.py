@@ -76,6 +76,20 @@ def parse_chat_request(event: dict[str, Any], *, max_message_chars: int) -> Chat
     return ChatRequest(message=message.strip(), session_id=session_id)
 
 
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+
+
+def parse_messages_request(event: dict[str, Any]) -> tuple[str, str | None]:
+    """GET /chat/{session_id}/messages?after=<created_at of the last turn seen>."""
+    session_id = (event.get("pathParameters") or {}).get("session_id")
+    if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
+        raise RequestError("session_id", "must be a lowercase UUID v4 returned by an earlier /chat call")
+    after = (event.get("queryStringParameters") or {}).get("after")
+    if after is not None and not TIMESTAMP.match(after):
+        raise RequestError("after", "must be a turn's created_at, such as 2026-11-25T01:20:00.123456Z")
+    return session_id, after
+
+
 def customer_id(event: dict[str, Any]) -> str:
     """The caller's Cognito `sub`, put there by the API's authorizer; sessions belong to it."""
     try:

@@ -19,7 +19,7 @@ from lambdas.chatbot.policy import EscalationPolicy
 from lambdas.chatbot.request import ChatRequest
 from lambdas.chatbot.sentiment import SentimentDetector
 from lambdas.chatbot.settings import ChatbotSettings
-from lambdas.common.session_store import SessionState, SessionStore, TranscriptWriteFailed
+from lambdas.common.session_store import EscalationAlreadyOpen, SessionState, SessionStore, TranscriptWriteFailed
 from lambdas.common.transcript import EscalationRecord, Sentiment, Turn, new_id, utc_now
 
 
@@ -27,32 +27,55 @@ class MetricSink(Protocol):
     def add_metric(self, name: str, unit: str, value: float) -> None: ...
 
 
+class SessionClosed(RuntimeError):
+    """An expert closed this conversation; it takes no more turns."""
+
+
 @dataclass(frozen=True)
 class TurnResult:
     session_id: str
     customer_turn: Turn
-    reply_turn: Turn
+    reply_turn: Turn | None  # None while an expert owns the conversation: the bot stays silent
     escalation: EscalationRecord | None  # started by this turn
     sentiment: Sentiment | None
     escalated: bool = False  # this turn's reply is the hand-off (a new or an already open escalation)
     open_escalation_id: str | None = None  # the session's open escalation after this turn, if any
+    expert: str | None = None  # who owns the conversation now
+    messages: tuple[Turn, ...] = ()  # expert and system turns the customer has not been sent yet
 
     def to_body(self) -> dict[str, Any]:
+        reply = self.reply_turn
         body: dict[str, Any] = {
             "session_id": self.session_id,
-            "turn_id": self.reply_turn.turn_id,
-            "reply": self.reply_turn.text,
+            "turn_id": reply.turn_id if reply else self.customer_turn.turn_id,
+            "reply": reply.text if reply else None,
             "escalated": self.escalated,
-            "sources": [{"uri": s.uri, "excerpt": s.excerpt, "score": s.score} for s in self.reply_turn.sources],
+            "sources": [{"uri": s.uri, "excerpt": s.excerpt, "score": s.score} for s in (reply.sources if reply else ())],
         }
         if self.escalation is not None:
             body["escalation"] = {"escalation_id": self.escalation.escalation_id, "reason": self.escalation.reason,
                                   "status": self.escalation.status, "new": True}
         elif self.open_escalation_id is not None:
             body["escalation"] = {"escalation_id": self.open_escalation_id, "new": False}
-        if self.reply_turn.error:
-            body["error"] = self.reply_turn.error
+        if self.expert is not None:
+            body["agent_active"] = True
+            body["expert"] = self.expert
+        if self.messages:
+            body["messages"] = [message_body(t) for t in self.messages]
+        if reply is not None and reply.error:
+            body["error"] = reply.error
         return body
+
+
+def message_body(turn: Turn) -> dict[str, Any]:
+    """What a customer sees of a turn (no sentiment, no model details)."""
+    return {"turn_id": turn.turn_id, "role": turn.role, "text": turn.text, "created_at": turn.created_at}
+
+
+def unseen_by_customer(turns: list[Turn]) -> tuple[Turn, ...]:
+    """Expert and system turns after the customer's latest turn that no /chat response carried."""
+    last_customer = max((i for i, t in enumerate(turns) if t.role == "customer"), default=-1)
+    return tuple(t for t in turns[last_customer + 1:] if t.role in ("agent", "system") and t.reply_to is None)
 
 
 class ChatService:
@@ -80,6 +103,10 @@ class ChatService:
     def handle(self, request: ChatRequest, customer_id: str) -> TurnResult:
         session = (self.store.load(request.session_id, customer_id, recent_items=self.recent_items)
                    if request.session_id else self.store.new_session(new_id(), customer_id))
+        if session.closed_at:
+            raise SessionClosed(session.session_id)
+        if session.owner:
+            return self._handle_while_expert_owns(request, session)
         received_at = utc_now()
         history = session.recent_turns[-self.settings.history_turns:] if self.settings.history_turns else []
 
@@ -100,16 +127,43 @@ class ChatService:
         if reason is not None and session.open_escalation_id is None:
             escalation = EscalationRecord(session_id=session.session_id, reason=reason,
                                           turn_id=customer_turn.turn_id, sentiment=sentiment)
-        reply_turn = self._reply(answer, reason)
+        reply_turn = self._reply(answer, reason, reply_to=customer_turn.turn_id)
 
-        self.store_turn(session, [customer_turn, reply_turn], escalation)
+        try:
+            self.store_turn(session, [customer_turn, reply_turn], escalation)
+        except EscalationAlreadyOpen:
+            # A concurrent turn of this session escalated first: this one joins it instead of opening another.
+            escalation = None
+            session = self.store.load(session.session_id, customer_id, recent_items=0)
+            self.store_turn(session, [customer_turn, reply_turn], None)
         if escalation is not None:
             self._start_escalation(escalation)
         elif reason is not None:
             self.logger.info("escalation already open", extra={"escalation_id": session.open_escalation_id})
         return TurnResult(session_id=session.session_id, customer_turn=customer_turn, reply_turn=reply_turn,
                           escalation=escalation, sentiment=sentiment, escalated=reason is not None,
-                          open_escalation_id=session.open_escalation_id)
+                          open_escalation_id=session.open_escalation_id,
+                          messages=unseen_by_customer(session.recent_turns))
+
+    def _handle_while_expert_owns(self, request: ChatRequest, session: SessionState) -> TurnResult:
+        """The expert has the conversation: the customer's message is stored for them and neither the model
+        nor the gate is called. The expert's replies come back with this response or through GET messages."""
+        unseen = unseen_by_customer(session.recent_turns)
+        customer_turn = Turn(role="customer", text=request.message)
+        self.store_turn(session, [customer_turn], None)
+        return TurnResult(session_id=session.session_id, customer_turn=customer_turn, reply_turn=None,
+                          escalation=None, sentiment=None, open_escalation_id=session.open_escalation_id,
+                          expert=session.owner, messages=unseen)
+
+    def messages_since(self, session_id: str, customer_id: str, after: str | None) -> dict[str, Any]:
+        """GET /chat/{session_id}/messages: what was said after `after` (all turns when None)."""
+        session = self.store.load(session_id, customer_id, recent_items=0)
+        turns = self.store.turns(session_id, after=after) if after else self.store.turns(session_id)
+        body: dict[str, Any] = {"session_id": session_id, "messages": [message_body(t) for t in turns],
+                                "agent_active": session.owner is not None, "closed": session.closed_at is not None}
+        if session.owner is not None:
+            body["expert"] = session.owner
+        return body
 
     def _await_gate(self, detection: Future[Sentiment | None], *, answered: bool) -> Sentiment | None:
         """Once the answer is there, the gate gets a short grace, not its whole retry budget: a stalled
@@ -131,19 +185,20 @@ class ChatService:
                                   extra={"detector": self.detector.name, "error": type(error).__name__})
             return None
 
-    def _reply(self, answer: Answer | ModelFailure | None, reason: str | None) -> Turn:
+    def _reply(self, answer: Answer | ModelFailure | None, reason: str | None, reply_to: str) -> Turn:
         if reason is not None:
             text = self.settings.handoff_message
             if isinstance(answer, ModelFailure):
                 text = f"{self.settings.model_error_message} {text}"
             # The hand-off is Tandem speaking, not the model: a system turn, never sampled for rating.
-            return Turn(role="system", text=text, error=answer.error if isinstance(answer, ModelFailure) else None)
+            return Turn(role="system", text=text, error=answer.error if isinstance(answer, ModelFailure) else None,
+                        reply_to=reply_to)
         if isinstance(answer, ModelFailure):
             return Turn(role="bot", text=self.settings.model_error_message, model_id=self.answerer.model_id,
-                        latency_ms=answer.latency_ms, error=answer.error)
+                        latency_ms=answer.latency_ms, error=answer.error, reply_to=reply_to)
         assert answer is not None  # no reason to escalate means the model was asked
         return Turn(role="bot", text=answer.text, model_id=answer.model_id, latency_ms=answer.latency_ms,
-                    sources=answer.sources)
+                    sources=answer.sources, reply_to=reply_to)
 
     def store_turn(self, session: SessionState, turns: list[Turn], escalation: EscalationRecord | None) -> None:
         """Anything but a transcript failure propagates: the API answers 503 and the customer can resend."""

@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common import clients
-from lambdas.common.transcript import EscalationRecord, Transcript, Turn, utc_now
+from lambdas.common.transcript import EscalationRecord, Transcript, Turn, new_id, utc_now
 
 SESSION_SK = "SESSION"
 TURN_PREFIX = "TURN#"
@@ -38,6 +38,10 @@ _jitter = random.SystemRandom()
 
 class SessionNotFound(LookupError):
     """No session with this id belongs to this customer (the two cases are not told apart)."""
+
+
+class EscalationAlreadyOpen(RuntimeError):
+    """Another turn of the session opened an escalation first; nothing of this write was applied."""
 
 
 class TranscriptWriteFailed(RuntimeError):
@@ -154,7 +158,13 @@ class SessionStore:
                 "ConditionExpression": "attribute_not_exists(sk)",
             }})
         writes.append(self._session_write(session, now, expires_at, escalation))
-        self._transact(writes, token=turns[0].turn_id)
+        try:
+            self._transact(writes, token=new_id())
+        except ClientError as error:
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if escalation is not None and reasons and reasons[-1] == "ConditionalCheckFailed":
+                raise EscalationAlreadyOpen(session.session_id) from None
+            raise
         if escalation is not None:
             session.open_escalation_id = escalation.escalation_id
         session.is_new = False
@@ -196,11 +206,14 @@ class SessionStore:
                             "ConditionExpression": "attribute_not_exists(session_id)"}}
         update = "SET updated_at = :now, expires_at = :exp"
         values = {":now": _s(now), ":exp": _n(expires_at), ":cid": _s(session.customer_id)}
+        condition = "customer_id = :cid"
         if escalation is not None:
+            # One open escalation per session, even when two turns of it escalate at the same moment.
             update += ", open_escalation_id = :esc"
             values[":esc"] = _s(escalation.escalation_id)
+            condition += " AND attribute_not_exists(open_escalation_id)"
         return {"Update": {"TableName": self.table_name, "Key": key, "UpdateExpression": update,
-                           "ConditionExpression": "customer_id = :cid", "ExpressionAttributeValues": values}}
+                           "ConditionExpression": condition, "ExpressionAttributeValues": values}}
 
     def write_transcript(self, session: SessionState, turns: list[Turn], escalations: list[EscalationRecord],
                          *, updated_at: str) -> Transcript:

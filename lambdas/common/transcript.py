@@ -59,6 +59,7 @@ class Turn:
     latency_ms: int | None = None
     sources: tuple[Source, ...] = ()
     error: str | None = None  # why a bot turn is an apology instead of an answer
+    reply_to: str | None = None  # the customer turn this one answered in the same response (so it was delivered)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -78,7 +79,7 @@ class Turn:
             sources=tuple(Source(uri=s["uri"], excerpt=s.get("excerpt", ""),
                                  score=float(s["score"]) if s.get("score") is not None else None)
                           for s in data.get("sources", ())),
-            error=data.get("error"),
+            error=data.get("error"), reply_to=data.get("reply_to"),
         )
 
 
