@@ -8,6 +8,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from stacks.chatbot_stack import ChatbotStack
 from stacks.data_stack import DataStack
+from stacks.escalation_stack import EscalationStack
 from stacks.config import TandemConfig, config_keys, load_config
 
 
@@ -19,8 +20,11 @@ def build_app(app: cdk.App) -> cdk.App:
     config = read_config(app)
     # Env-agnostic stacks: `cdk synth` needs no account; `cdk deploy` takes the CLI's account and region.
     data = DataStack(app, "TandemData", config=config, description="Tandem: sessions table and conversation buckets")
-    ChatbotStack(app, "TandemChatbot", config=config, store=data.store,
-                 description="Tandem: Bedrock chatbot with escalation gate")
+    escalation = EscalationStack(app, "TandemEscalation", config=config, store=data.store,
+                                 alarm_topic=data.alarm_topic,
+                                 description="Tandem: human escalation workflow, expert links and API")
+    ChatbotStack(app, "TandemChatbot", config=config, store=data.store, escalation=escalation.state_machine,
+                 alarm_topic=data.alarm_topic, description="Tandem: Bedrock chatbot with escalation gate")
     cdk.Tags.of(app).add("project", "tandem")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

@@ -8,18 +8,17 @@ import json
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from lambdas.chatbot.request import SESSION_ID
 from lambdas.chatbot.settings import ENV_VAR, ChatbotSettings
 from stacks.config import TandemConfig
+from stacks.constructs.alarm_topic import notify
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.python_function import PythonFunction, retention
@@ -46,6 +45,7 @@ def bedrock_model_arns(stack: Stack, model_id: str) -> list[str]:
 
 class ChatbotStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, store: ConversationStore,
+                 escalation: sfn.IStateMachine | None = None, alarm_topic: sns.ITopic | None = None,
                  **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
@@ -53,9 +53,13 @@ class ChatbotStack(Stack):
         self.store = store
         self.chatbot = self._chatbot_function(config)
         store.grant_to(self.chatbot, policy_id="ConversationAccess")
+        if escalation is not None:
+            # Granted and named together: the chatbot starts one execution per escalation (handoff.py).
+            escalation.grant_start_execution(self.chatbot.role)
+            self.chatbot.function.add_environment("ESCALATION_STATE_MACHINE_ARN", escalation.state_machine_arn)
         self.user_pool, self.user_pool_client = self._user_pool(config)
         self.api = self._api(config)
-        self._alarms(config)
+        self._alarms(alarm_topic)
 
         CfnOutput(self, "ChatUrl", value=self.api.url_for_path("/chat"))
         CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
@@ -183,11 +187,18 @@ class ChatbotStack(Stack):
         )
         validator = api.add_request_validator("BodyValidator", validate_request_body=True,
                                               validate_request_parameters=True)
+        integration = apigw.LambdaIntegration(self.chatbot.invocable, timeout=Duration.seconds(29))
         chat = api.root.add_resource("chat")
         chat.add_method(
-            "POST", apigw.LambdaIntegration(self.chatbot.invocable, timeout=Duration.seconds(29)),
-            authorizer=authorizer, authorization_type=apigw.AuthorizationType.COGNITO,
+            "POST", integration, authorizer=authorizer, authorization_type=apigw.AuthorizationType.COGNITO,
             request_models={"application/json": model}, request_validator=validator,
+        )
+        # Polling for what an expert said: GET /chat/{session_id}/messages?after=<created_at>
+        chat.add_resource("{session_id}").add_resource("messages").add_method(
+            "GET", integration, authorizer=authorizer, authorization_type=apigw.AuthorizationType.COGNITO,
+            request_parameters={"method.request.path.session_id": True,
+                                "method.request.querystring.after": False},
+            request_validator=validator,
         )
         # A body that fails the schema gets the same JSON error shape as the Lambda's own 400s. messageString
         # is already a quoted, escaped JSON string; the raw validation text may hold quotes that break JSON.
@@ -203,7 +214,7 @@ class ChatbotStack(Stack):
 
     # Who is told when it breaks ------------------------------------------------------------------------
 
-    def _alarms(self, config: TandemConfig) -> None:
+    def _alarms(self, alarm_topic: sns.ITopic | None) -> None:
         alarms = [
             self.chatbot.function.metric_errors(period=Duration.minutes(5)).create_alarm(
                 self, "ChatbotErrors", threshold=1, evaluation_periods=1,
@@ -220,12 +231,4 @@ class ChatbotStack(Stack):
                 self, f"{name}Alarm", threshold=1, evaluation_periods=1,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description=f"The chatbot counted {name} (see its logs for each case)."))
-        if not config.alarm_email:
-            return
-        key = kms.Key(self, "AlarmTopicKey", enable_key_rotation=True,
-                      description="Encrypts Tandem's alarm topic; CloudWatch may use it to publish alarms")
-        key.grant_encrypt_decrypt(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
-        topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
-        topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
-        for alarm in alarms:
-            alarm.add_alarm_action(cw_actions.SnsAction(topic))
+        notify(alarms, alarm_topic)

@@ -25,6 +25,10 @@ from lambdas.common.session_store import ESCALATION_PREFIX, SESSION_SK
 from lambdas.common.transcript import EscalationRecord, utc_now
 
 TokenKind = Literal["accept", "resolve"]
+# What the workflow tells the customer (the `notice` of its work-queue messages); each is written once,
+# flagged by a `notice_<kind>_at` attribute on the ESCALATION item.
+Notice = Literal["busy", "expert_left", "failed"]
+NOTICES: tuple[str, ...] = ("busy", "expert_left", "failed")
 
 
 class EscalationNotFound(LookupError):
@@ -46,9 +50,11 @@ class EscalationState:
     accept_token: str | None = None
     resolve_token: str | None = None
     notified: bool = False
+    notices: tuple[str, ...] = ()  # the customer notices already written into the conversation
 
     def __repr__(self) -> str:  # never print a task token, even in a traceback
-        return f"EscalationState(record={self.record!r}, tokens=<hidden>, notified={self.notified})"
+        return (f"EscalationState(record={self.record!r}, tokens=<hidden>, notified={self.notified}, "
+                f"notices={self.notices})")
 
 
 def _key(session_id: str, sk: str) -> dict[str, dict[str, str]]:
@@ -68,6 +74,7 @@ def state_from_item(item: dict[str, Any]) -> EscalationState:
         accept_token=item.get("accept_token", {}).get("S"),
         resolve_token=item.get("resolve_token", {}).get("S"),
         notified="notified_at" in item,
+        notices=tuple(n for n in NOTICES if f"notice_{n}_at" in item),
     )
 
 
@@ -116,6 +123,24 @@ class EscalationStore:
                 return False
             raise
 
+    def clear_notified(self, session_id: str, escalation_id: str) -> None:
+        """Undoes mark_notified when the mail could not be sent, so the message's redelivery sends it."""
+        self._ddb().update_item(
+            TableName=self.table_name, Key=escalation_key(session_id, escalation_id),
+            UpdateExpression="REMOVE notified_at", ConditionExpression="attribute_exists(sk)")
+
+    def notice_claim(self, session_id: str, escalation_id: str, notice: Notice) -> dict[str, Any]:
+        """A transaction item that flags `notice` as written, and fails (ConditionalCheckFailed) if it already
+        is: written in the same transaction as the notice's turn, the turn exists at most once."""
+        if notice not in NOTICES:
+            raise ValueError(f"notice must be one of {', '.join(NOTICES)}, not {notice!r}")
+        return {"Update": {
+            "TableName": self.table_name, "Key": escalation_key(session_id, escalation_id),
+            "UpdateExpression": "SET #flag = :now",
+            "ConditionExpression": "attribute_exists(sk) AND attribute_not_exists(#flag)",
+            "ExpressionAttributeNames": {"#flag": f"notice_{notice}_at"},
+            "ExpressionAttributeValues": {":now": {"S": utc_now()}}}}
+
     def accept(self, session_id: str, escalation_id: str, expert: str) -> tuple[EscalationRecord, str]:
         """pending -> accepted, and the session is the expert's. Returns the record and the accept token."""
         state = self.get(session_id, escalation_id)
@@ -144,6 +169,33 @@ class EscalationStore:
             raise
         record = replace(state.record, status="accepted", accepted_by=expert, accepted_at=now)
         return record, state.accept_token
+
+    def undo_accept(self, session_id: str, escalation_id: str, *, expert: str, accepted_at: str) -> bool:
+        """accepted -> pending again, for a claim the workflow refused (its accept task had ended, or the
+        call failed): the table goes back to what it was before the accept, and the state machine's own
+        time-out or failure path records the outcome. Only this very claim is undone (same expert, same
+        accepted_at); False if something else changed the escalation meanwhile."""
+        try:
+            self._ddb().transact_write_items(TransactItems=[
+                {"Update": {
+                    "TableName": self.table_name, "Key": escalation_key(session_id, escalation_id),
+                    "UpdateExpression": "SET #status = :pending REMOVE accepted_by, accepted_at",
+                    "ConditionExpression": "#status = :accepted AND accepted_by = :expert AND accepted_at = :at",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {":pending": {"S": "pending"}, ":accepted": {"S": "accepted"},
+                                                  ":expert": {"S": expert}, ":at": {"S": accepted_at}}}},
+                {"Update": {
+                    "TableName": self.table_name, "Key": _key(session_id, SESSION_SK),
+                    "UpdateExpression": "REMOVE #owner",
+                    "ConditionExpression": "open_escalation_id = :id AND #owner = :expert",
+                    "ExpressionAttributeNames": {"#owner": "owner"},
+                    "ExpressionAttributeValues": {":expert": {"S": expert}, ":id": {"S": escalation_id}}}},
+            ])
+            return True
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "TransactionCanceledException":
+                return False
+            raise
 
     def resolve(self, session_id: str, escalation_id: str, *, expert: str, note: str,
                 close: bool) -> tuple[EscalationRecord, str | None]:

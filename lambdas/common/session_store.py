@@ -18,7 +18,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -130,11 +130,16 @@ class SessionStore:
 
     # Writing -------------------------------------------------------------------------------------
 
-    def record(self, session: SessionState, turns: list[Turn], escalation: EscalationRecord | None = None) -> None:
+    def record(self, session: SessionState, turns: list[Turn], escalation: EscalationRecord | None = None, *,
+               extra_writes: Sequence[dict[str, Any]] = (),
+               transcript_escalations: Sequence[EscalationRecord] = ()) -> None:
         """Stores the turns (and the escalation) atomically in DynamoDB, then merges them into the transcript.
 
         DynamoDB is the record of what was accepted. If only the transcript write fails, TranscriptWriteFailed
         tells the caller the turns are safe anyway (the next turn's merge carries the recent turns again).
+        `extra_writes` join the same transaction (e.g. a conditional claim on an ESCALATION item, so a turn is
+        written at most once per claim); `transcript_escalations` are existing escalation records whose
+        current state goes into the transcript with the turns (they are not written to DynamoDB here).
         """
         now = utc_now()
         expires_at = int(time.time()) + self.ttl_seconds
@@ -157,6 +162,7 @@ class SessionStore:
                          "expires_at": _n(expires_at)},
                 "ConditionExpression": "attribute_not_exists(sk)",
             }})
+        writes.extend(extra_writes)  # before the SESSION write, which stays last (EscalationAlreadyOpen reads it)
         writes.append(self._session_write(session, now, expires_at, escalation))
         try:
             self._transact(writes, token=new_id())
@@ -170,7 +176,7 @@ class SessionStore:
         session.is_new = False
         try:
             self.write_transcript(session, session.recent_turns + turns,
-                                  [escalation] if escalation else [], updated_at=now)
+                                  [*transcript_escalations, *([escalation] if escalation else [])], updated_at=now)
         except (ClientError, BotoCoreError) as error:
             raise TranscriptWriteFailed(f"transcript of session {session.session_id}: {error}") from error
         except (ValueError, KeyError, TypeError) as error:

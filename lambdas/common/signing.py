@@ -22,6 +22,8 @@ from lambdas.common import clients
 Action = Literal["review", "work"]
 ACTIONS: tuple[str, ...] = ("review", "work")
 _VERSION = "v1"
+_SEPARATOR = "|"
+_EXP_DIGITS = 12  # Unix seconds have 10 digits until the year 2286
 
 
 class LinkInvalid(PermissionError):
@@ -33,24 +35,38 @@ class LinkExpired(PermissionError):
 
 
 def _message(action: str, session_id: str, escalation_id: str, expires: int) -> bytes:
-    return "|".join((_VERSION, action, session_id, escalation_id, str(expires))).encode()
+    return _SEPARATOR.join((_VERSION, action, session_id, escalation_id, str(expires))).encode()
+
+
+def _ambiguous(*ids: str) -> bool:
+    """An id holding the separator could make two different links sign the same message."""
+    return any(not isinstance(i, str) or _SEPARATOR in i for i in ids)
 
 
 def sign(key: bytes, *, action: Action, session_id: str, escalation_id: str, expires: int) -> str:
     if action not in ACTIONS:
         raise ValueError(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")
+    if _ambiguous(session_id, escalation_id):
+        raise ValueError(f"session and escalation ids must be strings without {_SEPARATOR!r}")
     return hmac.new(key, _message(action, session_id, escalation_id, expires), hashlib.sha256).hexdigest()
 
 
 def verify(key: bytes, *, action: Action, session_id: str, escalation_id: str, expires: str | int,
            signature: str, now: float | None = None) -> None:
     """Raises LinkInvalid or LinkExpired; returns None for a valid, unexpired link."""
-    try:
+    # Only a few ASCII digits: int() would also take " 12", "1_2", other scripts' digits, and raise
+    # ValueError past 4300 digits.
+    if isinstance(expires, str) and expires.isascii() and expires.isdigit() and len(expires) <= _EXP_DIGITS:
         expires_at = int(expires)
-    except (TypeError, ValueError):
-        raise LinkInvalid("exp is not a number") from None
+    elif isinstance(expires, int) and not isinstance(expires, bool):
+        expires_at = expires
+    else:
+        raise LinkInvalid("exp is not a number")
+    if _ambiguous(session_id, escalation_id):
+        raise LinkInvalid("malformed id")
     expected = sign(key, action=action, session_id=session_id, escalation_id=escalation_id, expires=expires_at)
-    if not isinstance(signature, str) or not hmac.compare_digest(expected, signature):
+    # compare_digest raises TypeError on non-ASCII text: such a signature is simply wrong.
+    if not isinstance(signature, str) or not signature.isascii() or not hmac.compare_digest(expected, signature):
         raise LinkInvalid("signature does not match")
     if (time.time() if now is None else now) > expires_at:
         raise LinkExpired("link expired")

@@ -19,11 +19,16 @@ TRANSCRIPTS_PREFIX = "transcripts/"
 
 
 class ConversationStore(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, transcript_retention_days: int) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, transcript_retention_days: int,
+                 session_ttl_days: int) -> None:
         super().__init__(scope, construct_id)
+        self.session_ttl_days = session_ttl_days
         self.access_logs = access_log_bucket(self, "AccessLogs", retention_days=transcript_retention_days)
         self.transcripts = secure_bucket(self, "Transcripts", access_logs=self.access_logs,
                                          log_prefix="transcripts/", current_days=transcript_retention_days)
+        # Documents a Bedrock Knowledge Base can ingest (an S3 data source): resolved escalations, for now.
+        self.knowledge = secure_bucket(self, "Knowledge", access_logs=self.access_logs, log_prefix="knowledge/",
+                                       current_days=transcript_retention_days)
         self._stack = Stack.of(self)
         self.sessions = dynamodb.Table(
             self, "Sessions",
@@ -42,6 +47,7 @@ class ConversationStore(Construct):
         self._exports = {
             "SessionsTableName": self.sessions.table_name, "SessionsTableArn": self.sessions.table_arn,
             "TranscriptsBucketName": self.transcripts.bucket_name, "TranscriptsBucketArn": self.transcripts.bucket_arn,
+            "KnowledgeBucketName": self.knowledge.bucket_name, "KnowledgeBucketArn": self.knowledge.bucket_arn,
         }
         for name, value in self._exports.items():
             CfnOutput(self, name, value=value, export_name=self._export_name(name))
@@ -49,7 +55,8 @@ class ConversationStore(Construct):
     def _export_name(self, name: str) -> str:
         return f"{self._stack.stack_name}-{name}"
 
-    def _value(self, consumer: Construct, name: str) -> str:
+    def reference(self, consumer: Construct, name: str) -> str:
+        """A store value (an export name of _exports) as the consumer's stack should refer to it."""
         if Stack.of(consumer) is self._stack:
             return self._exports[name]
         return Fn.import_value(self._export_name(name))
@@ -57,7 +64,8 @@ class ConversationStore(Construct):
     def _nag_ref(self, consumer: Construct, name: str) -> str:
         """How cdk-nag prints this value in a finding of the consumer's stack."""
         if Stack.of(consumer) is self._stack:
-            resource = {"SessionsTableArn": self.sessions, "TranscriptsBucketArn": self.transcripts}[name]
+            resource = {"SessionsTableArn": self.sessions, "TranscriptsBucketArn": self.transcripts,
+                        "KnowledgeBucketArn": self.knowledge}[name]
             return arn_ref(resource)
         return self._export_name(name)  # an imported value is printed as its export's name
 
@@ -69,21 +77,38 @@ class ConversationStore(Construct):
                 sid="SessionItems",
                 actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
                          "dynamodb:ConditionCheckItem"],
-                resources=[self._value(function, "SessionsTableArn")]),
+                resources=[self.reference(function, "SessionsTableArn")]),
             iam.PolicyStatement(
                 sid="TranscriptObjects", actions=["s3:GetObject", "s3:PutObject"],
-                resources=[f"{self._value(function, 'TranscriptsBucketArn')}/{TRANSCRIPTS_PREFIX}*"]),
+                resources=[f"{self.reference(function, 'TranscriptsBucketArn')}/{TRANSCRIPTS_PREFIX}*"]),
             # Without ListBucket a missing transcript reads as AccessDenied instead of NoSuchKey.
             iam.PolicyStatement(
                 sid="TranscriptListing", actions=["s3:ListBucket"],
-                resources=[self._value(function, "TranscriptsBucketArn")],
+                resources=[self.reference(function, "TranscriptsBucketArn")],
                 conditions={"StringLike": {"s3:prefix": [f"{TRANSCRIPTS_PREFIX}*"]}}),
         ])
-        function.function.add_environment("SESSIONS_TABLE", self._value(function, "SessionsTableName"))
-        function.function.add_environment("TRANSCRIPTS_BUCKET", self._value(function, "TranscriptsBucketName"))
+        function.function.add_environment("SESSIONS_TABLE", self.reference(function, "SessionsTableName"))
+        function.function.add_environment("TRANSCRIPTS_BUCKET", self.reference(function, "TranscriptsBucketName"))
+        # Every write renews the session's expiry: all writers must agree on it.
+        function.function.add_environment("SESSION_TTL_DAYS", str(self.session_ttl_days))
         acknowledge(
             policy, f"AwsSolutions-IAM5[Resource::{self._nag_ref(function, 'TranscriptsBucketArn')}/{TRANSCRIPTS_PREFIX}*]",
             "Object access is limited to the transcripts/ prefix of the transcripts bucket (one object per "
             "session, named by a random id, so no finer ARN exists); listing is conditioned on that prefix.",
+        )
+        return policy
+
+    def grant_knowledge_write(self, function: PythonFunction, *, prefix: str) -> iam.Policy:
+        """PutObject under one prefix of the knowledge bucket (documents and their .metadata.json)."""
+        policy = iam.Policy(function, "KnowledgeExport", roles=[function.role], statements=[
+            iam.PolicyStatement(sid="KnowledgeDocuments", actions=["s3:PutObject"],
+                                resources=[f"{self.reference(function, 'KnowledgeBucketArn')}/{prefix}*"]),
+        ])
+        function.function.add_environment("KNOWLEDGE_BUCKET", self.reference(function, "KnowledgeBucketName"))
+        function.function.add_environment("KNOWLEDGE_PREFIX", prefix)
+        acknowledge(
+            policy, f"AwsSolutions-IAM5[Resource::{self._nag_ref(function, 'KnowledgeBucketArn')}/{prefix}*]",
+            f"Write-only access to the {prefix} prefix of the knowledge bucket: one document (and its metadata "
+            "file) per resolved escalation, named by a random id, so no finer ARN exists.",
         )
         return policy

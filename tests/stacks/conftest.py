@@ -13,6 +13,7 @@ from aws_cdk.assertions import Template
 from stacks.chatbot_stack import ChatbotStack
 from stacks.config import load_config
 from stacks.data_stack import DataStack
+from stacks.escalation_stack import EscalationStack
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -29,8 +30,11 @@ def build_stacks(**overrides: Any) -> dict[str, cdk.Stack]:
     app = cdk.App(context=context)
     config = load_config(context)
     data = DataStack(app, "TandemData", config=config)
-    chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store)
-    return {"data": data, "chatbot": chatbot}
+    escalation = EscalationStack(app, "TandemEscalation", config=config, store=data.store,
+                                 alarm_topic=data.alarm_topic)
+    chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store, escalation=escalation.state_machine,
+                           alarm_topic=data.alarm_topic)
+    return {"data": data, "escalation": escalation, "chatbot": chatbot}
 
 
 def stack_template(stack: str = "chatbot", **overrides: Any) -> Template:

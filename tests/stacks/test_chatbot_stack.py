@@ -191,13 +191,16 @@ def test_every_counted_failure_has_an_alarm(template):
         "MetricName": "GateFailures", "Namespace": "Tandem", "Dimensions": [{"Name": "service", "Value": "tandem-chatbot"}]})
 
 
-def test_alarm_email_gets_an_encrypted_topic(make_template, template):
+def test_alarm_email_gets_an_encrypted_topic_that_every_alarm_uses(make_template, template):
     template.resource_count_is("AWS::SNS::Topic", 0)
-    with_email = make_template(alarm_email="ops@example.com")
-    with_email.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
-    with_email.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
-    for alarm in with_email.find_resources("AWS::CloudWatch::Alarm").values():
-        assert alarm["Properties"]["AlarmActions"]
+    for alarm in template.find_resources("AWS::CloudWatch::Alarm").values():
+        assert "AlarmActions" not in alarm["Properties"]
+    data = make_template("data", alarm_email="ops@example.com")
+    data.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    data.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
+    for stack in ("chatbot", "escalation"):
+        alarms = make_template(stack, alarm_email="ops@example.com").find_resources("AWS::CloudWatch::Alarm").values()
+        assert alarms and all("AlarmsTopic" in json.dumps(a["Properties"]["AlarmActions"]) for a in alarms)
 
 
 def test_schema_rejections_use_the_lambdas_error_shape(template):

@@ -33,16 +33,35 @@ def test_real_app_has_no_unacknowledged_findings(synthesized):
 
 # Every acknowledgment in the app, where it sits and what it covers. A new one must be added here on
 # purpose: an acknowledgment is a reviewed decision, not a way to silence a finding.
+TRANSCRIPTS = "AwsSolutions-IAM5[Resource::TandemData-TranscriptsBucketArn/transcripts/*]"
+WILDCARD = "AwsSolutions-IAM5[Resource::*]"
 EXPECTED_ACKNOWLEDGMENTS = {
-    ("/TandemChatbot/Chatbot/Role", "AwsSolutions-IAM5[Resource::*]"),  # X-Ray
-    ("/TandemChatbot/ChatbotSentiment", "AwsSolutions-IAM5[Resource::*]"),  # comprehend:DetectSentiment
-    ("/TandemChatbot/Chatbot/ConversationAccess", "AwsSolutions-IAM5[Resource::TandemData-TranscriptsBucketArn/transcripts/*]"),
+    # Chatbot
+    ("/TandemChatbot/Chatbot/Role", WILDCARD),  # X-Ray
+    ("/TandemChatbot/ChatbotSentiment", WILDCARD),  # comprehend:DetectSentiment
+    ("/TandemChatbot/Chatbot/ConversationAccess", TRANSCRIPTS),
     ("/TandemChatbot/Customers", "AwsSolutions-COG2"),
     ("/TandemChatbot/Customers", "AwsSolutions-COG8"),
     ("/TandemChatbot/ChatApi", "AwsSolutions-APIG3"),
     ("/TandemChatbot/ChatApi/CloudWatchRole",
      "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]"),
     ("/TandemChatbot/Chatbot/Function", "@aws-cdk/aws-lambda:snapStartRequirePublish"),
+    # Escalation
+    ("/TandemEscalation/ExpertApi", "AwsSolutions-APIG2"),  # no JSON schema: HTML forms, checked in the Lambda
+    ("/TandemEscalation/ExpertApi", "AwsSolutions-APIG3"),
+    ("/TandemEscalation/ExpertApi", "AwsSolutions-APIG4"),  # signed links instead of an authorizer
+    ("/TandemEscalation/ExpertApi", "AwsSolutions-COG4"),
+    ("/TandemEscalation/ExpertApiFunction/ConversationAccess", TRANSCRIPTS),
+    ("/TandemEscalation/ExpertApiFunction/KnowledgeExport",
+     "AwsSolutions-IAM5[Resource::TandemData-KnowledgeBucketArn/escalations/*]"),
+    ("/TandemEscalation/ExpertApiFunction/Role", WILDCARD),  # X-Ray
+    ("/TandemEscalation/ExpertApiFunctionTaskResults", WILDCARD),  # states:SendTask*
+    ("/TandemEscalation/Worker/ConversationAccess", TRANSCRIPTS),
+    ("/TandemEscalation/Worker/Role", WILDCARD),  # X-Ray
+    ("/TandemEscalation/WorkerTaskResults", WILDCARD),  # states:SendTask*
+    ("/TandemEscalation/WorkflowRole", WILDCARD),  # Step Functions log delivery and X-Ray
+    ("/TandemEscalation/LinkSigningKey", "AwsSolutions-SMG4"),
+    ("/TandemEscalation/WorkDeadLetters", "AwsSolutions-SQS3"),
 }
 
 

@@ -1,0 +1,60 @@
+"""The worker's settings, from the environment stacks/escalation_stack.py gives the function.
+
+Every variable is required: a missing or bad one fails the invocation with an error naming it (the batch
+is retried, nothing is half-done), instead of mailing broken links or writing turns with a wrong TTL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+MAX_EMAIL_TURNS = 20
+_INT = re.compile(r"^[0-9]{1,9}$")
+
+
+class SettingsError(ValueError):
+    def __init__(self, variable: str, problem: str):
+        super().__init__(f"environment variable {variable} {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    sessions_table: str
+    transcripts_bucket: str
+    experts_topic_arn: str
+    signing_secret_arn: str
+    expert_api_url: str  # ends with "/"; links are {expert_api_url}escalations/{id}?...
+    accept_timeout_seconds: int  # how long the emailed link stays valid (the workflow's accept time-out)
+    email_turns: int
+    busy_message: str
+    handback_message: str
+    session_ttl_days: int  # the turns the worker writes expire with the session (same TTL as the chatbot's)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "WorkerSettings":
+        def text(name: str) -> str:
+            value = environ.get(name, "").strip()
+            if not value:
+                raise SettingsError(name, "is required")
+            return value
+
+        def integer(name: str, low: int, high: int) -> int:
+            value = text(name)
+            if not _INT.fullmatch(value) or not low <= int(value) <= high:
+                raise SettingsError(name, f"must be an integer from {low} to {high}")
+            return int(value)
+
+        url = text("EXPERT_API_URL")
+        if not url.startswith("https://") or not url.endswith("/"):
+            raise SettingsError("EXPERT_API_URL", "must be an https:// URL ending with '/'")
+        return cls(
+            sessions_table=text("SESSIONS_TABLE"), transcripts_bucket=text("TRANSCRIPTS_BUCKET"),
+            experts_topic_arn=text("EXPERTS_TOPIC_ARN"), signing_secret_arn=text("SIGNING_SECRET_ARN"),
+            expert_api_url=url, accept_timeout_seconds=integer("ACCEPT_TIMEOUT_SECONDS", 60, 86400),
+            email_turns=integer("EMAIL_TURNS", 1, MAX_EMAIL_TURNS), busy_message=text("BUSY_MESSAGE"),
+            handback_message=text("HANDBACK_MESSAGE"), session_ttl_days=integer("SESSION_TTL_DAYS", 1, 3650),
+        )

@@ -1,0 +1,306 @@
+"""What an expert can do with an escalation: review it, accept it, reply, resolve it; and the knowledge-base
+export of a resolved conversation. Plain functions over EscalationStore, SessionStore and the Step
+Functions client of lambdas.common.clients; the handler turns their outcomes and exceptions into HTTP.
+
+A request is checked in a fixed order, and a refused one changes nothing: `authorize` (the link:
+LinkInvalid 403, LinkExpired 410; the escalation: EscalationNotFound 404), `require_status`
+(EscalationConflict 409), then the handler checks the fields (400) and calls accept / reply / resolve
+with the authorized EscalationState. The task tokens are read from the table and handed to Step Functions
+only; they never leave this module in a return value, an exception message or a log line.
+
+Accept claims the escalation first (a conditional write, so two experts clicking at once get one success
+and one conflict) and then completes the workflow's accept task. If Step Functions refuses (the task has
+timed out or the execution is gone), the claim is undone and the expert is told the escalation is over;
+the state machine's own time-out or failure path records what happened and tells the customer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlencode
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambdas.common import clients, signing
+from lambdas.common.escalations import EscalationConflict, EscalationState, EscalationStore, escalation_key
+from lambdas.common.session_store import SessionStore, TranscriptWriteFailed
+from lambdas.common.transcript import EscalationRecord, Turn
+from lambdas.expert_api.request import LinkParams
+from lambdas.expert_api.settings import ExpertApiSettings
+
+CLOSED_MESSAGE = "This conversation was closed by our expert."
+KNOWLEDGE_SOURCE = "tandem-escalation"
+MAX_METADATA_BYTES = 10_000  # Bedrock Knowledge Bases reject metadata files of 10 KB or more
+PAGE_TURNS = 200  # the latest turns a page shows
+RECENT_ITEMS = 20  # turns re-merged into the transcript with each write (heals an earlier failed write)
+# Step Functions' answers meaning "this task no longer waits" (AWS-CONTRACTS.md, Step Functions callbacks).
+WORKFLOW_GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
+# Statuses the state machine sets when it gives up: the escalation is over, not merely in another step.
+ENDED = ("timed_out", "failed", "cancelled")
+_SPEAKERS = {"customer": "Customer", "agent": "Expert"}
+
+
+class WorkflowGone(RuntimeError):
+    """The workflow no longer waits for this step (410). Carries the Step Functions error code only."""
+
+
+class WorkflowUnavailable(RuntimeError):
+    """Step Functions could not be told (503); nothing was changed. Carries the error code only."""
+
+
+@dataclass(frozen=True)
+class ExpertApi:
+    settings: ExpertApiSettings
+    escalations: EscalationStore
+    sessions: SessionStore
+    key: bytes  # the link-signing key
+
+    @classmethod
+    def build(cls, settings: ExpertApiSettings) -> "ExpertApi":
+        return cls(settings=settings, escalations=EscalationStore(table_name=settings.sessions_table),
+                   sessions=SessionStore(table_name=settings.sessions_table, bucket_name=settings.transcripts_bucket,
+                                         ttl_days=settings.session_ttl_days),
+                   key=signing.signing_key(settings.signing_secret_arn))
+
+
+@dataclass(frozen=True)
+class Link:
+    """A signed link's query: what the pages put in their forms and the accept redirect hands over."""
+
+    session_id: str
+    expires: int
+    sig: str
+
+    @classmethod
+    def of(cls, params: LinkParams) -> "Link":
+        """The link a request carried (after authorize checked it)."""
+        return cls(session_id=params.session_id, expires=int(params.exp), sig=params.sig)
+
+    def query(self) -> str:
+        return urlencode({"session_id": self.session_id, "exp": self.expires, "sig": self.sig})
+
+
+@dataclass(frozen=True)
+class Conversation:
+    record: EscalationRecord
+    turns: list[Turn]
+    link: Link
+
+
+@dataclass(frozen=True)
+class Accepted:
+    record: EscalationRecord
+    work_link: Link
+
+
+@dataclass(frozen=True)
+class Replied:
+    turn: Turn
+    problems: tuple[str, ...] = ()  # follow-up steps that failed (the turn itself is stored)
+
+
+@dataclass
+class Resolved:
+    record: EscalationRecord
+    closed: bool
+    knowledge_key: str | None = None
+    # notified: the workflow's resolve task was completed here; waiting: the workflow has not asked for it
+    # yet (the escalation worker completes it when it does); gone: the task had already ended.
+    workflow: Literal["notified", "waiting", "gone"] = "waiting"
+    workflow_error: str | None = None  # the Step Functions error code when gone
+    problems: list[str] = field(default_factory=list)
+
+
+# The link -----------------------------------------------------------------------------------------
+
+def authorize(api: ExpertApi, action: signing.Action, escalation_id: str, params: LinkParams,
+              *, now: float | None = None) -> EscalationState:
+    """The escalation the link gives access to; LinkInvalid, LinkExpired or EscalationNotFound otherwise."""
+    signing.verify(api.key, action=action, session_id=params.session_id, escalation_id=escalation_id,
+                   expires=params.exp, signature=params.sig, now=now)
+    return api.escalations.get(params.session_id, escalation_id)
+
+
+def work_link(api: ExpertApi, session_id: str, escalation_id: str, *, now: float | None = None) -> Link:
+    expires = int(time.time() if now is None else now) + api.settings.resolve_timeout_seconds
+    return Link(session_id=session_id, expires=expires,
+                sig=signing.sign(api.key, action="work", session_id=session_id, escalation_id=escalation_id,
+                                 expires=expires))
+
+
+def require_status(state: EscalationState, status: str, action: str) -> None:
+    """EscalationConflict unless the escalation is in `status` (checked before the fields: 409 before 400)."""
+    if state.record.status != status:
+        raise EscalationConflict(state.record.status, action)
+
+
+# Reading (never changes anything: mail scanners open links) ---------------------------------------
+
+def review(api: ExpertApi, escalation_id: str, params: LinkParams) -> Conversation:
+    state = authorize(api, "review", escalation_id, params)
+    return Conversation(record=state.record, turns=api.sessions.turns(params.session_id, limit=PAGE_TURNS),
+                        link=Link.of(params))
+
+
+def console(api: ExpertApi, escalation_id: str, params: LinkParams) -> Conversation:
+    state = authorize(api, "work", escalation_id, params)
+    return Conversation(record=state.record, turns=api.sessions.turns(params.session_id, limit=PAGE_TURNS),
+                        link=Link.of(params))
+
+
+def messages(api: ExpertApi, state: EscalationState, after: str | None) -> list[Turn]:
+    """The turns created after `after` (a turn's created_at), or the latest ones: for polling."""
+    if after is None:
+        return api.sessions.turns(state.record.session_id, limit=PAGE_TURNS)
+    return api.sessions.turns(state.record.session_id, after=after)
+
+
+# Changing -----------------------------------------------------------------------------------------
+
+def _complete_task(token: str, output: dict[str, object]) -> None:
+    """SendTaskSuccess. A failure surfaces as WorkflowGone / WorkflowUnavailable carrying the error code
+    alone: botocore's messages for these calls may quote the token."""
+    try:
+        clients.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(output))
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "ClientError")
+        raise (WorkflowGone if code in WORKFLOW_GONE else WorkflowUnavailable)(code) from None
+    except BotoCoreError as error:
+        raise WorkflowUnavailable(type(error).__name__) from None
+
+
+def accept(api: ExpertApi, state: EscalationState, expert: str, *, now: float | None = None) -> Accepted:
+    """Claims an authorized, pending escalation for `expert` and completes the workflow's accept task."""
+    session_id, escalation_id = state.record.session_id, state.record.escalation_id
+    record, token = api.escalations.accept(session_id, escalation_id, expert)
+    try:
+        _complete_task(token, {"accepted_by": expert})
+    except (WorkflowGone, WorkflowUnavailable):
+        # The workflow did not take the accept: give the escalation back as it was (pending, no owner).
+        api.escalations.undo_accept(session_id, escalation_id, expert=expert, accepted_at=record.accepted_at or "")
+        raise
+    return Accepted(record=record, work_link=work_link(api, session_id, escalation_id, now=now))
+
+
+def reply(api: ExpertApi, state: EscalationState, text: str) -> Replied:
+    """Stores the accepting expert's message to the customer (an `agent` turn), in one transaction with a
+    check that the escalation is still theirs: a reply racing the resolve cannot land after it."""
+    require_status(state, "accepted", "reply to")
+    session_id, escalation_id = state.record.session_id, state.record.escalation_id
+    still_theirs = {"ConditionCheck": {
+        "TableName": api.escalations.table_name, "Key": escalation_key(session_id, escalation_id),
+        "ConditionExpression": "#status = :accepted AND accepted_by = :expert",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": {":accepted": {"S": "accepted"}, ":expert": {"S": state.record.accepted_by or ""}},
+    }}
+    session = api.sessions.load(session_id, None, recent_items=RECENT_ITEMS)
+    turn = Turn(role="agent", text=text)
+    try:
+        api.sessions.record(session, [turn], extra_writes=[still_theirs])
+    except TranscriptWriteFailed:  # the turn is in DynamoDB; the next write re-merges it into the transcript
+        return Replied(turn=turn, problems=("transcript",))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+            require_status(api.escalations.get(session_id, escalation_id), "accepted", "reply to")
+        raise
+    return Replied(turn=turn)
+
+
+def resolve(api: ExpertApi, state: EscalationState, note: str, close: bool) -> Resolved:
+    """Resolves, then does the follow-ups: the customer's notice, the transcript, the knowledge-base
+    document, the workflow. Once the escalation is resolved a follow-up failure no longer fails the request
+    (a retry would be a 409): it is reported in `problems` for the handler to log and count."""
+    session_id, escalation_id = state.record.session_id, state.record.escalation_id
+    expert = state.record.accepted_by or ""  # the work link is only ever handed to the expert who accepted
+    record, token = api.escalations.resolve(session_id, escalation_id, expert=expert, note=note, close=close)
+    outcome = Resolved(record=record, closed=close)
+
+    # The customer's notice, and the resolved record into the transcript with it.
+    try:
+        session = api.sessions.load(session_id, None, recent_items=RECENT_ITEMS)
+        notice = Turn(role="system", text=CLOSED_MESSAGE if close else api.settings.handback_message)
+        api.sessions.record(session, [notice], transcript_escalations=[record])
+    except TranscriptWriteFailed:  # the notice is in DynamoDB; the transcript lags until the next write
+        outcome.problems.append("transcript")
+    except (ClientError, BotoCoreError) as error:
+        outcome.problems.append(f"handback:{type(error).__name__}")
+
+    try:
+        outcome.knowledge_key = export_knowledge(api, record, api.sessions.turns(session_id))
+    except (ClientError, BotoCoreError, ValueError) as error:
+        outcome.problems.append(f"knowledge:{type(error).__name__}")
+
+    # The worker stores the resolve token when the workflow asks for it and completes the task itself if
+    # the escalation is resolved by then. Re-reading after our write closes the gap between the two: at
+    # least one side sees the other's write (a second SendTaskSuccess is refused and ignored).
+    try:
+        token = token or api.escalations.get(session_id, escalation_id).resolve_token
+        if token:
+            _complete_task(token, {"resolved_by": expert, "closed": close})
+            outcome.workflow = "notified"
+    except WorkflowGone as gone:
+        outcome.workflow, outcome.workflow_error = "gone", str(gone)
+    except WorkflowUnavailable as error:
+        outcome.problems.append(f"workflow:{error}")
+    except (ClientError, BotoCoreError) as error:
+        outcome.problems.append(f"workflow:{type(error).__name__}")
+    return outcome
+
+
+# The knowledge base ---------------------------------------------------------------------------------
+
+def handled_turns(record: EscalationRecord, turns: list[Turn]) -> list[Turn]:
+    """The customer's and the expert's turns from the one that raised the escalation onward."""
+    start = next((i for i, t in enumerate(turns) if t.turn_id == record.turn_id), None)
+    if start is None:
+        selected = [t for t in turns if t.created_at >= record.requested_at]
+    else:
+        selected = turns[start:]
+    if record.resolved_at:
+        selected = [t for t in selected if t.created_at <= record.resolved_at]
+    return [t for t in selected if t.role in _SPEAKERS]
+
+
+def knowledge_document(record: EscalationRecord, turns: list[Turn]) -> str:
+    """Plain text for a Bedrock Knowledge Base: one line per speaker turn (continuation lines indented so
+    a message cannot pose as another speaker), then the expert's note."""
+
+    def said(speaker: str, text: str) -> str:
+        return f"{speaker}: " + "\n  ".join(text.strip().splitlines())
+
+    lines = [f"A customer conversation handled by a human expert (escalation reason: {record.reason}).", ""]
+    lines += [said(_SPEAKERS[t.role], t.text) for t in handled_turns(record, turns)]
+    if record.note:
+        lines += ["", said("Expert's note", record.note)]
+    return "\n".join(lines) + "\n"
+
+
+def knowledge_metadata(record: EscalationRecord) -> dict[str, dict[str, str]]:
+    attributes = {
+        "session_id": record.session_id, "escalation_id": record.escalation_id, "reason": record.reason[:200],
+        "resolved_at": record.resolved_at or "", "resolved_by": record.accepted_by or "",
+        "source": KNOWLEDGE_SOURCE,
+    }
+    return {"metadataAttributes": attributes}
+
+
+def knowledge_keys(prefix: str, escalation_id: str) -> tuple[str, str]:
+    document = f"{prefix}{escalation_id}.txt"
+    return document, f"{document}.metadata.json"
+
+
+def export_knowledge(api: ExpertApi, record: EscalationRecord, turns: list[Turn]) -> str:
+    """Writes the document and its metadata file (same keys on a retry); returns the document's key."""
+    document_key, metadata_key = knowledge_keys(api.settings.knowledge_prefix, record.escalation_id)
+    metadata = json.dumps(knowledge_metadata(record), ensure_ascii=False).encode()
+    if len(metadata) >= MAX_METADATA_BYTES:
+        raise ValueError(f"knowledge metadata is {len(metadata)} bytes, over Bedrock's limit")
+    s3 = clients.client("s3")
+    s3.put_object(Bucket=api.settings.knowledge_bucket, Key=document_key, ContentType="text/plain; charset=utf-8",
+                  Body=knowledge_document(record, turns).encode())
+    s3.put_object(Bucket=api.settings.knowledge_bucket, Key=metadata_key, ContentType="application/json",
+                  Body=metadata)
+    return document_key

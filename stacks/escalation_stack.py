@@ -1,0 +1,259 @@
+"""EscalationStack: the human-escalation workflow (statemachines/human_escalation.asl.json), the escalation
+worker (lambdas/escalation_worker) that mails experts a signed link, and the expert API
+(lambdas/expert_api) behind those links.
+
+The task token of each callback travels only through the internal work queue into the sessions table;
+experts act through HMAC-signed, expiring links (key: a Secrets Manager secret generated at deploy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.config import TandemConfig
+from stacks.constructs.alarm_topic import notify
+from stacks.constructs.conversation_store import ConversationStore
+from stacks.constructs.nag import acknowledge
+from stacks.constructs.python_function import PythonFunction, retention
+
+DEFINITION = Path(__file__).resolve().parents[1] / "statemachines" / "human_escalation.asl.json"
+SEND_TASK_RESULT = ("states:SendTaskSuccess",)  # neither function ever reports a failure
+
+
+def definition_placeholders(text: str) -> set[str]:
+    """The ${Name} placeholders of a definition file (a test checks the stack fills in every one)."""
+    import re
+
+    return set(re.findall(r"\$\{([A-Za-z]+)\}", text))
+
+
+class EscalationStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, store: ConversationStore,
+                 alarm_topic: sns.ITopic | None = None, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        sns_key = kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns")
+        self.experts_topic = sns.Topic(self, "Experts", display_name="Tandem experts", master_key=sns_key,
+                                       enforce_ssl=True)
+        self.fallback_topic = sns.Topic(self, "Fallback", display_name="Tandem fallback tier", master_key=sns_key,
+                                        enforce_ssl=True)
+        if config.expert_email:
+            self.experts_topic.add_subscription(subscriptions.EmailSubscription(config.expert_email))
+        if config.fallback_email:
+            self.fallback_topic.add_subscription(subscriptions.EmailSubscription(config.fallback_email))
+
+        self.signing_secret = secretsmanager.Secret(
+            self, "LinkSigningKey", description="HMAC key of Tandem's expert links",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True, include_space=False),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        acknowledge(
+            self.signing_secret, "AwsSolutions-SMG4",
+            "Rotating the link-signing key would invalidate every link already mailed; links expire with the "
+            "accept and resolve time-outs. Rotate by putting a new random value when no escalation is open.",
+        )
+
+        dead_letters = sqs.Queue(self, "WorkDeadLetters", encryption=sqs.QueueEncryption.SQS_MANAGED,
+                                 enforce_ssl=True, retention_period=Duration.days(14))
+        acknowledge(
+            dead_letters, "AwsSolutions-SQS3",
+            "This queue is the dead-letter queue of the escalation work queue; it has none of its own.",
+        )
+        # The worker's timeout is 30 s; AWS advises a visibility timeout of six times it for event sources.
+        self.work_queue = sqs.Queue(
+            self, "Work", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+            visibility_timeout=Duration.seconds(180),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=5))
+
+        self.expert_api_function = self._expert_api_function(config, store)
+        self.api = self._api(config)
+        self.worker = self._worker(config, store)
+        self.state_machine = self._state_machine(config, store)
+        for function in (self.worker, self.expert_api_function):
+            self._allow_task_results(function)
+        notify(self._alarms(dead_letters), alarm_topic)
+
+        CfnOutput(self, "ExpertApiUrl", value=self.api.url)
+        CfnOutput(self, "ExpertsTopicArn", value=self.experts_topic.topic_arn)
+        CfnOutput(self, "FallbackTopicArn", value=self.fallback_topic.topic_arn)
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+
+    def _alarms(self, dead_letters: sqs.IQueue) -> list[cloudwatch.Alarm]:
+        five_minutes = Duration.minutes(5)
+        return [
+            self.state_machine.metric_failed(period=five_minutes).create_alarm(
+                self, "WorkflowFailed", threshold=1, evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description="An escalation workflow failed: a customer who asked for a human may be waiting."),
+            dead_letters.metric_approximate_number_of_messages_visible(period=five_minutes).create_alarm(
+                self, "WorkDeadLettersWaiting", threshold=1, evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description="The escalation worker gave up on a message (experts may not have been mailed)."),
+            *[function.function.metric_errors(period=five_minutes).create_alarm(
+                self, f"{function.node.id}Errors", threshold=1, evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"The {function.node.id} Lambda raised errors.")
+              for function in (self.worker, self.expert_api_function)],
+            self.api.metric_server_error(period=five_minutes).create_alarm(
+                self, "ExpertApiServerErrors", threshold=1, evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description="The expert API answered 5xx."),
+        ]
+
+    # The workflow ---------------------------------------------------------------------------------------
+
+    def _state_machine(self, config: TandemConfig, store: ConversationStore) -> sfn.StateMachine:
+        role = iam.Role(self, "WorkflowRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+                        description="Tandem human-escalation state machine")
+        # Every integration of the definition, each scoped to its one resource.
+        iam.Policy(self, "WorkflowIntegrations", roles=[role], statements=[
+            iam.PolicyStatement(sid="EscalationAndSessionItems", actions=["dynamodb:UpdateItem"],
+                                resources=[store.reference(self, "SessionsTableArn")]),
+            iam.PolicyStatement(sid="WorkQueue", actions=["sqs:SendMessage"], resources=[self.work_queue.queue_arn]),
+            iam.PolicyStatement(sid="FallbackTier", actions=["sns:Publish"],
+                                resources=[self.fallback_topic.topic_arn]),
+        ])
+        log_group = logs.LogGroup(self, "WorkflowLogs", retention=retention(config.log_retention_days),
+                                  removal_policy=RemovalPolicy.DESTROY)
+        machine = sfn.StateMachine(
+            self, "HumanEscalation",
+            state_machine_type=sfn.StateMachineType.STANDARD,  # callbacks (.waitForTaskToken) need Standard
+            definition_body=sfn.DefinitionBody.from_string(DEFINITION.read_text()),
+            definition_substitutions={
+                "SessionsTable": store.reference(self, "SessionsTableName"),
+                "WorkQueueUrl": self.work_queue.queue_url,
+                "FallbackTopicArn": self.fallback_topic.topic_arn,
+                "AcceptTimeoutSeconds": str(config.accept_timeout_minutes * 60),
+                "ResolveTimeoutSeconds": str(config.resolve_timeout_hours * 3600),
+            },
+            role=role,
+            tracing_enabled=True,
+            # Execution data would include the callback messages, task tokens among them: never logged.
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+            # Nothing waits longer than accept + resolve; a day more covers retries and notices.
+            timeout=Duration.seconds(config.accept_timeout_minutes * 60 + config.resolve_timeout_hours * 3600 + 86400),
+        )
+        acknowledge(
+            role, "AwsSolutions-IAM5[Resource::*]",
+            "Step Functions' log delivery (logs:CreateLogDelivery and related) and X-Ray tracing actions support "
+            "no resource-level permissions; CDK adds them for the workflow's own log group and traces.",
+        )
+        return machine
+
+    # The worker and the expert API -------------------------------------------------------------------------
+
+    def _worker(self, config: TandemConfig, store: ConversationStore) -> PythonFunction:
+        worker = PythonFunction(
+            self, "Worker", name="escalation_worker",
+            description="Tandem escalation worker: keeps task tokens server-side, mails experts signed links",
+            memory_size=256, timeout=Duration.seconds(30), log_retention_days=config.log_retention_days,
+            environment={
+                "EXPERT_API_URL": self.api.url,
+                "ACCEPT_TIMEOUT_SECONDS": str(config.accept_timeout_minutes * 60),
+                "EMAIL_TURNS": str(config.email_turns),
+                "BUSY_MESSAGE": config.busy_message,
+                "HANDBACK_MESSAGE": config.handback_message,
+                "POWERTOOLS_METRICS_NAMESPACE": "Tandem",
+            },
+        )
+        store.grant_to(worker, policy_id="ConversationAccess")
+        self._allow_signing(worker)
+        # The topic uses the AWS-managed SNS key, whose key policy lets SNS use it for this account's callers:
+        # sns:Publish is all the worker needs (grant_publish would add kms actions on key/*).
+        worker.role.add_to_policy(iam.PolicyStatement(sid="MailExperts", actions=["sns:Publish"],
+                                                      resources=[self.experts_topic.topic_arn]))
+        worker.function.add_environment("EXPERTS_TOPIC_ARN", self.experts_topic.topic_arn)
+        worker.function.add_event_source(event_sources.SqsEventSource(
+            self.work_queue, batch_size=10, report_batch_item_failures=True))
+        return worker
+
+    def _expert_api_function(self, config: TandemConfig, store: ConversationStore) -> PythonFunction:
+        api_function = PythonFunction(
+            self, "ExpertApiFunction", name="expert_api",
+            description="Tandem expert API: review, accept, reply, resolve through signed links",
+            memory_size=256, timeout=Duration.seconds(15), log_retention_days=config.log_retention_days,
+            environment={
+                "RESOLVE_TIMEOUT_SECONDS": str(config.resolve_timeout_hours * 3600),
+                "HANDBACK_MESSAGE": config.handback_message,
+                "MAX_REPLY_CHARS": str(config.max_message_chars),
+                "POWERTOOLS_METRICS_NAMESPACE": "Tandem",
+            },
+        )
+        store.grant_to(api_function, policy_id="ConversationAccess")
+        store.grant_knowledge_write(api_function, prefix=config.knowledge_export_prefix)
+        self._allow_signing(api_function)
+        return api_function
+
+    def _allow_signing(self, function: PythonFunction) -> None:
+        self.signing_secret.grant_read(function.role)
+        function.function.add_environment("SIGNING_SECRET_ARN", self.signing_secret.secret_arn)
+
+    def _allow_task_results(self, function: PythonFunction) -> None:
+        policy = iam.Policy(self, f"{function.node.id}TaskResults", roles=[function.role], statements=[
+            iam.PolicyStatement(sid="CompleteCallbacks", actions=list(SEND_TASK_RESULT), resources=["*"])])
+        acknowledge(
+            policy, "AwsSolutions-IAM5[Resource::*]",
+            "states:SendTaskSuccess supports no resource-level permissions; the task token is "
+            "the capability, and it never leaves the sessions table (no email, URL or log carries it).",
+        )
+
+    def _api(self, config: TandemConfig) -> apigw.RestApi:
+        access_log = logs.LogGroup(self, "ExpertApiAccessLogs", retention=retention(config.log_retention_days),
+                                   removal_policy=RemovalPolicy.DESTROY)
+        api = apigw.RestApi(
+            self, "ExpertApi",
+            description="Tandem expert API (every request carries an HMAC-signed, expiring link)",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=False,  # the account's API Gateway logging role is set by the chatbot stack
+            deploy_options=apigw.StageOptions(
+                stage_name="experts",
+                throttling_rate_limit=5, throttling_burst_limit=10,
+                tracing_enabled=True, metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # bodies hold customer text and signatures
+                access_log_destination=apigw.LogGroupLogDestination(access_log),
+                # The request path is logged, never the query string (it carries the link's signature).
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False, http_method=True, ip=True, protocol=True, request_time=True,
+                    resource_path=True, response_length=True, status=True, user=False),
+            ),
+        )
+        integration = apigw.LambdaIntegration(self.expert_api_function.invocable, timeout=Duration.seconds(15))
+        escalation = api.root.add_resource("escalations").add_resource("{escalation_id}")
+        routes = [(escalation, "GET"), (escalation.add_resource("accept"), "POST"),
+                  (escalation.add_resource("console"), "GET"), (escalation.add_resource("messages"), "GET"),
+                  (escalation.add_resource("reply"), "POST"), (escalation.add_resource("resolve"), "POST")]
+        for resource, method in routes:
+            resource.add_method(method, integration, authorization_type=apigw.AuthorizationType.NONE)
+        for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+            acknowledge(
+                api, rule,
+                "Experts are not API users: every route checks an HMAC-SHA256 link signature (key in Secrets "
+                "Manager) and its expiry in the Lambda before reading or changing anything; GETs never change state.",
+            )
+        acknowledge(
+            api, "AwsSolutions-APIG3",
+            "No WAF web ACL by default (it bills per ACL and rule): requests need a valid signed link and the "
+            "stage is throttled. Associate a web ACL with the stage for IP rules.",
+        )
+        acknowledge(
+            api, "AwsSolutions-APIG2",
+            "Requests are validated in the Lambda, which checks the link signature first and names the field "
+            "of every rejected input; there is no JSON body schema to validate (HTML forms are posted).",
+        )
+        return api

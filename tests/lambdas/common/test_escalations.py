@@ -1,0 +1,221 @@
+"""EscalationStore: the task tokens it keeps, and the conditional steps pending -> accepted -> resolved that
+happen once however many people click."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from lambdas.common.escalations import EscalationConflict, EscalationNotFound, EscalationStore
+from lambdas.common.transcript import EscalationRecord, Turn, new_id
+from tests.lambdas.common.conftest import TABLE
+
+TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAaccept+TOKEN/x=="
+RESOLVE_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAresolve+TOKEN/y=="
+
+
+def item(ddb: Any, session_id: str, sk: str) -> dict[str, Any]:
+    found = ddb.get_item(TableName=TABLE, ConsistentRead=True,
+                         Key={"session_id": {"S": session_id}, "sk": {"S": sk}}).get("Item", {})
+    return {k: next(iter(v.values())) for k, v in found.items()}
+
+
+def all_items(ddb: Any) -> list[dict[str, Any]]:
+    return sorted(ddb.scan(TableName=TABLE, ConsistentRead=True)["Items"],
+                  key=lambda i: (i["session_id"]["S"], i["sk"]["S"]))
+
+
+@pytest.fixture
+def escalations() -> EscalationStore:
+    return EscalationStore(table_name=TABLE)
+
+
+@pytest.fixture
+def pending(aws, store, escalations) -> SimpleNamespace:
+    """A session with a pending escalation, as the chatbot records it."""
+    session = store.new_session(new_id(), "customer-sub-1")
+    turn = Turn(role="customer", text="I want a human")
+    record = EscalationRecord(session_id=session.session_id, reason="human_requested", turn_id=turn.turn_id)
+    store.record(session, [turn, Turn(role="system", text="Bringing in an expert")], record)
+    return SimpleNamespace(session_id=session.session_id, escalation_id=record.escalation_id, record=record,
+                           esc_sk=f"ESCALATION#{record.escalation_id}", ddb=aws.ddb)
+
+
+@pytest.fixture
+def ready(pending, escalations) -> SimpleNamespace:
+    escalations.store_token(pending.session_id, pending.escalation_id, "accept", TOKEN)
+    return pending
+
+
+def accepted_by(esc: SimpleNamespace, escalations: EscalationStore, expert: str = "Ann") -> EscalationRecord:
+    record, _ = escalations.accept(esc.session_id, esc.escalation_id, expert)
+    return record
+
+
+# Tokens --------------------------------------------------------------------------------------------------------
+
+def test_store_token_keeps_each_kind_for_the_api(ready, escalations):
+    escalations.store_token(ready.session_id, ready.escalation_id, "resolve", RESOLVE_TOKEN)
+
+    state = escalations.get(ready.session_id, ready.escalation_id)
+
+    assert (state.accept_token, state.resolve_token) == (TOKEN, RESOLVE_TOKEN)
+    assert state.record == ready.record  # the created record (the body) is untouched
+
+
+def test_store_token_for_a_missing_escalation_raises_and_creates_nothing(pending, escalations):
+    before = all_items(pending.ddb)
+
+    with pytest.raises(EscalationNotFound):
+        escalations.store_token(pending.session_id, new_id(), "accept", TOKEN)
+    assert all_items(pending.ddb) == before
+
+
+def test_get_of_a_missing_escalation_raises(pending, escalations):
+    with pytest.raises(EscalationNotFound):
+        escalations.get(pending.session_id, new_id())
+
+
+def test_mark_notified_is_true_once(pending, escalations):
+    assert escalations.mark_notified(pending.session_id, pending.escalation_id) is True
+    assert escalations.mark_notified(pending.session_id, pending.escalation_id) is False
+    assert escalations.get(pending.session_id, pending.escalation_id).notified is True
+
+
+def test_mark_notified_of_a_missing_escalation_is_false_and_creates_nothing(pending, escalations):
+    before = all_items(pending.ddb)
+
+    assert escalations.mark_notified(pending.session_id, new_id()) is False
+    assert all_items(pending.ddb) == before
+
+
+def test_tokens_never_show_in_repr_or_str(ready, escalations):
+    escalations.store_token(ready.session_id, ready.escalation_id, "resolve", RESOLVE_TOKEN)
+    state = escalations.get(ready.session_id, ready.escalation_id)
+
+    for text in (repr(state), str(state), f"{state}", repr([state])):
+        assert TOKEN not in text and RESOLVE_TOKEN not in text and "hidden" in text
+
+
+# Accept ----------------------------------------------------------------------------------------------------------
+
+def test_accept_moves_pending_to_accepted_and_gives_the_session_to_the_expert(ready, escalations):
+    record, token = escalations.accept(ready.session_id, ready.escalation_id, "Ann")
+
+    assert token == TOKEN
+    assert (record.status, record.accepted_by) == ("accepted", "Ann") and record.accepted_at
+    stored = item(ready.ddb, ready.session_id, ready.esc_sk)
+    assert (stored["status"], stored["accepted_by"], stored["accepted_at"]) == ("accepted", "Ann", record.accepted_at)
+    session = item(ready.ddb, ready.session_id, "SESSION")
+    assert (session["owner"], session["open_escalation_id"]) == ("Ann", ready.escalation_id)
+
+
+def test_a_second_accept_is_a_conflict_and_changes_nothing(ready, escalations):
+    accepted_by(ready, escalations, "Ann")
+    before = all_items(ready.ddb)
+
+    with pytest.raises(EscalationConflict) as conflict:
+        escalations.accept(ready.session_id, ready.escalation_id, "Bob")
+
+    assert conflict.value.status == "accepted"
+    assert all_items(ready.ddb) == before
+
+
+def test_accept_before_the_token_is_stored_is_not_ready(pending, escalations):
+    before = all_items(pending.ddb)
+
+    with pytest.raises(EscalationConflict, match="not ready"):
+        escalations.accept(pending.session_id, pending.escalation_id, "Ann")
+    assert all_items(pending.ddb) == before
+
+
+def test_accept_of_an_escalation_no_longer_open_on_the_session_is_a_conflict(ready, escalations):
+    # The session's open escalation was released (e.g. by a time-out path) while the item still says pending.
+    ready.ddb.update_item(TableName=TABLE, Key={"session_id": {"S": ready.session_id}, "sk": {"S": "SESSION"}},
+                          UpdateExpression="REMOVE open_escalation_id")
+    before = all_items(ready.ddb)
+
+    with pytest.raises(EscalationConflict):
+        escalations.accept(ready.session_id, ready.escalation_id, "Ann")
+    assert all_items(ready.ddb) == before
+
+
+def test_undo_accept_puts_everything_back_as_it_was(ready, escalations):
+    before = all_items(ready.ddb)
+    record = accepted_by(ready, escalations, "Ann")
+
+    assert escalations.undo_accept(ready.session_id, ready.escalation_id, expert="Ann",
+                                   accepted_at=record.accepted_at) is True
+    assert all_items(ready.ddb) == before
+
+
+def test_undo_accept_leaves_a_later_change_alone(ready, escalations):
+    record = accepted_by(ready, escalations, "Ann")
+    ready.ddb.update_item(TableName=TABLE, Key={"session_id": {"S": ready.session_id}, "sk": {"S": ready.esc_sk}},
+                          UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "status"},
+                          ExpressionAttributeValues={":s": {"S": "timed_out"}})  # the state machine's time-out
+    before = all_items(ready.ddb)
+
+    assert escalations.undo_accept(ready.session_id, ready.escalation_id, expert="Ann",
+                                   accepted_at=record.accepted_at) is False
+    assert all_items(ready.ddb) == before
+
+
+# Resolve ---------------------------------------------------------------------------------------------------------
+
+def test_resolve_hands_the_session_back_to_the_bot(ready, escalations):
+    accepted_by(ready, escalations, "Ann")
+    escalations.store_token(ready.session_id, ready.escalation_id, "resolve", RESOLVE_TOKEN)
+
+    record, token = escalations.resolve(ready.session_id, ready.escalation_id, expert="Ann", note="fixed",
+                                        close=False)
+
+    assert token == RESOLVE_TOKEN
+    assert (record.status, record.note, record.accepted_by) == ("resolved", "fixed", "Ann") and record.resolved_at
+    stored = item(ready.ddb, ready.session_id, ready.esc_sk)
+    assert (stored["status"], stored["note"], stored["resolved_at"]) == ("resolved", "fixed", record.resolved_at)
+    session = item(ready.ddb, ready.session_id, "SESSION")
+    assert not {"owner", "open_escalation_id", "closed_at"} & set(session)
+
+
+def test_resolve_without_a_resolve_token_yet_returns_none(ready, escalations):
+    accepted_by(ready, escalations, "Ann")
+
+    _, token = escalations.resolve(ready.session_id, ready.escalation_id, expert="Ann", note="", close=False)
+
+    assert token is None
+
+
+def test_resolve_with_close_closes_the_session(ready, escalations):
+    accepted_by(ready, escalations, "Ann")
+
+    record, _ = escalations.resolve(ready.session_id, ready.escalation_id, expert="Ann", note="bye", close=True)
+
+    session = item(ready.ddb, ready.session_id, "SESSION")
+    assert session["closed_at"] == record.resolved_at
+    assert "owner" not in session and "open_escalation_id" not in session
+
+
+def test_resolve_by_another_expert_is_a_conflict_and_changes_nothing(ready, escalations):
+    accepted_by(ready, escalations, "Ann")
+    before = all_items(ready.ddb)
+
+    with pytest.raises(EscalationConflict):
+        escalations.resolve(ready.session_id, ready.escalation_id, expert="Bob", note="mine now", close=False)
+    assert all_items(ready.ddb) == before
+
+
+@pytest.mark.parametrize("accept_first", [False, True], ids=["pending", "resolved"])
+def test_resolve_in_the_wrong_status_is_a_conflict_and_changes_nothing(ready, escalations, accept_first):
+    if accept_first:
+        accepted_by(ready, escalations, "Ann")
+        escalations.resolve(ready.session_id, ready.escalation_id, expert="Ann", note="done", close=False)
+    before = all_items(ready.ddb)
+
+    with pytest.raises(EscalationConflict) as conflict:
+        escalations.resolve(ready.session_id, ready.escalation_id, expert="Ann", note="again", close=False)
+
+    assert conflict.value.status == ("resolved" if accept_first else "pending")
+    assert all_items(ready.ddb) == before

@@ -1,0 +1,170 @@
+"""Fixtures for the expert API: the real handler over moto (DynamoDB, S3, Secrets Manager) and a botocore
+Stubber for Step Functions.
+
+A Stubber with nothing queued fails any call it receives, so a test that queues nothing for Step Functions
+also proves the workflow was not touched. Each test starts with one session whose escalation is pending and
+whose accept task token the escalation worker has stored, as in production before the experts' email.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from lambdas.common import clients, signing
+from lambdas.common.escalations import EscalationStore
+from lambdas.common.session_store import SessionStore
+from lambdas.common.transcript import EscalationRecord, Sentiment, Turn
+from lambdas.expert_api import handler as expert_handler
+from tests.aws_resources import create_sessions_table
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+SAMPLE_ESCALATION_ID = "0b7e1f3a-5c2d-4e8f-9a61-2d3c4b5a6f70"  # the id in tests/events/expert_*.json
+TABLE = "tandem-sessions-expert"
+BUCKET = "tandem-transcripts-expert"
+KNOWLEDGE_BUCKET = "tandem-knowledge-expert"
+KNOWLEDGE_PREFIX = "escalations/"
+SECRET = "s" * 24 + "-link-signing-secret-for-tests-0123456789"
+KEY = SECRET.encode()
+HANDBACK = "The expert has finished helping you; the assistant is back."
+RESOLVE_TIMEOUT_SECONDS = 86400
+# Shaped like real task tokens (they contain + / =), and unmistakable in any output.
+ACCEPT_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAaccept+TOKEN/secret=0001=="
+RESOLVE_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAresolve+TOKEN/secret=0002=="
+CUSTOMER_TEXT = "My router <script>alert('x')</script> keeps dropping & I'm angry"
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
+
+
+@pytest.fixture
+def lambda_context() -> SimpleNamespace:
+    return SimpleNamespace(function_name="tandem-expert-api", memory_limit_in_mb=512, aws_request_id="req-expert-1",
+                           invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tandem-expert-api",
+                           get_remaining_time_in_millis=lambda: 28000)
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    with mock_aws():
+        clients.reset()
+        expert_handler.reset_api()
+        monkeypatch.setattr(signing, "_key_cache", {})
+        ddb = boto3.client("dynamodb")
+        create_sessions_table(ddb, TABLE)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.create_bucket(Bucket=KNOWLEDGE_BUCKET)
+        secret_arn = boto3.client("secretsmanager").create_secret(Name="tandem-link-signing",
+                                                                   SecretString=SECRET)["ARN"]
+        monkeypatch.setenv("SESSIONS_TABLE", TABLE)
+        monkeypatch.setenv("TRANSCRIPTS_BUCKET", BUCKET)
+        monkeypatch.setenv("SIGNING_SECRET_ARN", secret_arn)
+        monkeypatch.setenv("KNOWLEDGE_BUCKET", KNOWLEDGE_BUCKET)
+        monkeypatch.setenv("KNOWLEDGE_PREFIX", KNOWLEDGE_PREFIX)
+        monkeypatch.setenv("HANDBACK_MESSAGE", HANDBACK)
+        monkeypatch.setenv("RESOLVE_TIMEOUT_SECONDS", str(RESOLVE_TIMEOUT_SECONDS))
+        monkeypatch.setenv("SESSION_TTL_DAYS", "90")
+        monkeypatch.delenv("MAX_REPLY_CHARS", raising=False)
+        yield SimpleNamespace(ddb=ddb, s3=s3)
+        clients.reset()
+        expert_handler.reset_api()
+
+
+@pytest.fixture
+def sfn(aws) -> Stubber:
+    """The Step Functions client the API uses; queue the calls a test expects."""
+    client = boto3.client("stepfunctions", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.activate()
+    clients.set_client("stepfunctions", client)
+    yield stubber
+    stubber.deactivate()
+
+
+@pytest.fixture
+def escalation(aws, sfn) -> SimpleNamespace:
+    """A session where the customer's angry turn raised an escalation, now pending with its accept token."""
+    sessions = SessionStore(table_name=TABLE, bucket_name=BUCKET, ttl_days=90)
+    session = sessions.new_session("8ea2a071-dd9b-4585-b57f-4b4dcbb5a7b1", "customer-sub-1")
+    sessions.record(session, [Turn(role="customer", text="Hi, my internet is slow"),
+                              Turn(role="bot", text="Have you tried restarting the router?")])
+    angry = Turn(role="customer", text=CUSTOMER_TEXT,
+                 sentiment=Sentiment(label="negative", score=0.93, detector="comprehend"))
+    record = EscalationRecord(session_id=session.session_id, reason="negative_sentiment", turn_id=angry.turn_id,
+                              sentiment=angry.sentiment)
+    sessions.record(session, [angry, Turn(role="system", text="I'm bringing in a human expert.")], record)
+    store = EscalationStore(table_name=TABLE)
+    store.store_token(session.session_id, record.escalation_id, "accept", ACCEPT_TOKEN)
+    return SimpleNamespace(session_id=session.session_id, escalation_id=record.escalation_id, record=record,
+                           angry=angry, store=store, sessions=sessions, session=session)
+
+
+# Links and events -----------------------------------------------------------------------------------------
+
+def link(action: str, esc: SimpleNamespace, *, expires: int | None = None) -> dict[str, str]:
+    expires = int(time.time()) + 600 if expires is None else expires
+    return {"session_id": esc.session_id, "exp": str(expires),
+            "sig": signing.sign(KEY, action=action, session_id=esc.session_id, escalation_id=esc.escalation_id,
+                                expires=expires)}
+
+
+def expert_event(name: str, escalation_id: str, *, query: dict[str, str] | None = None,
+                 form: dict[str, str] | None = None, json_body: Any = None, raw_body: str | None = None,
+                 headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """tests/events/expert_<name>.json for this escalation, with this query / body."""
+    text = (EVENTS / f"expert_{name}.json").read_text().replace(SAMPLE_ESCALATION_ID, escalation_id)
+    event = json.loads(text)
+    if query is not None:
+        event["queryStringParameters"] = query
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+    if form is not None:
+        event["body"] = urlencode(form)
+    if json_body is not None:
+        event["body"] = json.dumps(json_body)
+        event["headers"]["Content-Type"] = "application/json"
+    if raw_body is not None:
+        event["body"] = raw_body
+    event["headers"].update(headers or {})
+    return event
+
+
+@pytest.fixture
+def call(aws, lambda_context) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Invokes the real handler; returns its raw API Gateway response."""
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        return expert_handler.handler(event, lambda_context)
+
+    return invoke
+
+
+@pytest.fixture
+def log_output() -> io.StringIO:
+    """What the function's Powertools logger writes (it binds its stream when the module is imported)."""
+    buffer = io.StringIO()
+    registered = expert_handler.logger.registered_handler
+    previous = registered.setStream(buffer)
+    yield buffer
+    registered.setStream(previous)
+
+
+@pytest.fixture
+def accepted(escalation, sfn, call) -> SimpleNamespace:
+    """The escalation accepted by Ann through the API; the worker has stored the resolve token."""
+    sfn.add_response("send_task_success", {}, {"taskToken": ACCEPT_TOKEN, "output": json.dumps({"accepted_by": "Ann"})})
+    response = call(expert_event("accept", escalation.escalation_id,
+                                 form={**link("review", escalation), "expert": "Ann"}))
+    assert response["statusCode"] == 303, response["body"]
+    sfn.assert_no_pending_responses()
+    escalation.store.store_token(escalation.session_id, escalation.escalation_id, "resolve", RESOLVE_TOKEN)
+    escalation.console_path = response["headers"]["Location"]
+    return escalation

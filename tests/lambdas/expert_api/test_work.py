@@ -1,0 +1,195 @@
+"""POST reply and resolve with the work link: the expert's turns reach DynamoDB and the transcript, the
+resolution hands the conversation back (or closes it), writes the knowledge-base document and completes
+the workflow's resolve task; out-of-order requests are 409s that change nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lambdas.common.escalations import EscalationConflict
+from lambdas.expert_api import actions
+from lambdas.expert_api import handler as expert_handler
+from lambdas.expert_api.actions import CLOSED_MESSAGE
+from tests.lambdas.expert_api.conftest import (
+    ACCEPT_TOKEN, CUSTOMER_TEXT, HANDBACK, KNOWLEDGE_BUCKET, KNOWLEDGE_PREFIX, RESOLVE_TOKEN, expert_event, link,
+)
+from tests.lambdas.expert_api.helpers import (
+    escalation_item, link_in, objects, session_item, snapshot, transcript, turns,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
+
+
+def reply_event(esc: Any, text: str) -> dict[str, Any]:
+    return expert_event("reply", esc.escalation_id, form={**link("work", esc), "text": text})
+
+
+def resolve_event(esc: Any, note: str = "Reset the router's DNS settings.", close: bool = False) -> dict[str, Any]:
+    form = {**link("work", esc), "note": note}
+    if close:
+        form["close"] = "on"
+    return expert_event("resolve", esc.escalation_id, form=form)
+
+
+def expect_resolve(sfn: Any, *, closed: bool = False) -> None:
+    sfn.add_response("send_task_success", {}, {"taskToken": RESOLVE_TOKEN,
+                                               "output": json.dumps({"resolved_by": "Ann", "closed": closed})})
+
+
+# Reply ------------------------------------------------------------------------------------------------------
+
+def test_a_reply_is_stored_as_an_agent_turn_in_dynamodb_and_the_transcript(aws, accepted, call):
+    response = call(reply_event(accepted, "Hello, I'm Ann.\r\nLet's fix this."))
+
+    assert response["statusCode"] == 303
+    assert link_in(response["headers"]["Location"])[0] == f"/prod/escalations/{accepted.escalation_id}/console"
+    last = turns(aws.ddb, accepted.session_id)[-1]
+    assert (last["role"], last["text"]) == ("agent", "Hello, I'm Ann.\nLet's fix this.")
+    assert transcript(aws, accepted.session_id)["turns"][-1]["turn_id"] == last["turn_id"]
+
+
+def test_a_reply_before_accept_is_a_409_and_changes_nothing(aws, escalation, call):
+    before = snapshot(aws)
+
+    response = call(reply_event(escalation, "Hi"))  # a genuine work link, but nobody accepted
+
+    assert response["statusCode"] == 409
+    assert snapshot(aws) == before
+
+
+def test_a_reply_racing_the_resolve_is_refused_in_its_transaction(aws, accepted, sfn, call):
+    # The reply has checked the state (accepted) when the resolve commits: its turn must still not land.
+    api = expert_handler.get_api()
+    stale = accepted.store.get(accepted.session_id, accepted.escalation_id)
+    accepted.store.resolve(accepted.session_id, accepted.escalation_id, expert="Ann", note="", close=False)
+    before = snapshot(aws)
+
+    with pytest.raises(EscalationConflict):
+        actions.reply(api, stale, "Too late")
+
+    assert snapshot(aws) == before
+
+
+# Resolve -----------------------------------------------------------------------------------------------------
+
+def test_resolve_hands_the_conversation_back_and_completes_the_workflow(aws, accepted, sfn, call):
+    assert call(reply_event(accepted, "Open the router settings and reset DNS."))["statusCode"] == 303
+    expect_resolve(sfn)
+
+    response = call(resolve_event(accepted))
+
+    sfn.assert_no_pending_responses()
+    assert response["statusCode"] == 200 and "back with the assistant" in response["body"]
+    item = escalation_item(aws.ddb, accepted.session_id, accepted.escalation_id)
+    assert (item["status"], item["note"]) == ("resolved", "Reset the router's DNS settings.")
+    session = session_item(aws.ddb, accepted.session_id)
+    assert "owner" not in session and "open_escalation_id" not in session and "closed_at" not in session
+    last = turns(aws.ddb, accepted.session_id)[-1]
+    assert (last["role"], last["text"]) == ("system", HANDBACK)
+    doc = transcript(aws, accepted.session_id)
+    assert doc["turns"][-1]["text"] == HANDBACK
+    (record,) = doc["escalations"]
+    assert (record["status"], record["accepted_by"], record["note"]) == (
+        "resolved", "Ann", "Reset the router's DNS settings.")
+
+
+def test_resolve_writes_the_knowledge_base_document_and_its_metadata(aws, accepted, sfn, call):
+    assert call(reply_event(accepted, "Open the router settings\nand reset DNS."))["statusCode"] == 303
+    expect_resolve(sfn)
+
+    call(resolve_event(accepted))
+
+    stored = objects(aws.s3)
+    key = f"{KNOWLEDGE_BUCKET}/{KNOWLEDGE_PREFIX}{accepted.escalation_id}.txt"
+    text = stored[key].decode()
+    assert text.splitlines()[2:] == [
+        f"Customer: {CUSTOMER_TEXT}",
+        "Expert: Open the router settings",
+        "  and reset DNS.",
+        "",
+        "Expert's note: Reset the router's DNS settings.",
+    ]
+    # Bot answers, Tandem's canned messages and the turns before the escalation stay out.
+    assert "restarting" not in text and "bringing in" not in text and "internet is slow" not in text
+    metadata_raw = stored[f"{key}.metadata.json"]
+    assert len(metadata_raw) < 10_000
+    resolved_at = escalation_item(aws.ddb, accepted.session_id, accepted.escalation_id)["resolved_at"]
+    assert json.loads(metadata_raw) == {"metadataAttributes": {
+        "session_id": accepted.session_id, "escalation_id": accepted.escalation_id, "reason": "negative_sentiment",
+        "resolved_at": resolved_at, "resolved_by": "Ann", "source": "tandem-escalation"}}
+
+
+def test_resolve_with_close_closes_the_session(aws, accepted, sfn, call):
+    expect_resolve(sfn, closed=True)
+
+    response = call(resolve_event(accepted, close=True))
+
+    assert response["statusCode"] == 200 and "closed" in response["body"]
+    session = session_item(aws.ddb, accepted.session_id)
+    assert session["closed_at"] and "owner" not in session and "open_escalation_id" not in session
+    assert turns(aws.ddb, accepted.session_id)[-1]["text"] == CLOSED_MESSAGE
+
+
+def test_resolve_before_the_workflow_asked_for_it_leaves_the_task_to_the_worker(aws, escalation, sfn, call):
+    sfn.add_response("send_task_success", {}, {"taskToken": ACCEPT_TOKEN, "output": json.dumps({"accepted_by": "Ann"})})
+    call(expert_event("accept", escalation.escalation_id, form={**link("review", escalation), "expert": "Ann"}))
+
+    response = call(resolve_event(escalation))  # no resolve token stored: nothing is queued for Step Functions
+
+    assert response["statusCode"] == 200
+    sfn.assert_no_pending_responses()
+    assert escalation_item(aws.ddb, escalation.session_id, escalation.escalation_id)["status"] == "resolved"
+
+
+def test_resolve_after_the_resolve_task_ended_still_resolves(aws, accepted, sfn, call):
+    sfn.add_client_error("send_task_success", service_error_code="TaskTimedOut", http_status_code=400,
+                         service_message=f"Task Timed Out: {RESOLVE_TOKEN}")
+
+    response = call(resolve_event(accepted))
+
+    assert response["statusCode"] == 200
+    sfn.assert_no_pending_responses()
+    assert escalation_item(aws.ddb, accepted.session_id, accepted.escalation_id)["status"] == "resolved"
+
+
+def test_resolving_twice_is_a_409_and_changes_nothing(aws, accepted, sfn, call):
+    expect_resolve(sfn)
+    event = resolve_event(accepted)
+    assert call(event)["statusCode"] == 200
+    before = snapshot(aws)
+
+    again = call(event)
+
+    assert again["statusCode"] == 409
+    assert snapshot(aws) == before
+
+
+def test_a_reply_after_resolve_is_a_409_and_changes_nothing(aws, accepted, sfn, call):
+    expect_resolve(sfn)
+    call(resolve_event(accepted))
+    before = snapshot(aws)
+
+    assert call(reply_event(accepted, "One more thing"))["statusCode"] == 409
+    assert snapshot(aws) == before
+
+
+def test_resolve_before_accept_is_a_409_and_changes_nothing(aws, escalation, call):
+    before = snapshot(aws)
+
+    assert call(resolve_event(escalation))["statusCode"] == 409
+    assert snapshot(aws) == before
+
+
+def test_a_failing_knowledge_export_does_not_undo_the_resolution(aws, accepted, sfn, call, capsys):
+    aws.s3.delete_bucket(Bucket=KNOWLEDGE_BUCKET)
+    expect_resolve(sfn)
+
+    response = call(resolve_event(accepted))
+
+    assert response["statusCode"] == 200
+    sfn.assert_no_pending_responses()  # the workflow is still told
+    assert escalation_item(aws.ddb, accepted.session_id, accepted.escalation_id)["status"] == "resolved"
+    assert '"ExpertFollowUpFailures"' in capsys.readouterr().out

@@ -1,0 +1,172 @@
+"""EscalationStack: the workflow loaded inline from its file, the worker, the expert API, and their IAM."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from stacks.escalation_stack import DEFINITION, definition_placeholders
+from tests.stacks.conftest import as_list, statements
+
+
+@pytest.fixture(scope="module")
+def escalation(make_template) -> Template:
+    return make_template("escalation")
+
+
+def state_machine(template: Template) -> dict:
+    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    return machine["Properties"]
+
+
+def definition_text(template: Template) -> str:
+    """The DefinitionString with CloudFormation references shown as {Ref}/{GetAtt} markers."""
+    definition = state_machine(template)["DefinitionString"]
+    if isinstance(definition, str):
+        return definition
+    return "".join(p if isinstance(p, str) else json.dumps(p) for p in definition["Fn::Join"][1])
+
+
+def function_props(template: Template, name: str) -> dict:
+    (function,) = [f["Properties"] for f in template.find_resources("AWS::Lambda::Function").values()
+                   if f["Properties"]["Handler"] == f"lambdas.{name}.handler.handler"]
+    return function
+
+
+def policy_actions_of(template: Template, role_fragment: str) -> set[str]:
+    actions = set()
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        if role_fragment in json.dumps(policy["Properties"]["Roles"]):
+            for stmt in policy["Properties"]["PolicyDocument"]["Statement"]:
+                actions.update(as_list(stmt["Action"]))
+    return actions
+
+
+def test_workflow_is_standard_and_inline_from_the_file(escalation):
+    props = state_machine(escalation)
+    assert props["StateMachineType"] == "STANDARD"
+    text = definition_text(escalation)
+    states = json.loads(DEFINITION.read_text())["States"]
+    for name in states:  # every state of the file is in the template, readable by tests and cfn-lint
+        assert f'"{name}"' in text
+    assert "DefinitionS3Location" not in props
+
+
+def test_every_placeholder_is_filled_in(escalation):
+    # CloudFormation fills the ${Name}s in at deploy from DefinitionSubstitutions; each must have a value.
+    placeholders = definition_placeholders(DEFINITION.read_text())
+    assert placeholders == {"SessionsTable", "WorkQueueUrl", "FallbackTopicArn", "AcceptTimeoutSeconds",
+                            "ResolveTimeoutSeconds"}
+    substitutions = state_machine(escalation)["DefinitionSubstitutions"]
+    assert set(substitutions) == placeholders
+    assert all(substitutions.values())
+
+
+def test_time_outs_come_from_config(make_template):
+    substitutions = state_machine(make_template("escalation", accept_timeout_minutes=7,
+                                                resolve_timeout_hours=2))["DefinitionSubstitutions"]
+    assert (substitutions["AcceptTimeoutSeconds"], substitutions["ResolveTimeoutSeconds"]) == ("420", "7200")
+
+
+def test_workflow_logs_never_include_execution_data(escalation):
+    props = state_machine(escalation)
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_workflow_role_may_only_do_what_the_definition_does(escalation):
+    integrations = next(p["Properties"]["PolicyDocument"]["Statement"]
+                        for name, p in escalation.find_resources("AWS::IAM::Policy").items()
+                        if name.startswith("WorkflowIntegrations"))
+    by_sid = {s["Sid"]: s for s in integrations}
+    assert by_sid["EscalationAndSessionItems"]["Action"] == "dynamodb:UpdateItem"
+    assert by_sid["EscalationAndSessionItems"]["Resource"] == {"Fn::ImportValue": "TandemData-SessionsTableArn"}
+    assert by_sid["WorkQueue"]["Action"] == "sqs:SendMessage"
+    assert "GetAtt" in json.dumps(by_sid["WorkQueue"]["Resource"])
+    assert by_sid["FallbackTier"]["Action"] == "sns:Publish"
+    assert by_sid["FallbackTier"]["Resource"] == {"Ref": next(k for k in escalation.find_resources("AWS::SNS::Topic")
+                                                              if k.startswith("Fallback"))}
+    # Besides those: only the log delivery and X-Ray actions CDK adds for the workflow itself.
+    extra = policy_actions_of(escalation, "WorkflowRole") - {"dynamodb:UpdateItem", "sqs:SendMessage", "sns:Publish"}
+    assert all(a.startswith(("logs:", "xray:")) for a in extra), extra
+
+
+def test_topics_are_encrypted_and_subscribed_from_config(escalation, make_template):
+    for topic in escalation.find_resources("AWS::SNS::Topic").values():
+        assert topic["Properties"]["KmsMasterKeyId"]
+    escalation.resource_count_is("AWS::SNS::Subscription", 0)
+    subscribed = make_template("escalation", expert_email="experts@example.com", fallback_email="lead@example.com")
+    endpoints = {s["Properties"]["Endpoint"] for s in subscribed.find_resources("AWS::SNS::Subscription").values()}
+    assert endpoints == {"experts@example.com", "lead@example.com"}
+
+
+def test_work_queue_is_encrypted_with_a_dead_letter_queue(escalation):
+    escalation.has_resource_properties("AWS::SQS::Queue", {
+        "SqsManagedSseEnabled": True, "RedrivePolicy": Match.object_like({"maxReceiveCount": 5}),
+        "VisibilityTimeout": 180})
+    escalation.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "FunctionResponseTypes": ["ReportBatchItemFailures"], "BatchSize": 10})
+
+
+def test_link_signing_key_is_generated_at_deploy(escalation):
+    escalation.has_resource_properties("AWS::SecretsManager::Secret", {
+        "GenerateSecretString": Match.object_like({"PasswordLength": 64, "ExcludePunctuation": True})})
+
+
+def test_worker_mails_only_the_experts_topic(escalation):
+    env = function_props(escalation, "escalation_worker")["Environment"]["Variables"]
+    for name in ("EXPERT_API_URL", "EXPERTS_TOPIC_ARN", "SIGNING_SECRET_ARN", "SESSIONS_TABLE", "ACCEPT_TIMEOUT_SECONDS"):
+        assert name in env
+    assert env["SESSION_TTL_DAYS"] == "90"
+    publish = [s for s in statements(escalation) if "sns:Publish" in as_list(s["Action"])]
+    experts = next(k for k in escalation.find_resources("AWS::SNS::Topic") if k.startswith("Experts"))
+    worker_publish = [s for s in publish if s["Resource"] == {"Ref": experts}]
+    assert len(worker_publish) == 1
+
+
+def test_only_the_worker_and_the_expert_api_may_complete_callbacks(escalation, make_template):
+    holders = [name for name, p in escalation.find_resources("AWS::IAM::Policy").items()
+               if "states:SendTaskSuccess" in json.dumps(p)]
+    assert len(holders) == 2
+    chatbot = make_template("chatbot")
+    assert "states:SendTaskSuccess" not in json.dumps(chatbot.to_json())
+
+
+def test_expert_api_routes_and_their_authorization(escalation):
+    paths = {r["Properties"]["PathPart"] for r in escalation.find_resources("AWS::ApiGateway::Resource").values()}
+    assert {"escalations", "{escalation_id}", "accept", "console", "messages", "reply", "resolve"} <= paths
+    methods = escalation.find_resources("AWS::ApiGateway::Method").values()
+    # Experts hold signed links, not API credentials: the Lambda checks every signature (see lambdas/expert_api).
+    assert {m["Properties"]["AuthorizationType"] for m in methods} == {"NONE"}
+    escalation.has_resource_properties("AWS::ApiGateway::Stage", {
+        "MethodSettings": [Match.object_like({"DataTraceEnabled": False})]})
+
+
+def test_expert_api_may_write_knowledge_documents_under_the_prefix_only(make_template):
+    template = make_template("escalation", knowledge_export_prefix="kb/resolved/")
+    (stmt,) = [s for s in statements(template) if s.get("Sid") == "KnowledgeDocuments"]
+    assert stmt["Action"] == "s3:PutObject"
+    assert json.dumps(stmt["Resource"]).endswith('/kb/resolved/*"]]}')
+    env = function_props(template, "expert_api")["Environment"]["Variables"]
+    assert env["KNOWLEDGE_PREFIX"] == "kb/resolved/"
+
+
+def test_chatbot_may_start_the_workflow_and_nothing_else_of_it(make_template):
+    chatbot = make_template("chatbot")
+    starts = [s for s in statements(chatbot) if "states:StartExecution" in as_list(s["Action"])]
+    assert len(starts) == 1 and as_list(starts[0]["Action"]) == ["states:StartExecution"]
+    assert "HumanEscalation" in json.dumps(starts[0]["Resource"])
+    env = next(f["Properties"]["Environment"]["Variables"]
+               for f in chatbot.find_resources("AWS::Lambda::Function").values()
+               if f["Properties"]["Handler"] == "lambdas.chatbot.handler.handler")
+    assert "ESCALATION_STATE_MACHINE_ARN" in env
+
+
+def test_customers_poll_for_expert_replies_with_their_token(make_template):
+    chatbot = make_template("chatbot")
+    gets = [m["Properties"] for m in chatbot.find_resources("AWS::ApiGateway::Method").values()
+            if m["Properties"]["HttpMethod"] == "GET"]
+    assert len(gets) == 1 and gets[0]["AuthorizationType"] == "COGNITO_USER_POOLS"

@@ -1,0 +1,315 @@
+"""statemachines/human_escalation.asl.json executed for real under moto, with the real escalation worker
+reading the work queue and the expert API's calls made the way it makes them (EscalationStore, then
+SendTaskSuccess with the token it looked up). Each path asserts the execution's end, the ESCALATION and
+SESSION items, what reached SNS, and the S3 transcript."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from botocore.exceptions import ClientError
+
+from lambdas.common import signing
+from lambdas.common.transcript import EscalationRecord, Turn
+from tests.lambdas.escalation_worker.conftest import BUSY, HANDBACK, TABLE
+from tests.lambdas.escalation_worker.helpers import HANDOFF, SECRET, escalate, stored_turns
+
+EXPERT = "expert@example.com"
+# Time-outs that cannot fire while a test is still acting, and short ones for the paths that wait for them
+# (moto really waits; a callback task notices its outcome within 0.5 s). Executions a test leaves running
+# are stopped by the fixture.
+LONG, SHORT = 30, 1
+# Invocations that only store a token emit no business metric; Powertools warns about that.
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+
+def expert_accepts(flow, escalation: EscalationRecord) -> None:
+    """The expert API's accept: claim the escalation, then complete the workflow's accept task."""
+    record, token = flow.escalations.accept(escalation.session_id, escalation.escalation_id, EXPERT)
+    assert record.status == "accepted"
+    flow.sfn.send_task_success(taskToken=token, output=json.dumps({"accepted_by": EXPERT}))
+
+
+def expert_resolves(flow, escalation: EscalationRecord) -> None:
+    """The expert API's resolve: record it (the session goes back to the bot), write the hand-back turn,
+    complete the workflow's resolve task."""
+    record, token = flow.escalations.resolve(escalation.session_id, escalation.escalation_id, expert=EXPERT,
+                                             note="refund re-issued", close=False)
+    session = flow.store.load(escalation.session_id, None, recent_items=0)
+    flow.store.record(session, [Turn(role="system", text=HANDBACK)], transcript_escalations=[record])
+    assert token is not None
+    flow.sfn.send_task_success(taskToken=token, output=json.dumps({"resolved_by": EXPERT}))
+
+
+def system_turns(flow, escalation: EscalationRecord) -> list[str]:
+    return [t["text"] for t in stored_turns(flow.ddb, TABLE, escalation.session_id) if t["role"] == "system"]
+
+
+def the_expert_email(flow, escalation: EscalationRecord) -> dict:
+    flow.collect_mail()
+    (email,) = flow.experts_mail
+    (link,) = re.findall(r"https://\S+", email["Message"])
+    query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+    signing.verify(SECRET.encode(), action="review", session_id=escalation.session_id,
+                   escalation_id=escalation.escalation_id, expires=query["exp"], signature=query["sig"])
+    return email
+
+
+def waiting_in(flow, execution_arn: str, state: str):
+    return lambda: flow.current_state(execution_arn) == state
+
+
+# accept and resolve ---------------------------------------------------------------------------------
+
+def test_accept_path_the_expert_owns_the_session_and_the_workflow_waits_for_resolve(flow):
+    escalation = escalate(flow.store)
+    execution = flow.start(flow.state_machine(accept_seconds=LONG, resolve_seconds=LONG), escalation)
+
+    flow.run_until(lambda: flow.state(escalation).accept_token is not None, what="the accept token")
+    assert flow.escalation_item(escalation)["execution_arn"] == execution  # RecordPending tied them together
+    email = the_expert_email(flow, escalation)
+    assert "negative_sentiment" in email["Subject"]
+
+    expert_accepts(flow, escalation)
+    flow.run_until(lambda: waiting_in(flow, execution, "WaitForResolve")()
+                   and flow.state(escalation).resolve_token is not None, what="WaitForResolve")
+
+    assert flow.describe(execution)["status"] == "RUNNING"
+    state = flow.state(escalation)
+    assert (state.record.status, state.record.accepted_by) == ("accepted", EXPERT)
+    assert state.resolve_token != state.accept_token
+    session = flow.session_item(escalation)
+    assert (session["owner"], session["open_escalation_id"]) == (EXPERT, escalation.escalation_id)
+    transcript = flow.transcript(escalation)
+    assert [e["status"] for e in transcript["escalations"]] == ["pending"]  # the chatbot's record
+    assert system_turns(flow, escalation) == [HANDOFF]
+    flow.collect_mail()
+    assert len(flow.experts_mail) == 1 and flow.fallback_mail == []
+    flow.assert_no_token_leaked(escalation)
+
+
+def test_resolve_path_the_session_goes_back_to_the_bot(flow):
+    escalation = escalate(flow.store)
+    execution = flow.start(flow.state_machine(accept_seconds=LONG, resolve_seconds=LONG), escalation)
+    flow.run_until(lambda: flow.state(escalation).accept_token is not None, what="the accept token")
+    expert_accepts(flow, escalation)
+    flow.run_until(lambda: flow.state(escalation).resolve_token is not None, what="the resolve token")
+
+    expert_resolves(flow, escalation)
+    described = flow.finish(execution)
+
+    assert described["status"] == "SUCCEEDED"
+    assert flow.states_entered(execution)[-2:] == ["WaitForResolve", "Resolved"]
+    state = flow.state(escalation)
+    assert (state.record.status, state.record.note) == ("resolved", "refund re-issued")
+    session = flow.session_item(escalation)
+    assert "owner" not in session and "open_escalation_id" not in session
+    assert system_turns(flow, escalation) == [HANDOFF, HANDBACK]
+    transcript = flow.transcript(escalation)
+    assert [t["text"] for t in transcript["turns"]][-1] == HANDBACK
+    assert [e["status"] for e in transcript["escalations"]] == ["resolved"]
+    flow.collect_mail()
+    assert len(flow.experts_mail) == 1 and flow.fallback_mail == []
+    assert flow.failed_records == []
+    flow.assert_no_token_leaked(escalation)
+
+
+def test_an_expert_who_resolves_before_the_resolve_token_arrives_still_ends_the_workflow(flow):
+    """The resolve message is still queued when the expert resolves, so the API has no token to complete;
+    the worker completes the task when the message arrives."""
+    escalation = escalate(flow.store)
+    execution = flow.start(flow.state_machine(accept_seconds=LONG, resolve_seconds=LONG), escalation)
+    flow.run_until(lambda: flow.state(escalation).accept_token is not None, what="the accept token")
+    _, token = flow.escalations.accept(escalation.session_id, escalation.escalation_id, EXPERT)
+    flow.sfn.send_task_success(taskToken=token, output="{}")
+    flow.run_until(waiting_in(flow, execution, "WaitForResolve"), pump=False, what="WaitForResolve")
+    _, resolve_token = flow.escalations.resolve(escalation.session_id, escalation.escalation_id,
+                                                expert=EXPERT, note="done", close=False)
+    assert resolve_token is None
+
+    described = flow.finish(execution)
+
+    assert described["status"] == "SUCCEEDED"
+    assert flow.states_entered(execution)[-2:] == ["WaitForResolve", "Resolved"]
+    state = flow.state(escalation)
+    assert state.record.status == "resolved" and state.resolve_token is not None
+    session = flow.session_item(escalation)
+    assert "owner" not in session and "open_escalation_id" not in session
+    assert flow.failed_records == []
+    flow.assert_no_token_leaked(escalation)
+
+
+# time-outs ------------------------------------------------------------------------------------------
+
+def test_accept_time_out_calls_the_fallback_tier_and_tells_the_customer(flow):
+    escalation = escalate(flow.store)
+    execution = flow.start(flow.state_machine(accept_seconds=SHORT, resolve_seconds=LONG), escalation)
+
+    described = flow.finish(execution)
+
+    assert described["status"] == "SUCCEEDED"
+    assert flow.states_entered(execution)[-5:] == [
+        "MarkTimedOut", "ReleaseAfterTimeout", "NotifyFallbackTier", "TellCustomerExpertsBusy", "TimedOut"]
+    state = flow.state(escalation)
+    assert (state.record.status, state.record.note) == ("timed_out", "no expert accepted in time")
+    assert state.notices == ("busy",)
+    session = flow.session_item(escalation)
+    assert "owner" not in session and "open_escalation_id" not in session
+    flow.collect_mail()
+    assert len(flow.experts_mail) == 1  # they were called in; nobody accepted
+    (fallback,) = flow.fallback_mail
+    assert fallback["Subject"] == "Tandem: a customer is waiting and no expert accepted"
+    assert escalation.escalation_id in fallback["Message"] and escalation.session_id in fallback["Message"]
+    assert "negative_sentiment" in fallback["Message"]
+    assert system_turns(flow, escalation) == [HANDOFF, BUSY]
+    transcript = flow.transcript(escalation)
+    assert [t["text"] for t in transcript["turns"]][-1] == BUSY
+    assert [(e["status"], e.get("note")) for e in transcript["escalations"]] == [
+        ("timed_out", "no expert accepted in time")]
+    assert flow.failed_records == []
+    flow.assert_no_token_leaked(escalation)
+
+
+def test_resolve_time_out_hands_the_conversation_back_to_the_bot(flow):
+    escalation = escalate(flow.store)
+    execution = flow.start(flow.state_machine(accept_seconds=LONG, resolve_seconds=SHORT), escalation)
+    flow.run_until(lambda: flow.state(escalation).accept_token is not None, what="the accept token")
+    expert_accepts(flow, escalation)
+
+    described = flow.finish(execution)
+
+    assert described["status"] == "SUCCEEDED"
+    assert flow.states_entered(execution)[-5:] == [
+        "WaitForResolve", "MarkExpired", "ReleaseAfterExpiry", "TellCustomerExpertLeft", "Expired"]
+    state = flow.state(escalation)
+    assert (state.record.status, state.record.note) == ("timed_out", "the expert did not resolve in time")
+    assert state.record.accepted_by == EXPERT and state.notices == ("expert_left",)
+    session = flow.session_item(escalation)
+    assert "owner" not in session and "open_escalation_id" not in session
+    assert system_turns(flow, escalation) == [HANDOFF, HANDBACK]
+    transcript = flow.transcript(escalation)
+    assert [t["text"] for t in transcript["turns"]][-1] == HANDBACK
+    assert [(e["status"], e.get("note")) for e in transcript["escalations"]] == [
+        ("timed_out", "the expert did not resolve in time")]
+    flow.collect_mail()
+    assert flow.fallback_mail == []
+    flow.assert_no_token_leaked(escalation)
+
+
+# failures -------------------------------------------------------------------------------------------
+
+def set_status(flow, escalation: EscalationRecord, status: str) -> None:
+    flow.ddb.update_item(TableName=TABLE, Key={"session_id": {"S": escalation.session_id},
+                                               "sk": {"S": f"ESCALATION#{escalation.escalation_id}"}},
+                         UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "status"},
+                         ExpressionAttributeValues={":s": {"S": status}})
+
+
+def test_a_failed_step_records_failed_releases_the_session_and_tells_the_customer(flow):
+    """RecordPending's condition fails for real: the escalation is no longer pending."""
+    escalation = escalate(flow.store)
+    set_status(flow, escalation, "cancelled")
+    execution = flow.start(flow.state_machine(accept_seconds=LONG, resolve_seconds=LONG), escalation)
+
+    described = flow.finish(execution)
+
+    assert described["status"] == "FAILED" and described["error"] == "EscalationFailed"
+    assert flow.states_entered(execution) == [
+        "Configure", "RecordPending", "MarkFailed", "ReleaseAfterFailure", "TellCustomerWorkflowFailed",
+        "WorkflowFailed"]
+    state = flow.state(escalation)
+    assert (state.record.status, state.record.note) == ("failed", "DynamoDB.ConditionalCheckFailedException")
+    assert state.notices == ("failed",)
+    session = flow.session_item(escalation)
+    assert "owner" not in session and "open_escalation_id" not in session
+    assert system_turns(flow, escalation) == [HANDOFF, BUSY]
+    transcript = flow.transcript(escalation)
+    assert [(e["status"], e.get("note")) for e in transcript["escalations"]] == [
+        ("failed", "DynamoDB.ConditionalCheckFailedException")]
+    flow.collect_mail()
+    assert flow.experts_mail == [] and flow.fallback_mail == []
+    assert flow.failed_records == []
+
+
+def test_an_unreachable_work_queue_fails_the_workflow_with_the_status_recorded(flow):
+    escalation = escalate(flow.store)
+    missing = flow.work_queue_url.replace("tandem-escalation-work", "tandem-no-such-queue")
+    execution = flow.start(flow.state_machine(accept_seconds=LONG, resolve_seconds=LONG, work_queue_url=missing),
+                           escalation)
+
+    described = flow.finish(execution)
+
+    assert described["status"] == "FAILED" and described["error"] == "EscalationFailed"
+    assert flow.states_entered(execution) == [
+        "Configure", "RecordPending", "NotifyExpertsAndWaitForAccept", "MarkFailed", "ReleaseAfterFailure",
+        "TellCustomerWorkflowFailed", "WorkflowFailed"]
+    state = flow.state(escalation)
+    assert state.record.status == "failed" and state.record.note  # the error name of the failed send
+    assert state.accept_token is None and state.notices == ()  # the worker never heard of it
+    session = flow.session_item(escalation)
+    assert "owner" not in session and "open_escalation_id" not in session
+    flow.collect_mail()
+    assert flow.experts_mail == [] and flow.fallback_mail == []
+
+
+def test_a_missing_escalation_item_is_not_recreated_by_the_failure_path(flow):
+    """MarkFailed is conditional: an unconditioned updateItem would create an item with no body and no TTL."""
+    escalation = escalate(flow.store)
+    flow.ddb.delete_item(TableName=TABLE, Key={"session_id": {"S": escalation.session_id},
+                                               "sk": {"S": f"ESCALATION#{escalation.escalation_id}"}})
+    execution = flow.start(flow.state_machine(accept_seconds=LONG, resolve_seconds=LONG), escalation)
+
+    described = flow.finish(execution)
+
+    assert described["status"] == "FAILED" and described["error"] == "EscalationFailed"
+    assert flow.states_entered(execution) == [
+        "Configure", "RecordPending", "MarkFailed", "ReleaseAfterFailure", "TellCustomerWorkflowFailed",
+        "WorkflowFailed"]
+    assert flow.escalation_item(escalation) is None
+    session = flow.session_item(escalation)
+    assert "owner" not in session and "open_escalation_id" not in session
+    # The worker cannot tell the customer about an escalation it cannot read: the record fails (and, on
+    # AWS, ends in the dead-letter queue after its retries).
+    assert [r["notice"] for r in flow.failed_records] == ["failed"]
+    assert system_turns(flow, escalation) == [HANDOFF]
+
+
+# duplicates -----------------------------------------------------------------------------------------
+
+def test_a_duplicate_trigger_starts_no_second_execution(flow):
+    escalation = escalate(flow.store)
+    machine = flow.state_machine(accept_seconds=LONG, resolve_seconds=LONG)
+    execution = flow.start(machine, escalation)
+
+    # The same start again (a retried request): Step Functions answers with the running execution.
+    assert flow.start(machine, escalation) == execution
+    # The same name with another input: refused.
+    with pytest.raises(ClientError) as refused:
+        flow.sfn.start_execution(stateMachineArn=machine, name=escalation.escalation_id,
+                                 input=json.dumps({"session_id": escalation.session_id,
+                                                   "escalation_id": escalation.escalation_id, "reason": "again"}))
+    assert refused.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
+
+    flow.run_until(lambda: flow.state(escalation).notified, what="the experts' email")
+    (only,) = flow.sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert only["executionArn"] == execution and only["name"] == escalation.escalation_id
+    flow.collect_mail()
+    assert len(flow.experts_mail) == 1
+    flow.assert_no_token_leaked(escalation)
+
+
+def test_a_finished_escalation_cannot_be_started_again(flow):
+    escalation = escalate(flow.store)
+    machine = flow.state_machine(accept_seconds=SHORT, resolve_seconds=LONG)
+    execution = flow.start(machine, escalation)
+    assert flow.finish(execution)["status"] == "SUCCEEDED"
+
+    with pytest.raises(ClientError) as refused:
+        flow.start(machine, escalation)
+
+    assert refused.value.response["Error"]["Code"] == "ExecutionAlreadyExists"
+    assert len(flow.sfn.list_executions(stateMachineArn=machine)["executions"]) == 1
+    assert system_turns(flow, escalation) == [HANDOFF, BUSY]
