@@ -98,6 +98,7 @@ class TandemConfig:
     )
     handback_message: str = "The expert has finished helping you; the assistant is back. Ask anything else here."
     knowledge_export_prefix: str = "escalations/"
+    knowledge_export_redact_pii: bool = True
 
     @property
     def effective_gate_model_id(self) -> str:

@@ -196,6 +196,17 @@ class EscalationStack(Stack):
         )
         store.grant_to(api_function, policy_id="ConversationAccess")
         store.grant_knowledge_write(api_function, prefix=config.knowledge_export_prefix)
+        # Exported conversations feed a knowledge base other customers read: personal data is masked first.
+        api_function.function.add_environment("REDACT_PII", "true" if config.knowledge_export_redact_pii else "false")
+        api_function.function.add_environment("LANGUAGE_CODE", config.language_code)
+        if config.knowledge_export_redact_pii:
+            redaction = iam.Policy(self, "ExpertApiPiiRedaction", roles=[api_function.role], statements=[
+                iam.PolicyStatement(sid="DetectPii", actions=["comprehend:DetectPiiEntities"], resources=["*"])])
+            acknowledge(
+                redaction, "AwsSolutions-IAM5[Resource::*]",
+                "comprehend:DetectPiiEntities supports no resource-level permissions; it only analyses the text "
+                "sent, so that personal data is masked before a conversation becomes a knowledge document.",
+            )
         self._allow_signing(api_function)
         return api_function
 

@@ -170,3 +170,12 @@ def test_customers_poll_for_expert_replies_with_their_token(make_template):
     gets = [m["Properties"] for m in chatbot.find_resources("AWS::ApiGateway::Method").values()
             if m["Properties"]["HttpMethod"] == "GET"]
     assert len(gets) == 1 and gets[0]["AuthorizationType"] == "COGNITO_USER_POOLS"
+
+
+@pytest.mark.parametrize("redact", [True, False])
+def test_knowledge_export_masks_personal_data_unless_switched_off(make_template, redact):
+    template = make_template("escalation", knowledge_export_redact_pii=redact)
+    env = function_props(template, "expert_api")["Environment"]["Variables"]
+    assert env["REDACT_PII"] == ("true" if redact else "false")
+    actions = {a for s in statements(template) for a in as_list(s["Action"])}
+    assert ("comprehend:DetectPiiEntities" in actions) is redact

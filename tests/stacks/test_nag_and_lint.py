@@ -55,10 +55,11 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("/TandemEscalation/ExpertApiFunction/KnowledgeExport",
      "AwsSolutions-IAM5[Resource::TandemData-KnowledgeBucketArn/escalations/*]"),
     ("/TandemEscalation/ExpertApiFunction/Role", WILDCARD),  # X-Ray
-    ("/TandemEscalation/ExpertApiFunctionTaskResults", WILDCARD),  # states:SendTask*
+    ("/TandemEscalation/ExpertApiFunctionTaskResults", WILDCARD),  # states:SendTaskSuccess
+    ("/TandemEscalation/ExpertApiPiiRedaction", WILDCARD),  # comprehend:DetectPiiEntities
     ("/TandemEscalation/Worker/ConversationAccess", TRANSCRIPTS),
     ("/TandemEscalation/Worker/Role", WILDCARD),  # X-Ray
-    ("/TandemEscalation/WorkerTaskResults", WILDCARD),  # states:SendTask*
+    ("/TandemEscalation/WorkerTaskResults", WILDCARD),  # states:SendTaskSuccess
     ("/TandemEscalation/WorkflowRole", WILDCARD),  # Step Functions log delivery and X-Ray
     ("/TandemEscalation/LinkSigningKey", "AwsSolutions-SMG4"),
     ("/TandemEscalation/WorkDeadLetters", "AwsSolutions-SQS3"),
