@@ -151,8 +151,7 @@ class ChatbotStack(Stack):
             self, "ChatApi",
             description="Tandem chat API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            cloud_watch_role=False,  # the account's API Gateway logging role is DataStack's
             deploy_options=apigw.StageOptions(
                 stage_name="prod",
                 throttling_rate_limit=config.api_throttle_rate_limit,
@@ -166,12 +165,6 @@ class ChatbotStack(Stack):
                     caller=False, http_method=True, ip=True, protocol=True, request_time=True,
                     resource_path=True, response_length=True, status=True, user=True),
             ),
-        )
-        acknowledge(
-            api.node.find_child("CloudWatchRole"),
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-            "API Gateway's account-level CloudWatch role uses AWS's AmazonAPIGatewayPushToCloudWatchLogs, "
-            "which only lets API Gateway write its own execution and access logs.",
         )
         authorizer = apigw.CognitoUserPoolsAuthorizer(self, "CustomerAuthorizer", cognito_user_pools=[self.user_pool])
         model = api.add_model(

@@ -230,7 +230,7 @@ class EscalationStack(Stack):
             self, "ExpertApi",
             description="Tandem expert API (every request carries an HMAC-signed, expiring link)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=False,  # the account's API Gateway logging role is set by the chatbot stack
+            cloud_watch_role=False,  # the account's API Gateway logging role is DataStack's
             deploy_options=apigw.StageOptions(
                 stage_name="experts",
                 throttling_rate_limit=5, throttling_burst_limit=10,

@@ -48,3 +48,10 @@ def test_other_stacks_read_the_store_through_named_exports(data_template):
     exported = {o["Export"]["Name"] for o in outputs.values() if "Export" in o}
     assert {"TandemData-SessionsTableName", "TandemData-SessionsTableArn",
             "TandemData-TranscriptsBucketName", "TandemData-TranscriptsBucketArn"} <= exported
+
+
+def test_api_gateway_can_log_before_any_api_deploys(data_template, make_template):
+    # Stage execution logging fails to deploy in an account without this role; DataStack deploys first.
+    data_template.resource_count_is("AWS::ApiGateway::Account", 1)
+    for stack in ("chatbot", "escalation"):
+        make_template(stack).resource_count_is("AWS::ApiGateway::Account", 0)

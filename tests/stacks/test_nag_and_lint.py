@@ -43,7 +43,7 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("/TandemChatbot/Customers", "AwsSolutions-COG2"),
     ("/TandemChatbot/Customers", "AwsSolutions-COG8"),
     ("/TandemChatbot/ChatApi", "AwsSolutions-APIG3"),
-    ("/TandemChatbot/ChatApi/CloudWatchRole",
+    ("/TandemData/ApiGatewayLogging",
      "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]"),
     ("/TandemChatbot/Chatbot/Function", "@aws-cdk/aws-lambda:snapStartRequirePublish"),
     # Escalation
