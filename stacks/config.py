@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS, ChatbotSettings
 
 SENTIMENT_DETECTORS = ("llm", "comprehend", "vader")
+PII_LANGUAGES = ("en", "es")  # what Amazon Comprehend DetectPiiEntities accepts
 MFA_MODES = ("off", "optional", "required")
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
@@ -230,6 +231,10 @@ def _validate(c: TandemConfig) -> None:
             raise ConfigError(key, getattr(c, key), "a non-empty message of at most 500 characters")
     _matches("knowledge_export_prefix", c.knowledge_export_prefix, _S3_PREFIX,
              "an S3 key prefix ending in '/', such as escalations/")
+    if c.knowledge_export_redact_pii and c.language_code not in PII_LANGUAGES:
+        raise ConfigError("language_code", c.language_code,
+                          f"one of {', '.join(PII_LANGUAGES)} while knowledge_export_redact_pii is on (the languages "
+                          "Comprehend DetectPiiEntities supports), or turn knowledge_export_redact_pii off")
     chatbot_settings = {k: getattr(c, k) for k in ChatbotSettings.context_keys()}
     size = len(json.dumps(chatbot_settings, separators=(",", ":")).encode())
     if size > SETTINGS_BUDGET_BYTES:

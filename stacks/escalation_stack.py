@@ -31,6 +31,11 @@ from stacks.constructs.nag import acknowledge
 from stacks.constructs.python_function import PythonFunction, retention
 
 DEFINITION = Path(__file__).resolve().parents[1] / "statemachines" / "human_escalation.asl.json"
+# What the expert API counts when a step after the expert's action fails (the action itself stands).
+EXPERT_API_FAILURES = {
+    "ExpertFollowUpFailures": "A step after an expert's accept, reply or resolve failed (see the expert API log).",
+    "KnowledgeExportSkipped": "A resolved conversation was not exported (PII masking failed): the knowledge base lacks it.",
+}
 SEND_TASK_RESULT = ("states:SendTaskSuccess",)  # neither function ever reports a failure
 
 
@@ -113,6 +118,11 @@ class EscalationStack(Stack):
                 self, "ExpertApiServerErrors", threshold=1, evaluation_periods=1,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 alarm_description="The expert API answered 5xx."),
+            *[cloudwatch.Metric(namespace="Tandem", metric_name=name, dimensions_map={"service": "tandem-expert_api"},
+                                statistic="Sum", period=five_minutes).create_alarm(
+                self, f"{name}Alarm", threshold=1, evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING, alarm_description=description)
+              for name, description in EXPERT_API_FAILURES.items()],
         ]
 
     # The workflow ---------------------------------------------------------------------------------------
@@ -186,7 +196,8 @@ class EscalationStack(Stack):
         api_function = PythonFunction(
             self, "ExpertApiFunction", name="expert_api",
             description="Tandem expert API: review, accept, reply, resolve through signed links",
-            memory_size=256, timeout=Duration.seconds(15), log_retention_days=config.log_retention_days,
+            # A resolve may wait on Comprehend (PII masking) after the workflow is told: room for it.
+            memory_size=256, timeout=Duration.seconds(28), log_retention_days=config.log_retention_days,
             environment={
                 "RESOLVE_TIMEOUT_SECONDS": str(config.resolve_timeout_hours * 3600),
                 "HANDBACK_MESSAGE": config.handback_message,
@@ -244,7 +255,7 @@ class EscalationStack(Stack):
                     resource_path=True, response_length=True, status=True, user=False),
             ),
         )
-        integration = apigw.LambdaIntegration(self.expert_api_function.invocable, timeout=Duration.seconds(15))
+        integration = apigw.LambdaIntegration(self.expert_api_function.invocable, timeout=Duration.seconds(29))
         escalation = api.root.add_resource("escalations").add_resource("{escalation_id}")
         routes = [(escalation, "GET"), (escalation.add_resource("accept"), "POST"),
                   (escalation.add_resource("console"), "GET"), (escalation.add_resource("messages"), "GET"),

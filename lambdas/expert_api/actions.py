@@ -12,13 +12,18 @@ Accept claims the escalation first (a conditional write, so two experts clicking
 and one conflict) and then completes the workflow's accept task. If Step Functions refuses (the task has
 timed out or the execution is gone), the claim is undone and the expert is told the escalation is over;
 the state machine's own time-out or failure path records what happened and tells the customer.
+
+The knowledge-base document of a resolved escalation holds the customer's and the expert's words, which
+other customers may later read as excerpts: with `redact_pii` on, their personal data is masked first
+(redaction.py), and when that cannot be done the document is not written at all. Its metadata names the
+escalation, never the customer's session or the expert.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 from urllib.parse import urlencode
 
@@ -27,7 +32,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambdas.common import clients, signing
 from lambdas.common.escalations import EscalationConflict, EscalationState, EscalationStore, escalation_key
 from lambdas.common.session_store import SessionStore, TranscriptWriteFailed
-from lambdas.common.transcript import EscalationRecord, Turn
+from lambdas.common.transcript import EscalationRecord, Turn, utc_now
+from lambdas.expert_api import redaction
 from lambdas.expert_api.request import LinkParams
 from lambdas.expert_api.settings import ExpertApiSettings
 
@@ -94,6 +100,7 @@ class Conversation:
 class Accepted:
     record: EscalationRecord
     work_link: Link
+    problems: tuple[str, ...] = ()  # follow-up steps that failed (the accept itself stands)
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,8 @@ class Resolved:
     record: EscalationRecord
     closed: bool
     knowledge_key: str | None = None
+    # The knowledge export was skipped because personal data could not be masked: Comprehend's error code.
+    knowledge_skipped: str | None = None
     # notified: the workflow's resolve task was completed here; waiting: the workflow has not asked for it
     # yet (the escalation worker completes it when it does); gone: the task had already ended.
     workflow: Literal["notified", "waiting", "gone"] = "waiting"
@@ -182,7 +191,13 @@ def accept(api: ExpertApi, state: EscalationState, expert: str, *, now: float | 
         # The workflow did not take the accept: give the escalation back as it was (pending, no owner).
         api.escalations.undo_accept(session_id, escalation_id, expert=expert, accepted_at=record.accepted_at or "")
         raise
-    return Accepted(record=record, work_link=work_link(api, session_id, escalation_id, now=now))
+    problems: tuple[str, ...] = ()
+    try:  # the transcript shows who has the conversation from now on, not only the final status
+        session = api.sessions.load(session_id, None, recent_items=0)
+        api.sessions.write_transcript(session, [], [record], updated_at=record.accepted_at or utc_now())
+    except (TranscriptWriteFailed, ClientError, BotoCoreError, ValueError, KeyError) as error:
+        problems = (f"transcript:{type(error).__name__}",)
+    return Accepted(record=record, work_link=work_link(api, session_id, escalation_id, now=now), problems=problems)
 
 
 def reply(api: ExpertApi, state: EscalationState, text: str) -> Replied:
@@ -210,9 +225,10 @@ def reply(api: ExpertApi, state: EscalationState, text: str) -> Replied:
 
 
 def resolve(api: ExpertApi, state: EscalationState, note: str, close: bool) -> Resolved:
-    """Resolves, then does the follow-ups: the customer's notice, the transcript, the knowledge-base
-    document, the workflow. Once the escalation is resolved a follow-up failure no longer fails the request
-    (a retry would be a 409): it is reported in `problems` for the handler to log and count."""
+    """Resolves, then does the follow-ups: the customer's notice, the transcript, the workflow, the
+    knowledge-base document. Once the escalation is resolved a follow-up failure no longer fails the request
+    (a retry would be a 409): it is reported in `problems` for the handler to log and count. The export
+    comes last: it may wait on Comprehend, and running out of time there must not keep the workflow waiting."""
     session_id, escalation_id = state.record.session_id, state.record.escalation_id
     expert = state.record.accepted_by or ""  # the work link is only ever handed to the expert who accepted
     record, token = api.escalations.resolve(session_id, escalation_id, expert=expert, note=note, close=close)
@@ -228,11 +244,6 @@ def resolve(api: ExpertApi, state: EscalationState, note: str, close: bool) -> R
     except (ClientError, BotoCoreError) as error:
         outcome.problems.append(f"handback:{type(error).__name__}")
 
-    try:
-        outcome.knowledge_key = export_knowledge(api, record, api.sessions.turns(session_id))
-    except (ClientError, BotoCoreError, ValueError) as error:
-        outcome.problems.append(f"knowledge:{type(error).__name__}")
-
     # The worker stores the resolve token when the workflow asks for it and completes the task itself if
     # the escalation is resolved by then. Re-reading after our write closes the gap between the two: at
     # least one side sees the other's write (a second SendTaskSuccess is refused and ignored).
@@ -247,6 +258,13 @@ def resolve(api: ExpertApi, state: EscalationState, note: str, close: bool) -> R
         outcome.problems.append(f"workflow:{error}")
     except (ClientError, BotoCoreError) as error:
         outcome.problems.append(f"workflow:{type(error).__name__}")
+
+    try:
+        outcome.knowledge_key = export_knowledge(api, record, api.sessions.turns(session_id))
+    except redaction.RedactionFailed as failed:  # nothing was written: never the text unmasked
+        outcome.knowledge_skipped = failed.code
+    except (ClientError, BotoCoreError, ValueError) as error:
+        outcome.problems.append(f"knowledge:{type(error).__name__}")
     return outcome
 
 
@@ -279,10 +297,11 @@ def knowledge_document(record: EscalationRecord, turns: list[Turn]) -> str:
 
 
 def knowledge_metadata(record: EscalationRecord) -> dict[str, dict[str, str]]:
+    """What a knowledge-base query may filter on. No personal data: not the session id (a customer's
+    pseudonym, the key to their conversation) nor the expert's name; the escalation id leads staff to both."""
     attributes = {
-        "session_id": record.session_id, "escalation_id": record.escalation_id, "reason": record.reason[:200],
-        "resolved_at": record.resolved_at or "", "resolved_by": record.accepted_by or "",
-        "source": KNOWLEDGE_SOURCE,
+        "escalation_id": record.escalation_id, "reason": record.reason[:200],
+        "resolved_at": record.resolved_at or "", "source": KNOWLEDGE_SOURCE,
     }
     return {"metadataAttributes": attributes}
 
@@ -292,15 +311,29 @@ def knowledge_keys(prefix: str, escalation_id: str) -> tuple[str, str]:
     return document, f"{document}.metadata.json"
 
 
+def redact_conversation(record: EscalationRecord, turns: list[Turn],
+                        language_code: str) -> tuple[EscalationRecord, list[Turn]]:
+    """The handled turns and the expert's note with their personal data masked (experts may paste a
+    customer's details too), checked together in as few Comprehend requests as fit. RedactionFailed if not."""
+    turns = handled_turns(record, turns)
+    *texts, note = redaction.redact_texts([t.text for t in turns] + [record.note or ""], language_code)
+    return (replace(record, note=note if record.note else record.note),
+            [replace(turn, text=text) for turn, text in zip(turns, texts)])
+
+
 def export_knowledge(api: ExpertApi, record: EscalationRecord, turns: list[Turn]) -> str:
-    """Writes the document and its metadata file (same keys on a retry); returns the document's key."""
+    """Writes the document and its metadata file (same keys on a retry); returns the document's key.
+    With `redact_pii` the document is masked first; RedactionFailed, and nothing written, if it cannot be."""
     document_key, metadata_key = knowledge_keys(api.settings.knowledge_prefix, record.escalation_id)
     metadata = json.dumps(knowledge_metadata(record), ensure_ascii=False).encode()
     if len(metadata) >= MAX_METADATA_BYTES:
         raise ValueError(f"knowledge metadata is {len(metadata)} bytes, over Bedrock's limit")
+    if api.settings.redact_pii:
+        record, turns = redact_conversation(record, turns, api.settings.language_code or "")
+    document = knowledge_document(record, turns).encode()
     s3 = clients.client("s3")
     s3.put_object(Bucket=api.settings.knowledge_bucket, Key=document_key, ContentType="text/plain; charset=utf-8",
-                  Body=knowledge_document(record, turns).encode())
+                  Body=document)
     s3.put_object(Bucket=api.settings.knowledge_bucket, Key=metadata_key, ContentType="application/json",
                   Body=metadata)
     return document_key

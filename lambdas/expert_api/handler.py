@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common import clients
@@ -52,6 +53,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 HTML = "text/html; charset=utf-8"
+# The resolve waits on Comprehend (PII masking of the knowledge export) inside the function's 15 s: bounded,
+# so that running out of time costs at most the export, which comes last.
+COMPREHEND_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2})
 
 _api: ExpertApi | None = None
 
@@ -59,7 +63,11 @@ _api: ExpertApi | None = None
 def build_api(settings: ExpertApiSettings) -> ExpertApi:
     # Clients the first request would otherwise create: built now, they are in the init phase (and in a
     # SnapStart snapshot) instead of in an expert's wait. The signing key is read once here too.
-    for service in ("dynamodb", "s3", "stepfunctions", "secretsmanager"):
+    services = ["dynamodb", "s3", "stepfunctions", "secretsmanager"]
+    if settings.redact_pii:
+        clients.configure("comprehend", COMPREHEND_CONFIG)
+        services.append("comprehend")
+    for service in services:
         clients.client(service)
     return ExpertApi.build(settings)
 
@@ -127,6 +135,7 @@ def _accept(api: ExpertApi, request: ExpertRequest) -> dict[str, Any]:
     actions.require_status(state, "pending", "accept")
     accepted = actions.accept(api, state, expert_name(fields))
     metrics.add_metric(name="EscalationsAccepted", unit="Count", value=1)
+    _log_problems("accept", request, list(accepted.problems))
     logger.info("escalation accepted", extra={"escalation_id": request.escalation_id,
                                               "session_id": state.record.session_id})
     console = request.url(f"/console?{accepted.work_link.query()}")
@@ -158,6 +167,10 @@ def _resolve(api: ExpertApi, request: ExpertRequest) -> dict[str, Any]:
     resolved = actions.resolve(api, state, note, close)
     metrics.add_metric(name="EscalationsResolved", unit="Count", value=1)
     _log_problems("resolve", request, resolved.problems)
+    if resolved.knowledge_skipped:
+        metrics.add_metric(name="KnowledgeExportSkipped", unit="Count", value=1)
+        logger.error("knowledge export skipped: personal data could not be masked", extra={
+            "escalation_id": request.escalation_id, "error": resolved.knowledge_skipped})
     logger.info("escalation resolved", extra={
         "escalation_id": request.escalation_id, "closed": close, "workflow": resolved.workflow,
         "workflow_error": resolved.workflow_error, "knowledge_key": resolved.knowledge_key})

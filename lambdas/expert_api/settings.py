@@ -34,6 +34,16 @@ def _positive_int(environ: Mapping[str, str], name: str, default: int | None = N
     return int(raw)
 
 
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    """Exactly "true" or "false" (what the stack writes): a typo must not silently mean either."""
+    raw = environ.get(name)
+    if raw is None:
+        raise SettingsError(f"environment variable {name} is required")
+    if raw not in ("true", "false"):
+        raise SettingsError(f"environment variable {name} must be true or false, not {raw!r}")
+    return raw == "true"
+
+
 @dataclass(frozen=True)
 class ExpertApiSettings:
     sessions_table: str
@@ -44,10 +54,18 @@ class ExpertApiSettings:
     handback_message: str  # what the customer reads when the expert hands the conversation back
     resolve_timeout_seconds: int  # validity of the work link issued on accept (= the workflow's resolve wait)
     session_ttl_days: int  # the sessions table TTL each write renews (the chatbot's session_ttl_days)
+    # Mask personal data (Comprehend DetectPiiEntities) before a conversation becomes a knowledge document;
+    # false exports it as written (the operator's choice: see redaction.py).
+    redact_pii: bool
+    language_code: str | None  # the conversations' language for Comprehend (en or es); required to redact
     max_reply_chars: int = DEFAULT_MAX_REPLY_CHARS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "ExpertApiSettings":
+        redact_pii = _flag(environ, "REDACT_PII")
+        language_code = environ.get("LANGUAGE_CODE", "").strip() or None
+        if redact_pii and language_code is None:
+            raise SettingsError("environment variable LANGUAGE_CODE is required when REDACT_PII is true")
         return cls(
             sessions_table=_required(environ, "SESSIONS_TABLE"),
             transcripts_bucket=_required(environ, "TRANSCRIPTS_BUCKET"),
@@ -57,5 +75,6 @@ class ExpertApiSettings:
             handback_message=_required(environ, "HANDBACK_MESSAGE"),
             resolve_timeout_seconds=_positive_int(environ, "RESOLVE_TIMEOUT_SECONDS"),
             session_ttl_days=_positive_int(environ, "SESSION_TTL_DAYS"),
+            redact_pii=redact_pii, language_code=language_code,
             max_reply_chars=_positive_int(environ, "MAX_REPLY_CHARS", DEFAULT_MAX_REPLY_CHARS),
         )

@@ -106,3 +106,11 @@ def test_knowledge_base_retrieval_counts_in_the_time_budget():
     with pytest.raises(ConfigError) as error:
         load_config({"bedrock_max_attempts": 3, "bedrock_read_timeout_seconds": 8, "knowledge_base_id": "ABCDEFGHIJ"})
     assert "knowledge-base retrieval takes up to 6 s" in str(error.value)
+
+
+def test_pii_masking_needs_a_language_comprehend_can_mask():
+    load_config({"language_code": "es"})
+    load_config({"language_code": "fr", "knowledge_export_redact_pii": False})
+    with pytest.raises(ConfigError) as error:
+        load_config({"language_code": "fr"})
+    assert error.value.key == "language_code" and "knowledge_export_redact_pii" in str(error.value)

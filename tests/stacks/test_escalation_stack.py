@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks.escalation_stack import DEFINITION, definition_placeholders
+from stacks.escalation_stack import DEFINITION, EXPERT_API_FAILURES, definition_placeholders
 from tests.stacks.conftest import as_list, statements
 
 
@@ -179,3 +179,11 @@ def test_knowledge_export_masks_personal_data_unless_switched_off(make_template,
     assert env["REDACT_PII"] == ("true" if redact else "false")
     actions = {a for s in statements(template) for a in as_list(s["Action"])}
     assert ("comprehend:DetectPiiEntities" in actions) is redact
+
+
+def test_every_failure_of_the_escalation_path_has_an_alarm(escalation):
+    alarms = [a["Properties"] for a in escalation.find_resources("AWS::CloudWatch::Alarm").values()]
+    by_metric = {a.get("MetricName"): a for a in alarms}
+    for name in EXPERT_API_FAILURES:
+        assert by_metric[name]["Dimensions"] == [{"Name": "service", "Value": "tandem-expert_api"}]
+    assert {"ExecutionsFailed", "ApproximateNumberOfMessagesVisible", "Errors", "5XXError"} <= set(by_metric)

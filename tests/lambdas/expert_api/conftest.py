@@ -1,9 +1,11 @@
-"""Fixtures for the expert API: the real handler over moto (DynamoDB, S3, Secrets Manager) and a botocore
-Stubber for Step Functions.
+"""Fixtures for the expert API: the real handler over moto (DynamoDB, S3, Secrets Manager) and botocore
+Stubbers for Step Functions and Comprehend (the PII masking of the knowledge export, on as in production).
 
 A Stubber with nothing queued fails any call it receives, so a test that queues nothing for Step Functions
-also proves the workflow was not touched. Each test starts with one session whose escalation is pending and
-whose accept task token the escalation worker has stored, as in production before the experts' email.
+also proves the workflow was not touched. The Comprehend Stubber is installed for every test: a resolve
+that queues no DetectPiiEntities answer finds Comprehend failing, and the knowledge export is skipped.
+Each test starts with one session whose escalation is pending and whose accept task token the escalation
+worker has stored, as in production before the experts' email.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ TABLE = "tandem-sessions-expert"
 BUCKET = "tandem-transcripts-expert"
 KNOWLEDGE_BUCKET = "tandem-knowledge-expert"
 KNOWLEDGE_PREFIX = "escalations/"
+LANGUAGE_CODE = "en"
 SECRET = "s" * 24 + "-link-signing-secret-for-tests-0123456789"
 KEY = SECRET.encode()
 HANDBACK = "The expert has finished helping you; the assistant is back."
@@ -74,7 +77,13 @@ def aws(monkeypatch):
         monkeypatch.setenv("RESOLVE_TIMEOUT_SECONDS", str(RESOLVE_TIMEOUT_SECONDS))
         monkeypatch.setenv("SESSION_TTL_DAYS", "90")
         monkeypatch.delenv("MAX_REPLY_CHARS", raising=False)
-        yield SimpleNamespace(ddb=ddb, s3=s3)
+        monkeypatch.setenv("REDACT_PII", "true")
+        monkeypatch.setenv("LANGUAGE_CODE", LANGUAGE_CODE)
+        comprehend = Stubber(boto3.client("comprehend", region_name="us-east-1"))
+        comprehend.activate()
+        clients.set_client("comprehend", comprehend.client)
+        yield SimpleNamespace(ddb=ddb, s3=s3, comprehend=comprehend)
+        comprehend.deactivate()
         clients.reset()
         expert_handler.reset_api()
 
@@ -88,6 +97,22 @@ def sfn(aws) -> Stubber:
     clients.set_client("stepfunctions", client)
     yield stubber
     stubber.deactivate()
+
+
+@pytest.fixture
+def comprehend(aws) -> Stubber:
+    """The Comprehend client the API uses; queue the DetectPiiEntities answers a test expects (`pii_found`)."""
+    return aws.comprehend
+
+
+def pii_found(stubber: Stubber, text: str, entities: list[tuple[str, str]] = ()) -> None:
+    """Queues Comprehend's answer for `text`, expected exactly (and in English): each (type, substring)
+    becomes an entity at the substring's first occurrence."""
+    found = []
+    for kind, part in entities:
+        begin = text.index(part)
+        found.append({"Type": kind, "Score": 0.99, "BeginOffset": begin, "EndOffset": begin + len(part)})
+    stubber.add_response("detect_pii_entities", {"Entities": found}, {"Text": text, "LanguageCode": LANGUAGE_CODE})
 
 
 @pytest.fixture

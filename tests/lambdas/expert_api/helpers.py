@@ -1,4 +1,5 @@
-"""Helpers for the expert API tests: what the table and the buckets hold, and parsing the API's answers."""
+"""Helpers for the expert API tests: the reply and resolve requests, what the table and the buckets hold,
+and parsing the API's answers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.lambdas.expert_api.conftest import BUCKET, KNOWLEDGE_BUCKET, TABLE
+from tests.lambdas.expert_api.conftest import BUCKET, KNOWLEDGE_BUCKET, RESOLVE_TOKEN, TABLE, expert_event, link
 
 
 def items(ddb: Any) -> list[dict[str, Any]]:
@@ -63,3 +64,19 @@ def link_in(location: str) -> tuple[str, dict[str, str]]:
     """(path, query) of a URL the API handed out."""
     parts = urlsplit(location)
     return parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
+
+
+def reply_event(esc: Any, text: str) -> dict[str, Any]:
+    return expert_event("reply", esc.escalation_id, form={**link("work", esc), "text": text})
+
+
+def resolve_event(esc: Any, note: str = "Reset the router's DNS settings.", close: bool = False) -> dict[str, Any]:
+    form = {**link("work", esc), "note": note}
+    if close:
+        form["close"] = "on"
+    return expert_event("resolve", esc.escalation_id, form=form)
+
+
+def expect_resolve(sfn: Any, *, closed: bool = False) -> None:
+    sfn.add_response("send_task_success", {}, {"taskToken": RESOLVE_TOKEN,
+                                               "output": json.dumps({"resolved_by": "Ann", "closed": closed})})

@@ -42,6 +42,8 @@ def test_accept_claims_the_escalation_and_completes_the_workflow_task_with_the_s
     item = escalation_item(aws.ddb, escalation.session_id, escalation.escalation_id)
     assert (item["status"], item["accepted_by"]) == ("accepted", "Ann")
     assert session_item(aws.ddb, escalation.session_id)["owner"] == "Ann"
+    (recorded,) = escalation.sessions.read_transcript(escalation.session).escalations
+    assert (recorded.status, recorded.accepted_by) == ("accepted", "Ann")  # the transcript knows who has it
 
 
 def test_accept_redirects_to_the_console_with_a_fresh_work_link(aws, escalation, sfn, call):

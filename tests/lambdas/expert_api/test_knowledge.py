@@ -1,4 +1,5 @@
-"""The knowledge-base document of a resolved escalation (pure functions; the S3 write is in test_work.py)."""
+"""The knowledge-base document of a resolved escalation (pure functions; the S3 write is in test_work.py, the
+masking of personal data in test_redaction.py)."""
 
 from __future__ import annotations
 
@@ -61,8 +62,9 @@ def test_metadata_names_the_escalation_and_stays_small_even_with_a_long_reason()
 
     metadata = knowledge_metadata(record)
 
-    assert set(metadata["metadataAttributes"]) == {"session_id", "escalation_id", "reason", "resolved_at",
-                                                   "resolved_by", "source"}
+    # No personal data: not the customer's session id, not the expert's name.
+    assert set(metadata["metadataAttributes"]) == {"escalation_id", "reason", "resolved_at", "source"}
+    assert "s-1" not in json.dumps(metadata) and "A" * 100 not in json.dumps(metadata)
     assert len(json.dumps(metadata).encode()) < MAX_METADATA_BYTES
 
 

@@ -230,7 +230,7 @@ def test_no_task_token_appears_in_any_response_or_log(aws, escalation, sfn, call
 
 REQUIRED_ENV = {"SESSIONS_TABLE": "t", "TRANSCRIPTS_BUCKET": "b", "SIGNING_SECRET_ARN": "arn", "KNOWLEDGE_BUCKET": "k",
                 "KNOWLEDGE_PREFIX": "escalations/", "HANDBACK_MESSAGE": "back", "RESOLVE_TIMEOUT_SECONDS": "3600",
-                "SESSION_TTL_DAYS": "90"}
+                "SESSION_TTL_DAYS": "90", "REDACT_PII": "true", "LANGUAGE_CODE": "en"}
 
 
 def test_settings_read_the_environment_with_a_default_reply_limit():
@@ -238,6 +238,7 @@ def test_settings_read_the_environment_with_a_default_reply_limit():
 
     assert (settings.resolve_timeout_seconds, settings.max_reply_chars, settings.knowledge_prefix) == (
         3600, 4000, "escalations/")
+    assert (settings.redact_pii, settings.language_code) == (True, "en")
 
 
 @pytest.mark.parametrize("name", sorted(set(REQUIRED_ENV) - {"KNOWLEDGE_PREFIX"}))
@@ -250,3 +251,27 @@ def test_a_missing_setting_is_named(name):
 def test_a_bad_number_setting_is_named(value):
     with pytest.raises(SettingsError, match="RESOLVE_TIMEOUT_SECONDS"):
         ExpertApiSettings.from_env({**REQUIRED_ENV, "RESOLVE_TIMEOUT_SECONDS": value})
+
+
+@pytest.mark.parametrize("value", ["True", "TRUE", "yes", "1", "on", " true", "false ", ""])
+def test_redact_pii_is_strictly_true_or_false(value):
+    with pytest.raises(SettingsError, match="REDACT_PII must be true or false"):
+        ExpertApiSettings.from_env({**REQUIRED_ENV, "REDACT_PII": value})
+
+
+@pytest.mark.parametrize("language", [None, "", "  "])
+def test_redacting_needs_a_language(language):
+    env = {k: v for k, v in REQUIRED_ENV.items() if k != "LANGUAGE_CODE"}
+    if language is not None:
+        env["LANGUAGE_CODE"] = language
+
+    with pytest.raises(SettingsError, match="LANGUAGE_CODE is required when REDACT_PII is true"):
+        ExpertApiSettings.from_env(env)
+
+
+def test_without_redaction_no_language_is_needed():
+    env = {k: v for k, v in REQUIRED_ENV.items() if k != "LANGUAGE_CODE"}
+
+    settings = ExpertApiSettings.from_env({**env, "REDACT_PII": "false"})
+
+    assert (settings.redact_pii, settings.language_code) == (False, None)

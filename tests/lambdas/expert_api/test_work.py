@@ -5,7 +5,6 @@ the workflow's resolve task; out-of-order requests are 409s that change nothing.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -15,28 +14,14 @@ from lambdas.expert_api import handler as expert_handler
 from lambdas.expert_api.actions import CLOSED_MESSAGE
 from tests.lambdas.expert_api.conftest import (
     ACCEPT_TOKEN, CUSTOMER_TEXT, HANDBACK, KNOWLEDGE_BUCKET, KNOWLEDGE_PREFIX, RESOLVE_TOKEN, expert_event, link,
+    pii_found,
 )
 from tests.lambdas.expert_api.helpers import (
-    escalation_item, link_in, objects, session_item, snapshot, transcript, turns,
+    escalation_item, expect_resolve, link_in, objects, reply_event, resolve_event, session_item, snapshot, transcript,
+    turns,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
-
-
-def reply_event(esc: Any, text: str) -> dict[str, Any]:
-    return expert_event("reply", esc.escalation_id, form={**link("work", esc), "text": text})
-
-
-def resolve_event(esc: Any, note: str = "Reset the router's DNS settings.", close: bool = False) -> dict[str, Any]:
-    form = {**link("work", esc), "note": note}
-    if close:
-        form["close"] = "on"
-    return expert_event("resolve", esc.escalation_id, form=form)
-
-
-def expect_resolve(sfn: Any, *, closed: bool = False) -> None:
-    sfn.add_response("send_task_success", {}, {"taskToken": RESOLVE_TOKEN,
-                                               "output": json.dumps({"resolved_by": "Ann", "closed": closed})})
 
 
 # Reply ------------------------------------------------------------------------------------------------------
@@ -96,12 +81,16 @@ def test_resolve_hands_the_conversation_back_and_completes_the_workflow(aws, acc
         "resolved", "Ann", "Reset the router's DNS settings.")
 
 
-def test_resolve_writes_the_knowledge_base_document_and_its_metadata(aws, accepted, sfn, call):
+def test_resolve_writes_the_knowledge_base_document_and_its_metadata(aws, accepted, sfn, comprehend, call):
     assert call(reply_event(accepted, "Open the router settings\nand reset DNS."))["statusCode"] == 303
     expect_resolve(sfn)
+    # One Comprehend request checks the customer's turn, the expert's and the note, a blank line apart.
+    pii_found(comprehend, f"{CUSTOMER_TEXT}\n\nOpen the router settings\nand reset DNS.\n\n"
+                          "Reset the router's DNS settings.")
 
     call(resolve_event(accepted))
 
+    comprehend.assert_no_pending_responses()
     stored = objects(aws.s3)
     key = f"{KNOWLEDGE_BUCKET}/{KNOWLEDGE_PREFIX}{accepted.escalation_id}.txt"
     text = stored[key].decode()
@@ -117,9 +106,10 @@ def test_resolve_writes_the_knowledge_base_document_and_its_metadata(aws, accept
     metadata_raw = stored[f"{key}.metadata.json"]
     assert len(metadata_raw) < 10_000
     resolved_at = escalation_item(aws.ddb, accepted.session_id, accepted.escalation_id)["resolved_at"]
+    # Neither the customer's session nor the expert's name: the escalation id leads staff to both.
     assert json.loads(metadata_raw) == {"metadataAttributes": {
-        "session_id": accepted.session_id, "escalation_id": accepted.escalation_id, "reason": "negative_sentiment",
-        "resolved_at": resolved_at, "resolved_by": "Ann", "source": "tandem-escalation"}}
+        "escalation_id": accepted.escalation_id, "reason": "negative_sentiment", "resolved_at": resolved_at,
+        "source": "tandem-escalation"}}
 
 
 def test_resolve_with_close_closes_the_session(aws, accepted, sfn, call):
@@ -183,13 +173,15 @@ def test_resolve_before_accept_is_a_409_and_changes_nothing(aws, escalation, cal
     assert snapshot(aws) == before
 
 
-def test_a_failing_knowledge_export_does_not_undo_the_resolution(aws, accepted, sfn, call, capsys):
+def test_a_failing_knowledge_export_does_not_undo_the_resolution(aws, accepted, sfn, comprehend, call, capsys):
     aws.s3.delete_bucket(Bucket=KNOWLEDGE_BUCKET)
     expect_resolve(sfn)
+    pii_found(comprehend, f"{CUSTOMER_TEXT}\n\nReset the router's DNS settings.")
 
     response = call(resolve_event(accepted))
 
     assert response["statusCode"] == 200
     sfn.assert_no_pending_responses()  # the workflow is still told
     assert escalation_item(aws.ddb, accepted.session_id, accepted.escalation_id)["status"] == "resolved"
+    comprehend.assert_no_pending_responses()  # the text was masked: the write itself failed
     assert '"ExpertFollowUpFailures"' in capsys.readouterr().out

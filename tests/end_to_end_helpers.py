@@ -1,0 +1,230 @@
+"""The whole of Tandem in one process, for tests/test_escalation_end_to_end.py.
+
+`World` is what ChatbotStack + EscalationStack deploy, made in moto (tests/statemachines' `Flow`: sessions
+table, transcripts bucket, work queue, experts and fallback topics with SQS inboxes, signing secret, the
+real state machine definition), plus the knowledge bucket and the environment each of the three Lambdas is
+given by the stacks. Actors drive the real handlers the way their clients would:
+
+- `Customer`: the customer app (POST /chat, GET /chat/{session_id}/messages) through the chatbot handler;
+- `ExpertBrowser`: a browser on the expert API: opens a URL (the emailed link, a redirect's Location) and
+  submits the forms of the page it got, through the expert API handler;
+- `Flow.pump` (the SQS event source of the escalation worker) delivers the work queue to the worker.
+
+Only Bedrock is stubbed (a botocore Stubber on the chatbot's bedrock-runtime client).
+"""
+
+from __future__ import annotations
+
+import json
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import boto3
+from botocore.stub import Stubber
+
+from lambdas.chatbot import handler as chatbot_handler
+from lambdas.chatbot.settings import ENV_VAR, ChatbotSettings
+from lambdas.common import clients
+from lambdas.expert_api import handler as expert_handler
+from stacks.config import TandemConfig
+from tests.bedrock_replies import converse_text
+from tests.lambdas.escalation_worker.conftest import BUCKET, TABLE
+from tests.lambdas.escalation_worker.helpers import drain
+from tests.statemachines.conftest import Flow
+
+EVENTS = Path(__file__).resolve().parent / "events"
+CUSTOMER = "6f1c1c4e-2222-4a5b-9c2d-0123456789ab"  # the customer's Cognito sub
+STAGE = "experts"  # EscalationStack's API stage
+EXPERT_API_URL = f"https://abcdef1234.execute-api.us-east-1.amazonaws.com/{STAGE}/"  # its RestApi.url
+KNOWLEDGE_BUCKET = "tandem-knowledge-e2e"
+
+
+def lambda_context(name: str) -> SimpleNamespace:
+    return SimpleNamespace(function_name=f"tandem-{name}", memory_limit_in_mb=512, aws_request_id=f"req-{name}",
+                           invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:tandem-{name}",
+                           get_remaining_time_in_millis=lambda: 28000)
+
+
+def stack_environment(config: TandemConfig, *, flow: Flow, state_machine_arn: str,
+                      worker_accept_seconds: int) -> dict[str, str]:
+    """The environment variables the stacks give the chatbot, the worker and the expert API (one process
+    here, so their union; where two functions get the same variable, the stacks give them the same value).
+
+    stacks/constructs/conversation_store.py: SESSIONS_TABLE, TRANSCRIPTS_BUCKET, SESSION_TTL_DAYS (all three),
+    KNOWLEDGE_BUCKET, KNOWLEDGE_PREFIX (expert API); stacks/chatbot_stack.py: CHATBOT_SETTINGS,
+    ESCALATION_STATE_MACHINE_ARN; stacks/escalation_stack.py: the rest."""
+    settings = {key: getattr(config, key) for key in ChatbotSettings.context_keys()}
+    return {
+        # all three
+        "SESSIONS_TABLE": TABLE, "TRANSCRIPTS_BUCKET": BUCKET, "SESSION_TTL_DAYS": str(config.session_ttl_days),
+        "POWERTOOLS_METRICS_NAMESPACE": "Tandem",
+        # the chatbot
+        ENV_VAR: json.dumps(settings, separators=(",", ":")), "ESCALATION_STATE_MACHINE_ARN": state_machine_arn,
+        # the worker and the expert API
+        "SIGNING_SECRET_ARN": flow.secret_arn, "HANDBACK_MESSAGE": config.handback_message,
+        # the worker
+        "EXPERT_API_URL": EXPERT_API_URL, "EXPERTS_TOPIC_ARN": flow.experts_topic,
+        "ACCEPT_TIMEOUT_SECONDS": str(worker_accept_seconds), "EMAIL_TURNS": str(config.email_turns),
+        "BUSY_MESSAGE": config.busy_message,
+        # the expert API
+        "KNOWLEDGE_BUCKET": KNOWLEDGE_BUCKET, "KNOWLEDGE_PREFIX": config.knowledge_export_prefix,
+        "RESOLVE_TIMEOUT_SECONDS": str(config.resolve_timeout_hours * 3600),
+        "MAX_REPLY_CHARS": str(config.max_message_chars),
+        # Being added to the expert API (knowledge-export PII masking): the stack sets both; masking is off
+        # here so the export needs no Comprehend (moto answers DetectPiiEntities with canned entities).
+        "REDACT_PII": "false", "LANGUAGE_CODE": config.language_code,
+    }
+
+
+# Bedrock ------------------------------------------------------------------------------------------------
+
+class Bedrock:
+    """The chatbot's bedrock-runtime client under a Stubber (queue one reply per expected answer) that also
+    counts every converse call it receives, stubbed or not."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("bedrock-runtime", region_name="us-east-1")
+        self.stubber = Stubber(self.client)
+        self.stubber.activate()
+        self.calls: list[dict[str, Any]] = []
+        self.client.meta.events.register("before-parameter-build.bedrock-runtime.Converse",
+                                         lambda params, **_: self.calls.append(params))
+        clients.set_client("bedrock-runtime", self.client)
+
+    def will_answer(self, text: str) -> None:
+        self.stubber.add_response("converse", converse_text(text))
+
+    def assert_all_used(self) -> None:
+        self.stubber.assert_no_pending_responses()
+
+
+# The customer ---------------------------------------------------------------------------------------------
+
+class Customer:
+    """The customer app: one session, driven through the real chatbot handler."""
+
+    def __init__(self, sub: str = CUSTOMER) -> None:
+        self.sub = sub
+        self.session_id: str | None = None
+        self.context = lambda_context("chatbot")
+
+    def _event(self) -> dict[str, Any]:
+        event = json.loads((EVENTS / "chat_request.json").read_text())
+        event["requestContext"]["authorizer"]["claims"]["sub"] = self.sub
+        return event
+
+    def says(self, message: str) -> dict[str, Any]:
+        """POST /chat; asserts 200 and returns the body (the session id is kept for the next turn)."""
+        event = self._event()
+        event["body"] = json.dumps({"message": message, **({"session_id": self.session_id} if self.session_id else {})})
+        result = chatbot_handler.handler(event, self.context)
+        body = json.loads(result["body"])
+        assert result["statusCode"] == 200, body
+        self.session_id = body["session_id"]
+        return body
+
+    def polls(self, after: str | None = None) -> dict[str, Any]:
+        """GET /chat/{session_id}/messages?after=...; asserts 200 and returns the body."""
+        event = self._event()
+        event.update(httpMethod="GET", resource="/chat/{session_id}/messages", path=f"/chat/{self.session_id}/messages",
+                     body=None, pathParameters={"session_id": self.session_id},
+                     queryStringParameters={"after": after} if after else None)
+        result = chatbot_handler.handler(event, self.context)
+        body = json.loads(result["body"])
+        assert result["statusCode"] == 200, body
+        return body
+
+
+# The expert's browser ---------------------------------------------------------------------------------
+
+class _Forms(HTMLParser):
+    """The forms of a page: action, method and the fields a browser would submit (hidden inputs with their
+    values, text inputs and textareas empty; unchecked checkboxes are not sent)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, Any]] = []
+        self._open: dict[str, Any] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self._open = {"action": a.get("action", ""), "method": a.get("method", "get").upper(), "fields": {}}
+            self.forms.append(self._open)
+        elif self._open is not None and tag in ("input", "textarea") and a.get("name"):
+            if a.get("type") == "checkbox" and "checked" not in a:
+                return
+            self._open["fields"][a["name"]] = a.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._open = None
+
+
+def forms_of(html: str) -> list[dict[str, Any]]:
+    parser = _Forms()
+    parser.feed(html)
+    return parser.forms
+
+
+def page_text(html: str) -> str:
+    return unescape(html)
+
+
+class ExpertBrowser:
+    """Sends what a browser sends to API Gateway for a URL of the expert API (tests/events/expert_*.json
+    shapes), through the real expert API handler."""
+
+    ROUTES = {"": "review", "accept": "accept", "console": "console", "messages": "messages", "reply": "reply",
+              "resolve": "resolve"}
+
+    def __init__(self) -> None:
+        self.context = lambda_context("expert-api")
+
+    def event(self, method: str, url: str, form: dict[str, str] | None = None) -> dict[str, Any]:
+        parts = urlsplit(url)
+        full_path = parts.path
+        assert full_path.startswith(f"/{STAGE}/escalations/"), url
+        path = full_path[len(STAGE) + 1:]
+        _, _, escalation_id, *rest = path.split("/")
+        suffix = rest[0] if rest else ""
+        event = json.loads((EVENTS / f"expert_{self.ROUTES[suffix]}.json").read_text())
+        resource = "/escalations/{escalation_id}" + (f"/{suffix}" if suffix else "")
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()} or None
+        event.update(resource=resource, path=path, httpMethod=method, pathParameters={"escalation_id": escalation_id},
+                     queryStringParameters=query,
+                     multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
+                     body=urlencode(form) if form is not None else None)
+        event["requestContext"].update(resourcePath=resource, httpMethod=method, path=full_path, stage=STAGE)
+        return event
+
+    def open(self, url: str) -> dict[str, Any]:
+        return expert_handler.handler(self.event("GET", url), self.context)
+
+    def submit(self, form: dict[str, Any], **typed: str) -> dict[str, Any]:
+        """Submits a form of a page with what the expert typed into its fields."""
+        assert form["method"] == "POST"
+        unknown = set(typed) - set(form["fields"])
+        assert not unknown, f"the form has no field {unknown}"
+        return expert_handler.handler(self.event("POST", form["action"], {**form["fields"], **typed}), self.context)
+
+
+# Reading the results ----------------------------------------------------------------------------------
+
+def table_scan(ddb: Any) -> list[dict[str, Any]]:
+    items = ddb.scan(TableName=TABLE, ConsistentRead=True)["Items"]
+    return sorted(items, key=lambda i: (i["session_id"]["S"], i["sk"]["S"]))
+
+
+def bucket_objects(s3: Any, bucket: str) -> dict[str, bytes]:
+    return {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+            for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
+def inbox(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """The notifications waiting in an SNS topic's SQS inbox (removed from it)."""
+    return drain(sqs, queue_url)
