@@ -10,21 +10,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.common.request_errors import RequestError
+
 SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _FIELDS = ("session_id", "message")
-
-
-class RequestError(ValueError):
-    """A request Tandem rejects before anything is written; `field` names what is wrong."""
-
-    def __init__(self, field: str, message: str, status: int = 400):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.status = status
-
-    def to_body(self) -> dict[str, Any]:
-        return {"error": {"field": self.field, "message": self.message}}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, quote
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
+from lambdas.common.request_errors import RequestError
 from lambdas.common.signing import LinkInvalid
 
 MAX_EXPERT_NAME_CHARS = 100
@@ -28,14 +29,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_EXCEPT_NEWLINE_TAB = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # Turn times as utc_now() writes them (lambdas/common/transcript.py).
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
-
-
-class RequestError(ValueError):
-    def __init__(self, field: str, message: str, status: int = 400):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True)
