@@ -1,0 +1,146 @@
+"""The offline loop's hub formats (ARCHITECTURE.md): the labeling item raters see and the rating record
+every rating source writes (Ground Truth's consolidation, the import CLI, ...), which training reads.
+
+Both validate on the way in and name the bad field; both are plain dicts on the wire (JSON Lines).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RATING_SCHEMA_VERSION = 1
+MIN_RATING, MAX_RATING = 1, 5
+RATING_SOURCES = ("groundtruth", "import")
+# Ground Truth's input manifest limits (AWS-CONTRACTS.md): per object and per attribute, in characters.
+MAX_OBJECT_CHARS = 100_000
+MAX_ATTRIBUTE_CHARS = 20_000
+
+
+class FeedbackFormatError(ValueError):
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+def _text(data: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise FeedbackFormatError(name, "must be a string")
+    if not allow_empty and not value.strip():
+        raise FeedbackFormatError(name, "must not be empty")
+    return value
+
+
+@dataclass(frozen=True)
+class Sampling:
+    strategy: str
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class LabelingItem:
+    """One line of a Ground Truth input manifest: a bot answer to rate, with the question it answered."""
+
+    source: str  # the text Ground Truth shows and stores (question and answer, for the record)
+    session_id: str
+    turn_id: str
+    question: str
+    answer: str
+    sampling: Sampling
+    sources: tuple[str, ...] = ()  # knowledge-base sources the answer cited, when there were any
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sources"] = list(self.sources)
+        if not self.sources:
+            del data["sources"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LabelingItem":
+        if not isinstance(data, dict):
+            raise FeedbackFormatError("item", "must be a JSON object")
+        sampling = data.get("sampling")
+        if not isinstance(sampling, dict) or not isinstance(sampling.get("strategy"), str):
+            raise FeedbackFormatError("sampling", "must be an object with a strategy")
+        sources = data.get("sources", [])
+        if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+            raise FeedbackFormatError("sources", "must be a list of strings")
+        return cls(source=_text(data, "source"), session_id=_text(data, "session_id"),
+                   turn_id=_text(data, "turn_id"), question=_text(data, "question"),
+                   answer=_text(data, "answer", allow_empty=True),
+                   sampling=Sampling(strategy=sampling["strategy"], seed=sampling.get("seed")),
+                   sources=tuple(sources))
+
+
+@dataclass(frozen=True)
+class WorkerRating:
+    worker_id: str
+    value: int
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class RatingRecord:
+    """A consolidated rating of one bot turn. `rating` is the median of the workers' values."""
+
+    session_id: str
+    turn_id: str
+    question: str
+    answer: str
+    rating: float
+    ratings: tuple[WorkerRating, ...]
+    agreement: float  # 0..1: the share of workers who gave the most common value
+    source: str
+    mean: float | None = None
+    labeling_job: str | None = None
+    schema_version: int = field(default=RATING_SCHEMA_VERSION)
+
+    def __post_init__(self) -> None:
+        validate_rating(self.rating, "rating", allow_half=True)
+        if not 0.0 <= self.agreement <= 1.0:
+            raise FeedbackFormatError("agreement", "must be from 0 to 1")
+        if self.source not in RATING_SOURCES:
+            raise FeedbackFormatError("source", f"must be one of {', '.join(RATING_SOURCES)}")
+        if not self.ratings:
+            raise FeedbackFormatError("ratings", "must hold at least one worker's rating")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ratings"] = [asdict(r) for r in self.ratings]
+        return {k: v for k, v in data.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RatingRecord":
+        if not isinstance(data, dict):
+            raise FeedbackFormatError("record", "must be a JSON object")
+        if data.get("schema_version", RATING_SCHEMA_VERSION) != RATING_SCHEMA_VERSION:
+            raise FeedbackFormatError("schema_version", f"must be {RATING_SCHEMA_VERSION}")
+        raw = data.get("ratings")
+        if not isinstance(raw, list) or not raw:
+            raise FeedbackFormatError("ratings", "must be a non-empty list")
+        ratings = tuple(WorkerRating(worker_id=_text(r, "worker_id"), value=validate_rating(r.get("value"), "value"),
+                                     comment=r.get("comment", "") if isinstance(r.get("comment", ""), str) else "")
+                        for r in raw if isinstance(r, dict))
+        if len(ratings) != len(raw):
+            raise FeedbackFormatError("ratings", "every entry must be an object")
+        return cls(session_id=_text(data, "session_id"), turn_id=_text(data, "turn_id"),
+                   question=_text(data, "question"), answer=_text(data, "answer", allow_empty=True),
+                   rating=float(data.get("rating", float("nan"))), ratings=ratings,
+                   agreement=float(data.get("agreement", float("nan"))), source=_text(data, "source"),
+                   mean=float(data["mean"]) if data.get("mean") is not None else None,
+                   labeling_job=data.get("labeling_job"))
+
+
+def validate_rating(value: Any, name: str, *, allow_half: bool = False) -> Any:
+    """A worker's value is an integer 1..5; a consolidated median may be a half (two middle values)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)):
+        raise FeedbackFormatError(name, f"must be a number from {MIN_RATING} to {MAX_RATING}")
+    if not MIN_RATING <= value <= MAX_RATING:
+        raise FeedbackFormatError(name, f"must be from {MIN_RATING} to {MAX_RATING}, not {value}")
+    step = 0.5 if allow_half else 1
+    if (value / step) != int(value / step):
+        raise FeedbackFormatError(name, f"must be a whole{' or half' if allow_half else ''} number")
+    return value
