@@ -16,7 +16,8 @@ from typing import Any, Callable, Mapping
 from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS, ChatbotSettings
 
 SENTIMENT_DETECTORS = ("llm", "comprehend", "vader")
-PII_LANGUAGES = ("en", "es")  # what Amazon Comprehend DetectPiiEntities accepts
+PII_LANGUAGES = ("en", "es")
+LABELING_STRATEGIES = ("random", "escalated_first")  # what Amazon Comprehend DetectPiiEntities accepts
 MFA_MODES = ("off", "optional", "required")
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
@@ -29,6 +30,9 @@ _GUARDRAIL_VERSION = re.compile(r"^(([1-9][0-9]{0,7})|(DRAFT))$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _S3_PREFIX = re.compile(r"^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*/$")
+_WORKTEAM_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:workteam/[a-zA-Z0-9-]+/[a-zA-Z0-9-]+$")
+_USER_POOL_ID = re.compile(r"^[a-z]{2}-[a-z]+-[0-9]_[0-9a-zA-Z]+$")
+_SCHEDULE = re.compile(r"^(rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\([^)]+\))$")
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
 # Lambda allows 4 KB of environment variables in all; the settings JSON gets this share of it.
 SETTINGS_BUDGET_BYTES = 3400
@@ -100,6 +104,21 @@ class TandemConfig:
     handback_message: str = "The expert has finished helping you; the assistant is back. Ask anything else here."
     knowledge_export_prefix: str = "escalations/"
     knowledge_export_redact_pii: bool = True
+    # Offline feedback (expert ratings)
+    labeling_workteam_arn: str = ""
+    workteam_user_pool_id: str = ""
+    workteam_user_group: str = ""
+    workteam_client_id: str = ""
+    labeling_schedule: str = "rate(7 days)"
+    labeling_schedule_enabled: bool = False
+    labeling_window_days: int = 7
+    labeling_budget: int = 100
+    labeling_strategy: str = "escalated_first"
+    labeling_seed: int = 42
+    labeling_redact_pii: bool = True
+    labeling_workers_per_object: int = 3
+    labeling_task_time_limit_seconds: int = 600
+    labeling_task_availability_seconds: int = 864000
 
     @property
     def effective_gate_model_id(self) -> str:
@@ -231,6 +250,32 @@ def _validate(c: TandemConfig) -> None:
             raise ConfigError(key, getattr(c, key), "a non-empty message of at most 500 characters")
     _matches("knowledge_export_prefix", c.knowledge_export_prefix, _S3_PREFIX,
              "an S3 key prefix ending in '/', such as escalations/")
+    _matches("labeling_workteam_arn", c.labeling_workteam_arn, _WORKTEAM_ARN,
+             "a SageMaker workteam ARN (arn:aws:sagemaker:<region>:<account>:workteam/private-crowd/<name>), or empty",
+             optional=True)
+    workteam = (c.workteam_user_pool_id, c.workteam_user_group, c.workteam_client_id)
+    if any(workteam) and not all(workteam):
+        missing = [k for k, v in zip(("workteam_user_pool_id", "workteam_user_group", "workteam_client_id"), workteam)
+                   if not v]
+        raise ConfigError(missing[0], "", "all three of workteam_user_pool_id, workteam_user_group and "
+                          "workteam_client_id, or none")
+    if all(workteam) and c.labeling_workteam_arn:
+        raise ConfigError("labeling_workteam_arn", c.labeling_workteam_arn,
+                          "empty when the workteam_* keys create a workteam (one or the other)")
+    _matches("workteam_user_pool_id", c.workteam_user_pool_id, _USER_POOL_ID, "a Cognito user pool id such as "
+             "us-east-1_AbCdEf123, or empty", optional=True)
+    _matches("labeling_schedule", c.labeling_schedule, _SCHEDULE,
+             "an EventBridge schedule expression: rate(7 days) or cron(0 3 ? * MON *)")
+    _in_range("labeling_window_days", c.labeling_window_days, 1, 90)
+    _in_range("labeling_budget", c.labeling_budget, 1, 100_000)  # Ground Truth's objects per job
+    _one_of("labeling_strategy", c.labeling_strategy, LABELING_STRATEGIES)
+    _in_range("labeling_workers_per_object", c.labeling_workers_per_object, 1, 9)
+    _in_range("labeling_task_time_limit_seconds", c.labeling_task_time_limit_seconds, 30, 28_800)
+    _in_range("labeling_task_availability_seconds", c.labeling_task_availability_seconds, 60, 30 * 86_400)
+    if c.labeling_redact_pii and c.language_code not in PII_LANGUAGES:
+        raise ConfigError("language_code", c.language_code,
+                          f"one of {', '.join(PII_LANGUAGES)} while labeling_redact_pii is on (the languages "
+                          "Comprehend DetectPiiEntities supports), or turn labeling_redact_pii off")
     if c.knowledge_export_redact_pii and c.language_code not in PII_LANGUAGES:
         raise ConfigError("language_code", c.language_code,
                           f"one of {', '.join(PII_LANGUAGES)} while knowledge_export_redact_pii is on (the languages "

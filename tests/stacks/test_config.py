@@ -61,6 +61,11 @@ def test_config_is_frozen():
     ("human_request_phrases", ["p"] * 31, "at most 30"),
     ("system_prompt", 42, "a string"),
     ("language_code", "english", "a language code"),
+    ("labeling_schedule", "every week", "an EventBridge schedule expression"),
+    ("labeling_strategy", "newest", "one of random, escalated_first"),
+    ("labeling_workers_per_object", 10, "from 1 to 9"),
+    ("labeling_task_time_limit_seconds", 29, "from 30 to 28800"),
+    ("labeling_workteam_arn", "arn:aws:sagemaker:us-east-1:123:workteam/x", "a SageMaker workteam ARN"),
 ])
 def test_bad_values_stop_synth_naming_the_key(key, value, accepted):
     with pytest.raises(ConfigError) as error:
@@ -110,7 +115,23 @@ def test_knowledge_base_retrieval_counts_in_the_time_budget():
 
 def test_pii_masking_needs_a_language_comprehend_can_mask():
     load_config({"language_code": "es"})
-    load_config({"language_code": "fr", "knowledge_export_redact_pii": False})
+    load_config({"language_code": "fr", "knowledge_export_redact_pii": False, "labeling_redact_pii": False})
+    for masking in ("knowledge_export_redact_pii", "labeling_redact_pii"):
+        other = {"labeling_redact_pii" if masking == "knowledge_export_redact_pii" else "knowledge_export_redact_pii": False}
+        with pytest.raises(ConfigError) as error:
+            load_config({"language_code": "fr", **other})
+        assert error.value.key == "language_code" and masking in str(error.value)
+
+
+def test_a_workteam_comes_from_an_arn_or_from_cognito_not_both():
+    cognito = {"workteam_user_pool_id": "us-east-1_AbC123", "workteam_user_group": "raters",
+               "workteam_client_id": "1example23456789"}
+    load_config(cognito)
+    with pytest.raises(ConfigError, match="all three of workteam_user_pool_id") as partial:
+        load_config({"workteam_user_pool_id": "us-east-1_AbC123"})
+    assert partial.value.key == "workteam_user_group"
+    load_config({"labeling_workteam_arn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/raters"})
     with pytest.raises(ConfigError) as error:
-        load_config({"language_code": "fr"})
-    assert error.value.key == "language_code" and "knowledge_export_redact_pii" in str(error.value)
+        load_config({**cognito, "labeling_workteam_arn":
+                     "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/raters"})
+    assert error.value.key == "labeling_workteam_arn"
