@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 from stacks.chatbot_stack import ChatbotStack
 from stacks.data_stack import DataStack
 from stacks.escalation_stack import EscalationStack
+from stacks.feedback_stack import FeedbackStack
 from stacks.config import TandemConfig, config_keys, load_config
 
 
@@ -25,6 +26,8 @@ def build_app(app: cdk.App) -> cdk.App:
                                  description="Tandem: human escalation workflow, expert links and API")
     ChatbotStack(app, "TandemChatbot", config=config, store=data.store, escalation=escalation.state_machine,
                  alarm_topic=data.alarm_topic, description="Tandem: Bedrock chatbot with escalation gate")
+    FeedbackStack(app, "TandemFeedback", config=config, store=data.store,
+                  description="Tandem: expert ratings of bot answers (sampling, Ground Truth, rating records)")
     cdk.Tags.of(app).add("project", "tandem")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

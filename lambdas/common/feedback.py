@@ -106,6 +106,8 @@ class RatingRecord:
             raise FeedbackFormatError("source", f"must be one of {', '.join(RATING_SOURCES)}")
         if not self.ratings:
             raise FeedbackFormatError("ratings", "must hold at least one worker's rating")
+        if self.mean is not None and not MIN_RATING <= self.mean <= MAX_RATING:
+            raise FeedbackFormatError("mean", f"must be from {MIN_RATING} to {MAX_RATING}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -121,17 +123,27 @@ class RatingRecord:
         raw = data.get("ratings")
         if not isinstance(raw, list) or not raw:
             raise FeedbackFormatError("ratings", "must be a non-empty list")
-        ratings = tuple(WorkerRating(worker_id=_text(r, "worker_id"), value=validate_rating(r.get("value"), "value"),
-                                     comment=r.get("comment", "") if isinstance(r.get("comment", ""), str) else "")
-                        for r in raw if isinstance(r, dict))
-        if len(ratings) != len(raw):
+        if not all(isinstance(r, dict) for r in raw):
             raise FeedbackFormatError("ratings", "every entry must be an object")
+        ratings = tuple(WorkerRating(worker_id=_text(r, "worker_id"),
+                                     value=int(validate_rating(r.get("value"), "value")),
+                                     comment=_text(r, "comment", allow_empty=True) if "comment" in r else "")
+                        for r in raw)
+        labeling_job = data.get("labeling_job")
+        if labeling_job is not None and not isinstance(labeling_job, str):
+            raise FeedbackFormatError("labeling_job", "must be a string")
+        mean = data.get("mean")
         return cls(session_id=_text(data, "session_id"), turn_id=_text(data, "turn_id"),
                    question=_text(data, "question"), answer=_text(data, "answer", allow_empty=True),
-                   rating=float(data.get("rating", float("nan"))), ratings=ratings,
-                   agreement=float(data.get("agreement", float("nan"))), source=_text(data, "source"),
-                   mean=float(data["mean"]) if data.get("mean") is not None else None,
-                   labeling_job=data.get("labeling_job"))
+                   rating=float(validate_rating(data.get("rating"), "rating", allow_half=True)), ratings=ratings,
+                   agreement=float(_number(data.get("agreement"), "agreement")), source=_text(data, "source"),
+                   mean=None if mean is None else float(_number(mean, "mean")), labeling_job=labeling_job)
+
+
+def _number(value: Any, name: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise FeedbackFormatError(name, "must be a number")
+    return value
 
 
 def validate_rating(value: Any, name: str, *, allow_half: bool = False) -> Any:

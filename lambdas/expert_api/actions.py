@@ -15,7 +15,7 @@ the state machine's own time-out or failure path records what happened and tells
 
 The knowledge-base document of a resolved escalation holds the customer's and the expert's words, which
 other customers may later read as excerpts: with `redact_pii` on, their personal data is masked first
-(redaction.py), and when that cannot be done the document is not written at all. Its metadata names the
+(lambdas/common/redaction.py), and when that cannot be done the document is not written at all. Its metadata names the
 escalation, never the customer's session or the expert.
 """
 
@@ -33,7 +33,7 @@ from lambdas.common import clients, signing
 from lambdas.common.escalations import EscalationConflict, EscalationState, EscalationStore, escalation_key
 from lambdas.common.session_store import SessionStore, TranscriptWriteFailed
 from lambdas.common.transcript import EscalationRecord, Turn, utc_now
-from lambdas.expert_api import redaction
+from lambdas.common import redaction
 from lambdas.expert_api.request import LinkParams
 from lambdas.expert_api.settings import ExpertApiSettings
 

@@ -29,6 +29,9 @@ class ConversationStore(Construct):
         # Documents a Bedrock Knowledge Base can ingest (an S3 data source): resolved escalations, for now.
         self.knowledge = secure_bucket(self, "Knowledge", access_logs=self.access_logs, log_prefix="knowledge/",
                                        current_days=transcript_retention_days)
+        # The offline loop's files: labeling manifests, Ground Truth output, consolidated rating records.
+        self.labeling = secure_bucket(self, "Labeling", access_logs=self.access_logs, log_prefix="labeling/",
+                                      current_days=transcript_retention_days)
         self._stack = Stack.of(self)
         self.sessions = dynamodb.Table(
             self, "Sessions",
@@ -48,6 +51,7 @@ class ConversationStore(Construct):
             "SessionsTableName": self.sessions.table_name, "SessionsTableArn": self.sessions.table_arn,
             "TranscriptsBucketName": self.transcripts.bucket_name, "TranscriptsBucketArn": self.transcripts.bucket_arn,
             "KnowledgeBucketName": self.knowledge.bucket_name, "KnowledgeBucketArn": self.knowledge.bucket_arn,
+            "LabelingBucketName": self.labeling.bucket_name, "LabelingBucketArn": self.labeling.bucket_arn,
         }
         for name, value in self._exports.items():
             CfnOutput(self, name, value=value, export_name=self._export_name(name))
@@ -65,12 +69,12 @@ class ConversationStore(Construct):
         """How cdk-nag prints this value in a finding of the consumer's stack."""
         if Stack.of(consumer) is self._stack:
             resource = {"SessionsTableArn": self.sessions, "TranscriptsBucketArn": self.transcripts,
-                        "KnowledgeBucketArn": self.knowledge}[name]
+                        "KnowledgeBucketArn": self.knowledge, "LabelingBucketArn": self.labeling}[name]
             return arn_ref(resource)
         return self._export_name(name)  # an imported value is printed as its export's name
 
     def grant_to(self, function: PythonFunction, *, policy_id: str) -> iam.Policy:
-        """Item-level access to the sessions table and object access to the transcripts prefix."""
+        """Item-level access to the sessions table, object access to the transcripts prefix, bucket listing."""
         policy = iam.Policy(function, policy_id, roles=[function.role], statements=[
             # Exactly the item operations the session store uses (a transaction is made of Put/Update items).
             iam.PolicyStatement(
@@ -81,11 +85,12 @@ class ConversationStore(Construct):
             iam.PolicyStatement(
                 sid="TranscriptObjects", actions=["s3:GetObject", "s3:PutObject"],
                 resources=[f"{self.reference(function, 'TranscriptsBucketArn')}/{TRANSCRIPTS_PREFIX}*"]),
-            # Without ListBucket a missing transcript reads as AccessDenied instead of NoSuchKey.
+            # S3 answers a GetObject for a missing key with 404 (NoSuchKey) only to callers allowed ListBucket
+            # on the bucket, else 403; a GetObject request carries no s3:prefix, so a prefix condition here would
+            # turn every new session's "no transcript yet" into AccessDenied. The bucket holds transcripts only.
             iam.PolicyStatement(
                 sid="TranscriptListing", actions=["s3:ListBucket"],
-                resources=[self.reference(function, "TranscriptsBucketArn")],
-                conditions={"StringLike": {"s3:prefix": [f"{TRANSCRIPTS_PREFIX}*"]}}),
+                resources=[self.reference(function, "TranscriptsBucketArn")]),
         ])
         function.function.add_environment("SESSIONS_TABLE", self.reference(function, "SessionsTableName"))
         function.function.add_environment("TRANSCRIPTS_BUCKET", self.reference(function, "TranscriptsBucketName"))
@@ -94,7 +99,24 @@ class ConversationStore(Construct):
         acknowledge(
             policy, f"AwsSolutions-IAM5[Resource::{self._nag_ref(function, 'TranscriptsBucketArn')}/{TRANSCRIPTS_PREFIX}*]",
             "Object access is limited to the transcripts/ prefix of the transcripts bucket (one object per "
-            "session, named by a random id, so no finer ARN exists); listing is conditioned on that prefix.",
+            "session, named by a random id, so no finer ARN exists); the bucket holds nothing but transcripts.",
+        )
+        return policy
+
+    def grant_transcript_read(self, function: PythonFunction, *, policy_id: str) -> iam.Policy:
+        """Read-only access to the transcripts (the offline loop samples them)."""
+        arn = self.reference(function, "TranscriptsBucketArn")
+        policy = iam.Policy(function, policy_id, roles=[function.role], statements=[
+            iam.PolicyStatement(sid="ReadTranscripts", actions=["s3:GetObject"],
+                                resources=[f"{arn}/{TRANSCRIPTS_PREFIX}*"]),
+            iam.PolicyStatement(sid="ListTranscripts", actions=["s3:ListBucket"], resources=[arn],
+                                conditions={"StringLike": {"s3:prefix": [f"{TRANSCRIPTS_PREFIX}*"]}}),
+        ])
+        function.function.add_environment("TRANSCRIPTS_BUCKET", self.reference(function, "TranscriptsBucketName"))
+        acknowledge(
+            policy, f"AwsSolutions-IAM5[Resource::{self._nag_ref(function, 'TranscriptsBucketArn')}/{TRANSCRIPTS_PREFIX}*]",
+            "Read-only access to the transcripts/ prefix (one object per session, named by a random id, so no "
+            "finer ARN exists); listing is conditioned on that prefix.",
         )
         return policy
 
@@ -111,4 +133,24 @@ class ConversationStore(Construct):
             f"Write-only access to the {prefix} prefix of the knowledge bucket: one document (and its metadata "
             "file) per resolved escalation, named by a random id, so no finer ARN exists.",
         )
+        return policy
+
+    def grant_labeling(self, grantee: iam.IRole, scope: Construct, policy_id: str, *, read: tuple[str, ...] = (),
+                       write: tuple[str, ...] = (), why: str) -> iam.Policy:
+        """Object access to prefixes of the labeling bucket (and listing it, so missing objects read as 404)."""
+        arn = self.reference(scope, "LabelingBucketArn")
+        statements = []
+        if read:
+            statements += [
+                iam.PolicyStatement(sid="ReadLabeling", actions=["s3:GetObject"], resources=[f"{arn}/{p}*" for p in read]),
+                # Unconditioned for the same reason as TranscriptListing: a missing ratings file must read as 404.
+                iam.PolicyStatement(sid="ListLabeling", actions=["s3:ListBucket"], resources=[arn])]
+        if write:
+            statements.append(iam.PolicyStatement(sid="WriteLabeling", actions=["s3:PutObject"],
+                                                  resources=[f"{arn}/{p}*" for p in write]))
+        policy = iam.Policy(scope, policy_id, roles=[grantee], statements=statements)
+        for prefix in sorted(set(read) | set(write)):
+            acknowledge(policy, f"AwsSolutions-IAM5[Resource::{self._nag_ref(scope, 'LabelingBucketArn')}/{prefix}*]",
+                        f"Access limited to the {prefix} prefix of the labeling bucket, whose objects are named per "
+                        f"labeling job and item, so no finer ARN exists: {why}")
         return policy

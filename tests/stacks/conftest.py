@@ -14,6 +14,7 @@ from stacks.chatbot_stack import ChatbotStack
 from stacks.config import load_config
 from stacks.data_stack import DataStack
 from stacks.escalation_stack import EscalationStack
+from stacks.feedback_stack import FeedbackStack
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -34,7 +35,8 @@ def build_stacks(**overrides: Any) -> dict[str, cdk.Stack]:
                                  alarm_topic=data.alarm_topic)
     chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store, escalation=escalation.state_machine,
                            alarm_topic=data.alarm_topic)
-    return {"data": data, "escalation": escalation, "chatbot": chatbot}
+    feedback = FeedbackStack(app, "TandemFeedback", config=config, store=data.store)
+    return {"data": data, "escalation": escalation, "chatbot": chatbot, "feedback": feedback}
 
 
 def stack_template(stack: str = "chatbot", **overrides: Any) -> Template:

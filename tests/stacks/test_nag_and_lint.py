@@ -63,6 +63,25 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("/TandemEscalation/WorkflowRole", WILDCARD),  # Step Functions log delivery and X-Ray
     ("/TandemEscalation/LinkSigningKey", "AwsSolutions-SMG4"),
     ("/TandemEscalation/WorkDeadLetters", "AwsSolutions-SQS3"),
+    # Feedback: prefixes of the labeling bucket, one finding per prefix
+    *[(f"/TandemFeedback/{who}", f"AwsSolutions-IAM5[Resource::TandemData-LabelingBucketArn/{prefix}*]")
+      for who, prefixes in {"Consolidation/LabelingAccess": ("manifests/", "output/", "ratings/"),
+                            "LabelingJobData": ("manifests/", "output/"),
+                            "PreAnnotation/LabelingAccess": ("manifests/", "ratings/"),
+                            "Sampler/LabelingAccess": ("manifests/", "ratings/")}.items()
+      for prefix in prefixes],
+    ("/TandemFeedback/Consolidation/Role", WILDCARD),  # X-Ray
+    ("/TandemFeedback/PreAnnotation/Role", WILDCARD),  # X-Ray
+    ("/TandemFeedback/Sampler/Role", WILDCARD),  # X-Ray
+    ("/TandemFeedback/Sampler/TranscriptRead", "AwsSolutions-IAM5[Resource::TandemData-TranscriptsBucketArn/transcripts/*]"),
+    ("/TandemFeedback/SamplerActions", WILDCARD),  # comprehend:DetectPiiEntities
+    ("/TandemFeedback/SamplerActions",
+     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+     "labeling-job/tandem-feedback-*]"),
+    ("/TandemFeedback/LabelingJobLogs", WILDCARD),  # cloudwatch:PutMetricData, namespace-conditioned
+    ("/TandemFeedback/LabelingJobLogs",
+     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+     "/aws/sagemaker/LabelingJobs*]"),
 }
 
 

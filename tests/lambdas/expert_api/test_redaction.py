@@ -13,7 +13,7 @@ from botocore.exceptions import ReadTimeoutError
 from lambdas.common import clients
 from lambdas.common.transcript import Turn
 from lambdas.expert_api import handler as expert_handler
-from lambdas.expert_api.redaction import (
+from lambdas.common.redaction import (
     JOINT, MAX_REQUEST_BYTES, Entity, RedactionFailed, detect_pii, redact, redact_texts, split_utf8,
 )
 from tests.lambdas.expert_api.conftest import CUSTOMER_TEXT, KNOWLEDGE_BUCKET, KNOWLEDGE_PREFIX, pii_found

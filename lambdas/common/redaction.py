@@ -1,24 +1,13 @@
-"""Masks personal data in a resolved conversation before it becomes a knowledge-base document.
+"""Masks personal data with Amazon Comprehend DetectPiiEntities before text leaves the conversation store:
+for raters (lambdas/feedback_sampler) and for the knowledge base other customers read (lambdas/expert_api).
 
-The knowledge base answers other customers, and shows them excerpts of its documents: a customer's name,
-email address, phone number, address or card number copied from one conversation must not reach the next
-customer. Amazon Comprehend DetectPiiEntities finds them; `redact` replaces each one with its type in
-brackets ("[EMAIL]", "[NAME]") and leaves every other character as it was. Every entity Comprehend
-reports is masked, whatever its score: a false positive costs a word, a false negative leaks it.
+`redact` replaces each entity with its type in brackets ("[EMAIL]", "[NAME]") and leaves every other
+character as it was. Every entity Comprehend reports is masked, whatever its score: a false positive costs
+a word, a false negative leaks it.
 
 Fail safe: when Comprehend cannot check the text (any ClientError or BotoCoreError, or an answer whose
 offsets do not fit the text) `redact_texts` raises RedactionFailed, carrying the error code only, and the
 caller writes nothing. The text never goes out unmasked because a check failed.
-
-REDACT_PII=false turns all of this off: the conversation is exported as written, personal data included.
-That is the operator's explicit choice (cdk.json `knowledge_export_redact_pii`), for a knowledge base that
-only staff read; nothing here second-guesses it, and Comprehend is not called.
-
-Comprehend takes at most 100 KB of UTF-8 per request and counts offsets in characters (code points, as
-Python's str does). Short texts share a request, joined by a blank line; a text over the limit is cut
-into pieces at a line break or a space where one is near the limit, else between two characters (never
-inside a character's bytes). Entity offsets are mapped back to the text they came from; an entity that
-runs across a joint is masked on both sides of it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,170 @@
+"""Consolidation: wall time and peak memory of the post-annotation Lambda's streaming consolidation vs a naive one.
+
+A generated Ground Truth payload file (OBJECTS data objects x WORKERS workers, the documented shape: each
+dataObject.content a labeling item of ~700 characters of question and answer, each annotationData.content
+a JSON string, one answer in four with a comment) is written to a temporary file. Each variant runs in a
+fresh interpreter (`python -m bench.consolidation VARIANT FILE`), so its peak RSS (getrusage ru_maxrss) is
+its own; the table shows that peak and the peak above the interpreter-with-imports baseline measured in the
+same process before the run.
+- streaming: our code as the handler runs it (lambdas/groundtruth_post): `iter_objects` (ijson) over the
+  open binary file, exactly as it consumes the S3 StreamingBody, `consolidate` per object, records added to
+  a RatingsFile (spooled to a temporary file; the S3 merge is not measured), the response list kept.
+- naive (this file only): `json.load` of the whole file, then the same `consolidate` per object, records
+  written to a temporary file, the response list kept.
+Both variants must return the same response (checked by a digest). Targets: streaming peak <= 25% of naive
+(above baseline), streaming time <= naive. Each variant runs RUNS times, alternating; medians are shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import OFFLINE_ENV, ROOT, median, table, verdict
+
+OBJECTS = 100_000
+WORKERS = 3
+RUNS = 3
+TARGET_MEMORY = 0.25
+LABEL = "bot-answer-rating"
+JOB = "tandem-ratings-bench"
+WORDS = ("order invoice refund shipping password account settings delivery warranty card payment app store "
+         "support ticket update address email confirm cancel subscription plan price discount return label "
+         "tracking number customer service hours weekend holiday France Canada « » é ü 😀 <b> & </b>").split()
+
+
+def _text(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words))
+
+
+def write_payload(path: Path, objects: int = OBJECTS, workers: int = WORKERS, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("[")
+        for n in range(objects):
+            question, answer = _text(rng, 12) + "?", _text(rng, 90) + "."
+            item = {"source": f"Q: {question}\nA: {answer}", "session_id": f"session-{n // 4:06d}",
+                    "turn_id": f"turn-{n:06d}", "question": question, "answer": answer,
+                    "sampling": {"strategy": "random", "seed": seed}}
+            annotations = []
+            for w in range(workers):
+                answer_json = {"relevance": {"label": str(rng.randint(1, 5))}}
+                if rng.random() < 0.25:
+                    answer_json["comment"] = _text(rng, 10)
+                annotations.append({"workerId": f"private.us-east-1.{'W' * 20}{(n + w) % 12:06d}",
+                                    "annotationData": {"content": json.dumps(answer_json, ensure_ascii=False)}})
+            obj = {"datasetObjectId": str(n), "dataObject": {"content": json.dumps(item, ensure_ascii=False)},
+                   "annotations": annotations}
+            out.write(("," if n else "") + json.dumps(obj, ensure_ascii=False))
+        out.write("]")
+
+
+def _no_fetch(uri: str) -> bytes:
+    raise LookupError(uri)
+
+
+def run_variant(variant: str, payload: str) -> dict[str, object]:
+    """Runs one variant in this process; returns its time, peak RSS and a digest of its response."""
+    from lambdas.groundtruth_post.consolidation import BACKEND, consolidate, iter_objects
+    from lambdas.groundtruth_post.ratings_file import RatingsFile, record_line
+
+    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    response: list = []
+    worker_ids: dict[str, str] = {}
+    if variant == "streaming":
+        ratings = RatingsFile(s3=None, bucket="unused", key="unused")
+        with open(payload, "rb") as body:
+            for obj in iter_objects(body):
+                result = consolidate(obj, label_attribute=LABEL, job_name=JOB, fetch=_no_fetch, worker_ids=worker_ids)
+                response.append(result.entry)
+                if result.record is not None:
+                    ratings.add(result.record)
+        records = len(ratings)
+        ratings._spool.close()
+    elif variant == "naive":
+        with open(payload, "rb") as body:
+            data = json.load(body)
+        with tempfile.TemporaryFile() as spool:
+            records = 0
+            for obj in data:
+                result = consolidate(obj, label_attribute=LABEL, job_name=JOB, fetch=_no_fetch, worker_ids=worker_ids)
+                response.append(result.entry)
+                if result.record is not None:
+                    spool.write(record_line(result.record))
+                    records += 1
+    else:
+        raise ValueError(variant)
+    elapsed = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    digest = hashlib.sha256(json.dumps(response, separators=(",", ":")).encode()).hexdigest()[:12]
+    return {"variant": variant, "seconds": elapsed, "peak_mb": peak_kb / 1024, "baseline_mb": baseline_kb / 1024,
+            "objects": len(response), "records": records, "digest": digest, "backend": BACKEND}
+
+
+def _measure(variant: str, payload: Path) -> dict[str, object]:
+    env = {**os.environ, **OFFLINE_ENV}
+    done = subprocess.run([sys.executable, "-m", "bench.consolidation", variant, str(payload)], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{variant} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(objects: int = OBJECTS, runs: int = RUNS) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        payload = Path(tmp) / "payload.json"
+        write_payload(payload, objects)
+        size_mb = payload.stat().st_size / 1e6
+        samples: dict[str, list[dict[str, object]]] = {"naive": [], "streaming": []}
+        for round_ in range(runs):
+            for variant in (("naive", "streaming") if round_ % 2 == 0 else ("streaming", "naive")):
+                samples[variant].append(_measure(variant, payload))
+    digests = {s["digest"] for v in samples.values() for s in v}
+    if len(digests) != 1:
+        raise RuntimeError(f"the variants' responses differ: {digests}")
+    summary = {}
+    for variant, runs_ in samples.items():
+        summary[variant] = {
+            "seconds": median([float(s["seconds"]) for s in runs_]),
+            "peak": median([float(s["peak_mb"]) for s in runs_]),
+            "above": median([float(s["peak_mb"]) - float(s["baseline_mb"]) for s in runs_]),
+            "baseline": median([float(s["baseline_mb"]) for s in runs_]),
+        }
+    first = samples["streaming"][0]
+    rows = [[variant, f"{s['seconds']:.2f}", f"{s['peak']:.0f}", f"{s['baseline']:.0f}", f"{s['above']:.0f}"]
+            for variant, s in summary.items()]
+    memory_ratio = summary["streaming"]["above"] / summary["naive"]["above"]
+    time_ratio = summary["streaming"]["seconds"] / summary["naive"]["seconds"]
+    return "\n".join([
+        f"Payload: {objects:,} objects x {WORKERS} workers, {size_mb:.0f} MB on disk; {first['records']:,} rating "
+        f"records; {runs} runs per variant, alternating, each in a fresh interpreter ({sys.executable}); "
+        f"ijson backend: {first['backend']}; both variants' responses identical (digest {first['digest']}).",
+        "",
+        table(["variant", "median s", "peak RSS MB", "baseline MB (imports)", "peak above baseline MB"], rows),
+        "",
+        table(["ratio", "value", "target", "result"], [
+            ["streaming / naive peak above baseline", f"{memory_ratio:.2f}", f"<= {TARGET_MEMORY:.2f}",
+             verdict(memory_ratio, TARGET_MEMORY)],
+            ["streaming / naive time", f"{time_ratio:.2f}", "<= 1.00", verdict(time_ratio, 1.0)],
+        ]),
+    ])
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) == 2:  # a measured child process
+        print(json.dumps(run_variant(argv[0], argv[1])))
+    else:
+        print(run())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

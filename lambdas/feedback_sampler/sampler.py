@@ -1,0 +1,235 @@
+"""One sampling run: transcripts -> candidates -> sample -> PII masked -> input manifest -> labeling job.
+
+Reading. The window is (now - window_days, now]. Transcripts live under `transcripts/dt=<start date>/`
+(lambdas/common/session_store.py), dated by the day the session *started*, so the run lists the prefixes of
+every day of the window plus SESSION_LOOKBACK_DAYS before it (a conversation that began the evening before
+the window and went on in it), then keeps the transcripts updated after the window's start, and of those
+the bot turns created in the window (sampling.py). A transcript updated after the window's end is kept: a
+scheduled run reads the window a moment after it closed, when live sessions have moved on, and their
+turns inside the window still count (the turns after its end do not). Unreadable transcripts are skipped and counted, never fatal.
+
+Already rated. Every rating record (JSON Lines under RATINGS_BUCKET/RATINGS_PREFIX, any rating source)
+names a session_id and a turn_id; those turns are left out before sampling, so the budget is spent on new
+answers. Lines that are not JSON objects with both ids are counted and ignored.
+
+Writing. The manifest goes to s3://LABELING_BUCKET/manifests/<job-name>.manifest, and only after every text
+in it was masked (when REDACT_PII=true): a Comprehend failure raises before anything is written. Without a
+workteam the run stops after the manifest and says so. A scheduled event's own time names the job, so a
+redelivery of the same event makes the same manifest and finds the job already there (ResourceInUse),
+instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+from botocore.exceptions import ClientError
+
+from lambdas.common import clients
+from lambdas.common.feedback import Sampling
+from lambdas.common.transcript import Transcript
+from lambdas.common import redaction
+from lambdas.feedback_sampler.manifest import manifest_body
+from lambdas.feedback_sampler.sampling import Candidate, collect, select
+from lambdas.feedback_sampler.settings import TASK_DESCRIPTION, TASK_KEYWORDS, TASK_TITLE, SamplerSettings
+
+TRANSCRIPTS_PREFIX = "transcripts/"
+MANIFESTS_PREFIX = "manifests/"
+OUTPUT_PREFIX = "output/"
+SESSION_LOOKBACK_DAYS = 1
+
+
+class SamplingFailed(RuntimeError):
+    """The run stopped before writing anything (PII masking failed). The message is safe to log."""
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    @property
+    def start_text(self) -> str:
+        return _iso(self.start)
+
+    @property
+    def end_text(self) -> str:
+        return _iso(self.end)
+
+    def prefixes(self) -> list[str]:
+        first = (self.start - timedelta(days=SESSION_LOOKBACK_DAYS)).date()
+        days = (self.end.date() - first).days
+        return [f"{TRANSCRIPTS_PREFIX}dt={first + timedelta(days=d)}/" for d in range(days + 1)]
+
+
+def _iso(moment: datetime) -> str:
+    """The transcripts' own format (lambdas/common/transcript.py utc_now), so the two compare as text."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def job_name(prefix: str, moment: datetime) -> str:
+    """prefix-YYYYMMDD-HHMMSS (UTC): matches [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62} for any valid prefix."""
+    return f"{prefix}-{moment.astimezone(timezone.utc):%Y%m%d-%H%M%S}"
+
+
+def default_seed(moment: datetime) -> int:
+    """The run's seed when none is configured: its time in whole seconds (reported in the summary)."""
+    return int(moment.timestamp())
+
+
+# Reading -----------------------------------------------------------------------------------------------
+
+def _keys(bucket: str, prefix: str) -> Iterator[str]:
+    paginator = clients.client("s3").get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if not obj["Key"].endswith("/"):
+                yield obj["Key"]
+
+
+def _read(bucket: str, key: str) -> bytes:
+    return clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+@dataclass
+class ReadCounts:
+    transcripts: int = 0
+    unreadable_transcripts: int = 0
+    bad_rating_lines: int = 0
+
+
+def read_transcripts(bucket: str, window: Window, counts: ReadCounts) -> Iterator[Transcript]:
+    for prefix in window.prefixes():
+        for key in _keys(bucket, prefix):
+            if not key.endswith(".json"):
+                continue
+            try:
+                transcript = Transcript.from_dict(json.loads(_read(bucket, key)))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                counts.unreadable_transcripts += 1
+                continue
+            # Updated after the window's end (a session still going when a scheduled run reads it): its
+            # turns up to the end still count; the turns' own times bound the sample (sampling.collect).
+            if transcript.updated_at > window.start_text:
+                counts.transcripts += 1
+                yield transcript
+
+
+def rated_turns(bucket: str, prefix: str, counts: ReadCounts) -> set[tuple[str, str]]:
+    rated: set[tuple[str, str]] = set()
+    for key in _keys(bucket, prefix):
+        for line in _read(bucket, key).decode("utf-8", errors="replace").splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                session_id, turn_id = record["session_id"], record["turn_id"]
+            except (ValueError, KeyError, TypeError):
+                counts.bad_rating_lines += 1
+                continue
+            if isinstance(session_id, str) and isinstance(turn_id, str):
+                rated.add((session_id, turn_id))
+            else:
+                counts.bad_rating_lines += 1
+    return rated
+
+
+# Masking -----------------------------------------------------------------------------------------------
+
+def mask(candidates: list[Candidate], language_code: str) -> list[Candidate]:
+    """The candidates with personal data masked in question and answer (all texts in as few requests as fit)."""
+    texts = [text for c in candidates for text in (c.question, c.answer)]
+    try:
+        masked = redaction.redact_texts(texts, language_code)
+    except redaction.RedactionFailed as error:
+        raise SamplingFailed(f"PII redaction failed (Comprehend DetectPiiEntities: {error.code}); "
+                             "no manifest was written and no labeling job was started") from None
+    return [Candidate(session_id=c.session_id, turn_id=c.turn_id, question=masked[2 * i], answer=masked[2 * i + 1],
+                      sources=c.sources, priority=c.priority) for i, c in enumerate(candidates)]
+
+
+# The run -----------------------------------------------------------------------------------------------
+
+def labeling_job_request(settings: SamplerSettings, name: str, manifest_uri: str) -> dict[str, Any]:
+    """CreateLabelingJob's parameters (names checked against botocore's sagemaker model)."""
+    job = settings.job
+    assert job is not None
+    return {
+        "LabelingJobName": name,
+        "LabelAttributeName": job.label_attribute_name,
+        "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": manifest_uri}}},
+        "OutputConfig": {"S3OutputPath": f"s3://{settings.labeling_bucket}/{OUTPUT_PREFIX}"},
+        "RoleArn": job.role_arn,
+        "HumanTaskConfig": {
+            "WorkteamArn": job.workteam_arn,
+            "UiConfig": {"UiTemplateS3Uri": job.template_s3_uri},
+            "PreHumanTaskLambdaArn": job.pre_annotation_lambda_arn,
+            "TaskTitle": TASK_TITLE,
+            "TaskDescription": TASK_DESCRIPTION,
+            "TaskKeywords": list(TASK_KEYWORDS),
+            "NumberOfHumanWorkersPerDataObject": job.workers_per_object,
+            "TaskTimeLimitInSeconds": job.task_time_limit_seconds,
+            "TaskAvailabilityLifetimeInSeconds": job.task_availability_seconds,
+            "MaxConcurrentTaskCount": job.max_concurrent_task_count,
+            "AnnotationConsolidationConfig": {"AnnotationConsolidationLambdaArn": job.consolidation_lambda_arn},
+        },
+    }
+
+
+def run(settings: SamplerSettings, *, now: datetime, dry_run: bool = False) -> dict[str, Any]:
+    """Samples, masks, writes the manifest and starts the job; returns the run's summary."""
+    window = Window(start=now - timedelta(days=settings.window_days), end=now)
+    seed = settings.seed if settings.seed is not None else default_seed(now)
+    name = job_name(settings.job_name_prefix, now)
+    manifest_key = f"{MANIFESTS_PREFIX}{name}.manifest"
+    manifest_uri = f"s3://{settings.labeling_bucket}/{manifest_key}"
+
+    counts = ReadCounts()
+    rated = rated_turns(settings.ratings_bucket, settings.ratings_prefix, counts)
+    collected = collect(read_transcripts(settings.transcripts_bucket, window, counts),
+                        start=window.start_text, end=window.end_text)
+    fresh = [c for c in collected.candidates if c.key not in rated]
+    sample = select(fresh, strategy=settings.strategy, seed=seed, budget=settings.budget)
+    summary: dict[str, Any] = {
+        "manifest_uri": manifest_uri, "items": len(sample),
+        "skipped_already_rated": len(collected.candidates) - len(fresh),
+        "strategy": settings.strategy, "seed": seed, "redacted": False, "started": False,
+        "window": {"start": window.start_text, "end": window.end_text},
+        "candidates": len(fresh), "transcripts": counts.transcripts,
+        "skipped_unreadable_transcripts": counts.unreadable_transcripts,
+        "skipped_no_question": collected.no_question, "bad_rating_lines": counts.bad_rating_lines,
+        "dry_run": dry_run,
+    }
+    if dry_run:
+        summary.update(reason="dry run: nothing was masked, written or started", manifest_uri=None)
+        return summary
+    if not sample:
+        summary.update(reason="no unrated bot answers in the window: nothing was written or started",
+                       manifest_uri=None)
+        return summary
+    if settings.redact_pii:
+        assert settings.language_code is not None
+        sample = mask(sample, settings.language_code)
+        summary["redacted"] = True
+    body = manifest_body(sample, Sampling(strategy=settings.strategy, seed=seed))
+    clients.client("s3").put_object(Bucket=settings.labeling_bucket, Key=manifest_key, Body=body,
+                                    ContentType="application/jsonlines; charset=utf-8")
+    if settings.job is None:
+        summary["reason"] = "no WORKTEAM_ARN configured: the manifest was written and no labeling job was started"
+        return summary
+    summary["job_name"] = name
+    try:
+        response = clients.client("sagemaker").create_labeling_job(
+            **labeling_job_request(settings, name, manifest_uri))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceInUse":
+            summary["reason"] = (f"a labeling job named {name} already exists (an earlier delivery of this "
+                                 "event started it): no second job was started")
+            return summary
+        raise
+    summary.update(started=True, job_arn=response["LabelingJobArn"])
+    return summary
+

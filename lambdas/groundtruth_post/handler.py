@@ -1,0 +1,99 @@
+"""Ground Truth's post-annotation (annotation-consolidation) Lambda, deployed by stacks/feedback_stack.py as
+the rating job's AnnotationConsolidationLambdaArn.
+
+The handler is thin: it parses the request (request.py), streams the payload file from S3 through
+consolidation.py one data object at a time, merges the batch's rating records into the job's JSON Lines
+file (ratings_file.py) and returns one entry per datasetObjectId, the JSON list Ground Truth expects.
+A bad object is an error entry, never a failed batch; a bad request, an unreadable payload or a failed
+ratings write fails the invocation (Ground Truth retries the batch; the write is idempotent).
+Logs carry the job, counts and reasons only: answers and comments are customer text.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from lambdas.common import clients
+from lambdas.groundtruth_post.consolidation import BACKEND, consolidate, iter_objects
+from lambdas.groundtruth_post.ratings_file import RatingsFile, ratings_key
+from lambdas.groundtruth_post.request import ConsolidationRequest, parse_s3_uri
+from lambdas.groundtruth_post.settings import PostSettings
+
+logger = Logger()
+tracer = Tracer(patch_modules=["botocore"])
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tandem"))
+
+MAX_REFERENCED_BYTES = 1_000_000  # an s3Uri'd data object is <= 100 KB, an answer far less
+
+_settings: PostSettings | None = None
+
+
+def get_settings() -> PostSettings:
+    global _settings
+    if _settings is None:
+        _settings = PostSettings.from_env()
+        clients.client("s3")  # created now (init phase), not in the first batch's time
+    return _settings
+
+
+def reset_settings() -> None:
+    """Forgets the settings so the next call reads the environment again (tests)."""
+    global _settings
+    _settings = None
+
+
+def fetch(uri: str) -> bytes:
+    """An object an annotation or a data object points at (s3Uri), at most MAX_REFERENCED_BYTES."""
+    bucket, key = parse_s3_uri(uri)
+    with clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"] as body:
+        data = body.read(MAX_REFERENCED_BYTES + 1)
+    if len(data) > MAX_REFERENCED_BYTES:
+        raise ValueError(f"larger than {MAX_REFERENCED_BYTES} bytes")
+    return data
+
+
+@tracer.capture_method(capture_response=False)
+def consolidate_batch(request: ConsolidationRequest, settings: PostSettings) -> list[dict[str, Any]]:
+    s3 = clients.client("s3")
+    ratings = RatingsFile(s3=s3, bucket=settings.ratings_bucket,
+                          key=ratings_key(settings.ratings_prefix, request.job_name))
+    response: list[dict[str, Any]] = []
+    errors: Counter[str] = Counter()
+    worker_ids: dict[str, str] = {}
+    with s3.get_object(Bucket=request.payload_bucket, Key=request.payload_key)["Body"] as body:
+        for obj in iter_objects(body):
+            result = consolidate(obj, label_attribute=request.label_attribute_name, job_name=request.job_name,
+                                 fetch=fetch, worker_ids=worker_ids)
+            response.append(result.entry)
+            if result.record is None:
+                errors[result.entry["consolidatedAnnotation"]["content"][request.label_attribute_name]["error"]] += 1
+            else:
+                ratings.add(result.record)
+    records = len(ratings)
+    file_records = ratings.commit()
+    metrics.add_metric(name="ConsolidatedObjects", unit=MetricUnit.Count, value=records)
+    metrics.add_metric(name="ConsolidationErrors", unit=MetricUnit.Count, value=sum(errors.values()))
+    logger.info("batch consolidated", extra={
+        "labeling_job": request.job_name, "objects": len(response), "records": records,
+        "file_records": file_records, "ratings_key": ratings.key, "parser_backend": BACKEND,
+        # The reasons name fields and at most a 20-character label, never an answer's text.
+        "errors": dict(errors.most_common(10))})
+    return response
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: Any) -> list[dict[str, Any]]:
+    settings = get_settings()
+    request = ConsolidationRequest.from_event(event)
+    return consolidate_batch(request, settings)
+
+
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"):
+    get_settings()

@@ -1,0 +1,107 @@
+"""The Ground Truth pre-annotation Lambda, deployed by stacks/feedback_stack.py as the relevance job's
+PreHumanTaskLambdaArn; its answer is the task input of groundtruth_templates/relevance.liquid.html.
+
+The handler is thin: the request is parsed and the labeling item found (items.py, reading a `source-ref`
+through ratings.read_item_object), then `items.decide` says whether a rater is needed, against the rating
+records already written (ratings.RatedTurns, cached per execution environment). A data object that cannot
+be read never raises: the rater is told to skip it and the log says which field was wrong, by name only.
+Logs carry the job name, ids and outcomes: never the customer's question or the bot's answer.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from lambdas.common import clients
+from lambdas.groundtruth_pre import items
+from lambdas.groundtruth_pre.ratings import LoadStats, RatedTurns, RatingsUnavailable, read_item_object
+from lambdas.groundtruth_pre.settings import PreSettings
+
+logger = Logger()
+tracer = Tracer(patch_modules=["botocore"])
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tandem"))
+
+OUTCOME_METRICS = {"human_required": "ItemsSentToRaters", "empty_answer": "ItemsSkippedEmptyAnswer",
+                   "already_rated": "ItemsSkippedAlreadyRated", "unreadable": "UnreadableItems"}
+
+_rated: RatedTurns | None = None
+
+
+def get_rated() -> RatedTurns:
+    global _rated
+    if _rated is None:
+        settings = PreSettings.from_env()
+        clients.client("s3")  # created now (init phase) instead of in the first item's time
+        _rated = RatedTurns(bucket=settings.ratings_bucket, prefix=settings.ratings_prefix,
+                            max_turns=settings.cache_max_turns, max_age_seconds=settings.cache_seconds,
+                            on_load=_log_load)
+    return _rated
+
+
+def _log_load(stats: LoadStats) -> None:
+    fields = {"files": stats.files, "rated_turns": stats.turns, "bad_lines": stats.bad_lines}
+    if stats.truncated:
+        logger.warning("rated-turns cache is full; the remaining rating records were not read, so some rated "
+                       "turns may be shown again", extra=fields)
+    else:
+        logger.info("rating records loaded", extra=fields)
+
+
+def reset() -> None:
+    """Forgets the settings and the cached rated turns (tests)."""
+    global _rated
+    _rated = None
+
+
+def _already_rated(rated: RatedTurns):
+    def check(session_id: str, turn_id: str) -> bool:
+        try:
+            found = rated(session_id, turn_id)
+        except RatingsUnavailable as error:
+            # Fail safe toward the human: the item is rated again rather than silently dropped.
+            metrics.add_metric(name="RatingRecordsUnavailable", unit=MetricUnit.Count, value=1)
+            logger.error("rating records unavailable; item sent to raters", extra={"error_code": error.code})
+            return False
+        return found
+    return check
+
+
+def decide(request: items.PreRequest, rated: RatedTurns) -> items.Decision:
+    log = {"labeling_job": request.job_name}
+    try:
+        item = items.labeling_item(request.data_object, read_item_object)
+    except items.UnreadableItem as error:
+        logger.error("unreadable labeling item", extra={**log, "field": error.field, "problem": error.problem,
+                                                        "data_object_keys": items.safe_keys(request.data_object)})
+        return items.Decision(items.error_task_input(), human_required=True, outcome="unreadable")
+    log.update(session_id=item.session_id[:128], turn_id=item.turn_id[:128])
+    decision = items.decide(item, _already_rated(rated))
+    logger.info("labeling item prepared", extra={**log, "outcome": decision.outcome})
+    return decision
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    rated = get_rated()  # bad settings fail the invocation (a deploy error), not the item
+    request = items.parse_request(event)
+    if request.version != items.GT_REQUEST_VERSION:
+        logger.warning("unexpected request version", extra={"version": str(request.version)[:40]})
+    try:
+        decision = decide(request, rated)
+    except Exception as error:  # a bug must not fail the labeling job: the rater is told to skip the item
+        logger.error("labeling item failed", extra={"labeling_job": request.job_name,
+                                                    "error": type(error).__name__})
+        decision = items.Decision(items.error_task_input(), human_required=True, outcome="unreadable")
+    metrics.add_metric(name=OUTCOME_METRICS[decision.outcome], unit=MetricUnit.Count, value=1)
+    return items.response(decision)
+
+
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"):
+    # Inside Lambda's init phase: read the settings and create the S3 client before the first item.
+    get_rated()

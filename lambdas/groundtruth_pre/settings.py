@@ -1,0 +1,66 @@
+"""The pre-annotation Lambda's settings, from the environment stacks/feedback_stack.py gives the function.
+
+    RATINGS_BUCKET           required: the bucket holding the rating records (JSON Lines)
+    RATINGS_PREFIX           required, may be empty (the bucket's root): folder names each ending with "/",
+                             e.g. "ratings/" (the same value the post-annotation Lambda writes under)
+    RATINGS_CACHE_SECONDS    optional, 60..86400 (default 3600): how long an execution environment keeps the
+                             set of rated turns before it lists the prefix again
+    RATINGS_CACHE_MAX_TURNS  optional, 1..5000000 (default 500000): the most rated turns kept; past it the
+                             rest are not read (those items go to a human again: extra work, nothing lost)
+
+A missing or bad variable fails the invocation with an error naming it (Ground Truth then retries the
+object), instead of silently sending every already-rated item back to the raters.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+_INT = re.compile(r"^[0-9]{1,9}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PREFIX = re.compile(r"^(?:[A-Za-z0-9!_.*'()-]+/)*$")
+
+
+class SettingsError(ValueError):
+    def __init__(self, variable: str, problem: str):
+        super().__init__(f"environment variable {variable} {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class PreSettings:
+    ratings_bucket: str
+    ratings_prefix: str
+    cache_seconds: int = 3600
+    cache_max_turns: int = 500_000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "PreSettings":
+        def text(name: str) -> str:
+            value = environ.get(name, "").strip()
+            if not value:
+                raise SettingsError(name, "is required")
+            return value
+
+        def integer(name: str, low: int, high: int, default: int) -> int:
+            value = environ.get(name, "").strip()
+            if not value:
+                return default
+            if not _INT.fullmatch(value) or not low <= int(value) <= high:
+                raise SettingsError(name, f"must be an integer from {low} to {high}")
+            return int(value)
+
+        bucket = text("RATINGS_BUCKET")
+        if not _BUCKET.fullmatch(bucket):
+            raise SettingsError("RATINGS_BUCKET", "must be an S3 bucket name")
+        if "RATINGS_PREFIX" not in environ:
+            raise SettingsError("RATINGS_PREFIX", "is required (an empty value means the bucket's root)")
+        prefix = environ["RATINGS_PREFIX"].strip()
+        if not _PREFIX.fullmatch(prefix):
+            raise SettingsError("RATINGS_PREFIX", "must be empty or folder names each ending with '/'")
+        return cls(ratings_bucket=bucket, ratings_prefix=prefix,
+                   cache_seconds=integer("RATINGS_CACHE_SECONDS", 60, 86400, cls.cache_seconds),
+                   cache_max_turns=integer("RATINGS_CACHE_MAX_TURNS", 1, 5_000_000, cls.cache_max_turns))

@@ -1,0 +1,170 @@
+"""FeedbackStack: expert ratings of logged bot answers, through a SageMaker Ground Truth custom labeling job.
+
+- lambdas/feedback_sampler: picks bot turns from the transcripts (schedule, off by default, or on demand),
+  masks personal data, writes the input manifest and starts the labeling job (or stops after the
+  manifest when no workteam is configured: Ground Truth is closed to new AWS customers).
+- lambdas/groundtruth_pre and lambdas/groundtruth_post: the job's pre-annotation and consolidation Lambdas;
+  the latter writes the rating records every other rating source (tools/import_ratings.py) writes too.
+- groundtruth_templates/relevance.liquid.html, deployed as an S3 asset.
+The labeling role names our Lambdas and bucket explicitly instead of relying on the names the managed
+AmazonSageMakerGroundTruthExecution policy expects (AWS-CONTRACTS.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from stacks.config import TandemConfig
+from stacks.constructs.conversation_store import ConversationStore
+from stacks.constructs.nag import acknowledge
+from stacks.constructs.python_function import PythonFunction
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "groundtruth_templates" / "relevance.liquid.html"
+LABEL_ATTRIBUTE = "relevance"
+MANIFESTS, OUTPUT, RATINGS = "manifests/", "output/", "ratings/"
+JOB_NAME_PREFIX = "tandem-feedback"  # the sampler names each job <prefix>-<UTC time>
+
+
+class FeedbackStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, store: ConversationStore,
+                 **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        bucket = store.reference(self, "LabelingBucketName")
+        ratings = {"RATINGS_BUCKET": bucket, "RATINGS_PREFIX": RATINGS}
+
+        self.template = s3_assets.Asset(self, "RelevanceTemplate", path=str(TEMPLATE))
+        self.pre = PythonFunction(self, "PreAnnotation", name="groundtruth_pre",
+                                  description="Tandem Ground Truth pre-annotation: the task a rater sees",
+                                  memory_size=256, timeout=Duration.seconds(30),
+                                  log_retention_days=config.log_retention_days, environment=ratings)
+        store.grant_labeling(self.pre.role, self.pre, "LabelingAccess", read=(MANIFESTS, RATINGS),
+                             why="the pre-annotation Lambda reads source-ref items and the ratings already given.")
+        self.post = PythonFunction(self, "Consolidation", name="groundtruth_post",
+                                   description="Tandem Ground Truth consolidation: median rating per answer",
+                                   memory_size=512, timeout=Duration.minutes(5),
+                                   log_retention_days=config.log_retention_days, environment=ratings)
+        store.grant_labeling(self.post.role, self.post, "LabelingAccess", read=(OUTPUT, RATINGS, MANIFESTS),
+                             write=(RATINGS,),
+                             why="the consolidation Lambda streams the annotation payloads Ground Truth writes under "
+                                 "output/ and writes one rating file per job under ratings/.")
+
+        self.labeling_role = self._labeling_role(store)
+        workteam_arn = self._workteam(config)
+        self.sampler = self._sampler(config, store, ratings, workteam_arn)
+
+        CfnOutput(self, "SamplerFunctionName", value=self.sampler.function.function_name)
+        CfnOutput(self, "LabelingRoleArn", value=self.labeling_role.role_arn)
+        CfnOutput(self, "TemplateS3Uri", value=self.template.s3_object_url)
+
+    def _labeling_role(self, store: ConversationStore) -> iam.Role:
+        role = iam.Role(self, "LabelingRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                        description="Tandem Ground Truth labeling jobs")
+        store.grant_labeling(role, self, "LabelingJobData", read=(MANIFESTS, OUTPUT), write=(OUTPUT,),
+                             why="Ground Truth reads the input manifest and writes its output and annotations.")
+        iam.Policy(self, "LabelingJobLambdas", roles=[role], statements=[
+            iam.PolicyStatement(sid="InvokeOurLambdas", actions=["lambda:InvokeFunction"],
+                                resources=[self.pre.function.function_arn, self.post.function.function_arn]),
+            # The one template object (Asset.grant_read would allow the whole assets bucket).
+            iam.PolicyStatement(sid="ReadTemplate", actions=["s3:GetObject"],
+                                resources=[f"arn:{self.partition}:s3:::{self.template.s3_bucket_name}/"
+                                           f"{self.template.s3_object_key}"]),
+        ])
+        iam.Policy(self, "LabelingJobLogs", roles=[role], statements=[
+            iam.PolicyStatement(sid="JobLogs", actions=["logs:CreateLogGroup", "logs:CreateLogStream",
+                                                        "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                                resources=[f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:"
+                                           "/aws/sagemaker/LabelingJobs*"]),
+            iam.PolicyStatement(sid="JobMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
+                                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/LabelingJobs"}}),
+        ])
+        acknowledge(
+            self.node.find_child("LabelingJobLogs"), "AwsSolutions-IAM5[Resource::*]",
+            "cloudwatch:PutMetricData supports no resource-level permissions; it is conditioned on Ground Truth's "
+            "own metric namespace.",
+        )
+        acknowledge(
+            self.node.find_child("LabelingJobLogs"),
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+            "/aws/sagemaker/LabelingJobs*]",
+            "Ground Truth writes one log stream per labeling job into its own log group; the statement is limited "
+            "to that group.",
+        )
+        return role
+
+    def _workteam(self, config: TandemConfig) -> str:
+        if not config.workteam_user_pool_id:
+            return config.labeling_workteam_arn
+        team = sagemaker.CfnWorkteam(
+            self, "Raters", workteam_name="tandem-raters", description="Tandem experts who rate the bot's answers",
+            member_definitions=[sagemaker.CfnWorkteam.MemberDefinitionProperty(
+                cognito_member_definition=sagemaker.CfnWorkteam.CognitoMemberDefinitionProperty(
+                    cognito_user_pool=config.workteam_user_pool_id, cognito_user_group=config.workteam_user_group,
+                    cognito_client_id=config.workteam_client_id))])
+        return team.attr_workteam_arn
+
+    def _sampler(self, config: TandemConfig, store: ConversationStore, ratings: dict[str, str],
+                 workteam_arn: str) -> PythonFunction:
+        sampler = PythonFunction(
+            self, "Sampler", name="feedback_sampler",
+            description="Tandem feedback sampler: picks answers to rate and starts the labeling job",
+            memory_size=512, timeout=Duration.minutes(5), log_retention_days=config.log_retention_days,
+            environment={
+                **ratings,
+                "LABELING_BUCKET": store.reference(self, "LabelingBucketName"),
+                "LABEL_ATTRIBUTE_NAME": LABEL_ATTRIBUTE,
+                "JOB_NAME_PREFIX": JOB_NAME_PREFIX,
+                "LABELING_ROLE_ARN": self.labeling_role.role_arn,
+                "WORKTEAM_ARN": workteam_arn,
+                "TEMPLATE_S3_URI": self.template.s3_object_url,
+                "PRE_ANNOTATION_LAMBDA_ARN": self.pre.function.function_arn,
+                "CONSOLIDATION_LAMBDA_ARN": self.post.function.function_arn,
+                "WORKERS_PER_OBJECT": str(config.labeling_workers_per_object),
+                "TASK_TIME_LIMIT_SECONDS": str(config.labeling_task_time_limit_seconds),
+                "TASK_AVAILABILITY_SECONDS": str(config.labeling_task_availability_seconds),
+                "WINDOW_DAYS": str(config.labeling_window_days),
+                "BUDGET": str(config.labeling_budget),
+                "STRATEGY": config.labeling_strategy,
+                "SEED": str(config.labeling_seed),
+                "REDACT_PII": "true" if config.labeling_redact_pii else "false",
+                "LANGUAGE_CODE": config.language_code,
+            },
+        )
+        store.grant_transcript_read(sampler, policy_id="TranscriptRead")
+        store.grant_labeling(sampler.role, sampler, "LabelingAccess", read=(RATINGS,), write=(MANIFESTS,),
+                             why="the sampler skips rated answers and writes one input manifest per job.")
+        statements = [
+            iam.PolicyStatement(sid="StartLabelingJobs", actions=["sagemaker:CreateLabelingJob"],
+                                resources=[f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:labeling-job/"
+                                           f"{JOB_NAME_PREFIX}-*"]),
+            iam.PolicyStatement(sid="PassLabelingRole", actions=["iam:PassRole"], resources=[self.labeling_role.role_arn],
+                                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
+        ]
+        if config.labeling_redact_pii:
+            statements.append(iam.PolicyStatement(sid="DetectPii", actions=["comprehend:DetectPiiEntities"],
+                                                  resources=["*"]))
+        policy = iam.Policy(self, "SamplerActions", roles=[sampler.role], statements=statements)
+        acknowledge(
+            policy, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+                    f"labeling-job/{JOB_NAME_PREFIX}-*]",
+            "Each labeling job is named when the sampler starts it (prefix + time), so its ARN is not known at "
+            "deploy; the sampler may only create labeling jobs and pass the labeling role to SageMaker.",
+        )
+        if config.labeling_redact_pii:
+            acknowledge(
+                policy, "AwsSolutions-IAM5[Resource::*]",
+                "comprehend:DetectPiiEntities supports no resource-level permissions; it only analyses the text sent, "
+                "so that personal data is masked before an answer reaches a rater.",
+            )
+        rule = events.Rule(self, "Schedule", schedule=events.Schedule.expression(config.labeling_schedule),
+                           enabled=config.labeling_schedule_enabled,
+                           description="Samples answers for expert rating (enable with labeling_schedule_enabled)")
+        rule.add_target(targets.LambdaFunction(sampler.function, retry_attempts=2))
+        return sampler

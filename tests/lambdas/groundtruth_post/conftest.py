@@ -1,0 +1,71 @@
+"""Fixtures for the post-annotation Lambda: moto S3 holding Ground Truth's payload files and the objects
+they point at (tests/events/groundtruth_post*.json), and the ratings bucket the function writes to."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lambdas.common import clients
+from lambdas.groundtruth_post import handler as post_handler
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+OUTPUT_BUCKET = "tandem-gt-output-unit"  # Ground Truth's output path: the payload files
+INPUT_BUCKET = "tandem-gt-input-unit"  # data objects and answers given by s3Uri
+RATINGS_BUCKET = "tandem-ratings-unit"
+RATINGS_PREFIX = "ratings/"
+JOB = "tandem-ratings-2026-05"
+RATINGS_KEY = f"{RATINGS_PREFIX}{JOB}.jsonl"
+LABEL = "bot-answer-rating"
+
+
+def load(name: str) -> Any:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def lambda_context() -> SimpleNamespace:
+    return SimpleNamespace(
+        function_name="tandem-GtRecipe-post", memory_limit_in_mb=512, aws_request_id="req-1",
+        invoked_function_arn="arn:aws:lambda:us-east-1:111122223333:function:tandem-GtRecipe-post",
+        get_remaining_time_in_millis=lambda: 280000)
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    with mock_aws():
+        clients.reset()
+        post_handler.reset_settings()
+        monkeypatch.setenv("RATINGS_BUCKET", RATINGS_BUCKET)
+        monkeypatch.setenv("RATINGS_PREFIX", RATINGS_PREFIX)
+        s3 = boto3.client("s3")
+        for bucket in (OUTPUT_BUCKET, INPUT_BUCKET, RATINGS_BUCKET):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=INPUT_BUCKET, Key="items/3.json", Body=(EVENTS / "groundtruth_post_item_3.json").read_bytes())
+        s3.put_object(Bucket=INPUT_BUCKET, Key="annotations/2-w2.json",
+                      Body=(EVENTS / "groundtruth_post_annotation_2_w2.json").read_bytes())
+        yield SimpleNamespace(s3=s3)
+        clients.reset()
+        post_handler.reset_settings()
+
+
+def batch_event(aws, payload: list[dict[str, Any]] | str, *, iteration: int = 1) -> dict[str, Any]:
+    """The request of tests/events/groundtruth_post.json for a payload file put in S3 first."""
+    event = load("groundtruth_post.json")
+    key = f"{JOB}/annotations/consolidated-annotation/consolidation-request/iteration-{iteration}/batch.json"
+    body = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    aws.s3.put_object(Bucket=OUTPUT_BUCKET, Key=key, Body=body.encode())
+    event["payload"]["s3Uri"] = f"s3://{OUTPUT_BUCKET}/{key}"
+    return event
+
+
+def ratings_lines(aws) -> list[dict[str, Any]]:
+    body = aws.s3.get_object(Bucket=RATINGS_BUCKET, Key=RATINGS_KEY)["Body"].read().decode()
+    assert body.endswith("\n")
+    return [json.loads(line) for line in body.splitlines()]

@@ -1,0 +1,93 @@
+"""Fixtures for the pre-annotation Lambda: moto S3 (the labeling bucket: source-ref items and rating
+records), its environment, the Lambda context and the lines its logger writes."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lambdas.common import clients
+from lambdas.groundtruth_pre import handler as pre_handler
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+BUCKET = "tandem-feedback-pre"
+RATINGS_PREFIX = "ratings/"
+
+
+def event(name: str, **data_object: Any) -> dict[str, Any]:
+    """tests/events/groundtruth_pre_<name>.json, with dataObject keys replaced (None removes a key)."""
+    loaded = json.loads((EVENTS / f"groundtruth_pre_{name}.json").read_text())
+    result = copy.deepcopy(loaded)
+    for key, value in data_object.items():
+        if value is None:
+            result["dataObject"].pop(key, None)
+        else:
+            result["dataObject"][key] = value
+    return result
+
+
+def rating_line(session_id: str, turn_id: str, rating: int = 4) -> str:
+    return json.dumps({"schema_version": 1, "session_id": session_id, "turn_id": turn_id, "question": "q",
+                       "answer": "a", "rating": rating, "ratings": [{"worker_id": "w1", "value": rating}],
+                       "agreement": 1.0, "source": "groundtruth", "mean": rating})
+
+
+@pytest.fixture
+def lambda_context() -> SimpleNamespace:
+    return SimpleNamespace(
+        function_name="tandem-groundtruth-pre", memory_limit_in_mb=256, aws_request_id="req-1",
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tandem-groundtruth-pre",
+        get_remaining_time_in_millis=lambda: 28000)
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    with mock_aws():
+        clients.reset()
+        pre_handler.reset()
+        monkeypatch.setenv("RATINGS_BUCKET", BUCKET)
+        monkeypatch.setenv("RATINGS_PREFIX", RATINGS_PREFIX)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        yield SimpleNamespace(s3=s3)
+        clients.reset()
+        pre_handler.reset()
+
+
+@pytest.fixture
+def invoke(aws, lambda_context) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def call(request: dict[str, Any]) -> dict[str, Any]:
+        result = pre_handler.handler(request, lambda_context)
+        json.dumps(result)  # what Lambda sends back must serialise
+        return result
+
+    return call
+
+
+class CapturedLogs:
+    def __init__(self, stream: io.StringIO):
+        self.stream = stream
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def entries(self, message: str | None = None) -> list[dict[str, Any]]:
+        found = [json.loads(line) for line in self.text.splitlines() if line.startswith("{")]
+        return [e for e in found if message is None or e.get("message") == message]
+
+
+@pytest.fixture
+def logs():
+    stream = io.StringIO()
+    previous = pre_handler.logger.registered_handler.setStream(stream)
+    yield CapturedLogs(stream)
+    pre_handler.logger.registered_handler.setStream(previous)

@@ -1,0 +1,101 @@
+"""FeedbackStack: the sampler, the two Ground Truth Lambdas, the template asset and the labeling role."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Template
+
+from tests.stacks.conftest import as_list, statements
+
+
+@pytest.fixture(scope="module")
+def feedback(make_template) -> Template:
+    return make_template("feedback")
+
+
+def function_env(template: Template, name: str) -> dict:
+    (function,) = [f["Properties"] for f in template.find_resources("AWS::Lambda::Function").values()
+                   if f["Properties"]["Handler"] == f"lambdas.{name}.handler.handler"]
+    return function["Environment"]["Variables"]
+
+
+def role_statements(template: Template, role_prefix: str) -> list[dict]:
+    role_id = next(k for k in template.find_resources("AWS::IAM::Role") if k.startswith(role_prefix))
+    found = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def test_the_schedule_is_off_by_default_and_follows_config(feedback, make_template):
+    (rule,) = feedback.find_resources("AWS::Events::Rule").values()
+    assert rule["Properties"]["State"] == "DISABLED"
+    assert rule["Properties"]["ScheduleExpression"] == "rate(7 days)"
+    enabled = make_template("feedback", labeling_schedule_enabled=True, labeling_schedule="cron(0 3 ? * MON *)")
+    (rule,) = enabled.find_resources("AWS::Events::Rule").values()
+    assert (rule["Properties"]["State"], rule["Properties"]["ScheduleExpression"]) == ("ENABLED", "cron(0 3 ? * MON *)")
+
+
+def test_the_sampler_gets_the_job_parameters_from_config(make_template):
+    env = function_env(make_template("feedback", labeling_budget=250, labeling_strategy="random", labeling_seed=7,
+                                     labeling_workers_per_object=5), "feedback_sampler")
+    assert (env["BUDGET"], env["STRATEGY"], env["SEED"], env["WORKERS_PER_OBJECT"]) == ("250", "random", "7", "5")
+    assert env["LABEL_ATTRIBUTE_NAME"] == "relevance"
+    for name in ("LABELING_ROLE_ARN", "TEMPLATE_S3_URI", "PRE_ANNOTATION_LAMBDA_ARN", "CONSOLIDATION_LAMBDA_ARN",
+                 "TRANSCRIPTS_BUCKET", "LABELING_BUCKET", "RATINGS_BUCKET"):
+        assert env[name], name
+
+
+def test_without_a_workteam_the_sampler_only_writes_manifests(feedback, make_template):
+    assert function_env(feedback, "feedback_sampler")["WORKTEAM_ARN"] == ""
+    feedback.resource_count_is("AWS::SageMaker::Workteam", 0)
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/raters"
+    assert function_env(make_template("feedback", labeling_workteam_arn=arn), "feedback_sampler")["WORKTEAM_ARN"] == arn
+
+
+def test_a_workteam_from_an_existing_cognito_pool(make_template):
+    template = make_template("feedback", workteam_user_pool_id="us-east-1_AbC123", workteam_user_group="raters",
+                             workteam_client_id="1example23456789")
+    (team,) = template.find_resources("AWS::SageMaker::Workteam").values()
+    member = team["Properties"]["MemberDefinitions"][0]["CognitoMemberDefinition"]
+    assert member == {"CognitoUserPool": "us-east-1_AbC123", "CognitoUserGroup": "raters",
+                      "CognitoClientId": "1example23456789"}
+    assert "GetAtt" in json.dumps(function_env(template, "feedback_sampler")["WORKTEAM_ARN"])
+
+
+def test_the_labeling_role_names_our_lambdas_not_the_managed_policy(feedback):
+    role = next(r for k, r in feedback.find_resources("AWS::IAM::Role").items() if k.startswith("LabelingRole"))
+    assert "ManagedPolicyArns" not in role["Properties"]
+    invoke = [s for s in role_statements(feedback, "LabelingRole") if "lambda:InvokeFunction" in as_list(s["Action"])]
+    assert len(invoke) == 1
+    targets = json.dumps(invoke[0]["Resource"])
+    assert "PreAnnotation" in targets and "Consolidation" in targets
+    assert "*" not in targets
+
+
+def test_the_sampler_may_start_jobs_and_pass_only_the_labeling_role(feedback):
+    sampler = role_statements(feedback, "Sampler")
+    by_sid = {s.get("Sid"): s for s in sampler}
+    assert by_sid["StartLabelingJobs"]["Action"] == "sagemaker:CreateLabelingJob"
+    assert json.dumps(by_sid["StartLabelingJobs"]["Resource"]).endswith(':labeling-job/tandem-feedback-*"]]}')
+    assert by_sid["PassLabelingRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert "LabelingRole" in json.dumps(by_sid["PassLabelingRole"]["Resource"])
+    assert "DetectPii" in by_sid
+
+
+def test_pii_masking_permission_follows_config(make_template):
+    actions = {a for s in statements(make_template("feedback", labeling_redact_pii=False)) for a in as_list(s["Action"])}
+    assert "comprehend:DetectPiiEntities" not in actions
+    env = function_env(make_template("feedback", labeling_redact_pii=False), "feedback_sampler")
+    assert env["REDACT_PII"] == "false"
+
+
+def test_bucket_access_is_by_prefix(feedback):
+    writes = {json.dumps(s["Resource"]) for s in statements(feedback) if s.get("Sid") == "WriteLabeling"}
+    assert writes and all("manifests/" in w or "ratings/" in w or "output/" in w for w in writes)
+    for stmt in statements(feedback):
+        for action in as_list(stmt["Action"]):
+            assert action not in ("s3:*", "s3:DeleteObject"), stmt
