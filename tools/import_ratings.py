@@ -41,10 +41,8 @@ import csv
 import json
 import os
 import re
-import statistics
 import sys
 import tempfile
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -250,13 +248,10 @@ def question_for(turns: Sequence[Turn], index: int) -> Turn | None:
 
 def consolidate(rows: list[Row], *, question: str, answer: str, source: str) -> RatingRecord:
     """Several raters of one turn -> one record, as the Ground Truth consolidation does it."""
-    values = [r.rating for r in rows]
-    return RatingRecord(
+    return RatingRecord.consolidate(
         session_id=rows[0].session_id, turn_id=rows[0].turn_id, question=question, answer=answer,
-        rating=float(statistics.median(values)),
         ratings=tuple(WorkerRating(worker_id=r.rater, value=r.rating, comment=r.comment) for r in rows),
-        agreement=round(Counter(values).most_common(1)[0][1] / len(values), 4), source=source,
-        mean=round(statistics.fmean(values), 4))
+        source=source)
 
 
 def import_ratings(raw_rows: Sequence[tuple[int, Any]], transcripts: Transcripts, *, source: str) -> Result:

@@ -7,6 +7,8 @@ Both validate on the way in and name the bad field; both are plain dicts on the 
 from __future__ import annotations
 
 import math
+import statistics
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -108,6 +110,19 @@ class RatingRecord:
             raise FeedbackFormatError("ratings", "must hold at least one worker's rating")
         if self.mean is not None and not MIN_RATING <= self.mean <= MAX_RATING:
             raise FeedbackFormatError("mean", f"must be from {MIN_RATING} to {MAX_RATING}")
+
+    @classmethod
+    def consolidate(cls, *, session_id: str, turn_id: str, question: str, answer: str,
+                    ratings: tuple[WorkerRating, ...], source: str, labeling_job: str | None = None) -> "RatingRecord":
+        """Several raters of one answer -> one record: median rating, mean, and agreement = the share of the
+        raters who gave the most common value. Every rating source consolidates the same way."""
+        if not ratings:
+            raise FeedbackFormatError("ratings", "must hold at least one worker's rating")
+        values = [r.value for r in ratings]
+        return cls(session_id=session_id, turn_id=turn_id, question=question, answer=answer,
+                   rating=float(statistics.median(values)), ratings=ratings,
+                   agreement=round(Counter(values).most_common(1)[0][1] / len(values), 4), source=source,
+                   mean=round(statistics.fmean(values), 4), labeling_job=labeling_job)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

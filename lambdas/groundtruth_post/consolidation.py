@@ -23,8 +23,6 @@ never a failure of the batch, and never a rating record.
 from __future__ import annotations
 
 import json
-import statistics
-from collections import Counter
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Iterator
 
@@ -54,14 +52,6 @@ class Consolidated:
 def iter_objects(payload: IO[bytes]) -> Iterator[Any]:
     """The payload file's array items, one at a time (a binary file object: an S3 StreamingBody or a file)."""
     return ijson.items(payload, "item", use_float=True)
-
-
-def median(values: list[int]) -> float:
-    return float(statistics.median(values))
-
-
-def agreement(values: list[int]) -> float:
-    return round(Counter(values).most_common(1)[0][1] / len(values), 4)
 
 
 def _read_json(holder: Any, what: str, fetch: Fetch) -> Any:
@@ -149,11 +139,9 @@ def consolidate(obj: Any, *, label_attribute: str, job_name: str, fetch: Fetch,
         if not ratings:
             raise ObjectError("no worker gave a valid answer")
         item = _labeling_item(obj.get("dataObject"), fetch)
-        values = [r.value for r in ratings]
-        record = RatingRecord(session_id=item.session_id, turn_id=item.turn_id, question=item.question,
-                              answer=item.answer, rating=median(values), ratings=tuple(ratings),
-                              agreement=agreement(values), source="groundtruth",
-                              mean=round(statistics.fmean(values), 4), labeling_job=job_name)
+        record = RatingRecord.consolidate(session_id=item.session_id, turn_id=item.turn_id, question=item.question,
+                                          answer=item.answer, ratings=tuple(ratings), source="groundtruth",
+                                          labeling_job=job_name)
     except ObjectError as error:
         content = {"error": str(error), "workerCount": len(annotations) if isinstance(annotations, list) else 0,
                    "workers": workers}

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from lambdas.groundtruth_post.consolidation import agreement, consolidate, iter_objects, median
+from lambdas.common.feedback import RatingRecord, WorkerRating
+from lambdas.groundtruth_post.consolidation import consolidate, iter_objects
 
 ITEM = json.dumps({"source": "Q: a?\nA: b.", "session_id": "s", "turn_id": "t", "question": "a?", "answer": "b.",
                    "sampling": {"strategy": "random"}})
@@ -28,8 +29,9 @@ def no_fetch(uri: str) -> bytes:
     ([4, 4, 4], 4.0, 1.0), ([1, 3, 5], 3.0, 0.3333), ([5, 5, 1, 1, 3], 3.0, 0.4),
 ])
 def test_median_and_agreement(values, expected_median, expected_agreement):
-    assert median(values) == expected_median
-    assert agreement(values) == expected_agreement
+    record = RatingRecord.consolidate(session_id="s", turn_id="t", question="q", answer="a", source="import",
+                                      ratings=tuple(WorkerRating(worker_id=f"w{i}", value=v) for i, v in enumerate(values)))
+    assert (record.rating, record.agreement) == (expected_median, expected_agreement)
 
 
 def test_mean_is_kept_beside_the_median():
