@@ -3,8 +3,8 @@
 A generated Ground Truth payload file (OBJECTS data objects x WORKERS workers, the documented shape: each
 dataObject.content a labeling item of ~700 characters of question and answer, each annotationData.content
 a JSON string, one answer in four with a comment) is written to a temporary file. Each variant runs in a
-fresh interpreter (`python -m bench.consolidation VARIANT FILE`), so its peak RSS (getrusage ru_maxrss) is
-its own; the table shows that peak and the peak above the interpreter-with-imports baseline measured in the
+fresh interpreter (`python -m bench.consolidation VARIANT FILE`), whose peak RSS (VmHWM, reset after the
+imports through /proc/self/clear_refs) is its own; the table shows that peak and the peak above the interpreter-with-imports baseline measured in the
 same process before the run.
 - streaming: our code as the handler runs it (lambdas/groundtruth_post): `iter_objects` (ijson) over the
   open binary file, exactly as it consumes the S3 StreamingBody, `consolidate` per object, records added to
@@ -71,12 +71,36 @@ def _no_fetch(uri: str) -> bytes:
     raise LookupError(uri)
 
 
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+def _reset_peak_rss() -> int:
+    """Resets the process's peak RSS and returns the current RSS (kB). ru_maxrss cannot serve here: Linux
+    keeps it across fork and exec, so a child started by a big parent reports the parent's size as its peak."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS (VmHWM) to the current RSS
+        return _status_kb("VmRSS")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _peak_rss() -> int:
+    try:
+        return _status_kb("VmHWM")
+    except (OSError, LookupError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def run_variant(variant: str, payload: str) -> dict[str, object]:
     """Runs one variant in this process; returns its time, peak RSS and a digest of its response."""
     from lambdas.groundtruth_post.consolidation import BACKEND, consolidate, iter_objects
     from lambdas.groundtruth_post.ratings_file import RatingsFile, record_line
 
-    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline_kb = _reset_peak_rss()
     started = time.perf_counter()
     response: list = []
     worker_ids: dict[str, str] = {}
@@ -104,7 +128,7 @@ def run_variant(variant: str, payload: str) -> dict[str, object]:
     else:
         raise ValueError(variant)
     elapsed = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = _peak_rss()
     digest = hashlib.sha256(json.dumps(response, separators=(",", ":")).encode()).hexdigest()[:12]
     return {"variant": variant, "seconds": elapsed, "peak_mb": peak_kb / 1024, "baseline_mb": baseline_kb / 1024,
             "objects": len(response), "records": records, "digest": digest, "backend": BACKEND}
