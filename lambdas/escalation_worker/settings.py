@@ -11,14 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
+from lambdas.common.env_settings import SettingsError
+
 MAX_EMAIL_TURNS = 20
 _INT = re.compile(r"^[0-9]{1,9}$")
-
-
-class SettingsError(ValueError):
-    def __init__(self, variable: str, problem: str):
-        super().__init__(f"environment variable {variable} {problem}")
-        self.variable = variable
 
 
 @dataclass(frozen=True)

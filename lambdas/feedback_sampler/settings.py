@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
+from lambdas.common.env_settings import BUCKET_NAME, SettingsError
+
 STRATEGIES = ("random", "escalated_first")
 LANGUAGE_CODES = ("en", "es")
 MAX_WINDOW_DAYS = 90
@@ -32,19 +34,12 @@ TASK_KEYWORDS = ("text", "rating", "chatbot", "relevance")
 _INT = re.compile(r"^[0-9]{1,19}$")
 # botocore's sagemaker model (CreateLabelingJob) and AWS-CONTRACTS.md.
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 _WORKTEAM_ARN = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.+$")
 _LAMBDA_ARN = re.compile(r"^arn:aws[a-z\-]*:lambda:[a-z0-9\-]*:[0-9]{12}:function:.+$")
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
 # The job name is the prefix, "-" and a 15-character UTC time (20260105-020000): at most 63 characters.
 _JOB_PREFIX = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,46}$")
-
-
-class SettingsError(ValueError):
-    def __init__(self, variable: str, problem: str):
-        super().__init__(f"environment variable {variable} {problem}")
-        self.variable = variable
 
 
 class OverrideError(ValueError):
@@ -113,7 +108,7 @@ class SamplerSettings:
             return value
 
         def bucket(name: str) -> str:
-            return matching(name, _BUCKET, "an S3 bucket name")
+            return matching(name, BUCKET_NAME, "an S3 bucket name")
 
         redact_raw = text("REDACT_PII").lower()
         if redact_raw not in ("true", "false"):

@@ -7,19 +7,10 @@ any rating is written (Ground Truth retries the batch), instead of writing ratin
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Mapping
 
-# S3 bucket naming rules (3-63 lower-case letters, digits, dots, hyphens); a prefix is a folder ("ratings/").
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_PREFIX = re.compile(r"^(?:[A-Za-z0-9!_.*'()-]+/)*$")
-
-
-class SettingsError(ValueError):
-    def __init__(self, variable: str, problem: str):
-        super().__init__(f"environment variable {variable} {problem}")
-        self.variable = variable
+from lambdas.common.env_settings import BUCKET_NAME, S3_PREFIX, SettingsError
 
 
 @dataclass(frozen=True)
@@ -32,11 +23,11 @@ class PostSettings:
         bucket = environ.get("RATINGS_BUCKET", "").strip()
         if not bucket:
             raise SettingsError("RATINGS_BUCKET", "is required")
-        if not _BUCKET.fullmatch(bucket):
+        if not BUCKET_NAME.fullmatch(bucket):
             raise SettingsError("RATINGS_BUCKET", "must be an S3 bucket name")
         if "RATINGS_PREFIX" not in environ:
             raise SettingsError("RATINGS_PREFIX", "is required (an empty value means the bucket's root)")
         prefix = environ["RATINGS_PREFIX"].strip()
-        if not _PREFIX.fullmatch(prefix):
+        if not S3_PREFIX.fullmatch(prefix):
             raise SettingsError("RATINGS_PREFIX", "must be empty or folder names each ending with '/'")
         return cls(ratings_bucket=bucket, ratings_prefix=prefix)

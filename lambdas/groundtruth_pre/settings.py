@@ -19,15 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
+from lambdas.common.env_settings import BUCKET_NAME, S3_PREFIX, SettingsError
+
 _INT = re.compile(r"^[0-9]{1,9}$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_PREFIX = re.compile(r"^(?:[A-Za-z0-9!_.*'()-]+/)*$")
-
-
-class SettingsError(ValueError):
-    def __init__(self, variable: str, problem: str):
-        super().__init__(f"environment variable {variable} {problem}")
-        self.variable = variable
 
 
 @dataclass(frozen=True)
@@ -54,12 +48,12 @@ class PreSettings:
             return int(value)
 
         bucket = text("RATINGS_BUCKET")
-        if not _BUCKET.fullmatch(bucket):
+        if not BUCKET_NAME.fullmatch(bucket):
             raise SettingsError("RATINGS_BUCKET", "must be an S3 bucket name")
         if "RATINGS_PREFIX" not in environ:
             raise SettingsError("RATINGS_PREFIX", "is required (an empty value means the bucket's root)")
         prefix = environ["RATINGS_PREFIX"].strip()
-        if not _PREFIX.fullmatch(prefix):
+        if not S3_PREFIX.fullmatch(prefix):
             raise SettingsError("RATINGS_PREFIX", "must be empty or folder names each ending with '/'")
         return cls(ratings_bucket=bucket, ratings_prefix=prefix,
                    cache_seconds=integer("RATINGS_CACHE_SECONDS", 60, 86400, cls.cache_seconds),
