@@ -92,7 +92,7 @@ class FeedbackStack(Stack):
         )
         acknowledge(
             self.node.find_child("LabelingJobLogs"),
-            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
             "/aws/sagemaker/LabelingJobs*]",
             "Ground Truth writes one log stream per labeling job into its own log group; the statement is limited "
             "to that group.",

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from lambdas.common.env_settings import BUCKET_NAME, S3_PREFIX, SettingsError
+from lambdas.common.env_settings import ratings_location
 
 
 @dataclass(frozen=True)
@@ -20,14 +20,5 @@ class PostSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "PostSettings":
-        bucket = environ.get("RATINGS_BUCKET", "").strip()
-        if not bucket:
-            raise SettingsError("RATINGS_BUCKET", "is required")
-        if not BUCKET_NAME.fullmatch(bucket):
-            raise SettingsError("RATINGS_BUCKET", "must be an S3 bucket name")
-        if "RATINGS_PREFIX" not in environ:
-            raise SettingsError("RATINGS_PREFIX", "is required (an empty value means the bucket's root)")
-        prefix = environ["RATINGS_PREFIX"].strip()
-        if not S3_PREFIX.fullmatch(prefix):
-            raise SettingsError("RATINGS_PREFIX", "must be empty or folder names each ending with '/'")
+        bucket, prefix = ratings_location(environ)
         return cls(ratings_bucket=bucket, ratings_prefix=prefix)

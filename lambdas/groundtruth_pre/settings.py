@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from lambdas.common.env_settings import BUCKET_NAME, S3_PREFIX, SettingsError
+from lambdas.common.env_settings import SettingsError, ratings_location
 
 _INT = re.compile(r"^[0-9]{1,9}$")
 
@@ -33,12 +33,6 @@ class PreSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "PreSettings":
-        def text(name: str) -> str:
-            value = environ.get(name, "").strip()
-            if not value:
-                raise SettingsError(name, "is required")
-            return value
-
         def integer(name: str, low: int, high: int, default: int) -> int:
             value = environ.get(name, "").strip()
             if not value:
@@ -47,14 +41,7 @@ class PreSettings:
                 raise SettingsError(name, f"must be an integer from {low} to {high}")
             return int(value)
 
-        bucket = text("RATINGS_BUCKET")
-        if not BUCKET_NAME.fullmatch(bucket):
-            raise SettingsError("RATINGS_BUCKET", "must be an S3 bucket name")
-        if "RATINGS_PREFIX" not in environ:
-            raise SettingsError("RATINGS_PREFIX", "is required (an empty value means the bucket's root)")
-        prefix = environ["RATINGS_PREFIX"].strip()
-        if not S3_PREFIX.fullmatch(prefix):
-            raise SettingsError("RATINGS_PREFIX", "must be empty or folder names each ending with '/'")
+        bucket, prefix = ratings_location(environ)
         return cls(ratings_bucket=bucket, ratings_prefix=prefix,
                    cache_seconds=integer("RATINGS_CACHE_SECONDS", 60, 86400, cls.cache_seconds),
                    cache_max_turns=integer("RATINGS_CACHE_MAX_TURNS", 1, 5_000_000, cls.cache_max_turns))

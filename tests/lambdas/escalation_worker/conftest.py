@@ -5,7 +5,6 @@ call, so a test that queues nothing also proves the worker did not complete a ta
 from __future__ import annotations
 
 import io
-import json
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -14,6 +13,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from tests.log_capture import CapturedLogs
 from lambdas.common import clients, signing
 from lambdas.common.escalations import EscalationStore
 from lambdas.common.session_store import SessionStore
@@ -80,19 +80,6 @@ def invoke(aws, lambda_context) -> Callable[..., dict[str, Any]]:
         return worker_handler.handler(work_event(*records), lambda_context)
 
     return call
-
-
-class CapturedLogs:
-    def __init__(self, stream: io.StringIO):
-        self.stream = stream
-
-    @property
-    def text(self) -> str:
-        return self.stream.getvalue()
-
-    def entries(self, message: str | None = None) -> list[dict[str, Any]]:
-        found = [json.loads(line) for line in self.text.splitlines() if line.startswith("{")]
-        return [e for e in found if message is None or e.get("message") == message]
 
 
 @pytest.fixture

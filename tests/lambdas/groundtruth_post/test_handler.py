@@ -10,7 +10,7 @@ import pytest
 from lambdas.common.feedback import RatingRecord
 from lambdas.groundtruth_post import handler as post_handler
 from lambdas.groundtruth_post.request import RequestError
-from lambdas.groundtruth_post.settings import SettingsError
+from lambdas.common.env_settings import SettingsError
 from tests.lambdas.groundtruth_post.conftest import (JOB, LABEL, RATINGS_BUCKET, RATINGS_KEY, batch_event, load,
                                                      ratings_lines)
 

@@ -14,6 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.log_capture import CapturedLogs
 from lambdas.common import clients
 from lambdas.groundtruth_pre import handler as pre_handler
 
@@ -70,19 +71,6 @@ def invoke(aws, lambda_context) -> Callable[[dict[str, Any]], dict[str, Any]]:
         return result
 
     return call
-
-
-class CapturedLogs:
-    def __init__(self, stream: io.StringIO):
-        self.stream = stream
-
-    @property
-    def text(self) -> str:
-        return self.stream.getvalue()
-
-    def entries(self, message: str | None = None) -> list[dict[str, Any]]:
-        found = [json.loads(line) for line in self.text.splitlines() if line.startswith("{")]
-        return [e for e in found if message is None or e.get("message") == message]
 
 
 @pytest.fixture
