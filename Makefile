@@ -22,7 +22,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt lambdas/chatbot/requirements.txt package.json package-lock.json
+$(STAMP): requirements.txt requirements-dev.txt lambdas/chatbot/requirements.txt training/requirements.txt package.json package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	@# Older pips check a --no-deps install against the build machine's Python instead of the Lambda's.
 	$(BIN)/pip install --quiet pip==26.3
