@@ -1,0 +1,114 @@
+"""What the dataset Lambda does with S3: read every rating record file, build the dataset
+(lambdas/common/training_data.py), write it in the layout the fine-tuning pipeline reads.
+
+Input: every `*.jsonl` object under RATINGS_PREFIX (other keys are counted, not read), in key order, so
+that "the later record of a turn wins" means the same thing on every run. Objects are streamed line by
+line into the builder; only the accepted records are held in memory.
+
+Output, under s3://DATASET_BUCKET/DATASET_PREFIX<dataset_id>/ (encrypted by the bucket's default):
+    train/reward.jsonl  train/kto.jsonl  eval/reward.jsonl  eval/kto.jsonl
+    bedrock/train.jsonl  bedrock/validation.jsonl                           (prompt/completion)
+    bedrock-conversation/train.jsonl  bedrock-conversation/validation.jsonl (bedrock-conversation-2024)
+    report.json         (Dataset.to_report() plus the dataset id and the objects read)
+report.json is written first, even when the dataset is too small (NotEnoughTrainingData), so that the
+reason can be read; the row files are written only for a usable dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from lambdas.common import clients
+from lambdas.common.training_data import KTO_FILE, REWARD_FILE, Dataset, build_dataset, to_jsonl
+from lambdas.finetune_dataset.settings import DatasetSettings
+
+DATASET_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+REPORT_FILE = "report.json"
+JSONL_CONTENT_TYPE = "application/x-ndjson"
+
+
+class InvalidRequest(ValueError):
+    """The event is not {"dataset_id": "<[A-Za-z0-9_-]{1,80}>"}."""
+
+
+class NotEnoughTrainingData(RuntimeError):
+    """Too few training rows to fine-tune; the class name is the error name Step Functions catches."""
+
+
+@dataclass(frozen=True)
+class SourceStats:
+    objects_read: int = 0
+    objects_skipped: int = 0  # keys under the prefix that are not *.jsonl
+
+
+def dataset_id(event: Any) -> str:
+    value = event.get("dataset_id") if isinstance(event, dict) else None
+    if not isinstance(value, str) or not DATASET_ID.fullmatch(value):
+        raise InvalidRequest("dataset_id must be 1 to 80 letters, digits, '_' or '-'")
+    return value
+
+
+def rating_keys(bucket: str, prefix: str) -> tuple[list[str], int]:
+    """The *.jsonl keys under `prefix`, sorted, and how many other keys there were."""
+    keys, skipped = [], 0
+    pages = clients.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
+        for entry in page.get("Contents", []):
+            key = entry["Key"]
+            if key.endswith(".jsonl"):
+                keys.append(key)
+            elif not key.endswith("/"):
+                skipped += 1
+    return sorted(keys), skipped
+
+
+def _lines(bucket: str, key: str) -> Iterator[bytes]:
+    yield from clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"].iter_lines()
+
+
+def files(dataset: Dataset) -> dict[str, bytes]:
+    """Relative key -> body of every row file."""
+    return {f"train/{REWARD_FILE}": to_jsonl(dataset.train.reward),
+            f"train/{KTO_FILE}": to_jsonl(dataset.train.kto),
+            f"eval/{REWARD_FILE}": to_jsonl(dataset.eval.reward),
+            f"eval/{KTO_FILE}": to_jsonl(dataset.eval.kto),
+            "bedrock/train.jsonl": to_jsonl(dataset.train.bedrock_prompt_completion),
+            "bedrock/validation.jsonl": to_jsonl(dataset.eval.bedrock_prompt_completion),
+            "bedrock-conversation/train.jsonl": to_jsonl(dataset.train.bedrock_conversation),
+            "bedrock-conversation/validation.jsonl": to_jsonl(dataset.eval.bedrock_conversation)}
+
+
+def build(settings: DatasetSettings, dataset_id: str) -> tuple[dict[str, Any], Dataset, SourceStats]:
+    """Reads the rating records, writes the dataset; returns (the Lambda's result, the dataset, what was
+    read). Raises NotEnoughTrainingData, after writing report.json, when the train split is too small."""
+    keys, skipped = rating_keys(settings.ratings_bucket, settings.ratings_prefix)
+    stats = SourceStats(objects_read=len(keys), objects_skipped=skipped)
+    sources = ((key, _lines(settings.ratings_bucket, key)) for key in keys)  # each object opened when reached
+    dataset = build_dataset(sources, settings.options)
+
+    bucket, base = settings.dataset_bucket, f"{settings.dataset_prefix}{dataset_id}/"
+    uri = f"s3://{bucket}/{base}"
+    report = {"dataset_id": dataset_id, "ratings_uri": f"s3://{settings.ratings_bucket}/{settings.ratings_prefix}",
+              "objects_read": stats.objects_read, "objects_skipped": stats.objects_skipped,
+              "min_train_rows": settings.min_train_rows, **dataset.to_report()}
+    s3 = clients.client("s3")
+    s3.put_object(Bucket=bucket, Key=f"{base}{REPORT_FILE}", ContentType="application/json",
+                  Body=json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"))
+
+    train_rows = len(dataset.train.reward)
+    if train_rows < settings.min_train_rows:
+        raise NotEnoughTrainingData(
+            f"the train split has {train_rows} reward rows, fewer than MIN_TRAIN_ROWS={settings.min_train_rows} "
+            f"({dataset.records} records accepted, {len(dataset.eval.reward)} in eval, "
+            f"{dataset.bad_rows.total} bad rows; see {uri}{REPORT_FILE})")
+    for name, body in files(dataset).items():
+        s3.put_object(Bucket=bucket, Key=f"{base}{name}", Body=body, ContentType=JSONL_CONTENT_TYPE)
+
+    result = {"dataset_id": dataset_id, "dataset_uri": uri, "train_uri": f"{uri}train/", "eval_uri": f"{uri}eval/",
+              "report_uri": f"{uri}{REPORT_FILE}",
+              "counts": {"records": dataset.records, "train": dataset.train.counts(), "eval": dataset.eval.counts()},
+              "bad_rows": dataset.bad_rows.total}
+    return result, dataset, stats

@@ -1,0 +1,74 @@
+"""The fine-tuning pipeline's dataset step, deployed by stacks/finetune_stack.py and invoked by its state
+machine with {"dataset_id": "<execution name>"}.
+
+The handler is thin: the request and the settings are checked (dataset.dataset_id, settings.py), then
+dataset.build reads every rating record, writes the training files and report.json under
+s3://DATASET_BUCKET/DATASET_PREFIX<dataset_id>/ and returns their URIs and counts. It raises
+InvalidRequest for a bad dataset_id, SettingsError for a bad environment, and NotEnoughTrainingData
+(the Step Functions error name) when the train split is smaller than MIN_TRAIN_ROWS.
+Logs and metrics carry ids and counts only: never a question or an answer.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from lambdas.common import clients
+from lambdas.finetune_dataset import dataset
+from lambdas.finetune_dataset.dataset import InvalidRequest, NotEnoughTrainingData
+from lambdas.finetune_dataset.settings import DatasetSettings
+
+__all__ = ["handler", "InvalidRequest", "NotEnoughTrainingData"]
+
+logger = Logger()
+tracer = Tracer(patch_modules=["botocore"])
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tandem"))
+
+_settings: DatasetSettings | None = None
+
+
+def get_settings() -> DatasetSettings:
+    global _settings
+    if _settings is None:
+        _settings = DatasetSettings.from_env()
+        clients.client("s3")  # created now (init phase) instead of in the first invocation's time
+    return _settings
+
+
+def reset() -> None:
+    """Forgets the settings (tests)."""
+    global _settings
+    _settings = None
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = get_settings()
+    dataset_id = dataset.dataset_id(event)
+    logger.append_keys(dataset_id=dataset_id)
+    try:
+        result, built, stats = dataset.build(settings, dataset_id)
+    except NotEnoughTrainingData:
+        metrics.add_metric(name="DatasetsTooSmall", unit=MetricUnit.Count, value=1)
+        logger.warning("not enough training data; only report.json was written")
+        raise
+    counts = result["counts"]
+    logger.info("dataset written", extra={
+        "objects_read": stats.objects_read, "objects_skipped": stats.objects_skipped, "records": built.records,
+        "bad_rows": built.bad_rows.total, "bad_rows_by_reason": dict(built.bad_rows.counts),
+        "train": counts["train"], "eval": counts["eval"], "bedrock_truncated": built.bedrock_truncated})
+    metrics.add_metric(name="DatasetRecords", unit=MetricUnit.Count, value=built.records)
+    metrics.add_metric(name="DatasetBadRows", unit=MetricUnit.Count, value=built.bad_rows.total)
+    metrics.add_metric(name="DatasetTrainRows", unit=MetricUnit.Count, value=counts["train"]["reward"])
+    return result
+
+
+if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"):
+    # Inside Lambda's init phase: read the settings and create the S3 client before the first invocation.
+    get_settings()
