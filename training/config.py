@@ -1,0 +1,113 @@
+"""The fine-tuning job's hyperparameters: one frozen, validated dataclass.
+
+Used by training/cli.py (which turns command-line strings into it) and by every training module; an
+end-to-end test or a benchmark can build one directly. Defaults are the reference design's values
+(Flan-T5 XL, LoRA r=32 alpha=32 dropout 0.05 on q and v in 8-bit, learning rate 1e-5, 10 epochs,
+batch and mini-batch 1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+ALGORITHMS = ("reward-pg", "kto")
+DEFAULT_MODEL = "google/flan-t5-xl"
+
+
+class ConfigError(ValueError):
+    """A bad hyperparameter; the message starts with the field's name."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+def parse_bool(value: str | bool, field_name: str = "value") -> bool:
+    """SageMaker passes every hyperparameter as a string: accept exactly true/false (any case)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise ConfigError(field_name, f"must be true or false, got {value!r}")
+
+
+def parse_modules(value: str | None) -> tuple[str, ...] | None:
+    """A comma list ("q,v"); empty or None means "the default for the model type"."""
+    if value is None:
+        return None
+    names = tuple(part.strip() for part in str(value).split(",") if part.strip())
+    return names or None
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    algorithm: str = "reward-pg"
+    model_name_or_path: str = DEFAULT_MODEL
+    learning_rate: float = 1e-5
+    epochs: int = 10
+    batch_size: int = 1
+    # reward-pg: the batch is split into chunks of this size whose gradients accumulate into one step.
+    mini_batch_size: int = 1
+    lora_r: int = 32
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: tuple[str, ...] | None = None  # None: by model type (t5 -> q,v; llama -> q_proj,v_proj)
+    kl_coef: float = 0.2  # reward-pg: weight of KL(policy || frozen base); 0.2 was the old PPO default
+    kto_beta: float = 0.1  # kto: TRL's beta
+    load_in_8bit: bool = True
+    max_prompt_length: int = 512
+    max_response_length: int = 256
+    seed: int = 42
+    merge: bool = True
+    # Evaluation thresholds on the 1-5 rating (same meaning as the dataset builder's DatasetOptions).
+    good_min_rating: float = 4.0
+    bad_max_rating: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError("algorithm", f"must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
+        if not isinstance(self.model_name_or_path, str) or not self.model_name_or_path.strip():
+            raise ConfigError("model_name_or_path", "must not be empty")
+        _positive_number("learning_rate", self.learning_rate)
+        for name in ("epochs", "batch_size", "mini_batch_size", "lora_r", "lora_alpha",
+                     "max_prompt_length", "max_response_length"):
+            _positive_int(name, getattr(self, name))
+        if self.mini_batch_size > self.batch_size:
+            raise ConfigError("mini_batch_size", f"must be at most batch_size ({self.batch_size}), "
+                                                 f"got {self.mini_batch_size}")
+        if not (isinstance(self.lora_dropout, (int, float)) and 0 <= self.lora_dropout < 1):
+            raise ConfigError("lora_dropout", f"must be in [0, 1), got {self.lora_dropout!r}")
+        for name in ("kl_coef", "kto_beta"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ConfigError(name, f"must be a finite number >= 0, got {value!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ConfigError("seed", f"must be an integer >= 0, got {self.seed!r}")
+        if self.lora_target_modules is not None and not self.lora_target_modules:
+            raise ConfigError("lora_target_modules", "must name at least one module, or be left unset")
+        if not (1 <= self.bad_max_rating < self.good_min_rating <= 5):
+            raise ConfigError("good_min_rating", "need 1 <= bad_max_rating < good_min_rating <= 5, got "
+                                                 f"bad_max_rating={self.bad_max_rating}, "
+                                                 f"good_min_rating={self.good_min_rating}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["lora_target_modules"] = list(self.lora_target_modules) if self.lora_target_modules else None
+        return data
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
+
+
+def _positive_number(name: str, value: Any) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(name, f"must be a finite number > 0, got {value!r}")

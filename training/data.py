@@ -1,0 +1,111 @@
+"""Where the job's rows come from: the dataset Lambda's JSONL files, or (locally) rating records.
+
+Used by training/cli.py and training/job.py. Parsing and validation belong to the dataset builder
+(lambdas.common.training_data, shared with the dataset Lambda), so a row file the Lambda wrote is read
+by the same code that defined it. It is imported lazily so `python -m training --help` needs nothing but
+the standard library.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+REWARD, KTO = "reward", "kto"
+
+
+class DataError(ValueError):
+    """A missing or empty row file; the message names the path."""
+
+
+@dataclass
+class TrainingData:
+    train: list[dict[str, Any]]  # reward rows for reward-pg, KTO rows for kto
+    eval: list[dict[str, Any]]  # held-out reward rows (they carry the rating the evaluation needs)
+    sources: dict[str, str] = field(default_factory=dict)  # where each part came from, for metrics.json
+
+
+def row_kind(algorithm: str) -> str:
+    return KTO if algorithm == "kto" else REWARD
+
+
+def _file_name(kind: str) -> str:
+    from lambdas.common import training_data
+
+    return training_data.KTO_FILE if kind == KTO else training_data.REWARD_FILE
+
+
+def resolve(location: Path, kind: str) -> Path:
+    """A channel is a directory holding reward.jsonl / kto.jsonl; a file is taken as the wanted kind."""
+    location = Path(location)
+    if location.is_dir():
+        path = location / _file_name(kind)
+        if not path.is_file():
+            raise DataError(f"{location}: no {path.name} in this directory")
+        return path
+    if not location.is_file():
+        raise DataError(f"{location}: no such file or directory")
+    return location
+
+
+def load_rows(location: Path, kind: str) -> list[dict[str, Any]]:
+    from lambdas.common.training_data import read_rows
+
+    path = resolve(location, kind)
+    rows = read_rows(path.read_bytes().splitlines(), kind, str(path))
+    logger.info("read %d %s rows from %s", len(rows), kind, path)
+    return rows
+
+
+def load(train: Path, eval_location: Path | None, algorithm: str) -> TrainingData:
+    kind = row_kind(algorithm)
+    train_rows = load_rows(train, kind)
+    if not train_rows:
+        raise DataError(f"{train}: no {kind} rows to train on")
+    eval_rows: list[dict[str, Any]] = []
+    sources = {"train": str(resolve(train, kind))}
+    if eval_location is None:
+        logger.warning("no eval rows given (--eval or SM_CHANNEL_EVAL): the held-out margin is not measured")
+    else:
+        eval_rows = load_rows(eval_location, REWARD)
+        sources["eval"] = str(resolve(eval_location, REWARD))
+    return TrainingData(train=train_rows, eval=eval_rows, sources=sources)
+
+
+def from_ratings(files: list[Path], algorithm: str, *, good_min_rating: float, bad_max_rating: float,
+                 write_to: Path | None = None) -> TrainingData:
+    """Local runs: build the split from rating records exactly as the dataset Lambda would.
+
+    write_to (a directory) receives train/ and eval/ row files and report.json, so the run can be repeated
+    with --train/--eval."""
+    import json
+
+    from lambdas.common.training_data import (KTO_FILE, REWARD_FILE, DatasetOptions, build_dataset,
+                                              to_jsonl)
+
+    options = DatasetOptions(good_min_rating=good_min_rating, bad_max_rating=bad_max_rating)
+    sources = []
+    for path in files:
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"{path}: no such ratings file")
+        sources.append((str(path), path.read_bytes().splitlines()))
+    dataset = build_dataset(sources, options)
+    report = dataset.to_report()
+    logger.info("built the dataset from %d ratings files: %s", len(files), json.dumps(report, default=str))
+    if write_to is not None:
+        for split_name, split in (("train", dataset.train), ("eval", dataset.eval)):
+            folder = Path(write_to) / split_name
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / REWARD_FILE).write_bytes(to_jsonl(split.reward))
+            (folder / KTO_FILE).write_bytes(to_jsonl(split.kto))
+        (Path(write_to) / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    train_rows = dataset.train.kto if algorithm == "kto" else dataset.train.reward
+    if not train_rows:
+        raise DataError(f"the ratings files gave no {row_kind(algorithm)} rows to train on: {report}")
+    return TrainingData(train=list(train_rows), eval=list(dataset.eval.reward),
+                        sources={"ratings": ", ".join(str(path) for path in files)})

@@ -1,0 +1,137 @@
+"""Algorithm `reward-pg`: a reward-weighted policy gradient on the LOGGED responses.
+
+Used by training/job.py. It keeps the reference design's intent (PPO with each human score used directly as
+the reward, LoRA on a frozen base) with maintained pieces: TRL 1.16 has no PPO, and the responses were
+already generated and rated, so there is nothing to sample. Per row:
+
+    loss = -(reward * mean log p(response token | prompt, earlier tokens))
+           + kl_coef * mean over response tokens of KL(policy || reference)
+
+The reference is the frozen base: the same PEFT model with its adapter disabled, run without gradients.
+The KL is exact (summed over the whole vocabulary at each position), not a sampled estimate. Well-rated
+answers (reward > 0) become more likely, badly rated ones (reward < 0) less likely, and the KL term keeps
+the policy near the base. A batch of batch_size rows is one optimizer step; mini_batch_size splits it into
+chunks whose gradients accumulate (the memory knob).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from training import scoring
+from training.config import Hyperparameters
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]] = field(default_factory=list)  # one entry per optimizer step
+    steps: int = 0
+    seconds: float = 0.0
+    rows: int = 0
+
+
+@dataclass
+class LossTerms:
+    loss: torch.Tensor  # per row, differentiable
+    mean_logprob: torch.Tensor  # per row
+    kl: torch.Tensor  # per row
+
+
+def policy_gradient_loss(logits: torch.Tensor, ref_logits: torch.Tensor, targets: torch.Tensor,
+                         mask: torch.Tensor, rewards: torch.Tensor, kl_coef: float) -> LossTerms:
+    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    ref_logprobs = torch.log_softmax(ref_logits.float(), dim=-1)
+    mask = mask.float()
+    tokens = mask.sum(-1).clamp(min=1)
+    token_logprob = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    mean_logprob = (token_logprob * mask).sum(-1) / tokens
+    # KL(p || q) = sum_v p(v) (log p(v) - log q(v)) at every response position, then averaged over them.
+    token_kl = (logprobs.exp() * (logprobs - ref_logprobs)).sum(-1)
+    kl = (token_kl * mask).sum(-1) / tokens
+    return LossTerms(loss=-(rewards * mean_logprob) + kl_coef * kl, mean_logprob=mean_logprob, kl=kl)
+
+
+def batch_loss(model, items: list[scoring.Encoded], rewards: list[float], *, is_encoder_decoder: bool,
+               pad_id: int, device, kl_coef: float) -> LossTerms:
+    batch = scoring.collate(items, is_encoder_decoder=is_encoder_decoder, pad_id=pad_id, device=device)
+    logits = scoring.response_logits(model, batch)
+    with torch.no_grad(), model.disable_adapter():
+        ref_logits = scoring.response_logits(model, batch)
+    reward = torch.tensor(rewards, dtype=torch.float32, device=logits.device)
+    return policy_gradient_loss(logits, ref_logits, batch["targets"], batch["response_mask"], reward, kl_coef)
+
+
+def accumulate_gradients(model, items: list[scoring.Encoded], rewards: list[float], *, mini_batch_size: int,
+                         is_encoder_decoder: bool, pad_id: int, device, kl_coef: float) -> dict[str, float]:
+    """Backpropagates one batch, mini_batch_size rows at a time, into the parameters' .grad (the mean over
+    the batch, whatever the chunking). Returns the batch means for the step log."""
+    sums = {"loss": 0.0, "kl": 0.0, "logprob": 0.0}
+    for start in range(0, len(items), mini_batch_size):
+        chunk = slice(start, start + mini_batch_size)
+        terms = batch_loss(model, items[chunk], rewards[chunk], is_encoder_decoder=is_encoder_decoder,
+                           pad_id=pad_id, device=device, kl_coef=kl_coef)
+        (terms.loss.sum() / len(items)).backward()
+        sums["loss"] += terms.loss.detach().sum().item()
+        sums["kl"] += terms.kl.detach().sum().item()
+        sums["logprob"] += terms.mean_logprob.detach().sum().item()
+    return {"loss": sums["loss"] / len(items), "reward/mean": sum(rewards) / len(items),
+            "kl": sums["kl"] / len(items), "logprob/mean": sums["logprob"] / len(items)}
+
+
+def train(peft_model, tokenizer, rows: list[dict[str, Any]], hparams: Hyperparameters, *,
+          is_encoder_decoder: bool, device, max_steps: int | None = None,
+          on_step: Callable[[dict[str, float]], None] | None = None) -> TrainResult:
+    """Trains the adapter in place. max_steps stops early (tests, benchmarks); None runs every epoch."""
+    items = scoring.encode_rows(tokenizer, rows, "response", is_encoder_decoder=is_encoder_decoder,
+                                max_prompt_length=hparams.max_prompt_length,
+                                max_response_length=hparams.max_response_length)
+    rewards = [float(row["reward"]) for row in rows]
+    parameters = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=hparams.learning_rate)
+    order_rng = random.Random(hparams.seed)  # the row order, reproducible per seed
+    steps_per_epoch = math.ceil(len(items) / hparams.batch_size)
+    total = steps_per_epoch * hparams.epochs if max_steps is None else min(max_steps,
+                                                                            steps_per_epoch * hparams.epochs)
+    result = TrainResult(rows=len(items))
+    peft_model.train()
+    progress = tqdm(total=total, desc="reward-pg", disable=not sys.stderr.isatty())
+    started = time.perf_counter()
+    for epoch in range(hparams.epochs):
+        if result.steps >= total:
+            break
+        order = list(range(len(items)))
+        order_rng.shuffle(order)
+        for start in range(0, len(order), hparams.batch_size):
+            if result.steps >= total:
+                break
+            batch_rows = order[start:start + hparams.batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            means = accumulate_gradients(peft_model, [items[i] for i in batch_rows],
+                                         [rewards[i] for i in batch_rows], mini_batch_size=hparams.mini_batch_size,
+                                         is_encoder_decoder=is_encoder_decoder, pad_id=tokenizer.pad_token_id,
+                                         device=device, kl_coef=hparams.kl_coef)
+            optimizer.step()
+            result.steps += 1
+            entry = {"step": result.steps, "epoch": epoch + 1, **means}
+            result.history.append(entry)
+            # One parseable line per step (a SageMaker metric definition can pick the values out).
+            logger.info("step=%d epoch=%d loss=%.6f reward/mean=%.4f kl=%.6f", entry["step"], entry["epoch"],
+                        entry["loss"], entry["reward/mean"], entry["kl"])
+            progress.update(1)
+            if on_step is not None:
+                on_step(entry)
+    result.seconds = time.perf_counter() - started
+    progress.close()
+    peft_model.eval()
+    return result
