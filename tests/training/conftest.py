@@ -1,15 +1,5 @@
-"""Fixtures for the fine-tuning job's tests: tiny RANDOMLY INITIALISED models and synthetic ratings.
-
-Nothing is downloaded. The tokenizer is a byte-level BPE trained on the synthetic texts at test time, the
-models are built from small configs (a T5 and a Llama, d_model/hidden 64, 2 layers) and saved to a temp
-dir, so the job loads them by path exactly as it loads Flan-T5 XL or a Llama from SM_CHANNEL_MODEL on
-SageMaker. These runs simulate the pipeline; they say nothing about the quality a real model reaches.
-
-The synthetic ratings follow a pattern a tiny model can pick up: for "How do I <verb> my <noun>?" the
-well-rated answers (rating 5 / 4.5) are step-by-step instructions and the badly rated ones (1 / 1.5) are
-refusals. The eval split holds other sessions, with verb/noun pairs never seen in training, so a rising
-held-out margin means the preference generalised.
-"""
+"""Fixtures for the fine-tuning job's tests: tiny RANDOMLY INITIALISED models and synthetic ratings from
+tests/tiny_models.py (nothing downloaded; a simulation of the real job)."""
 
 from __future__ import annotations
 
@@ -20,14 +10,7 @@ import pytest
 import torch
 
 from lambdas.common.training_data import KTO_FILE, REWARD_FILE, to_jsonl
-
-VERBS = ("reset", "change", "update", "delete", "export", "recover", "lock", "share")
-NOUNS = ("password", "email", "account", "invoice", "profile", "address", "card", "order")
-GOOD = ("Open Settings, choose {noun}, then select {verb}. Done!",
-        "Go to Settings > {noun} and press {verb}. Done!")
-BAD = ("No idea about your {noun}, sorry.",
-       "You cannot {verb} that. Call us.")
-EVAL_PAIRS = 8  # verb/noun pairs held out (their sessions are in eval only)
+from tests.tiny_models import all_texts, build_tokenizer, save_tiny_llama, save_tiny_t5, synthetic_splits
 
 torch.set_num_threads(2)
 HERE = Path(__file__).parent
@@ -41,55 +24,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.filterwarnings(PEFT_DEPRECATION))
 
 
-def _rows(pairs: list[tuple[int, str, str]]) -> tuple[list[dict], list[dict]]:
-    """Reward and KTO rows, good and bad alternating (KTO's sequential batches then hold both labels)."""
-    reward, kto = [], []
-    for index, verb, noun in pairs:
-        question = f"How do I {verb} my {noun}?"
-        session = f"session-{index:03d}"
-        for turn, (template, rating) in enumerate(((GOOD[index % 2], 5.0 if index % 3 else 4.5),
-                                                    (BAD[index % 2], 1.0 if index % 3 else 1.5))):
-            answer = template.format(verb=verb, noun=noun)
-            ids = {"session_id": session, "turn_id": f"turn-{turn}"}
-            reward.append({"prompt": question, "response": answer, "reward": (rating - 3) / 2,
-                           "rating": rating, **ids})
-            kto.append({"prompt": question, "completion": answer, "label": rating >= 4, **ids})
-    return reward, kto
-
-
-def synthetic_splits() -> dict[str, dict[str, list[dict]]]:
-    pairs = [(i, verb, noun) for i, (verb, noun) in enumerate((v, n) for n in NOUNS for v in VERBS)]
-    # Every 8th pair (a different verb and noun each time) is held out.
-    held_out = [pair for pair in pairs if pair[0] % 8 == pair[0] // 8 % 8][:EVAL_PAIRS]
-    train = [pair for pair in pairs if pair not in held_out][:32]
-    (train_reward, train_kto), (eval_reward, eval_kto) = _rows(train), _rows(held_out)
-    return {"train": {"reward": train_reward, "kto": train_kto},
-            "eval": {"reward": eval_reward, "kto": eval_kto}}
-
-
-def all_texts(splits) -> list[str]:
-    texts = []
-    for split in splits.values():
-        for row in split["reward"]:
-            texts += [row["prompt"], row["response"], row["prompt"] + "\n" + row["response"]]
-    return texts
-
-
-def build_tokenizer(texts: list[str]):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    backend = Tokenizer(models.BPE(unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    # Special tokens first, in T5's order: pad 0, eos 1 (T5 also starts the decoder with the pad id).
-    backend.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<pad>", "</s>", "<s>", "<unk>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return PreTrainedTokenizerFast(tokenizer_object=backend, model_input_names=["input_ids", "attention_mask"],
-                                   pad_token="<pad>", eos_token="</s>", bos_token="<s>", unk_token="<unk>")
-
-
 @pytest.fixture(scope="session")
 def splits():
     return synthetic_splits()
@@ -100,33 +34,14 @@ def tokenizer(splits):
     return build_tokenizer(all_texts(splits))
 
 
-def _save(model, tokenizer, folder: Path) -> str:
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
-
-
 @pytest.fixture(scope="session")
 def t5_path(tmp_path_factory, tokenizer) -> str:
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    torch.manual_seed(0)
-    config = T5Config(vocab_size=len(tokenizer), d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
-                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                      decoder_start_token_id=tokenizer.pad_token_id)
-    return _save(T5ForConditionalGeneration(config), tokenizer, tmp_path_factory.mktemp("tiny-t5"))
+    return save_tiny_t5(tokenizer, tmp_path_factory.mktemp("tiny-t5"))
 
 
 @pytest.fixture(scope="session")
 def llama_path(tmp_path_factory, tokenizer) -> str:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                         bos_token_id=tokenizer.bos_token_id)
-    return _save(LlamaForCausalLM(config), tokenizer, tmp_path_factory.mktemp("tiny-llama"))
+    return save_tiny_llama(tokenizer, tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,200 @@
+"""The offline loop end to end, in one process under one moto mock: conversations become a model update.
+
+1. customers chat with the real chatbot handler (Bedrock stubbed): half of the questions get a good answer
+   (it names the steps to take), half a bad one (a vague brush-off); every turn lands in the transcripts;
+2. the real feedback sampler picks the bot answers of the window into a Ground Truth input manifest;
+3. Ground Truth is played by the test: each manifest line goes through the real pre-annotation handler,
+   three experts' answers (5 for a good answer, 1 for a bad one) go through the real post-annotation handler
+   in Ground Truth's documented request and payload shapes, which writes the job's rating records;
+4. the real dataset Lambda turns the rating records into train/eval rows;
+5. the training job (training/) runs a few reward-pg steps on a tiny, randomly initialised T5 built here
+   from a small config (a simulation: the real job runs on SageMaker with Flan-T5 XL), writes its adapter,
+   merged model and metrics.
+
+What crosses each boundary is what the next stage reads in AWS: S3 objects in the formats of
+ARCHITECTURE.md, the Lambda events of AWS-CONTRACTS.md. Only Bedrock (a Stubber) and Ground Truth's workers
+(the test) are stand-ins. The chatbot names sessions with random ids, so the train/eval split differs from
+run to run: every assertion holds for any split.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lambdas.chatbot import handler as chatbot_handler
+from lambdas.common import clients
+from lambdas.common.training_data import read_rows
+from lambdas.feedback_sampler import handler as sampler_handler
+from lambdas.finetune_dataset import handler as dataset_handler
+from lambdas.groundtruth_post import handler as post_handler
+from lambdas.groundtruth_pre import handler as pre_handler
+from stacks.config import TandemConfig
+from tests.tiny_models import build_tokenizer, save_tiny_t5
+from training import data as training_data, job
+from training.config import Hyperparameters
+from tests.end_to_end_helpers import Bedrock, Customer, lambda_context, stack_environment
+from tests.statemachines.conftest import Flow
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
+LABELING = "tandem-labeling-e2e"
+RATINGS_PREFIX = "ratings/"
+DATASETS_PREFIX = "datasets/"
+LABEL = "relevance"
+JOB = "tandem-feedback-e2e"
+JOB_ARN = f"arn:aws:sagemaker:us-east-1:123456789012:labeling-job/{JOB}"
+WORKERS = [f"private.us-east-1.EXPERT{n}" for n in range(3)]
+TOPICS = ("password", "invoice", "delivery", "refund", "account", "order", "card", "plan")
+GOOD = "To change your {topic}, open Settings, choose {topic}, then follow the steps on the screen."
+BAD = "Not sure. Maybe ask someone else about your {topic}."
+CONVERSATIONS = 16  # eight good answers and eight bad ones
+
+
+@pytest.fixture
+def world(monkeypatch):
+    config = TandemConfig(sentiment_detector="vader")  # offline gate: no Comprehend call per turn
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        clients.reset()
+        for handler_module in (chatbot_handler,):
+            handler_module.reset_service()
+        flow = Flow(lambda_context("worker"))
+        flow.s3.create_bucket(Bucket=LABELING)
+        bedrock = Bedrock()
+        environment = stack_environment(config, flow=flow, state_machine_arn=flow.state_machine(
+            accept_seconds=900, resolve_seconds=3600), worker_accept_seconds=900)
+        environment.update({
+            # stacks/feedback_stack.py: the sampler and both Ground Truth Lambdas
+            "RATINGS_BUCKET": LABELING, "RATINGS_PREFIX": RATINGS_PREFIX, "LABELING_BUCKET": LABELING,
+            "WINDOW_DAYS": "1", "BUDGET": "100", "STRATEGY": "random", "SEED": "7", "REDACT_PII": "false",
+            # stacks/finetune_stack.py: the dataset Lambda
+            "DATASET_BUCKET": LABELING, "DATASET_PREFIX": DATASETS_PREFIX, "EVAL_FRACTION": "0.25",
+            "MIN_TRAIN_ROWS": "2", "SPLIT_SEED": "e2e",
+        })
+        dataset_handler.reset()
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        yield SimpleNamespace(flow=flow, s3=flow.s3, bedrock=bedrock, monkeypatch=monkeypatch, config=config)
+        flow.stop_running()
+        bedrock.stubber.deactivate()
+        clients.reset()
+        chatbot_handler.reset_service()
+        dataset_handler.reset()
+
+
+def chat(world) -> dict[str, bool]:
+    """Each customer asks one question; returns answer text -> whether it was the good one."""
+    answers = {}
+    for n in range(CONVERSATIONS):
+        topic = TOPICS[n % len(TOPICS)]
+        good = n % 2 == 0
+        answer = (GOOD if good else BAD).format(topic=topic)
+        world.bedrock.will_answer(answer)
+        reply = Customer(sub=f"customer-{n:04d}").says(f"How do I change my {topic}? (customer {n})")
+        assert reply["reply"] == answer and reply["escalated"] is False
+        answers[answer] = good
+    world.bedrock.assert_all_used()
+    return answers
+
+
+def sample(world) -> list[dict]:
+    # The sampler's window ends at its start time, to the second; a run a minute after the chats sees them.
+    later = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=1)
+    world.monkeypatch.setattr(sampler_handler, "_now", lambda: later)
+    summary = sampler_handler.handler({"budget": 100, "strategy": "random", "seed": 7}, lambda_context("sampler"))
+    manifest = [o["Key"] for o in world.s3.list_objects_v2(Bucket=LABELING, Prefix="manifests/")["Contents"]]
+    assert summary["items"] == CONVERSATIONS and len(manifest) == 1
+    body = world.s3.get_object(Bucket=LABELING, Key=manifest[0])["Body"].read().decode()
+    return [json.loads(line) for line in body.splitlines()]
+
+
+def label(world, manifest: list[dict], answers: dict[str, bool]) -> None:
+    """Ground Truth: the pre-annotation Lambda per object, the workers' answers, then one consolidation batch."""
+    payload = []
+    for index, line in enumerate(manifest):
+        task = pre_handler.handler({"version": "2018-10-16", "labelingJobArn": JOB_ARN, "dataObject": line},
+                                   lambda_context("gt-pre"))
+        assert task["isHumanAnnotationRequired"] is True
+        assert task["taskInput"]["answer"] == line["answer"]
+        value = "5" if answers[line["answer"]] else "1"
+        payload.append({"datasetObjectId": str(index), "dataObject": {"content": json.dumps(line)},
+                        "annotations": [{"workerId": worker, "annotationData": {
+                            "content": json.dumps({LABEL: {"label": value}})}} for worker in WORKERS]})
+    key = f"{JOB}/annotations/consolidated-annotation/consolidation-request/iteration-1/batch.json"
+    world.s3.put_object(Bucket=LABELING, Key=f"output/{key}", Body=json.dumps(payload).encode())
+    response = post_handler.handler({
+        "version": "2018-10-16", "labelingJobArn": JOB_ARN, "labelCategories": None, "labelAttributeName": LABEL,
+        "roleArn": "arn:aws:iam::123456789012:role/tandem-labeling",
+        "payload": {"s3Uri": f"s3://{LABELING}/output/{key}"}, "outputConfig": None, "kmsKeyId": None,
+    }, lambda_context("gt-post"))
+    assert len(response) == CONVERSATIONS
+
+
+def rating_records(world) -> list[dict]:
+    body = world.s3.get_object(Bucket=LABELING, Key=f"{RATINGS_PREFIX}{JOB}.jsonl")["Body"].read().decode()
+    return [json.loads(line) for line in body.splitlines()]
+
+
+def build_dataset(world) -> dict:
+    result = dataset_handler.handler({"dataset_id": "e2e-1"}, lambda_context("dataset"))
+    assert result["train_uri"] == f"s3://{LABELING}/{DATASETS_PREFIX}e2e-1/train/" and result["bad_rows"] == 0
+    return result
+
+
+def rows(world, uri: str, kind: str) -> list[dict]:
+    key = uri.removeprefix(f"s3://{LABELING}/") + f"{kind}.jsonl"
+    body = world.s3.get_object(Bucket=LABELING, Key=key)["Body"].iter_lines()
+    return read_rows(body, kind, key)
+
+
+def download(world, uri: str, folder):
+    """What SageMaker does for an S3Prefix channel: every object under the prefix, into the channel's folder."""
+    prefix = uri.removeprefix(f"s3://{LABELING}/")
+    folder.mkdir(parents=True)
+    for item in world.s3.list_objects_v2(Bucket=LABELING, Prefix=prefix)["Contents"]:
+        world.s3.download_file(LABELING, item["Key"], str(folder / item["Key"].removeprefix(prefix)))
+    return folder
+
+
+def test_rated_conversations_become_training_rows_and_a_tuned_adapter(world, tmp_path):
+    answers = chat(world)
+    manifest = sample(world)
+    assert {line["answer"] for line in manifest} == set(answers)
+    label(world, manifest, answers)
+    records = rating_records(world)
+    assert sorted(r["rating"] for r in records) == [1.0] * 8 + [5.0] * 8
+    assert all(r["agreement"] == 1.0 and r["source"] == "groundtruth" for r in records)
+
+    dataset = build_dataset(world)
+    train, held_out = rows(world, dataset["train_uri"], "reward"), rows(world, dataset["eval_uri"], "reward")
+    assert len(train) + len(held_out) == CONVERSATIONS and held_out
+    assert not {r["session_id"] for r in train} & {r["session_id"] for r in held_out}
+    by_answer = {r["response"]: r["reward"] for r in train + held_out}
+    assert by_answer == {answer: 1.0 if good else -1.0 for answer, good in answers.items()}
+    kto = rows(world, dataset["train_uri"], "kto")
+    assert {r["completion"]: r["label"] for r in kto} == {r["response"]: r["reward"] > 0 for r in train}
+
+    # The training job, on the channels as SageMaker lays them out (a tiny simulated T5, a few steps).
+    channels = tmp_path / "input" / "data"
+    train_dir = download(world, dataset["train_uri"], channels / "train")
+    eval_dir = download(world, dataset["eval_uri"], channels / "eval")
+    texts = [text for row in train + held_out for text in (row["prompt"], row["response"])]
+    model = save_tiny_t5(build_tokenizer(texts), tmp_path / "base-model")
+    hparams = Hyperparameters(algorithm="reward-pg", model_name_or_path=model, load_in_8bit=False,
+                              learning_rate=5e-3, batch_size=4, mini_batch_size=2, lora_r=8, lora_alpha=8, seed=7)
+    output = tmp_path / "model"
+    metrics = job.run(hparams, training_data.load(train_dir, eval_dir, hparams.algorithm), output, max_steps=3)
+    assert metrics["training"]["steps"] == 3 and metrics["rows"] == {"train": len(train), "eval": len(held_out)}
+    assert all(-1.0 <= entry["reward/mean"] <= 1.0 and math.isfinite(entry["loss"]) for entry in metrics["history"])
+    # Three steps prove nothing about learning (tests/training does); they must have moved the model.
+    assert metrics["eval"]["after"]["margin"] != metrics["eval"]["before"]["margin"]
+    assert metrics["eval"]["before"]["good_rows"] + metrics["eval"]["before"]["bad_rows"] == len(held_out)
+    assert (output / "adapter" / "adapter_config.json").is_file()
+    assert {"config.json", "model.safetensors"} <= {p.name for p in (output / "merged").iterdir()}
+    assert json.loads((output / "metrics.json").read_text())["training"]["steps"] == 3
