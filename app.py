@@ -10,6 +10,7 @@ from stacks.chatbot_stack import ChatbotStack
 from stacks.data_stack import DataStack
 from stacks.escalation_stack import EscalationStack
 from stacks.feedback_stack import FeedbackStack
+from stacks.finetune_stack import FinetuneStack
 from stacks.config import TandemConfig, config_keys, load_config
 
 
@@ -28,6 +29,8 @@ def build_app(app: cdk.App) -> cdk.App:
                  alarm_topic=data.alarm_topic, description="Tandem: Bedrock chatbot with escalation gate")
     FeedbackStack(app, "TandemFeedback", config=config, store=data.store,
                   description="Tandem: expert ratings of bot answers (sampling, Ground Truth, rating records)")
+    FinetuneStack(app, "TandemFinetune", config=config, store=data.store,
+                  description="Tandem: fine-tuning from the ratings (dataset, SageMaker training, Bedrock import)")
     cdk.Tags.of(app).add("project", "tandem")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

@@ -1,7 +1,7 @@
 """`python -m bench [NAME ...]`: runs the benchmarks (all by default), prints each report, and appends a dated
 section with the command, the machine and every table to bench/RESULTS.md (newest last).
 
-Names: gate_overhead, escalation_overhead, cold_start, bundle_size, consolidation. `python -m bench.<name>` runs one without recording it.
+Names: gate_overhead, escalation_overhead, cold_start, bundle_size, consolidation, training_throughput. `python -m bench.<name>` runs one without recording it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ BENCHMARKS = {
     "cold_start": "Cold start",
     "bundle_size": "Bundle size",
     "consolidation": "Consolidation",
+    "training_throughput": "Training throughput and held-out margins",
 }
 
 
@@ -49,10 +50,11 @@ def git_revision() -> str:
 
 
 def code_fingerprint() -> str:
-    """A short hash of the code the benchmarks measure (lambdas/ and the bundler), working tree included: other
+    """A short hash of the code the benchmarks measure (lambdas/, training/ and the bundler), working tree included: other
     people edit it while a run goes on, and a run is only meaningful if it saw one version of it."""
     digest = hashlib.sha256()
-    paths = [p for p in sorted((ROOT / "lambdas").rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+    paths = [p for folder in ("lambdas", "training") for p in sorted((ROOT / folder).rglob("*"))
+             if p.is_file() and "__pycache__" not in p.parts]
     for path in [*paths, ROOT / "stacks" / "constructs" / "python_function.py"]:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
@@ -71,7 +73,7 @@ def main(argv: list[str]) -> int:
         "",
         f"- Command: `{command_line()}` (in `{Path.cwd()}`)",
         f"- Machine: {machine()}",
-        f"- Revision: {git_revision()}; code fingerprint (lambdas/ + PipBundler, working tree) "
+        f"- Revision: {git_revision()}; code fingerprint (lambdas/ + training/ + PipBundler, working tree) "
         f"{fingerprint}",
     ]
     print("\n".join(header), flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -34,6 +35,29 @@ _WORKTEAM_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:work
 _USER_POOL_ID = re.compile(r"^[a-z]{2}-[a-z]+-[0-9]_[0-9a-zA-Z]+$")
 _SCHEDULE = re.compile(r"^(rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\([^)]+\))$")
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
+# Fine-tuning: a Hugging Face hub id ("google/flan-t5-xl") or an S3 prefix holding the weights. The S3 key
+# is used in an IAM resource, so no "*" (it would widen the grant) and no spaces.
+_HUB_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
+_S3_MODEL_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([A-Za-z0-9!_.'()/-]*)$")
+# An ECR image (the training role may pull from that one repository); {region} is the stack's region.
+_ECR_IMAGE = re.compile(r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>\{region\}|[a-z]{2}(-[a-z]+)+-[0-9])"
+                        r"\.amazonaws\.com(\.cn)?/(?P<repository>[a-z0-9]+([._/-][a-z0-9]+)*)"
+                        r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$")
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_SPLIT_SEED = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+FINETUNE_ALGORITHMS = ("reward-pg", "kto")  # training/cli.py's --algorithm choices
+# The training job's hyperparameters (training/cli.py) that finetune_hyperparameters may set, by the type
+# each must parse as. algorithm and model_name_or_path have keys of their own.
+FINETUNE_HYPERPARAMETERS: dict[str, str] = {
+    "learning_rate": "number", "epochs": "integer", "batch_size": "integer", "mini_batch_size": "integer",
+    "lora_r": "integer", "lora_alpha": "integer", "lora_dropout": "number", "lora_target_modules": "list",
+    "kl_coef": "number", "kto_beta": "number", "load_in_8bit": "boolean", "max_prompt_length": "integer",
+    "max_response_length": "integer", "seed": "integer", "merge": "boolean",
+}
+# Values reach the job as command-line arguments: plain tokens only.
+_HYPERPARAMETER_VALUE = re.compile(r"^[A-Za-z0-9._,:/+-]{1,256}$")
+# SageMaker's limits: MaxRuntimeInSeconds up to 28 days, VolumeSizeInGB up to 16384.
+FINETUNE_MAX_RUNTIME_HOURS = 28 * 24
 # Lambda allows 4 KB of environment variables in all; the settings JSON gets this share of it.
 SETTINGS_BUDGET_BYTES = 3400
 # API Gateway's integration timeout for a REST API; the chatbot must answer inside it.
@@ -119,10 +143,34 @@ class TandemConfig:
     labeling_workers_per_object: int = 3
     labeling_task_time_limit_seconds: int = 600
     labeling_task_availability_seconds: int = 864000
+    # Fine-tuning from the ratings (FinetuneStack)
+    finetune_algorithm: str = "reward-pg"
+    finetune_base_model: str = "google/flan-t5-xl"
+    finetune_training_image: str = (
+        "763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-training:"
+        "2.9.0-transformers5.3.0-gpu-py312-cu130-ubuntu22.04"
+    )
+    finetune_instance_type: str = "ml.g5.2xlarge"
+    finetune_max_runtime_hours: int = 8
+    finetune_volume_gb: int = 100
+    finetune_hyperparameters: tuple[tuple[str, str], ...] = ()
+    finetune_good_min_rating: float = 4.0
+    finetune_bad_max_rating: float = 2.0
+    finetune_eval_fraction: float = 0.2
+    finetune_split_seed: str = "tandem"
+    finetune_min_train_rows: int = 20
+    finetune_weight_by_agreement: bool = False
+    finetune_import_model: bool = False
+    finetune_notify_email: str = ""
 
     @property
     def effective_gate_model_id(self) -> str:
         return self.gate_model_id or self.model_id
+
+    @property
+    def finetune_model_s3_uri(self) -> str:
+        """The base model's S3 prefix (a `model` input channel), or "" for a hub id."""
+        return self.finetune_base_model if self.finetune_base_model.startswith("s3://") else ""
 
 
 def _as_str(key: str, value: Any) -> str:
@@ -173,8 +221,63 @@ def _as_phrases(key: str, value: Any) -> tuple[str, ...]:
     return tuple(p.strip().lower() for p in value)
 
 
+def _as_hyperparameters(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """A JSON object of extra training hyperparameters -> sorted (name, string value) pairs.
+
+    Names may use hyphens (learning-rate) like the job's command line; they are stored with underscores.
+    Numbers and booleans are turned into the strings SageMaker passes on (true/false for booleans).
+    """
+    if isinstance(value, str):  # -c finetune_hyperparameters='{"epochs": 3}'
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ConfigError(key, value, "a JSON object of hyperparameters") from None
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, value, "a JSON object of hyperparameters, such as {\"epochs\": \"3\"}")
+    pairs = {}
+    for raw_name, raw in value.items():
+        name = str(raw_name).strip().replace("-", "_")
+        if name in ("algorithm", "model_name_or_path"):
+            dedicated = "finetune_algorithm" if name == "algorithm" else "finetune_base_model"
+            raise ConfigError(key, value, f"no '{name}' (set it with {dedicated})")
+        if name not in FINETUNE_HYPERPARAMETERS:
+            raise ConfigError(key, value, f"hyperparameter names of the training job; '{raw_name}' is not one of "
+                              + ", ".join(FINETUNE_HYPERPARAMETERS))
+        if isinstance(raw, bool):
+            text = "true" if raw else "false"
+        elif isinstance(raw, (int, float, str)):
+            text = str(raw).strip()
+        else:
+            raise ConfigError(key, value, f"a string, number or boolean for '{name}'")
+        if not _HYPERPARAMETER_VALUE.match(text):
+            raise ConfigError(key, value, f"a value for '{name}' of 1 to 256 letters, digits or . _ , : / + -")
+        _check_hyperparameter_type(key, value, name, text)
+        pairs[name] = text.lower() if FINETUNE_HYPERPARAMETERS[name] == "boolean" else text
+    return tuple(sorted(pairs.items()))
+
+
+def _check_hyperparameter_type(key: str, value: Any, name: str, text: str) -> None:
+    kind = FINETUNE_HYPERPARAMETERS[name]
+    try:
+        if kind == "integer":
+            ok = int(text) >= 0
+        elif kind == "number":
+            ok = math.isfinite(float(text)) and float(text) >= 0
+        elif kind == "boolean":
+            ok = text.lower() in ("true", "false")
+        else:  # a comma list of module names
+            ok = all(part.strip() for part in text.split(","))
+    except ValueError:
+        ok = False
+    if not ok:
+        expected = {"integer": "a non-negative integer", "number": "a non-negative number",
+                    "boolean": "true or false", "list": "a comma list of module names"}[kind]
+        raise ConfigError(key, value, f"'{name}' as {expected}")
+
+
 _COERCE: dict[type | str, Callable[[str, Any], Any]] = {
     "str": _as_str, "int": _as_int, "float": _as_float, "bool": _as_bool, "tuple[str, ...]": _as_phrases,
+    "tuple[tuple[str, str], ...]": _as_hyperparameters,
 }
 
 
@@ -280,6 +383,7 @@ def _validate(c: TandemConfig) -> None:
         raise ConfigError("language_code", c.language_code,
                           f"one of {', '.join(PII_LANGUAGES)} while knowledge_export_redact_pii is on (the languages "
                           "Comprehend DetectPiiEntities supports), or turn knowledge_export_redact_pii off")
+    _validate_finetune(c)
     chatbot_settings = {k: getattr(c, k) for k in ChatbotSettings.context_keys()}
     size = len(json.dumps(chatbot_settings, separators=(",", ":")).encode())
     if size > SETTINGS_BUDGET_BYTES:
@@ -288,6 +392,41 @@ def _validate(c: TandemConfig) -> None:
         raise ConfigError(largest, getattr(c, largest),
                           f"shorter text: the settings take {size} bytes of the chatbot's {SETTINGS_BUDGET_BYTES}-byte "
                           "share of Lambda's 4 KB environment")
+
+
+def _validate_finetune(c: TandemConfig) -> None:
+    _one_of("finetune_algorithm", c.finetune_algorithm, FINETUNE_ALGORITHMS)
+    if not (_HUB_MODEL_ID.match(c.finetune_base_model) or _S3_MODEL_URI.match(c.finetune_base_model)):
+        raise ConfigError("finetune_base_model", c.finetune_base_model,
+                          "a Hugging Face model id (google/flan-t5-xl) or an S3 prefix holding the model "
+                          "(s3://bucket/models/base/), without '*'")
+    # TRL's KTO trainer takes causal language models only; a T5 (encoder-decoder) model fails in it.
+    if c.finetune_algorithm == "kto" and not c.finetune_model_s3_uri and "t5" in c.finetune_base_model.lower():
+        raise ConfigError("finetune_base_model", c.finetune_base_model,
+                          "a causal language model (Llama-like) for finetune_algorithm kto: KTO cannot train T5 "
+                          "models; use reward-pg for them")
+    _matches("finetune_training_image", c.finetune_training_image, _ECR_IMAGE,
+             "an ECR image URI (<account>.dkr.ecr.<region or {region}>.amazonaws.com/<repository>:<tag>)")
+    _matches("finetune_instance_type", c.finetune_instance_type, _INSTANCE_TYPE,
+             "a SageMaker training instance type such as ml.g5.2xlarge")
+    _in_range("finetune_max_runtime_hours", c.finetune_max_runtime_hours, 1, FINETUNE_MAX_RUNTIME_HOURS)
+    _in_range("finetune_volume_gb", c.finetune_volume_gb, 1, 16384)
+    _in_range("finetune_good_min_rating", c.finetune_good_min_rating, 1.0, 5.0)
+    _in_range("finetune_bad_max_rating", c.finetune_bad_max_rating, 1.0, 5.0)
+    if not c.finetune_bad_max_rating < c.finetune_good_min_rating:
+        raise ConfigError("finetune_bad_max_rating", c.finetune_bad_max_rating,
+                          f"a rating below finetune_good_min_rating ({c.finetune_good_min_rating}): answers rated "
+                          "in between are left out of KTO, none can be both good and bad")
+    if not 0.0 <= c.finetune_eval_fraction < 1.0:
+        raise ConfigError("finetune_eval_fraction", c.finetune_eval_fraction,
+                          "a share of sessions held out for evaluation, from 0 up to (not including) 1")
+    _matches("finetune_split_seed", c.finetune_split_seed, _SPLIT_SEED, "1 to 64 letters, digits or . _ -")
+    _in_range("finetune_min_train_rows", c.finetune_min_train_rows, 1, 1_000_000)
+    _matches("finetune_notify_email", c.finetune_notify_email, _EMAIL, "an email address, or empty", optional=True)
+    # Bedrock Custom Model Import reads the merged model the job writes only when merge is on.
+    if c.finetune_import_model and dict(c.finetune_hyperparameters).get("merge", "true").lower() == "false":
+        raise ConfigError("finetune_hyperparameters", dict(c.finetune_hyperparameters),
+                          "merge left on while finetune_import_model is true (Bedrock imports the merged model)")
 
 
 def load_config(context: Mapping[str, Any]) -> TandemConfig:
@@ -301,13 +440,24 @@ def load_config(context: Mapping[str, Any]) -> TandemConfig:
     return config
 
 
+def ecr_image_parts(image: str) -> tuple[str, str, str]:
+    """(registry account, region or "{region}", repository) of a validated finetune_training_image."""
+    match = _ECR_IMAGE.match(image)
+    if match is None:
+        raise ConfigError("finetune_training_image", image, "an ECR image URI")
+    return match.group("account"), match.group("region"), match.group("repository")
+
+
 def config_keys() -> list[str]:
     return [f.name for f in dataclasses.fields(TandemConfig)]
 
 
 def defaults_as_context() -> dict[str, Any]:
-    """The defaults in cdk.json's JSON shape (tuples as lists); a test keeps cdk.json equal to it."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(TandemConfig()).items()}
+    """The defaults in cdk.json's JSON shape (tuples as lists, hyperparameters as an object); a test keeps
+    cdk.json equal to it."""
+    values = dataclasses.asdict(TandemConfig())
+    values["finetune_hyperparameters"] = dict(values["finetune_hyperparameters"])
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
-__all__ = ["ConfigError", "TandemConfig", "load_config", "config_keys", "defaults_as_context"]
+__all__ = ["ConfigError", "TandemConfig", "load_config", "config_keys", "defaults_as_context", "ecr_image_parts"]

@@ -155,8 +155,9 @@ class EscalationStack(Stack):
             tracing_enabled=True,
             # Execution data would include the callback messages, task tokens among them: never logged.
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-            # Nothing waits longer than accept + resolve; a day more covers retries and notices.
-            timeout=Duration.seconds(config.accept_timeout_minutes * 60 + config.resolve_timeout_hours * 3600 + 86400),
+            # No whole-execution timeout: CDK applies `timeout` only to definitions it builds, not to one read
+            # from a file. The two callback waits carry their own time-outs (accept, resolve), so an execution
+            # ends after at most accept + resolve plus its short tasks.
         )
         acknowledge(
             role, "AwsSolutions-IAM5[Resource::*]",

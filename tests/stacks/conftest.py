@@ -15,6 +15,7 @@ from stacks.config import load_config
 from stacks.data_stack import DataStack
 from stacks.escalation_stack import EscalationStack
 from stacks.feedback_stack import FeedbackStack
+from stacks.finetune_stack import FinetuneStack
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -36,7 +37,8 @@ def build_stacks(**overrides: Any) -> dict[str, cdk.Stack]:
     chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store, escalation=escalation.state_machine,
                            alarm_topic=data.alarm_topic)
     feedback = FeedbackStack(app, "TandemFeedback", config=config, store=data.store)
-    return {"data": data, "escalation": escalation, "chatbot": chatbot, "feedback": feedback}
+    finetune = FinetuneStack(app, "TandemFinetune", config=config, store=data.store)
+    return {"data": data, "escalation": escalation, "chatbot": chatbot, "feedback": feedback, "finetune": finetune}
 
 
 def stack_template(stack: str = "chatbot", **overrides: Any) -> Template:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacks.config import ConfigError, TandemConfig, config_keys, defaults_as_context, load_config
+from stacks.config import ConfigError, TandemConfig, config_keys, defaults_as_context, ecr_image_parts, load_config
 from tests.stacks.conftest import CDK_CONTEXT, ROOT
 
 
@@ -66,6 +66,36 @@ def test_config_is_frozen():
     ("labeling_workers_per_object", 10, "from 1 to 9"),
     ("labeling_task_time_limit_seconds", 29, "from 30 to 28800"),
     ("labeling_workteam_arn", "arn:aws:sagemaker:us-east-1:123:workteam/x", "a SageMaker workteam ARN"),
+    ("finetune_algorithm", "ppo", "one of reward-pg, kto"),
+    ("finetune_base_model", "has spaces/model", "a Hugging Face model id"),
+    ("finetune_base_model", "s3://bucket/models/*", "without '*'"),
+    ("finetune_base_model", "https://huggingface.co/google/flan-t5-xl", "a Hugging Face model id"),
+    ("finetune_training_image", "huggingface-pytorch-training:latest", "an ECR image URI"),
+    ("finetune_training_image", "763104351884.dkr.ecr.{region}.amazonaws.com/repo", "an ECR image URI"),
+    ("finetune_instance_type", "g5.2xlarge", "a SageMaker training instance type"),
+    ("finetune_max_runtime_hours", 0, "from 1 to 672"),
+    ("finetune_max_runtime_hours", 673, "from 1 to 672"),
+    ("finetune_volume_gb", 16385, "from 1 to 16384"),
+    ("finetune_good_min_rating", 5.5, "from 1.0 to 5.0"),
+    ("finetune_bad_max_rating", 0.5, "from 1.0 to 5.0"),
+    ("finetune_eval_fraction", 1.0, "up to (not including) 1"),
+    ("finetune_eval_fraction", -0.1, "up to (not including) 1"),
+    ("finetune_min_train_rows", 0, "from 1 to 1000000"),
+    ("finetune_weight_by_agreement", "yes", "true or false"),
+    ("finetune_import_model", 1, "true or false"),
+    ("finetune_notify_email", "ml-team", "an email address"),
+    ("finetune_split_seed", "has space", "letters, digits"),
+    ("finetune_hyperparameters", "[1, 2]", "a JSON object"),
+    ("finetune_hyperparameters", "{not json", "a JSON object"),
+    ("finetune_hyperparameters", {"epoch": 3}, "'epoch' is not one of"),
+    ("finetune_hyperparameters", {"algorithm": "kto"}, "set it with finetune_algorithm"),
+    ("finetune_hyperparameters", {"model_name_or_path": "x"}, "set it with finetune_base_model"),
+    ("finetune_hyperparameters", {"epochs": "three"}, "'epochs' as a non-negative integer"),
+    ("finetune_hyperparameters", {"learning_rate": "fast"}, "'learning_rate' as a non-negative number"),
+    ("finetune_hyperparameters", {"merge": "yes"}, "'merge' as true or false"),
+    ("finetune_hyperparameters", {"lora_target_modules": "q,,v"}, "a comma list of module names"),
+    ("finetune_hyperparameters", {"lora_target_modules": "q v"}, "letters, digits or"),
+    ("finetune_hyperparameters", {"epochs": [3]}, "a string, number or boolean"),
 ])
 def test_bad_values_stop_synth_naming_the_key(key, value, accepted):
     with pytest.raises(ConfigError) as error:
@@ -135,3 +165,49 @@ def test_a_workteam_comes_from_an_arn_or_from_cognito_not_both():
         load_config({**cognito, "labeling_workteam_arn":
                      "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/raters"})
     assert error.value.key == "labeling_workteam_arn"
+
+
+def test_finetune_ratings_must_leave_good_above_bad():
+    load_config({"finetune_good_min_rating": 3.5, "finetune_bad_max_rating": 3.0})
+    for good, bad in ((3.0, 3.0), (3.0, 3.5)):
+        with pytest.raises(ConfigError) as error:
+            load_config({"finetune_good_min_rating": good, "finetune_bad_max_rating": bad})
+        assert error.value.key == "finetune_bad_max_rating"
+        assert "below finetune_good_min_rating" in str(error.value)
+
+
+def test_finetune_hyperparameters_become_sorted_strings():
+    config = load_config({"finetune_hyperparameters": '{"learning-rate": 1e-05, "epochs": 3, "merge": "True", '
+                                                      '"lora_target_modules": "q_proj,v_proj"}'})
+    assert config.finetune_hyperparameters == (("epochs", "3"), ("learning_rate", "1e-05"),
+                                               ("lora_target_modules", "q_proj,v_proj"), ("merge", "true"))
+    assert load_config({"finetune_hyperparameters": {}}).finetune_hyperparameters == ()
+
+
+def test_kto_needs_a_causal_model():
+    load_config({"finetune_algorithm": "kto", "finetune_base_model": "meta-llama/Llama-3.2-1B"})
+    load_config({"finetune_algorithm": "kto", "finetune_base_model": "s3://models/base/"})  # cannot tell: allowed
+    with pytest.raises(ConfigError) as error:
+        load_config({"finetune_algorithm": "kto"})  # the default base model is Flan-T5
+    assert error.value.key == "finetune_base_model" and "KTO cannot train T5" in str(error.value)
+
+
+def test_bedrock_import_needs_the_merged_model():
+    load_config({"finetune_import_model": True, "finetune_hyperparameters": {"merge": "true"}})
+    with pytest.raises(ConfigError) as error:
+        load_config({"finetune_import_model": "true", "finetune_hyperparameters": {"merge": False}})
+    assert error.value.key == "finetune_hyperparameters" and "merge left on" in str(error.value)
+    load_config({"finetune_import_model": False, "finetune_hyperparameters": {"merge": False}})
+
+
+def test_a_base_model_in_s3_is_told_apart_from_a_hub_id():
+    assert TandemConfig().finetune_model_s3_uri == ""
+    assert load_config({"finetune_base_model": "s3://my-models/base/"}).finetune_model_s3_uri == "s3://my-models/base/"
+
+
+def test_training_images_name_their_repository():
+    assert ecr_image_parts(TandemConfig().finetune_training_image) == (
+        "763104351884", "{region}", "huggingface-pytorch-training")
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/trainer@sha256:" + "a" * 64
+    assert ecr_image_parts(load_config({"finetune_training_image": image}).finetune_training_image) == (
+        "123456789012", "eu-west-1", "team/trainer")

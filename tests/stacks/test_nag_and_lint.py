@@ -13,6 +13,9 @@ from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 
 from app import build_app
+from stacks.config import load_config
+from stacks.data_stack import DataStack
+from stacks.finetune_stack import FinetuneStack
 from tests.stacks.conftest import app_context
 
 
@@ -82,6 +85,21 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("/TandemFeedback/LabelingJobLogs",
      "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
      "/aws/sagemaker/LabelingJobs*]"),
+    # Fine-tuning (cdk.json defaults: no Bedrock import, hub base model). The artifacts bucket is the
+    # stack's own, so cdk-nag names it by its logical id.
+    ("/TandemFinetune/Dataset/Role", WILDCARD),  # X-Ray
+    ("/TandemFinetune/Dataset/RatingsRead", "AwsSolutions-IAM5[Resource::TandemData-LabelingBucketArn/ratings/*]"),
+    ("/TandemFinetune/Dataset/DatasetWrite", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/datasets/*]"),
+    ("/TandemFinetune/TrainingData", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/datasets/*]"),
+    ("/TandemFinetune/TrainingData", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/models/*]"),
+    ("/TandemFinetune/TrainingRuntime", WILDCARD),  # ecr:GetAuthorizationToken, cloudwatch:PutMetricData (namespace)
+    ("/TandemFinetune/TrainingRuntime",
+     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+     "/aws/sagemaker/TrainingJobs*]"),
+    ("/TandemFinetune/PipelineIntegrations",
+     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+     "training-job/tandem-ft-*]"),
+    ("/TandemFinetune/PipelineRole", WILDCARD),  # Step Functions log delivery and X-Ray
 }
 
 
@@ -101,6 +119,29 @@ def test_acknowledgments_are_the_reviewed_ones_with_reasons(synthesized):
     assert set(found) == EXPECTED_ACKNOWLEDGMENTS
     for (path, rule), reason in found.items():
         assert len(reason) >= 80, f"{rule} on {path} needs a reason naming the covering control"
+
+
+# What fine-tuning with Bedrock import and a base model in S3 adds to the defaults' acknowledgments.
+FINETUNE_OPTION_ACKNOWLEDGMENTS = {
+    ("/TandemFinetune/ImportRead", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/models/*]"),
+    ("/TandemFinetune/TrainingData", "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::my-models/base/*]"),
+    *[("/TandemFinetune/PipelineIntegrations",
+       f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:{resource}/*]")
+      for resource in ("model-import-job", "imported-model")],
+}
+
+
+def test_finetune_options_have_no_unacknowledged_findings(tmp_path):
+    context = app_context(finetune_import_model=True, finetune_base_model="s3://my-models/base/",
+                          finetune_notify_email="ml-team@example.com")
+    app = cdk.App(context=context, outdir=str(tmp_path))
+    config = load_config(context)
+    FinetuneStack(app, "TandemFinetune", config=config, store=DataStack(app, "TandemData", config=config).store)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()  # raises on any finding
+    found = {key for key in acknowledgments(tmp_path) if key[0].startswith("/TandemFinetune/")}
+    defaults = {key for key in EXPECTED_ACKNOWLEDGMENTS if key[0].startswith("/TandemFinetune/")}
+    assert found == defaults | FINETUNE_OPTION_ACKNOWLEDGMENTS
 
 
 def test_nag_fails_on_a_bare_bucket(tmp_path):

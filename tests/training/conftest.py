@@ -13,15 +13,6 @@ from lambdas.common.training_data import KTO_FILE, REWARD_FILE, to_jsonl
 from tests.tiny_models import all_texts, build_tokenizer, save_tiny_llama, save_tiny_t5, synthetic_splits
 
 torch.set_num_threads(2)
-HERE = Path(__file__).parent
-# PEFT 0.21.2 calls a transformers 5.24 method that is deprecated (not ours to fix; harmless until v6).
-PEFT_DEPRECATION = "ignore:`is_gradient_checkpointing` is deprecated:FutureWarning"
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if HERE in Path(str(item.path)).parents:
-            item.add_marker(pytest.mark.filterwarnings(PEFT_DEPRECATION))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,322 @@
+"""FinetuneStack: turns the expert ratings into a fine-tuned model, on demand.
+
+The workflow (statemachines/finetune_pipeline.asl.json, Standard, started by hand or by a script with an
+execution name of letters, digits and hyphens) runs:
+- lambdas/finetune_dataset: reads the rating records under ratings/ in the labeling bucket (DataStack)
+  and writes the train/eval splits under datasets/<execution name>/ in this stack's artifacts bucket;
+- a SageMaker training job running training/ (shipped as a tar.gz asset, stacks/constructs/training_code.py)
+  in the Hugging Face PyTorch image, writing the adapter and the merged model under models/<job>/output/model/;
+- with finetune_import_model, a Bedrock Custom Model Import of the merged model (no CloudFormation resource
+  exists for it, so the workflow starts and watches the job);
+- a notice to the fine-tuning topic, on success and on failure (with the error and its cause).
+Datasets and models share one bucket the stack owns, so the training and import roles reach a single bucket
+and no other stack's; the rating records stay in the labeling bucket, read-only to the dataset Lambda.
+The definition is loaded inline (DefinitionBody.from_string), so CDK adds no IAM grants: they are written
+here, each scoped to what the definition calls.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.config import TandemConfig, ecr_image_parts
+from stacks.constructs.conversation_store import ConversationStore
+from stacks.constructs.nag import acknowledge, arn_ref
+from stacks.constructs.python_function import PythonFunction, retention
+from stacks.constructs.secure_bucket import access_log_bucket, secure_bucket
+from stacks.constructs.training_code import PROGRAM, TrainingCode
+
+DEFINITION = Path(__file__).resolve().parents[1] / "statemachines" / "finetune_pipeline.asl.json"
+RATINGS, DATASETS, MODELS = "ratings/", "datasets/", "models/"
+JOB_NAME_PREFIX = "tandem-ft"  # training jobs are named <prefix>-<execution name>; IAM is scoped to it
+# Step Functions' managed rule for .sync SageMaker training jobs (it creates the rule on first use).
+TRAINING_EVENTS_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
+# Uploading the model and starting the instance happen outside MaxRuntimeInSeconds: an hour of margin.
+TRAINING_OVERHEAD_SECONDS = 3600
+# Bedrock imports take minutes to an hour or so: check every minute, give up after six hours.
+IMPORT_POLL_SECONDS = 60
+IMPORT_MAX_POLLS = 360
+UNUSED = "unused"  # the value of a placeholder that only a branch this configuration never takes reads
+
+
+def escape_for_json_string(text: str) -> str:
+    """`text` as it must appear between the quotes of a JSON string (the definition is JSON text)."""
+    return json.dumps(text)[1:-1]
+
+
+class FinetuneStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, store: ConversationStore,
+                 **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        # Datasets hold customer text taken from transcripts, and models are trained on it: both expire
+        # with the transcripts.
+        self.access_logs = access_log_bucket(self, "AccessLogs", retention_days=config.transcript_retention_days)
+        self.artifacts = secure_bucket(self, "Artifacts", access_logs=self.access_logs, log_prefix="artifacts/",
+                                       current_days=config.transcript_retention_days)
+        # The AWS-managed SNS key lets this account's callers (the workflow) publish with sns:Publish alone.
+        self.topic = sns.Topic(self, "Notices", display_name="Tandem fine-tuning", enforce_ssl=True,
+                               master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"))
+        if config.finetune_notify_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(config.finetune_notify_email))
+
+        self.training_code = TrainingCode(self, "TrainingCode")
+        self.dataset = self._dataset_function(config, store)
+        self.training_role = self._training_role(config)
+        self.import_role = self._import_role() if config.finetune_import_model else None
+        self.state_machine = self._state_machine(config)
+
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        CfnOutput(self, "ArtifactsBucketName", value=self.artifacts.bucket_name)
+        CfnOutput(self, "NoticesTopicArn", value=self.topic.topic_arn)
+        CfnOutput(self, "TrainingCodeS3Uri", value=self.training_code.s3_uri)
+
+    # Helpers ------------------------------------------------------------------------------------------
+
+    def _arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
+
+    def _artifacts(self, prefix: str) -> str:
+        return f"{self.artifacts.bucket_arn}/{prefix}*"
+
+    def _artifacts_finding(self, prefix: str) -> str:
+        return f"AwsSolutions-IAM5[Resource::{arn_ref(self.artifacts)}/{prefix}*]"
+
+    def _read_prefix(self, sid: str, bucket_arn: str, prefix: str) -> list[iam.PolicyStatement]:
+        """GetObject under a prefix, and listing only that prefix (SageMaker's File mode lists a channel)."""
+        return [
+            iam.PolicyStatement(sid=f"Read{sid}", actions=["s3:GetObject"], resources=[f"{bucket_arn}/{prefix}*"]),
+            iam.PolicyStatement(sid=f"List{sid}", actions=["s3:ListBucket"], resources=[bucket_arn],
+                                conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}}),
+        ]
+
+    # The dataset Lambda -------------------------------------------------------------------------------
+
+    def _dataset_function(self, config: TandemConfig, store: ConversationStore) -> PythonFunction:
+        function = PythonFunction(
+            self, "Dataset", name="finetune_dataset",
+            description="Tandem fine-tuning dataset: rating records -> train/eval splits",
+            memory_size=1024, timeout=Duration.minutes(10), log_retention_days=config.log_retention_days,
+            environment={
+                "RATINGS_BUCKET": store.reference(self, "LabelingBucketName"),
+                "RATINGS_PREFIX": RATINGS,
+                "DATASET_BUCKET": self.artifacts.bucket_name,
+                "DATASET_PREFIX": DATASETS,
+                "GOOD_MIN_RATING": str(config.finetune_good_min_rating),
+                "BAD_MAX_RATING": str(config.finetune_bad_max_rating),
+                "EVAL_FRACTION": str(config.finetune_eval_fraction),
+                "SPLIT_SEED": config.finetune_split_seed,
+                "WEIGHT_BY_AGREEMENT": "true" if config.finetune_weight_by_agreement else "false",
+                "MIN_TRAIN_ROWS": str(config.finetune_min_train_rows),
+                # Bedrock conversation rows carry the chatbot's own system prompt.
+                "SYSTEM_PROMPT": config.system_prompt,
+            },
+        )
+        store.grant_labeling(function.role, function, "RatingsRead", read=(RATINGS,),
+                             why="the dataset Lambda reads every rating record to build the train and "
+                                 "evaluation splits; it writes nothing there.")
+        write = iam.Policy(function, "DatasetWrite", roles=[function.role], statements=[
+            iam.PolicyStatement(sid="WriteDatasets", actions=["s3:PutObject"], resources=[self._artifacts(DATASETS)]),
+        ])
+        acknowledge(
+            write, self._artifacts_finding(DATASETS),
+            "Write-only access to the datasets/ prefix of the artifacts bucket: one folder per run, named after "
+            "the workflow execution at run time, so no finer ARN exists at deploy.",
+        )
+        return function
+
+    # The roles SageMaker and Bedrock work with --------------------------------------------------------
+
+    def _training_role(self, config: TandemConfig) -> iam.Role:
+        role = iam.Role(self, "TrainingRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+                        description="Tandem fine-tuning: the SageMaker training job")
+        data = [
+            *self._read_prefix("Datasets", self.artifacts.bucket_arn, DATASETS),
+            iam.PolicyStatement(sid="WriteModels", actions=["s3:PutObject"], resources=[self._artifacts(MODELS)]),
+            # The one archive object (Asset.grant_read would allow the whole assets bucket).
+            iam.PolicyStatement(sid="ReadTrainingCode", actions=["s3:GetObject"],
+                                resources=[self.training_code.object_arn(self.partition)]),
+        ]
+        model_uri = config.finetune_model_s3_uri
+        if model_uri:
+            bucket, _, prefix = model_uri.removeprefix("s3://").partition("/")
+            data += self._read_prefix("BaseModel", f"arn:{self.partition}:s3:::{bucket}", prefix)
+        data_policy = iam.Policy(self, "TrainingData", roles=[role], statements=data)
+        acknowledge(
+            data_policy, self._artifacts_finding(DATASETS),
+            "The job reads the datasets/ prefix of the artifacts bucket, where each run's splits sit in a folder "
+            "named at run time; listing is conditioned on that prefix.",
+        )
+        acknowledge(
+            data_policy, self._artifacts_finding(MODELS),
+            "The job writes its model under models/<job name>/, a name given at run time; write-only, and only "
+            "under that prefix of the artifacts bucket.",
+        )
+        if model_uri:
+            bucket, _, prefix = model_uri.removeprefix("s3://").partition("/")
+            acknowledge(
+                data_policy, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{bucket}/{prefix}*]",
+                "Read-only access to the configured base model's S3 prefix (finetune_base_model), whose files "
+                "are the model's own; listing is conditioned on that prefix.",
+            )
+
+        account, image_region, repository = ecr_image_parts(config.finetune_training_image)
+        region = self.region if image_region == "{region}" else image_region
+        runtime = iam.Policy(self, "TrainingRuntime", roles=[role], statements=[
+            iam.PolicyStatement(sid="PullTrainingImage",
+                                actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
+                                         "ecr:BatchGetImage"],
+                                resources=[f"arn:{self.partition}:ecr:{region}:{account}:repository/{repository}"]),
+            iam.PolicyStatement(sid="EcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            iam.PolicyStatement(sid="JobLogs", actions=["logs:CreateLogGroup", "logs:CreateLogStream",
+                                                        "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                                resources=[self._arn("logs", "log-group:/aws/sagemaker/TrainingJobs*")]),
+            iam.PolicyStatement(sid="JobMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
+                                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}}),
+        ])
+        acknowledge(
+            runtime, "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permissions; the "
+            "token only lets the job pull the one training-image repository named beside it, and metrics are "
+            "conditioned on SageMaker's training-job namespace.",
+        )
+        acknowledge(
+            runtime, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
+                     "log-group:/aws/sagemaker/TrainingJobs*]",
+            "SageMaker writes one log stream per training job into its own /aws/sagemaker/TrainingJobs log group; "
+            "the statement is limited to that group.",
+        )
+        return role
+
+    def _import_role(self) -> iam.Role:
+        # Confused-deputy guard: only Bedrock import jobs of this account and region may assume the role.
+        principal = iam.PrincipalWithConditions(iam.ServicePrincipal("bedrock.amazonaws.com"), {
+            "StringEquals": {"aws:SourceAccount": self.account},
+            "ArnLike": {"aws:SourceArn": self._arn("bedrock", "model-import-job/*")},
+        })
+        role = iam.Role(self, "ImportRole", assumed_by=principal,
+                        description="Tandem fine-tuning: Bedrock Custom Model Import reads the merged model")
+        policy = iam.Policy(self, "ImportRead", roles=[role],
+                            statements=self._read_prefix("Models", self.artifacts.bucket_arn, MODELS))
+        acknowledge(
+            policy, self._artifacts_finding(MODELS),
+            "Bedrock reads the merged model under models/<job name>/output/model/merged/, named at run time; "
+            "read-only, listing conditioned on the models/ prefix, nothing else in the bucket.",
+        )
+        return role
+
+    # The workflow -------------------------------------------------------------------------------------
+
+    def _hyperparameters(self, config: TandemConfig) -> dict[str, str]:
+        """What SageMaker passes to train.py (all strings); sagemaker_* ones configure the training toolkit."""
+        values = {
+            "sagemaker_program": PROGRAM,
+            "sagemaker_submit_directory": self.training_code.s3_uri,
+            "sagemaker_region": self.region,
+            "algorithm": config.finetune_algorithm,
+            # The held-out evaluation must call an answer well or badly rated as the dataset Lambda did.
+            "good_min_rating": str(config.finetune_good_min_rating),
+            "bad_max_rating": str(config.finetune_bad_max_rating),
+        }
+        if not config.finetune_model_s3_uri:  # else the weights come from the model channel (SM_CHANNEL_MODEL)
+            values["model_name_or_path"] = config.finetune_base_model
+        return {**values, **dict(config.finetune_hyperparameters)}
+
+    def _definition_substitutions(self, config: TandemConfig) -> dict[str, str]:
+        return {
+            "JobNamePrefix": JOB_NAME_PREFIX,
+            "DatasetFunctionArn": self.dataset.function.function_arn,
+            # One JSON object in a JSON string; the workflow parses it with States.StringToJson.
+            "HyperParameters": escape_for_json_string(json.dumps(self._hyperparameters(config),
+                                                                 separators=(",", ":"))),
+            "UseModelChannel": "true" if config.finetune_model_s3_uri else "false",
+            "ModelChannelUri": config.finetune_model_s3_uri or UNUSED,
+            "TrainingImage": config.finetune_training_image.replace("{region}", self.region),
+            "InstanceType": config.finetune_instance_type,
+            "VolumeSizeGb": str(config.finetune_volume_gb),
+            "MaxRuntimeSeconds": str(config.finetune_max_runtime_hours * 3600),
+            "TrainTimeoutSeconds": str(config.finetune_max_runtime_hours * 3600 + TRAINING_OVERHEAD_SECONDS),
+            "ModelsS3Uri": f"s3://{self.artifacts.bucket_name}/{MODELS}",
+            "TrainingRoleArn": self.training_role.role_arn,
+            "ImportModel": "true" if self.import_role else "false",
+            "ImportRoleArn": self.import_role.role_arn if self.import_role else UNUSED,
+            "ImportPollSeconds": str(IMPORT_POLL_SECONDS),
+            "ImportMaxPolls": str(IMPORT_MAX_POLLS),
+            "TopicArn": self.topic.topic_arn,
+        }
+
+    def _state_machine(self, config: TandemConfig) -> sfn.StateMachine:
+        role = iam.Role(self, "PipelineRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+                        description="Tandem fine-tuning state machine")
+        training_jobs = self._arn("sagemaker", f"training-job/{JOB_NAME_PREFIX}-*")
+        statements = [
+            iam.PolicyStatement(sid="BuildDataset", actions=["lambda:InvokeFunction"],
+                                resources=[self.dataset.function.function_arn]),
+            # What the .sync integration calls: create (with tags), then describe until done; stop on abort.
+            iam.PolicyStatement(sid="TrainingJobs",
+                                actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
+                                         "sagemaker:StopTrainingJob", "sagemaker:AddTags", "sagemaker:ListTags"],
+                                resources=[training_jobs]),
+            iam.PolicyStatement(sid="TrainingJobEvents",
+                                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                                resources=[self._arn("events", f"rule/{TRAINING_EVENTS_RULE}")]),
+            iam.PolicyStatement(sid="PassTrainingRole", actions=["iam:PassRole"],
+                                resources=[self.training_role.role_arn],
+                                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
+            iam.PolicyStatement(sid="Notices", actions=["sns:Publish"], resources=[self.topic.topic_arn]),
+        ]
+        if self.import_role:
+            statements += [
+                iam.PolicyStatement(sid="StartModelImport", actions=["bedrock:CreateModelImportJob"],
+                                    resources=[self._arn("bedrock", "model-import-job/*"),
+                                               self._arn("bedrock", "imported-model/*")]),
+                iam.PolicyStatement(sid="WatchModelImport", actions=["bedrock:GetModelImportJob"],
+                                    resources=[self._arn("bedrock", "model-import-job/*")]),
+                iam.PolicyStatement(sid="PassImportRole", actions=["iam:PassRole"],
+                                    resources=[self.import_role.role_arn],
+                                    conditions={"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}}),
+            ]
+        integrations = iam.Policy(self, "PipelineIntegrations", roles=[role], statements=statements)
+        acknowledge(
+            integrations, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:"
+                          f"<AWS::AccountId>:training-job/{JOB_NAME_PREFIX}-*]",
+            f"Each training job is named {JOB_NAME_PREFIX}-<execution name> when the workflow runs, so its ARN is not "
+            "known at deploy; the workflow may only create, watch, tag and stop jobs with that prefix.",
+        )
+        if self.import_role:
+            for resource in ("model-import-job/*", "imported-model/*"):
+                acknowledge(
+                    integrations, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:"
+                                  f"<AWS::AccountId>:{resource}]",
+                    "Bedrock names import jobs and imported models with random ids it assigns when the job starts; "
+                    "the workflow may only start and read import jobs in this account and region, passing only "
+                    "the import role.",
+                )
+
+        log_group = logs.LogGroup(self, "PipelineLogs", retention=retention(config.log_retention_days),
+                                  removal_policy=RemovalPolicy.DESTROY)
+        machine = sfn.StateMachine(
+            self, "Pipeline",
+            state_machine_type=sfn.StateMachineType.STANDARD,  # runs for hours; .sync jobs need Standard
+            definition_body=sfn.DefinitionBody.from_string(DEFINITION.read_text()),
+            definition_substitutions=self._definition_substitutions(config),
+            role=role,
+            tracing_enabled=True,
+            # Execution data would carry dataset locations and job descriptions: states are logged, data is not.
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+        )
+        acknowledge(
+            role, "AwsSolutions-IAM5[Resource::*]",
+            "Step Functions' log delivery (logs:CreateLogDelivery and related) and X-Ray tracing actions support "
+            "no resource-level permissions; CDK adds them for the workflow's own log group and traces.",
+        )
+        return machine

@@ -1,0 +1,338 @@
+"""statemachines/finetune_pipeline.asl.json: its requests checked against botocore's service models, and
+its control flow executed for real under moto.
+
+(a) Request shapes. The CreateTrainingJob, CreateModelImportJob and GetModelImportJob Parameters are filled
+    with a sample value for every JSONPath and intrinsic and validated with botocore's ParamValidator
+    against the operation's input shape (AWS SDK integrations use PascalCase names, mapped back to the
+    API's); the paths the workflow reads from the responses must exist in the output shapes. The moto runs
+    below check the requests the executions actually resolved the same way.
+(b) Control flow under moto (`execute_state_machine`, Lambda without Docker). What moto cannot run is
+    replaced IN THE TEST ONLY by stand-ins that answer with the shapes the real services return
+    (finetune_pipeline_helpers.stand_in; the responses are validated against the output shapes too):
+    - the Train task (sagemaker:createTrainingJob.sync) and the Bedrock tasks (aws-sdk:bedrock:
+      createModelImportJob / getModelImportJob): moto runs no SageMaker or Bedrock integration;
+    - BuildDataset when it must fail: moto's Lambda backend without Docker always succeeds, so the
+      NotEnoughTrainingData function error is a stand-in; on the other paths BuildDataset is the real
+      lambda:invoke task, answered through moto's lambda-simple response queue.
+    Choice, Pass, Wait, the sns:publish notices (read from an SQS queue subscribed to the topic), the
+    Catch routing and the Fail state's ErrorPath/CausePath run as written. moto reports the Fail state's
+    error and cause in describe_execution and in the history's ExecutionFailed event, as AWS does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from moto import mock_aws
+
+from tests.statemachines.finetune_pipeline_helpers import (
+    ACCOUNT, BUCKET, HYPERPARAMETERS, IMPORT_ROLE, REGION, dataset_result, definition, import_job,
+    import_job_arn, lambda_error, output_has_path, requests_sent, stand_in, training_job, validation_errors)
+
+SERVICE_TASKS = ("Train", "ImportModel", "CheckImport")
+# A failed .sync training job reports States.TaskFailed with the job's description as the cause. A Fail
+# state may not raise a States.* name (moto and AWS reject it), so the stand-in raises this name instead;
+# the workflow catches States.ALL, so it takes the same path.
+TRAINING_FAILED = "TrainingJobFailed"
+
+
+# (a) request shapes -----------------------------------------------------------------------------------
+
+def sample_values(machine: dict[str, Any]) -> dict[str, Any]:
+    """A value for every path and intrinsic the service tasks use, of the type the earlier states give it."""
+    channels = machine["States"]["ChannelsWithModel"]["Parameters"]["channels"]
+    values: dict[str, Any] = {
+        "$.config.training_job_name": "tandem-ft-run-1",
+        "States.StringToJson($.config.hyperparameters_json)": HYPERPARAMETERS,
+        "$.config.volume_gb": 100,
+        "$.config.max_runtime_seconds": 28800,
+        "$.import.job_arn": import_job_arn(),
+        "$.dataset.train_uri": f"s3://{BUCKET}/datasets/run-1/train/",
+        "$.dataset.eval_uri": f"s3://{BUCKET}/datasets/run-1/eval/",
+        "$.config.model_channel_uri": "s3://base-models/flan-t5-xl/",
+        f"States.Format('s3://{BUCKET}/models/{{}}/output/model/merged/', $.config.training_job_name)":
+            f"s3://{BUCKET}/models/tandem-ft-run-1/output/model/merged/",
+    }
+    values["$.inputs.channels"] = fill(channels, values)
+    return values
+
+
+def fill(template: Any, values: dict[str, Any]) -> Any:
+    """A Parameters template with each "key.$": expression replaced by "key": its sample value."""
+    if isinstance(template, list):
+        return [fill(item, values) for item in template]
+    if not isinstance(template, dict):
+        return template
+    filled = {}
+    for key, value in template.items():
+        if key.endswith(".$"):
+            assert value in values, f"no sample value for {value!r}: add one to sample_values()"
+            filled[key[:-2]] = values[value]
+        else:
+            filled[key] = fill(value, values)
+    return filled
+
+
+def filled_request(state: str, **overrides: str) -> tuple[str, dict[str, Any]]:
+    machine = definition(**overrides)
+    task = machine["States"][state]
+    return task["Resource"], fill(task["Parameters"], sample_values(machine))
+
+
+@pytest.mark.parametrize("state", SERVICE_TASKS)
+def test_service_requests_match_the_service_models(state):
+    resource, params = filled_request(state)
+    assert validation_errors(resource, params) == ""
+
+
+def test_the_request_check_catches_a_misspelled_field():
+    resource, params = filled_request("Train")
+    params["StoppingCondition"] = {"MaxRuntimeInSecond": 3600}
+    assert "Unknown parameter in StoppingCondition" in validation_errors(resource, params)
+    resource, params = filled_request("ImportModel")
+    params["ModelDataSource"] = {"S3Datasource": {"S3Uri": "s3://b/m/"}}  # wrong case: not the API's name
+    assert "Unknown parameter in modelDataSource" in validation_errors(resource, params)
+    params.pop("ModelDataSource")
+    assert "Missing required parameter" in validation_errors(resource, params)
+
+
+def test_the_training_request_names_the_contract_layout():
+    _, params = filled_request("Train")
+    assert params["OutputDataConfig"] == {"S3OutputPath": f"s3://{BUCKET}/models/", "CompressionType": "NONE"}
+    assert params["AlgorithmSpecification"]["TrainingInputMode"] == "File"
+    assert [c["ChannelName"] for c in params["InputDataConfig"]] == ["train", "eval", "model"]
+    assert params["HyperParameters"]["sagemaker_program"] == "train.py"
+    assert all(isinstance(v, str) for v in params["HyperParameters"].values())
+
+
+def test_the_paths_read_from_responses_exist_in_the_output_shapes():
+    machine = definition()
+    for state in SERVICE_TASKS:
+        task = machine["States"][state]
+        for path in task.get("ResultSelector", {}).values():
+            if isinstance(path, str) and path.startswith("$."):
+                assert output_has_path(task["Resource"], path), f"{state} reads {path}"
+    check = machine["States"]["CheckImport"]["Resource"]
+    for path in ("$.Status", "$.ImportedModelArn", "$.JobArn"):  # ImportDone and SummarizeImport read these
+        assert output_has_path(check, path), path
+    assert not output_has_path(check, "$.status")  # the check is case-sensitive, so it can fail
+
+
+def test_the_stand_in_responses_have_the_services_shapes():
+    machine = definition()
+    train, create, check = (machine["States"][s]["Resource"] for s in SERVICE_TASKS)
+    assert validation_errors(train, training_job("tandem-ft-run-1"), output=True) == ""
+    assert validation_errors(train, training_job("tandem-ft-run-1", status="Failed", failure="x"), output=True) == ""
+    assert validation_errors(create, {"JobArn": import_job_arn()}, output=True) == ""
+    for status in ("InProgress", "Completed", "Failed"):
+        assert validation_errors(check, import_job("tandem-ft-run-1", status=status), output=True) == ""
+
+
+# (b) control flow under moto --------------------------------------------------------------------------
+
+class Pipeline:
+    """The workflow's AWS surroundings in moto: the notices topic with an SQS inbox, the dataset function."""
+
+    def __init__(self) -> None:
+        self.sfn, self.sns, self.sqs = (boto3.client(s, region_name=REGION) for s in ("stepfunctions", "sns", "sqs"))
+        self.topic = self.sns.create_topic(Name="tandem-finetune-notices")["TopicArn"]
+        self.inbox = self.sqs.create_queue(QueueName="notices-inbox")["QueueUrl"]
+        inbox_arn = self.sqs.get_queue_attributes(QueueUrl=self.inbox,
+                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=inbox_arn)
+        role = boto3.client("iam").create_role(RoleName="dataset", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        self.function = boto3.client("lambda", region_name=REGION).create_function(
+            FunctionName="tandem-finetune-dataset", Runtime="python3.14", Role=role,
+            Handler="lambdas.finetune_dataset.handler.handler", Code={"ZipFile": b"stand-in"})["FunctionArn"]
+
+    def machine(self, **overrides: str) -> dict[str, Any]:
+        return definition(**{"DatasetFunctionArn": self.function, "TopicArn": self.topic, **overrides})
+
+    def run(self, machine: dict[str, Any], name: str, *, dataset: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Creates the state machine, queues the dataset Lambda's answer, runs one execution to its end."""
+        if dataset is not None:
+            requests.post("http://motoapi.amazonaws.com/moto-api/static/lambda-simple/response",
+                          json={"results": [json.dumps(dataset)], "region": REGION, "account_id": ACCOUNT})
+        arn = self.sfn.create_state_machine(name=f"finetune-{name}", definition=json.dumps(machine), type="STANDARD",
+                                            roleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")["stateMachineArn"]
+        execution = self.sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
+        deadline = time.monotonic() + 20
+        while (described := self.sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the execution did not end"
+            time.sleep(0.05)
+        self.history = self.sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        return described
+
+    def states_entered(self) -> list[str]:
+        return [e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e]
+
+    def notices(self) -> list[dict[str, Any]]:
+        received = self.sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10).get("Messages", [])
+        return [{"subject": (body := json.loads(m["Body"]))["Subject"], "message": json.loads(body["Message"])}
+                for m in received]
+
+    def execution_failed(self) -> dict[str, str]:
+        (event,) = [e for e in self.history if e["type"] == "ExecutionFailed"]
+        return event["executionFailedEventDetails"]
+
+
+@pytest.fixture
+def pipeline():
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
+        yield Pipeline()
+
+
+def assert_valid_requests(pipeline: Pipeline, state: str) -> list[dict[str, Any]]:
+    """The requests stand-in `state` received, each checked against the service model."""
+    sent = requests_sent(pipeline.history, state)
+    assert sent, f"{state} was not called"
+    for request in sent:
+        assert validation_errors(definition()["States"][state]["Resource"], request) == ""
+    return sent
+
+
+def test_success_without_import_trains_and_notifies(pipeline):
+    machine = pipeline.machine()
+    stand_in(machine, "Train", returns=training_job("tandem-ft-run-1"))
+
+    described = pipeline.run(machine, "run-1", dataset=dataset_result("run-1"))
+
+    assert described["status"] == "SUCCEEDED"
+    assert pipeline.states_entered() == [
+        "Configure", "BuildDataset", "ChooseChannels", "DataChannels", "Train", "TrainRequest", "TrainAnswer",
+        "TrainResult", "ChooseImport", "SummarizeTraining", "NotifySuccess", "Done"]
+    (invoke,) = [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in pipeline.history
+                 if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resourceType"] == "lambda"]
+    assert invoke == {"FunctionName": pipeline.function, "Payload": {"dataset_id": "run-1"}}
+    (request,) = assert_valid_requests(pipeline, "Train")
+    assert request["TrainingJobName"] == "tandem-ft-run-1"
+    assert request["HyperParameters"] == HYPERPARAMETERS
+    assert [(c["ChannelName"], c["DataSource"]["S3DataSource"]["S3Uri"]) for c in request["InputDataConfig"]] == [
+        ("train", f"s3://{BUCKET}/datasets/run-1/train/"), ("eval", f"s3://{BUCKET}/datasets/run-1/eval/")]
+    assert request["ResourceConfig"] == {"InstanceType": "ml.g5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 100}
+    assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 28800}
+    assert request["OutputDataConfig"] == {"S3OutputPath": f"s3://{BUCKET}/models/", "CompressionType": "NONE"}
+    (notice,) = pipeline.notices()
+    assert notice["subject"] == "Tandem fine-tuning succeeded"
+    assert notice["message"] == {
+        "status": "succeeded", "execution": "run-1", "training_job": "tandem-ft-run-1",
+        "model_artifacts": f"s3://{BUCKET}/models/tandem-ft-run-1/output/model/",
+        "dataset": f"s3://{BUCKET}/datasets/run-1/", "dataset_report": f"s3://{BUCKET}/datasets/run-1/report.json"}
+
+
+def test_a_base_model_in_s3_is_a_third_channel(pipeline):
+    machine = pipeline.machine(UseModelChannel="true", ModelChannelUri="s3://base-models/flan-t5-xl/")
+    stand_in(machine, "Train", returns=training_job("tandem-ft-run-2"))
+
+    assert pipeline.run(machine, "run-2", dataset=dataset_result("run-2"))["status"] == "SUCCEEDED"
+
+    assert "ChannelsWithModel" in pipeline.states_entered()
+    (request,) = assert_valid_requests(pipeline, "Train")
+    assert [c["ChannelName"] for c in request["InputDataConfig"]] == ["train", "eval", "model"]
+    assert request["InputDataConfig"][2]["DataSource"]["S3DataSource"]["S3Uri"] == "s3://base-models/flan-t5-xl/"
+
+
+def test_import_path_imports_the_merged_model_and_names_it_in_the_notice(pipeline):
+    machine = pipeline.machine(ImportModel="true", ImportRoleArn=IMPORT_ROLE)
+    stand_in(machine, "Train", returns=training_job("tandem-ft-run-3"))
+    stand_in(machine, "ImportModel", returns={"JobArn": import_job_arn()})
+    stand_in(machine, "CheckImport", returns=import_job("tandem-ft-run-3", status="Completed"))
+
+    described = pipeline.run(machine, "run-3", dataset=dataset_result("run-3"))
+
+    assert described["status"] == "SUCCEEDED"
+    entered = pipeline.states_entered()
+    assert entered[entered.index("ChooseImport"):] == [
+        "ChooseImport", "ImportModel", "ImportModelRequest", "ImportModelAnswer", "ImportModelResult",
+        "WaitForImport", "CheckImport", "CheckImportRequest", "CheckImportAnswer", "CheckImportResult",
+        "ImportDone", "SummarizeImport", "NotifySuccess", "Done"]
+    (create,) = assert_valid_requests(pipeline, "ImportModel")
+    assert create == {"JobName": "tandem-ft-run-3", "ImportedModelName": "tandem-ft-run-3", "RoleArn": IMPORT_ROLE,
+                      "ModelDataSource": {"S3DataSource": {
+                          "S3Uri": f"s3://{BUCKET}/models/tandem-ft-run-3/output/model/merged/"}}}
+    (check,) = assert_valid_requests(pipeline, "CheckImport")
+    assert check == {"JobIdentifier": import_job_arn()}
+    (notice,) = pipeline.notices()
+    assert notice["message"]["imported_model_arn"] == import_job("x", status="Completed")["ImportedModelArn"]
+
+
+def test_an_import_still_running_after_the_last_check_fails_the_run(pipeline):
+    machine = pipeline.machine(ImportModel="true", ImportRoleArn=IMPORT_ROLE, ImportMaxPolls="2")
+    stand_in(machine, "Train", returns=training_job("tandem-ft-run-4"))
+    stand_in(machine, "ImportModel", returns={"JobArn": import_job_arn()})
+    stand_in(machine, "CheckImport", returns=import_job("tandem-ft-run-4", status="InProgress"))
+
+    described = pipeline.run(machine, "run-4", dataset=dataset_result("run-4"))
+
+    assert described["status"] == "FAILED"
+    assert pipeline.states_entered().count("CheckImport") == 3  # after 0, 1 and 2 counted polls
+    assert described["error"] == "ModelImportTimedOut"
+    assert described["cause"] == f"The model import job {import_job_arn()} was still in progress after 2 status checks."
+    assert pipeline.execution_failed() == {"error": described["error"], "cause": described["cause"]}
+
+
+def test_a_failed_import_fails_the_run_with_the_jobs_description(pipeline):
+    machine = pipeline.machine(ImportModel="true", ImportRoleArn=IMPORT_ROLE)
+    stand_in(machine, "Train", returns=training_job("tandem-ft-run-5"))
+    stand_in(machine, "ImportModel", returns={"JobArn": import_job_arn()})
+    stand_in(machine, "CheckImport", returns=import_job("tandem-ft-run-5", status="Failed",
+                                                         failure="Unsupported model architecture"))
+
+    described = pipeline.run(machine, "run-5", dataset=dataset_result("run-5"))
+
+    assert (described["status"], described["error"]) == ("FAILED", "ModelImportFailed")
+    assert json.loads(described["cause"])["FailureMessage"] == "Unsupported model architecture"
+    (notice,) = pipeline.notices()
+    assert (notice["message"]["error"], notice["message"]["cause"]) == ("ModelImportFailed", described["cause"])
+
+
+def test_a_failed_training_job_is_recorded_with_its_error_and_cause(pipeline):
+    machine = pipeline.machine()
+    job = training_job("tandem-ft-run-6", status="Failed", failure="AlgorithmError: CUDA out of memory")
+    stand_in(machine, "Train", error=TRAINING_FAILED, cause=json.dumps(job))
+
+    described = pipeline.run(machine, "run-6", dataset=dataset_result("run-6"))
+
+    assert described["status"] == "FAILED"
+    assert pipeline.states_entered()[-3:] == ["TrainAnswer", "RecordFailure", "Failed"]
+    assert described["error"] == TRAINING_FAILED
+    assert json.loads(described["cause"])["FailureReason"] == "AlgorithmError: CUDA out of memory"
+    assert pipeline.execution_failed() == {"error": described["error"], "cause": described["cause"]}
+    (notice,) = pipeline.notices()
+    assert notice["subject"] == "Tandem fine-tuning failed"
+    assert notice["message"] == {"status": "failed", "execution": "run-6", "error": TRAINING_FAILED,
+                                 "cause": described["cause"]}
+
+
+def test_not_enough_training_data_fails_with_the_lambdas_message(pipeline):
+    machine = pipeline.machine()
+    message = "Not enough training data: 7 reward rows in the train split, at least 20 needed"
+    stand_in(machine, "BuildDataset", error="NotEnoughTrainingData",
+             cause=lambda_error("NotEnoughTrainingData", message))
+
+    described = pipeline.run(machine, "run-7")
+
+    assert (described["status"], described["error"], described["cause"]) == ("FAILED", "NotEnoughTrainingData", message)
+    entered = pipeline.states_entered()
+    assert entered[-4:] == ["ReadDatasetError", "KeepDatasetMessage", "RecordFailure", "Failed"]
+    assert "Train" not in entered
+    assert pipeline.execution_failed() == {"error": "NotEnoughTrainingData", "cause": message}
+    (notice,) = pipeline.notices()
+    assert notice["message"]["cause"] == message
+
+
+def test_the_run_still_records_the_error_when_the_failure_notice_fails(pipeline):
+    machine = pipeline.machine(TopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:no-such-topic")
+    stand_in(machine, "Train", error=TRAINING_FAILED, cause="the job failed")
+
+    described = pipeline.run(machine, "run-8", dataset=dataset_result("run-8"))
+
+    assert (described["status"], described["error"], described["cause"]) == ("FAILED", TRAINING_FAILED,
+                                                                               "the job failed")
+    assert pipeline.states_entered()[-2:] == ["RecordFailure", "Failed"]
+    assert pipeline.notices() == []
