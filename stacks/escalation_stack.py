@@ -29,6 +29,7 @@ from stacks.constructs.alarm_topic import notify
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.python_function import PythonFunction, retention
+from stacks.constructs.workflow import standard_workflow
 
 DEFINITION = Path(__file__).resolve().parents[1] / "statemachines" / "human_escalation.asl.json"
 # What the expert API counts when a step after the expert's action fails (the action itself stands).
@@ -138,33 +139,17 @@ class EscalationStack(Stack):
             iam.PolicyStatement(sid="FallbackTier", actions=["sns:Publish"],
                                 resources=[self.fallback_topic.topic_arn]),
         ])
-        log_group = logs.LogGroup(self, "WorkflowLogs", retention=retention(config.log_retention_days),
-                                  removal_policy=RemovalPolicy.DESTROY)
-        machine = sfn.StateMachine(
-            self, "HumanEscalation",
-            state_machine_type=sfn.StateMachineType.STANDARD,  # callbacks (.waitForTaskToken) need Standard
-            definition_body=sfn.DefinitionBody.from_string(DEFINITION.read_text()),
-            definition_substitutions={
+        return standard_workflow(
+            self, "HumanEscalation", definition=DEFINITION, role=role, logs_id="WorkflowLogs",
+            log_retention_days=config.log_retention_days,
+            substitutions={
                 "SessionsTable": store.reference(self, "SessionsTableName"),
                 "WorkQueueUrl": self.work_queue.queue_url,
                 "FallbackTopicArn": self.fallback_topic.topic_arn,
                 "AcceptTimeoutSeconds": str(config.accept_timeout_minutes * 60),
                 "ResolveTimeoutSeconds": str(config.resolve_timeout_hours * 3600),
             },
-            role=role,
-            tracing_enabled=True,
-            # Execution data would include the callback messages, task tokens among them: never logged.
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-            # No whole-execution timeout: CDK applies `timeout` only to definitions it builds, not to one read
-            # from a file. The two callback waits carry their own time-outs (accept, resolve), so an execution
-            # ends after at most accept + resolve plus its short tasks.
         )
-        acknowledge(
-            role, "AwsSolutions-IAM5[Resource::*]",
-            "Step Functions' log delivery (logs:CreateLogDelivery and related) and X-Ray tracing actions support "
-            "no resource-level permissions; CDK adds them for the workflow's own log group and traces.",
-        )
-        return machine
 
     # The worker and the expert API -------------------------------------------------------------------------
 

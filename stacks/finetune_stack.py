@@ -20,10 +20,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
@@ -32,9 +31,10 @@ from constructs import Construct
 from stacks.config import TandemConfig, ecr_image_parts
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge, arn_ref
-from stacks.constructs.python_function import PythonFunction, retention
+from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.secure_bucket import access_log_bucket, secure_bucket
 from stacks.constructs.training_code import PROGRAM, TrainingCode
+from stacks.constructs.workflow import standard_workflow
 
 DEFINITION = Path(__file__).resolve().parents[1] / "statemachines" / "finetune_pipeline.asl.json"
 RATINGS, DATASETS, MODELS = "ratings/", "datasets/", "models/"
@@ -302,21 +302,6 @@ class FinetuneStack(Stack):
                     "the import role.",
                 )
 
-        log_group = logs.LogGroup(self, "PipelineLogs", retention=retention(config.log_retention_days),
-                                  removal_policy=RemovalPolicy.DESTROY)
-        machine = sfn.StateMachine(
-            self, "Pipeline",
-            state_machine_type=sfn.StateMachineType.STANDARD,  # runs for hours; .sync jobs need Standard
-            definition_body=sfn.DefinitionBody.from_string(DEFINITION.read_text()),
-            definition_substitutions=self._definition_substitutions(config),
-            role=role,
-            tracing_enabled=True,
-            # Execution data would carry dataset locations and job descriptions: states are logged, data is not.
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-        )
-        acknowledge(
-            role, "AwsSolutions-IAM5[Resource::*]",
-            "Step Functions' log delivery (logs:CreateLogDelivery and related) and X-Ray tracing actions support "
-            "no resource-level permissions; CDK adds them for the workflow's own log group and traces.",
-        )
-        return machine
+        return standard_workflow(self, "Pipeline", definition=DEFINITION, role=role,
+                                 substitutions=self._definition_substitutions(config), logs_id="PipelineLogs",
+                                 log_retention_days=config.log_retention_days)

@@ -24,7 +24,6 @@ import math
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -62,8 +61,7 @@ def world(monkeypatch):
     config = TandemConfig(sentiment_detector="vader")  # offline gate: no Comprehend call per turn
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         clients.reset()
-        for handler_module in (chatbot_handler,):
-            handler_module.reset_service()
+        chatbot_handler.reset_service()
         flow = Flow(lambda_context("worker"))
         flow.s3.create_bucket(Bucket=LABELING)
         bedrock = Bedrock()
