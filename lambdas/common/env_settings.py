@@ -12,6 +12,9 @@ BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 S3_PREFIX = re.compile(r"^(?:[A-Za-z0-9!_.*'()-]+/)*$")
 
 
+_INTEGER = re.compile(r"^[0-9]{1,19}$")
+
+
 class SettingsError(ValueError):
     def __init__(self, variable: str, problem: str):
         super().__init__(f"environment variable {variable} {problem}")
@@ -31,3 +34,15 @@ def ratings_location(environ: Mapping[str, str]) -> tuple[str, str]:
     if not S3_PREFIX.fullmatch(prefix):
         raise SettingsError("RATINGS_PREFIX", "must be empty or folder names each ending with '/'")
     return bucket, prefix
+
+
+def integer_setting(environ: Mapping[str, str], name: str, low: int, high: int, default: int | None = None) -> int:
+    """An integer variable from low to high; without a default it is required."""
+    value = environ.get(name, "").strip()
+    if not value:
+        if default is None:
+            raise SettingsError(name, "is required")
+        return default
+    if not _INTEGER.fullmatch(value) or not low <= int(value) <= high:
+        raise SettingsError(name, f"must be an integer from {low} to {high}")
+    return int(value)

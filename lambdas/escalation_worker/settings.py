@@ -7,14 +7,12 @@ is retried, nothing is half-done), instead of mailing broken links or writing tu
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from lambdas.common.env_settings import SettingsError
+from lambdas.common.env_settings import SettingsError, integer_setting
 
 MAX_EMAIL_TURNS = 20
-_INT = re.compile(r"^[0-9]{1,9}$")
 
 
 @dataclass(frozen=True)
@@ -39,10 +37,7 @@ class WorkerSettings:
             return value
 
         def integer(name: str, low: int, high: int) -> int:
-            value = text(name)
-            if not _INT.fullmatch(value) or not low <= int(value) <= high:
-                raise SettingsError(name, f"must be an integer from {low} to {high}")
-            return int(value)
+            return integer_setting(environ, name, low, high)
 
         url = text("EXPERT_API_URL")
         if not url.startswith("https://") or not url.endswith("/"):

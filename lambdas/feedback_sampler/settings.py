@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from lambdas.common.env_settings import BUCKET_NAME, SettingsError
+from lambdas.common.env_settings import BUCKET_NAME, SettingsError, integer_setting
 
 STRATEGIES = ("random", "escalated_first")
 LANGUAGE_CODES = ("en", "es")
@@ -31,7 +31,6 @@ TASK_DESCRIPTION = ("Read the customer's question and the assistant's answer, th
                     "helpful the answer is: 1 (not at all) to 5 (fully).")
 TASK_KEYWORDS = ("text", "rating", "chatbot", "relevance")
 
-_INT = re.compile(r"^[0-9]{1,19}$")
 # botocore's sagemaker model (CreateLabelingJob) and AWS-CONTRACTS.md.
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
@@ -93,13 +92,7 @@ class SamplerSettings:
             return value
 
         def integer(name: str, low: int, high: int, default: int | None = None) -> int:
-            raw = environ.get(name, "").strip()
-            if not raw and default is not None:
-                return default
-            value = text(name)
-            if not _INT.fullmatch(value) or not low <= int(value) <= high:
-                raise SettingsError(name, f"must be an integer from {low} to {high}")
-            return int(value)
+            return integer_setting(environ, name, low, high, default)
 
         def matching(name: str, pattern: re.Pattern[str], what: str) -> str:
             value = text(name)

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from lambdas.common.env_settings import BUCKET_NAME, S3_PREFIX, SettingsError, ratings_location
+from lambdas.common.env_settings import BUCKET_NAME, S3_PREFIX, SettingsError, integer_setting, ratings_location
 from lambdas.common.training_data import DatasetError, DatasetOptions
 
-_INT = re.compile(r"^[0-9]{1,9}$")
 # DatasetOptions field -> the variable that sets it, so that an option's error names the variable.
 _VARIABLES = {"good_min_rating": "GOOD_MIN_RATING", "bad_max_rating": "BAD_MAX_RATING",
               "eval_fraction": "EVAL_FRACTION", "split_seed": "SPLIT_SEED",
@@ -59,16 +57,7 @@ class DatasetSettings:
             raise SettingsError("DATASET_PREFIX", "must be empty or folder names each ending with '/'")
         return cls(ratings_bucket=ratings_bucket, ratings_prefix=ratings_prefix, dataset_bucket=dataset_bucket,
                    dataset_prefix=dataset_prefix, options=_options(environ),
-                   min_train_rows=_integer(environ, "MIN_TRAIN_ROWS", 1, 1_000_000, DEFAULT_MIN_TRAIN_ROWS))
-
-
-def _integer(environ: Mapping[str, str], name: str, low: int, high: int, default: int) -> int:
-    value = environ.get(name, "").strip()
-    if not value:
-        return default
-    if not _INT.fullmatch(value) or not low <= int(value) <= high:
-        raise SettingsError(name, f"must be an integer from {low} to {high}")
-    return int(value)
+                   min_train_rows=integer_setting(environ, "MIN_TRAIN_ROWS", 1, 1_000_000, DEFAULT_MIN_TRAIN_ROWS))
 
 
 def _number(environ: Mapping[str, str], name: str, default: float) -> float:

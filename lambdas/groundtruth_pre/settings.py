@@ -15,13 +15,11 @@ object), instead of silently sending every already-rated item back to the raters
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from lambdas.common.env_settings import SettingsError, ratings_location
+from lambdas.common.env_settings import integer_setting, ratings_location
 
-_INT = re.compile(r"^[0-9]{1,9}$")
 
 
 @dataclass(frozen=True)
@@ -33,15 +31,7 @@ class PreSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "PreSettings":
-        def integer(name: str, low: int, high: int, default: int) -> int:
-            value = environ.get(name, "").strip()
-            if not value:
-                return default
-            if not _INT.fullmatch(value) or not low <= int(value) <= high:
-                raise SettingsError(name, f"must be an integer from {low} to {high}")
-            return int(value)
-
         bucket, prefix = ratings_location(environ)
         return cls(ratings_bucket=bucket, ratings_prefix=prefix,
-                   cache_seconds=integer("RATINGS_CACHE_SECONDS", 60, 86400, cls.cache_seconds),
-                   cache_max_turns=integer("RATINGS_CACHE_MAX_TURNS", 1, 5_000_000, cls.cache_max_turns))
+                   cache_seconds=integer_setting(environ, "RATINGS_CACHE_SECONDS", 60, 86400, cls.cache_seconds),
+                   cache_max_turns=integer_setting(environ, "RATINGS_CACHE_MAX_TURNS", 1, 5_000_000, cls.cache_max_turns))
