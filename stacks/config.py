@@ -25,6 +25,7 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2557, 2922, 3288, 3653)
 # Bedrock model ids, inference-profile ids ("us.anthropic...") and ARNs; no spaces, no empties.
 _MODEL_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9.:/_\-]{2,2047}$")
+_PROVIDER = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 _KNOWLEDGE_BASE_ID = re.compile(r"^[0-9a-zA-Z]{10}$")
 _GUARDRAIL_ID = re.compile(r"^(([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))$")
 _GUARDRAIL_VERSION = re.compile(r"^(([1-9][0-9]{0,7})|(DRAFT))$")
@@ -76,6 +77,7 @@ class ConfigError(ValueError):
 class TandemConfig:
     # Answer chain
     model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    model_provider: str = ""
     temperature: float = 0.2
     max_tokens: int = 512
     system_prompt: str = (
@@ -302,6 +304,12 @@ def _validate(c: TandemConfig) -> None:
     _matches("model_id", c.model_id, _MODEL_ID, "a Bedrock model id, inference profile id or ARN")
     _matches("gate_model_id", c.gate_model_id, _MODEL_ID, "a Bedrock model id, or empty for model_id",
              optional=True)
+    _matches("model_provider", c.model_provider, _PROVIDER, "a provider name such as meta, mistral or amazon, or "
+             "empty", optional=True)
+    if not c.model_provider and any(m.startswith("arn:") for m in (c.model_id, c.effective_gate_model_id)):
+        raise ConfigError("model_provider", c.model_provider,
+                          "the provider of the model behind the ARN in model_id or gate_model_id (meta for an "
+                          "imported Llama, for example): an ARN does not name it")
     _in_range("temperature", c.temperature, 0.0, 1.0)
     _in_range("max_tokens", c.max_tokens, 1, 8192)
     # All chatbot settings travel in one Lambda environment variable; Lambda caps them at 4 KB together.

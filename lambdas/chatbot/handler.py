@@ -93,6 +93,8 @@ def _chat_model(settings: ChatbotSettings, purpose: str, **kwargs: Any) -> ChatB
     # creating one (a cold-start cost) unless such a profile is configured.
     uses_profile = "application-inference-profile" in settings.model_id + settings.gate_model_id
     control = clients.client("bedrock") if uses_profile else runtime
+    if kwargs["model_id"].startswith("arn:"):  # e.g. a model brought in by Bedrock Custom Model Import
+        kwargs["provider"] = settings.model_provider
     return ChatBedrockConverse(client=runtime, bedrock_client=control, **kwargs)
 
 

@@ -22,6 +22,8 @@ RETRIEVAL_READ_TIMEOUT_SECONDS = 3
 @dataclass(frozen=True)
 class ChatbotSettings:
     model_id: str
+    # langchain-aws cannot tell the provider from an ARN (an imported or provisioned model): it is given here.
+    model_provider: str
     temperature: float
     max_tokens: int
     system_prompt: str

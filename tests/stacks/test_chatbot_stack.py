@@ -130,6 +130,12 @@ def test_inference_profile_grants_the_profile_and_its_base_model(make_template):
     assert "bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0" in resources
 
 
+def test_an_imported_model_is_granted_by_its_arn_and_nothing_else(make_template):
+    arn = "arn:aws:bedrock:us-east-1:123456789012:imported-model/abcd1234efgh"  # Custom Model Import's ARN
+    template = make_template(model_id=arn, model_provider="meta")
+    assert statement(template, "InvokeConfiguredModels")["Resource"] == arn
+
+
 def test_llm_detector_adds_the_gate_model(make_template):
     template = make_template(sentiment_detector="llm", gate_model_id="amazon.nova-micro-v1:0")
     resources = json.dumps(statement(template, "InvokeConfiguredModels")["Resource"])

@@ -105,6 +105,20 @@ def test_bad_values_stop_synth_naming_the_key(key, value, accepted):
     assert accepted in str(error.value)
 
 
+IMPORTED = "arn:aws:bedrock:us-east-1:123456789012:imported-model/abcd1234efgh"
+
+
+def test_a_model_given_by_arn_needs_its_provider():
+    for context in ({"model_id": IMPORTED}, {"gate_model_id": IMPORTED}):
+        with pytest.raises(ConfigError) as error:
+            load_config(context)
+        assert error.value.key == "model_provider" and "an ARN does not name it" in str(error.value)
+        assert load_config({**context, "model_provider": "meta"}).model_provider == "meta"
+    with pytest.raises(ConfigError) as error:
+        load_config({"model_id": IMPORTED, "model_provider": "Meta Llama"})
+    assert error.value.key == "model_provider"
+
+
 def test_retry_budget_must_fit_the_api_timeout():
     load_config({"bedrock_max_attempts": 3, "bedrock_read_timeout_seconds": 8})
     with pytest.raises(ConfigError) as error:

@@ -112,6 +112,19 @@ def test_a_configured_guardrail_is_sent_with_the_answer_request(aws, bedrock, ch
                                           "trace": "disabled"}
 
 
+def test_an_imported_model_is_called_by_its_arn_with_the_configured_provider(aws, bedrock, chat, configure):
+    """The way back from fine-tuning: model_id = the ARN Bedrock Custom Model Import gave the tuned model."""
+    arn = "arn:aws:bedrock:us-east-1:123456789012:imported-model/abcd1234efgh"
+    configure(model_id=arn, model_provider="meta")
+    sent = record_requests(clients.client("bedrock-runtime"), "Converse")
+    bedrock.add_response("converse", converse_text("Open Settings, then Security."))
+
+    status, body = chat({"message": "How do I reset my password?"})
+
+    assert (status, body["reply"]) == (200, "Open Settings, then Security.")
+    assert sent[0]["modelId"] == arn
+
+
 def test_a_guardrail_intervention_is_passed_on_as_the_answer(aws, bedrock, chat, configure):
     configure(guardrail_id="gr1abc", guardrail_version="1")
     bedrock.add_response("converse", converse_text("Sorry, I can't help with that.", "guardrail_intervened"))
