@@ -13,21 +13,23 @@
 
 What crosses each boundary is what the next stage reads in AWS: S3 objects in the formats of
 ARCHITECTURE.md, the Lambda events of AWS-CONTRACTS.md. Only Bedrock (a Stubber) and Ground Truth's workers
-(the test) are stand-ins. The chatbot names sessions with random ids, so the train/eval split differs from
-run to run: every assertion holds for any split.
+(the test) are stand-ins. Session ids come from a seeded generator (the chatbot's are random), so the
+train/eval split is the same in every run; the assertions hold for any split.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import random
+import uuid
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
 from moto import mock_aws
 
-from lambdas.chatbot import handler as chatbot_handler
+from lambdas.chatbot import handler as chatbot_handler, service as chatbot_service
 from lambdas.common import clients
 from lambdas.common.training_data import read_rows
 from lambdas.feedback_sampler import handler as sampler_handler
@@ -78,6 +80,8 @@ def world(monkeypatch):
         dataset_handler.reset()
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
+        ids = random.Random(7)
+        monkeypatch.setattr(chatbot_service, "new_id", lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)))
         yield SimpleNamespace(flow=flow, s3=flow.s3, bedrock=bedrock, monkeypatch=monkeypatch, config=config)
         flow.stop_running()
         bedrock.stubber.deactivate()
