@@ -25,13 +25,17 @@ from lambdas.common import clients
 from lambdas.common.training_data import KTO_FILE, REWARD_FILE, Dataset, build_dataset, to_jsonl
 from lambdas.finetune_dataset.settings import DatasetSettings
 
-DATASET_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+# The pipeline's execution name: it also names the training job tandem-ft-<name>, which SageMaker limits to
+# 63 letters, digits and hyphens (no leading or trailing hyphen). Checked here, the first step, so a bad
+# name fails before any work instead of at CreateTrainingJob.
+MAX_DATASET_ID = 53
+DATASET_ID = re.compile(r"^[A-Za-z0-9](?:-*[A-Za-z0-9]){0,%d}$" % (MAX_DATASET_ID - 1))
 REPORT_FILE = "report.json"
 JSONL_CONTENT_TYPE = "application/x-ndjson"
 
 
 class InvalidRequest(ValueError):
-    """The event is not {"dataset_id": "<[A-Za-z0-9_-]{1,80}>"}."""
+    """The event is not {"dataset_id": "<1 to 53 letters, digits and hyphens>"}."""
 
 
 class NotEnoughTrainingData(RuntimeError):
@@ -47,7 +51,9 @@ class SourceStats:
 def dataset_id(event: Any) -> str:
     value = event.get("dataset_id") if isinstance(event, dict) else None
     if not isinstance(value, str) or not DATASET_ID.fullmatch(value):
-        raise InvalidRequest("dataset_id must be 1 to 80 letters, digits, '_' or '-'")
+        raise InvalidRequest(f"dataset_id (the pipeline's execution name) must be 1 to {MAX_DATASET_ID} letters, "
+                             "digits and hyphens, starting and ending with a letter or digit: it also names the "
+                             "training job, which SageMaker limits to 63 such characters")
     return value
 
 

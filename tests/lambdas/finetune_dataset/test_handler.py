@@ -193,7 +193,8 @@ def test_exactly_the_minimum_is_enough(aws, invoke, monkeypatch):
 # Bad requests and settings --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("request_", [
-    event(""), event("a/b"), event("../up"), event("has space"), event("x" * 81), event(None), event(42), {},
+    event(""), event("a/b"), event("../up"), event("has space"), event("x" * 54), event("run_1"), event("-run"),
+    event("run-"), event(None), event(42), {},
     "run-1", None,
 ])
 def test_a_bad_dataset_id_is_an_invalid_request(aws, invoke, request_):
@@ -208,7 +209,8 @@ def test_a_bad_dataset_id_is_an_invalid_request(aws, invoke, request_):
 def test_the_longest_dataset_id_is_accepted(aws, invoke):
     aws.put_ratings("a.jsonl", *sessions(4))
 
-    assert invoke(event("A-z_9" * 16))["dataset_uri"] == f"s3://{DATASET_BUCKET}/{DATASET_PREFIX}{'A-z_9' * 16}/"
+    longest = "A-z--9" * 8 + "abcde"  # 53 characters: with "tandem-ft-", SageMaker's 63 for a job name
+    assert invoke(event(longest))["dataset_uri"] == f"s3://{DATASET_BUCKET}/{DATASET_PREFIX}{longest}/"
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
