@@ -67,8 +67,9 @@ def train(base_model, tokenizer, peft_config, rows: list[dict[str, Any]], hparam
     if hparams.mini_batch_size != hparams.batch_size:
         logger.info("kto does not use mini_batch_size (%d): each batch is one step", hparams.mini_batch_size)
     # The same prompt format reward-pg and the evaluation score (scoring.causal_example).
-    dataset = Dataset.from_list([{**causal_example(tokenizer, row["prompt"], row["completion"]),
-                                  "label": bool(row["label"])} for row in rows])
+    dataset = Dataset.from_list([
+        {**causal_example(tokenizer, row["prompt"], row["completion"], row.get("system")), "label": bool(row["label"])}
+        for row in rows])
     result = TrainResult(rows=len(rows))
     cuda = torch.cuda.is_available()
     with tempfile.TemporaryDirectory(prefix="kto-") as scratch:  # nothing is saved there (save_strategy=no)

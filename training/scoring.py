@@ -40,16 +40,18 @@ def _keep_end(ids: list[int], limit: int, bos_id: int | None) -> list[int]:
     return ids[len(ids) - limit:]
 
 
-def causal_example(tokenizer, prompt: str, response: str) -> dict[str, Any]:
+def causal_example(tokenizer, prompt: str, response: str, system: str | None = None) -> dict[str, Any]:
     """The (prompt, completion) pair a causal model is trained on, in TRL's dataset formats. The rows hold
-    the customer's bare question, so: with a chat template (instruct models), one user and one assistant
-    message, rendered by the template; without one, plain text with a newline after the question so the
-    answer does not run on from it (the chatbot must then prompt the same way)."""
+    the customer's question and, when the dataset was built with one, the chatbot's system prompt. With a
+    chat template (instruct models): a system message (if any), the user message and the assistant message,
+    rendered by the template, as Bedrock renders a Converse request for an imported model; without one,
+    plain text, the system prompt and the question each followed by a newline so nothing runs on."""
     if getattr(tokenizer, "chat_template", None):
-        return {"prompt": [{"role": "user", "content": prompt}],
+        system_turn = [{"role": "system", "content": system}] if system else []
+        return {"prompt": [*system_turn, {"role": "user", "content": prompt}],
                 "completion": [{"role": "assistant", "content": response}]}
-    separator = "" if prompt[-1:].isspace() else "\n"
-    return {"prompt": prompt + separator, "completion": response}
+    text = "".join(part if part[-1:].isspace() else part + "\n" for part in (system, prompt) if part)
+    return {"prompt": text, "completion": response}
 
 
 def _ids(tokenizer, value: str | list[dict[str, str]], **chat_options) -> list[int]:
@@ -60,14 +62,16 @@ def _ids(tokenizer, value: str | list[dict[str, str]], **chat_options) -> list[i
 
 
 def encode(tokenizer, prompt: str, response: str, *, is_encoder_decoder: bool, max_prompt_length: int,
-           max_response_length: int) -> Encoded:
+           max_response_length: int, system: str | None = None) -> Encoded:
+    """`system` applies to causal models only: an encoder-decoder (T5) has no system slot and reads the
+    question alone."""
     eos = tokenizer.eos_token_id
     add_eos = True
     if is_encoder_decoder:
         prompt_ids = tokenizer(prompt)["input_ids"]  # T5's tokenizer ends the encoder input with </s>
         response_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
     else:
-        example = causal_example(tokenizer, prompt, response)
+        example = causal_example(tokenizer, prompt, response, system)
         conversational = isinstance(example["prompt"], list)
         prompt_only = _ids(tokenizer, example["prompt"], **({"add_generation_prompt": True}
                                                              if conversational else {}))
@@ -85,7 +89,8 @@ def encode(tokenizer, prompt: str, response: str, *, is_encoder_decoder: bool, m
 def encode_rows(tokenizer, rows: list[dict[str, Any]], response_key: str, *, is_encoder_decoder: bool,
                 max_prompt_length: int, max_response_length: int) -> list[Encoded]:
     return [encode(tokenizer, row["prompt"], row[response_key], is_encoder_decoder=is_encoder_decoder,
-                   max_prompt_length=max_prompt_length, max_response_length=max_response_length)
+                   max_prompt_length=max_prompt_length, max_response_length=max_response_length,
+                   system=row.get("system"))
             for row in rows]
 
 

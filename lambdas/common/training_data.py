@@ -3,16 +3,18 @@ path reads. Used by the dataset Lambda (lambdas/finetune_dataset/) and by the tr
 `--ratings` builds a dataset locally), so it is pure Python: no boto3, no torch.
 
 Formats (one JSON object per line when written, see to_jsonl):
-    reward   {"prompt", "response", "reward", "rating", "session_id", "turn_id"}: every accepted record;
+    reward   {"prompt", "response", "reward", "rating", "session_id", "turn_id", "system"?}: every accepted record;
              reward = (rating - 3) / 2, in [-1, 1], times the raters' agreement when weight_by_agreement.
-    kto      {"prompt", "completion", "label", "session_id", "turn_id"}: label true for rating >=
+    kto      {"prompt", "completion", "label", "session_id", "turn_id", "system"?}: label true for rating >=
              good_min_rating, false for rating <= bad_max_rating; the ratings in between are left out
              (and counted per split as kto_dropped_middle: they are not bad rows).
     bedrock prompt/completion {"prompt", "completion"} and bedrock-conversation-2024
              {"schemaVersion", "system"?, "messages"}: the well-rated answers only (rating >= good_min_rating),
              for a Bedrock model-customization job; "system" is written only when a system prompt is given.
 The prompt is the record's question as the customer asked it: the records hold no retrieved context or
-earlier turns, so nothing else can be rebuilt faithfully (a known simplification).
+earlier turns, so nothing else can be rebuilt faithfully (a known simplification). With a system prompt
+(the chatbot's, which it sends before every question), reward and KTO rows carry it as "system", so the
+job trains with the instructions the tuned model will be given.
 
 The train/eval split is by session (a session's turns share context, so splitting by turn would leak),
 decided per session from sha256(split_seed, session_id): adding records never moves an existing session,
@@ -287,6 +289,8 @@ def _fill(split: Split, items: list[_Accepted], options: DatasetOptions, skipped
     for item in items:
         record = item.record
         ids = {"session_id": record.session_id, "turn_id": record.turn_id}
+        if options.system_prompt:  # what the chatbot sends before every question: the model trains with it
+            ids["system"] = options.system_prompt
         split.sessions.add(record.session_id)
         split.reward.append({"prompt": record.question, "response": record.answer,
                              "reward": _reward(record, options), "rating": record.rating, **ids})
@@ -368,6 +372,8 @@ def _check_row(row: Any, kind: Kind, location: str) -> None:
         raise DatasetError(f"{location}: the row must be a JSON object", field="row", location=location)
     for name in ("prompt", "response" if kind == "reward" else "completion", "session_id", "turn_id"):
         _check_text(row, name, location)
+    if "system" in row:
+        _check_text(row, "system", location)
     if kind == "reward":
         if not _is_number(row.get("reward")) or not -1 <= row["reward"] <= 1:
             raise DatasetError(f"{location}: reward must be a number from -1 to 1", field="reward",

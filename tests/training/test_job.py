@@ -4,6 +4,7 @@ ratings (see conftest.py); the tests check the outputs and that the held-out mar
 
 from __future__ import annotations
 
+import shutil
 import struct
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from tests.training.conftest import read_metrics
-from training import cli, evaluation
+from training import cli, evaluation, job
 from training.config import Hyperparameters
+from training.data import TrainingData
 
 # Fixed seeds make every run repeatable; these settings separate the answers far above run-to-run noise
 # (the margin of the untrained models is within +-0.4 of zero; training moves it by about 1 or more).
@@ -120,3 +122,30 @@ def test_merged_model_loads_alone_as_the_trained_model(run, splits):
     assert _margin(model, tokenizer, run, splits) == pytest.approx(run["metrics"]["eval"]["margin_after"],
                                                                    abs=1e-3)
     _generates(model, tokenizer, run["seq2seq"])
+
+
+@pytest.fixture(scope="module")
+def instruct_llama(tmp_path_factory, llama_path) -> str:
+    """The tiny Llama with a chat template, as instruct models (and Bedrock's import of them) have one."""
+    folder = tmp_path_factory.mktemp("tiny-instruct-llama")
+    shutil.copytree(llama_path, folder, dirs_exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.chat_template = ("{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                               "{% if add_generation_prompt %}<s>assistant: {% endif %}")
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.mark.parametrize("algorithm", ["reward-pg", "kto"])
+def test_rows_with_the_chatbots_system_prompt_train_an_instruct_model(algorithm, instruct_llama, splits, tmp_path):
+    system = "You are Tandem's support assistant. Answer in steps."
+    rows = {kind: [{**row, "system": system} for row in splits["train"][kind]] for kind in ("reward", "kto")}
+    held_out = [{**row, "system": system} for row in splits["eval"]["reward"]]
+    data = TrainingData(train=rows["reward" if algorithm == "reward-pg" else "kto"], eval=held_out, sources={})
+    hparams = Hyperparameters(algorithm=algorithm, model_name_or_path=instruct_llama, load_in_8bit=False,
+                              batch_size=4, mini_batch_size=2, lora_r=4, lora_alpha=8, seed=7)
+
+    metrics = job.run(hparams, data, tmp_path, max_steps=2)
+
+    assert metrics["training"]["steps"] == 2 and len(metrics["history"]) == 2
+    assert metrics["eval"]["before"]["good_rows"] == sum(r["rating"] >= 4 for r in held_out)

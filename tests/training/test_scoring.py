@@ -62,3 +62,29 @@ def test_instruct_tokenizers_get_the_chat_template_and_the_template_ends_the_tur
     item = _encode(chat, False)
     assert chat.decode(item.prompt_ids) == f"<s>user: {ROW['prompt']}\n<s>assistant: "
     assert chat.decode(item.response_ids) == ROW["response"] + "\n"  # the template ends the turn: no EOS added
+
+
+SYSTEM = "You are a support assistant."
+
+
+def test_a_system_prompt_is_the_system_message_of_the_chat_template(tokenizer):
+    chat = copy.deepcopy(tokenizer)
+    chat.chat_template = ("{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                          "{% if add_generation_prompt %}<s>assistant: {% endif %}")
+    item = scoring.encode(chat, ROW["prompt"], ROW["response"], is_encoder_decoder=False, max_prompt_length=512,
+                          max_response_length=64, system=SYSTEM)
+    assert chat.decode(item.prompt_ids) == f"<s>system: {SYSTEM}\n<s>user: {ROW['prompt']}\n<s>assistant: "
+    assert chat.decode(item.response_ids) == ROW["response"] + "\n"
+
+
+def test_without_a_chat_template_the_system_prompt_is_the_first_line(tokenizer):
+    example = scoring.causal_example(tokenizer, ROW["prompt"], ROW["response"], SYSTEM)
+    assert example["prompt"] == f"{SYSTEM}\n{ROW['prompt']}\n"
+    assert scoring.causal_example(tokenizer, ROW["prompt"], ROW["response"])["prompt"] == ROW["prompt"] + "\n"
+
+
+def test_an_encoder_decoder_reads_the_question_alone(tokenizer):
+    plain, with_system = (scoring.encode(tokenizer, ROW["prompt"], ROW["response"], is_encoder_decoder=True,
+                                         max_prompt_length=512, max_response_length=64, system=system)
+                          for system in (None, SYSTEM))
+    assert plain == with_system

@@ -141,6 +141,13 @@ def test_the_conversation_rows_follow_the_bedrock_conversation_schema_with_the_s
                                 {"role": "assistant", "content": [{"text": "answer s1/t1"}]}]}
 
 
+def test_the_system_prompt_travels_with_the_reward_and_kto_rows_when_given():
+    with_system = everything_in_train(line(rating=5), system_prompt="You are Tandem's support assistant.")
+    assert with_system.reward[0]["system"] == with_system.kto[0]["system"] == "You are Tandem's support assistant."
+    without = everything_in_train(line(rating=5))
+    assert "system" not in without.reward[0] and "system" not in without.kto[0]
+
+
 def test_without_a_system_prompt_the_conversation_rows_have_no_system():
     (row,) = everything_in_train(line(rating=5)).bedrock_conversation
 
@@ -433,6 +440,8 @@ KTO_ROW = {"prompt": "p", "completion": "c", "label": False, "session_id": "s", 
     ("kto", {k: v for k, v in KTO_ROW.items() if k != "completion"}, "completion"),
     ("kto", REWARD_ROW, "completion"),
     ("kto", {**KTO_ROW, "turn_id": 3}, "turn_id"),
+    ("kto", {**KTO_ROW, "system": ""}, "system"),
+    ("reward", {**REWARD_ROW, "system": ["be nice"]}, "system"),
 ])
 def test_read_rows_names_the_file_line_and_field_of_a_bad_row(kind, bad, field):
     good = json.dumps(REWARD_ROW if kind == "reward" else KTO_ROW)
