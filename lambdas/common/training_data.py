@@ -45,7 +45,9 @@ BEDROCK_CONVERSATION_SCHEMA = "bedrock-conversation-2024"
 # fine-tuning your models" (model-customization-prepare.html), which defers record counts to the
 # "Sum of training and validation records" quotas of "Amazon Bedrock endpoints and quotas" (AWS General
 # Reference). Default quotas; an account may have others, so these are the safe side.
-# - Sum of training and validation records per fine-tuning job: 10,000 (default quota).
+# - Sum of training and validation records per fine-tuning job: 10,000. The quota table itself could not be
+#   read when this was written; 10,000 is the training-record maximum the requirements page gives, and
+#   the quotas are adjustable per account: a larger one only means Tandem keeps fewer rows than allowed.
 BEDROCK_MAX_RECORDS = 10_000
 # - Validation records: no published number was found; 1,000 is Tandem's own cap (a tenth of the job's
 #   records), which keeps the validation file far under its 100 MB quota and the training share large.
