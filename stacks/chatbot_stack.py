@@ -10,7 +10,6 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -21,7 +20,8 @@ from stacks.config import TandemConfig
 from stacks.constructs.alarm_topic import notify
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge
-from stacks.constructs.python_function import PythonFunction, retention
+from stacks.constructs.python_function import PythonFunction
+from stacks.constructs.rest_api import logged_rest_api
 
 METRICS_NAMESPACE = "Tandem"
 # Geographic cross-region inference profiles ("us.anthropic...") route to the base model in any region
@@ -145,27 +145,11 @@ class ChatbotStack(Stack):
         return pool, client
 
     def _api(self, config: TandemConfig) -> apigw.RestApi:
-        access_log = logs.LogGroup(self, "ApiAccessLogs", retention=retention(config.log_retention_days),
-                                   removal_policy=RemovalPolicy.DESTROY)
-        api = apigw.RestApi(
-            self, "ChatApi",
-            description="Tandem chat API",
-            endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=False,  # the account's API Gateway logging role is DataStack's
-            deploy_options=apigw.StageOptions(
-                stage_name="prod",
-                throttling_rate_limit=config.api_throttle_rate_limit,
-                throttling_burst_limit=config.api_throttle_burst_limit,
-                tracing_enabled=True,
-                metrics_enabled=True,
-                logging_level=apigw.MethodLoggingLevel.ERROR,
-                data_trace_enabled=False,  # request bodies are customer text: never in execution logs
-                access_log_destination=apigw.LogGroupLogDestination(access_log),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False, http_method=True, ip=True, protocol=True, request_time=True,
-                    resource_path=True, response_length=True, status=True, user=True),
-            ),
-        )
+        api = logged_rest_api(self, "ChatApi", description="Tandem chat API", stage_name="prod",
+                              rate_limit=config.api_throttle_rate_limit,
+                              burst_limit=config.api_throttle_burst_limit,
+                              log_retention_days=config.log_retention_days, access_logs_id="ApiAccessLogs",
+                              log_user=True)
         authorizer = apigw.CognitoUserPoolsAuthorizer(self, "CustomerAuthorizer", cognito_user_pools=[self.user_pool])
         model = api.add_model(
             "ChatRequest", content_type="application/json", model_name="ChatRequest",

@@ -16,7 +16,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as event_sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -28,7 +27,8 @@ from stacks.config import TandemConfig
 from stacks.constructs.alarm_topic import notify
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge
-from stacks.constructs.python_function import PythonFunction, retention
+from stacks.constructs.python_function import PythonFunction
+from stacks.constructs.rest_api import logged_rest_api
 from stacks.constructs.workflow import standard_workflow
 
 DEFINITION = Path(__file__).resolve().parents[1] / "statemachines" / "human_escalation.asl.json"
@@ -221,26 +221,10 @@ class EscalationStack(Stack):
         )
 
     def _api(self, config: TandemConfig) -> apigw.RestApi:
-        access_log = logs.LogGroup(self, "ExpertApiAccessLogs", retention=retention(config.log_retention_days),
-                                   removal_policy=RemovalPolicy.DESTROY)
-        api = apigw.RestApi(
-            self, "ExpertApi",
-            description="Tandem expert API (every request carries an HMAC-signed, expiring link)",
-            endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=False,  # the account's API Gateway logging role is DataStack's
-            deploy_options=apigw.StageOptions(
-                stage_name="experts",
-                throttling_rate_limit=5, throttling_burst_limit=10,
-                tracing_enabled=True, metrics_enabled=True,
-                logging_level=apigw.MethodLoggingLevel.ERROR,
-                data_trace_enabled=False,  # bodies hold customer text and signatures
-                access_log_destination=apigw.LogGroupLogDestination(access_log),
-                # The request path is logged, never the query string (it carries the link's signature).
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False, http_method=True, ip=True, protocol=True, request_time=True,
-                    resource_path=True, response_length=True, status=True, user=False),
-            ),
-        )
+        api = logged_rest_api(
+            self, "ExpertApi", description="Tandem expert API (every request carries an HMAC-signed, expiring link)",
+            stage_name="experts", rate_limit=5, burst_limit=10, log_retention_days=config.log_retention_days,
+            access_logs_id="ExpertApiAccessLogs", log_user=False)
         integration = apigw.LambdaIntegration(self.expert_api_function.invocable, timeout=Duration.seconds(29))
         escalation = api.root.add_resource("escalations").add_resource("{escalation_id}")
         routes = [(escalation, "GET"), (escalation.add_resource("accept"), "POST"),
