@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from lambdas.common.feedback import (MAX_RATING, MIN_RATING, RATING_SOURCES, FeedbackFormatError, RatingRecord,
                                      WorkerRating)
-from lambdas.common.transcript import Transcript, Turn
+from lambdas.common.transcript import Transcript, question_of
 
 EXIT_OK, EXIT_BAD_ROWS, EXIT_ERROR = 0, 1, 2
 REQUIRED = ("session_id", "turn_id", "rating", "rater")
@@ -231,19 +231,6 @@ class Transcripts:
         return cls(index, read)
 
 
-def question_for(turns: Sequence[Turn], index: int) -> Turn | None:
-    """The customer turn the bot turn at `index` answered: its reply_to, else the nearest customer turn before."""
-    answer = turns[index]
-    if answer.reply_to:
-        for turn in turns[:index]:
-            if turn.turn_id == answer.reply_to and turn.role == "customer":
-                return turn
-    for turn in reversed(turns[:index]):
-        if turn.role == "customer":
-            return turn
-    return None
-
-
 # Consolidating ---------------------------------------------------------------------------------------------
 
 def consolidate(rows: list[Row], *, question: str, answer: str, source: str) -> RatingRecord:
@@ -292,7 +279,7 @@ def _texts(transcripts: Transcripts, row: Row) -> tuple[str, str]:
         raise ValueError(f"unknown turn {row.turn_id!r} in session {row.session_id!r}")
     if turns[index].role != "bot":
         raise ValueError(f"turn {row.turn_id!r} is a {turns[index].role} turn, not a bot turn")
-    question = question_for(turns, index)
+    question = question_of(turns, index)
     if question is None or not question.text.strip():
         raise ValueError(f"bot turn {row.turn_id!r} has no customer question before it")
     return question.text, turns[index].text

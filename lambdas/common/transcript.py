@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 SCHEMA_VERSION = 1
 Role = Literal["customer", "bot", "agent", "system"]
@@ -81,6 +81,22 @@ class Turn:
                           for s in data.get("sources", ())),
             error=data.get("error"), reply_to=data.get("reply_to"),
         )
+
+
+def question_of(turns: Sequence[Turn], index: int) -> Turn | None:
+    """The customer turn the bot turn at `index` answered: its reply_to, else the nearest customer turn before
+    it (transcripts written before reply_to existed). What the sampler shows raters and the import tool
+    records as the question."""
+    earlier = turns[:index]
+    reply_to = turns[index].reply_to
+    if reply_to:
+        for turn in earlier:
+            if turn.turn_id == reply_to and turn.role == "customer":
+                return turn
+    for turn in reversed(earlier):
+        if turn.role == "customer":
+            return turn
+    return None
 
 
 @dataclass(frozen=True)

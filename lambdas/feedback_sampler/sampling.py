@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from lambdas.common.transcript import Transcript, Turn
+from lambdas.common.transcript import Transcript, Turn, question_of
 
 
 @dataclass(frozen=True)
@@ -50,19 +50,6 @@ def is_priority(transcript: Transcript) -> bool:
     return bool(transcript.escalations) or any(
         t.role == "customer" and t.sentiment is not None and t.sentiment.label == "negative"
         for t in transcript.turns)
-
-
-def question_of(turns: Sequence[Turn], index: int) -> Turn | None:
-    """The customer turn the bot turn at `index` answered."""
-    answer = turns[index]
-    if answer.reply_to:
-        for turn in turns:
-            if turn.turn_id == answer.reply_to and turn.role == "customer":
-                return turn
-    for turn in reversed(turns[:index]):
-        if turn.role == "customer":
-            return turn
-    return None
 
 
 def collect(transcripts: Iterable[Transcript], *, start: str, end: str) -> Collected:

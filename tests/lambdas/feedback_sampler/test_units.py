@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 import pytest
 
 from lambdas.common.feedback import LabelingItem, Sampling
-from lambdas.common.transcript import Transcript, Turn
+from lambdas.common.transcript import Transcript, Turn, question_of
 from lambdas.feedback_sampler.manifest import ManifestError, check, cut, manifest_body, manifest_line
 from lambdas.feedback_sampler.sampler import Window, job_name
-from lambdas.feedback_sampler.sampling import Candidate, collect, question_of, select
+from lambdas.feedback_sampler.sampling import Candidate, collect, select
 from lambdas.feedback_sampler.settings import SamplerSettings, SettingsError
 from tests.lambdas.feedback_sampler.conftest import base_environment, job_environment
 
