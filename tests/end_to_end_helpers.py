@@ -35,6 +35,7 @@ from tests.bedrock_replies import converse_text
 from tests.lambdas.escalation_worker.conftest import BUCKET, TABLE
 from tests.lambdas.escalation_worker.helpers import drain
 from tests.statemachines.conftest import Flow
+from tests.lambda_context import lambda_context as make_context
 
 EVENTS = Path(__file__).resolve().parent / "events"
 CUSTOMER = "6f1c1c4e-2222-4a5b-9c2d-0123456789ab"  # the customer's Cognito sub
@@ -44,9 +45,7 @@ KNOWLEDGE_BUCKET = "tandem-knowledge-e2e"
 
 
 def lambda_context(name: str) -> SimpleNamespace:
-    return SimpleNamespace(function_name=f"tandem-{name}", memory_limit_in_mb=512, aws_request_id=f"req-{name}",
-                           invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:tandem-{name}",
-                           get_remaining_time_in_millis=lambda: 28000)
+    return make_context(f"tandem-{name}", request_id=f"req-{name}")
 
 
 def stack_environment(config: TandemConfig, *, flow: Flow, state_machine_arn: str,

@@ -23,6 +23,7 @@ from lambdas.common import clients
 from tests.aws_resources import create_sessions_table
 from tests.bedrock_replies import comprehend_result, converse_text, converse_verdict  # noqa: F401 (re-exported)
 from stacks.config import defaults_as_context
+from tests.lambda_context import lambda_context as make_context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TABLE = "tandem-sessions-test"
@@ -42,9 +43,7 @@ def chat_event(body: Any = None, *, raw_body: str | None = None, sub: str | None
 
 @pytest.fixture
 def lambda_context() -> SimpleNamespace:
-    return SimpleNamespace(function_name="tandem-chatbot", memory_limit_in_mb=1024, aws_request_id="req-1",
-                           invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tandem-chatbot:live",
-                           get_remaining_time_in_millis=lambda: 28000)
+    return make_context("tandem-chatbot", memory_mb=1024, qualifier="live")
 
 
 @pytest.fixture

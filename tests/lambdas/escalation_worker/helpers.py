@@ -11,6 +11,7 @@ from typing import Any
 
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Sentiment, Turn, new_id
+from tests.lambda_context import lambda_context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 HANDOFF = "I'm bringing in a human expert to help you. Please stay here: they will reply in this conversation."
@@ -20,10 +21,7 @@ SECRET = "0123456789abcdef0123456789abcdef-test-signing-key"  # >= 32 characters
 
 def worker_context() -> SimpleNamespace:
     """The Lambda context the worker's handler is given."""
-    return SimpleNamespace(
-        function_name="tandem-escalation-worker", memory_limit_in_mb=256, aws_request_id="req-1",
-        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tandem-escalation-worker",
-        get_remaining_time_in_millis=lambda: 28000)
+    return lambda_context("tandem-escalation-worker", memory_mb=256)
 
 
 # Work-queue events --------------------------------------------------------------------------------

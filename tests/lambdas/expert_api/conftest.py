@@ -29,6 +29,7 @@ from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Sentiment, Turn
 from lambdas.expert_api import handler as expert_handler
 from tests.aws_resources import create_sessions_table
+from tests.lambda_context import lambda_context as make_context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_ESCALATION_ID = "0b7e1f3a-5c2d-4e8f-9a61-2d3c4b5a6f70"  # the id in tests/events/expert_*.json
@@ -50,9 +51,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarni
 
 @pytest.fixture
 def lambda_context() -> SimpleNamespace:
-    return SimpleNamespace(function_name="tandem-expert-api", memory_limit_in_mb=512, aws_request_id="req-expert-1",
-                           invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tandem-expert-api",
-                           get_remaining_time_in_millis=lambda: 28000)
+    return make_context("tandem-expert-api", request_id="req-expert-1")
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from typing import Any
 
 from lambdas.common.session_store import transcript_key
 from lambdas.common.transcript import EscalationRecord, Sentiment, Transcript, Turn
+from tests.lambda_context import lambda_context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NOW = datetime(2026, 3, 10, 2, 0, 0, tzinfo=timezone.utc)  # tests/events/feedback_sampler_scheduled.json
@@ -39,10 +40,7 @@ def load_event(name: str) -> dict[str, Any]:
 
 
 def sampler_context() -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name="tandem-feedback-sampler", memory_limit_in_mb=512, aws_request_id="req-1",
-        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tandem-feedback-sampler",
-        get_remaining_time_in_millis=lambda: 280000)
+    return lambda_context("tandem-feedback-sampler", remaining_ms=280_000)
 
 
 @dataclass

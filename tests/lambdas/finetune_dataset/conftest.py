@@ -15,6 +15,7 @@ from moto import mock_aws
 from lambdas.common import clients
 from lambdas.finetune_dataset import handler as dataset_handler
 from tests.log_capture import CapturedLogs
+from tests.lambda_context import lambda_context as make_context
 
 RATINGS_BUCKET = "tandem-labeling-unit"
 RATINGS_PREFIX = "ratings/"
@@ -45,10 +46,7 @@ def rating_line(session_id: str, turn_id: str, rating: float = 4, **changes: Any
 
 @pytest.fixture
 def lambda_context() -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name="tandem-finetune-dataset", memory_limit_in_mb=1024, aws_request_id="req-1",
-        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tandem-finetune-dataset",
-        get_remaining_time_in_millis=lambda: 600_000)
+    return make_context("tandem-finetune-dataset", memory_mb=1024, remaining_ms=600_000)
 
 
 @pytest.fixture

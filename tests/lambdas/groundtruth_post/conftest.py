@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from lambdas.common import clients
 from lambdas.groundtruth_post import handler as post_handler
+from tests.lambda_context import lambda_context as make_context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 OUTPUT_BUCKET = "tandem-gt-output-unit"  # Ground Truth's output path: the payload files
@@ -31,10 +32,7 @@ def load(name: str) -> Any:
 
 @pytest.fixture
 def lambda_context() -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name="tandem-GtRecipe-post", memory_limit_in_mb=512, aws_request_id="req-1",
-        invoked_function_arn="arn:aws:lambda:us-east-1:111122223333:function:tandem-GtRecipe-post",
-        get_remaining_time_in_millis=lambda: 280000)
+    return make_context("tandem-GtRecipe-post", remaining_ms=280_000, account="111122223333")
 
 
 @pytest.fixture

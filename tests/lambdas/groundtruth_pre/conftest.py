@@ -17,6 +17,7 @@ from moto import mock_aws
 from tests.log_capture import CapturedLogs
 from lambdas.common import clients
 from lambdas.groundtruth_pre import handler as pre_handler
+from tests.lambda_context import lambda_context as make_context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 BUCKET = "tandem-feedback-pre"
@@ -43,10 +44,7 @@ def rating_line(session_id: str, turn_id: str, rating: int = 4) -> str:
 
 @pytest.fixture
 def lambda_context() -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name="tandem-groundtruth-pre", memory_limit_in_mb=256, aws_request_id="req-1",
-        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tandem-groundtruth-pre",
-        get_remaining_time_in_millis=lambda: 28000)
+    return make_context("tandem-groundtruth-pre", memory_mb=256)
 
 
 @pytest.fixture
