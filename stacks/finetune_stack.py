@@ -117,7 +117,7 @@ class FinetuneStack(Stack):
                 "SPLIT_SEED": config.finetune_split_seed,
                 "WEIGHT_BY_AGREEMENT": "true" if config.finetune_weight_by_agreement else "false",
                 "MIN_TRAIN_ROWS": str(config.finetune_min_train_rows),
-                # Bedrock conversation rows carry the chatbot's own system prompt.
+                # Every row carries the chatbot's own system prompt: the tuned model is served with it.
                 "SYSTEM_PROMPT": config.system_prompt,
             },
         )
