@@ -18,6 +18,7 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
@@ -31,6 +32,7 @@ TEMPLATE = Path(__file__).resolve().parents[1] / "groundtruth_templates" / "rele
 LABEL_ATTRIBUTE = "relevance"
 MANIFESTS, OUTPUT, RATINGS = "manifests/", "output/", "ratings/"
 JOB_NAME_PREFIX = "tandem-feedback"  # the sampler names each job <prefix>-<UTC time>
+CONSOLIDATION_TMP_MB = 4096
 
 
 class FeedbackStack(Stack):
@@ -54,7 +56,9 @@ class FeedbackStack(Stack):
         store.grant_labeling(self.post.role, self.post, "LabelingAccess", read=(OUTPUT, RATINGS, MANIFESTS),
                              write=(RATINGS,),
                              why="the consolidation Lambda streams the annotation payloads Ground Truth writes under "
-                                 "output/ and writes one rating file per job under ratings/.")
+                                 "output/, reads the job's input manifest under manifests/ and writes one rating file "
+                                 "per job under ratings/.")
+        self._consolidation_extras()
 
         self.labeling_role = self._labeling_role(store)
         workteam_arn = self._workteam(config)
@@ -63,6 +67,28 @@ class FeedbackStack(Stack):
         CfnOutput(self, "SamplerFunctionName", value=self.sampler.function.function_name)
         CfnOutput(self, "LabelingRoleArn", value=self.labeling_role.role_arn)
         CfnOutput(self, "TemplateS3Uri", value=self.template.s3_object_url)
+
+    def _consolidation_extras(self) -> None:
+        """Ground Truth sends the consolidation Lambda each data object's `source` value only; the Lambda finds
+        the labeling item in the job's input manifest, whose location it asks of SageMaker (docs/ground-truth.md)."""
+        policy = iam.Policy(self, "ConsolidationActions", roles=[self.post.role], statements=[
+            iam.PolicyStatement(sid="FindInputManifest", actions=["sagemaker:DescribeLabelingJob"],
+                                resources=[f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:"
+                                           "labeling-job/*"]),
+        ])
+        acknowledge(
+            policy, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
+                    "labeling-job/*]",
+            "A job cloned in the console may have any name, and the consolidation Lambda must find the input "
+            "manifest of whichever job calls it; DescribeLabelingJob only reads a job's settings, in this account "
+            "and region.",
+        )
+        # /tmp holds the job's input manifest (indexed once per execution environment) and, while a batch is
+        # merged, the job's ratings file twice (lambdas/groundtruth_post): 512 MB, the default, is too small for
+        # a 100,000-object job.
+        function = self.post.function.node.default_child
+        assert isinstance(function, lambda_.CfnFunction)
+        function.ephemeral_storage = lambda_.CfnFunction.EphemeralStorageProperty(size=CONSOLIDATION_TMP_MB)
 
     def _labeling_role(self, store: ConversationStore) -> iam.Role:
         role = iam.Role(self, "LabelingRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),

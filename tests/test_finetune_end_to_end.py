@@ -5,16 +5,18 @@
 2. the real feedback sampler picks the bot answers of the window into a Ground Truth input manifest;
 3. Ground Truth is played by the test: each manifest line goes through the real pre-annotation handler,
    three experts' answers (5 for a good answer, 1 for a bad one) go through the real post-annotation handler
-   in Ground Truth's documented request and payload shapes, which writes the job's rating records;
+   in Ground Truth's documented request and payload shapes (a data object is the line's `source`, nothing
+   else), which finds each item in the job's input manifest and writes the job's rating records;
 4. the real dataset Lambda turns the rating records into train/eval rows;
 5. the training job (training/) runs a few reward-pg steps on a tiny, randomly initialised T5 built here
    from a small config (a simulation: the real job runs on SageMaker with Flan-T5 XL), writes its adapter,
    merged model and metrics.
 
 What crosses each boundary is what the next stage reads in AWS: S3 objects in the formats of
-ARCHITECTURE.md, the Lambda events of AWS-CONTRACTS.md. Only Bedrock (a Stubber) and Ground Truth's workers
-(the test) are stand-ins. Session ids come from a seeded generator (the chatbot's are random), so the
-train/eval split is the same in every run; the assertions hold for any split.
+ARCHITECTURE.md, the Lambda events of AWS-CONTRACTS.md. Only Bedrock and SageMaker's DescribeLabelingJob
+(Stubbers: moto has no labeling jobs) and Ground Truth's workers (the test) are stand-ins. Session ids come
+from a seeded generator (the chatbot's are random), so the train/eval split is the same in every run; the
+assertions hold for any split.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from lambdas.chatbot import handler as chatbot_handler, service as chatbot_service
@@ -41,6 +45,7 @@ from tests.tiny_models import build_tokenizer, save_tiny_t5
 from training import data as training_data, job
 from training.config import Hyperparameters
 from tests.end_to_end_helpers import Bedrock, Customer, lambda_context, stack_environment
+from tests.lambdas.groundtruth_post.conftest import described_job
 from tests.statemachines.conftest import Flow
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -64,6 +69,7 @@ def world(monkeypatch):
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         clients.reset()
         chatbot_handler.reset_service()
+        post_handler.reset_settings()
         flow = Flow(lambda_context("worker"))
         flow.s3.create_bucket(Bucket=LABELING)
         bedrock = Bedrock()
@@ -85,6 +91,7 @@ def world(monkeypatch):
         yield SimpleNamespace(flow=flow, s3=flow.s3, bedrock=bedrock, monkeypatch=monkeypatch, config=config)
         flow.stop_running()
         bedrock.stubber.deactivate()
+        post_handler.reset_settings()
         clients.reset()
         chatbot_handler.reset_service()
         dataset_handler.reset()
@@ -112,6 +119,7 @@ def sample(world) -> list[dict]:
     summary = sampler_handler.handler({"budget": 100, "strategy": "random", "seed": 7}, lambda_context("sampler"))
     manifest = [o["Key"] for o in world.s3.list_objects_v2(Bucket=LABELING, Prefix="manifests/")["Contents"]]
     assert summary["items"] == CONVERSATIONS and len(manifest) == 1
+    world.manifest_uri = f"s3://{LABELING}/{manifest[0]}"  # what the job would be created with
     body = world.s3.get_object(Bucket=LABELING, Key=manifest[0])["Body"].read().decode()
     return [json.loads(line) for line in body.splitlines()]
 
@@ -125,17 +133,24 @@ def label(world, manifest: list[dict], answers: dict[str, bool]) -> None:
         assert task["isHumanAnnotationRequired"] is True
         assert task["taskInput"]["answer"] == line["answer"]
         value = "5" if answers[line["answer"]] else "1"
-        payload.append({"datasetObjectId": str(index), "dataObject": {"content": json.dumps(line)},
+        payload.append({"datasetObjectId": str(index), "dataObject": {"content": line["source"]},
                         "annotations": [{"workerId": worker, "annotationData": {
                             "content": json.dumps({LABEL: {"label": value}})}} for worker in WORKERS]})
     key = f"{JOB}/annotations/consolidated-annotation/consolidation-request/iteration-1/batch.json"
     world.s3.put_object(Bucket=LABELING, Key=f"output/{key}", Body=json.dumps(payload).encode())
+    sagemaker = Stubber(boto3.client("sagemaker"))
+    sagemaker.add_response("describe_labeling_job", described_job(JOB, world.manifest_uri), {"LabelingJobName": JOB})
+    sagemaker.activate()
+    clients.set_client("sagemaker", sagemaker.client)
+    post_handler.reset_settings()  # the function's clients are made at its first call, with this one
     response = post_handler.handler({
         "version": "2018-10-16", "labelingJobArn": JOB_ARN, "labelCategories": None, "labelAttributeName": LABEL,
         "roleArn": "arn:aws:iam::123456789012:role/tandem-labeling",
         "payload": {"s3Uri": f"s3://{LABELING}/output/{key}"}, "outputConfig": None, "kmsKeyId": None,
     }, lambda_context("gt-post"))
     assert len(response) == CONVERSATIONS
+    sagemaker.assert_no_pending_responses()
+    sagemaker.deactivate()
 
 
 def rating_records(world) -> list[dict]:

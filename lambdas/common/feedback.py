@@ -1,16 +1,24 @@
 """The offline loop's hub formats (ARCHITECTURE.md): the labeling item raters see and the rating record
 every rating source writes (Ground Truth's consolidation, the import CLI, ...), which training reads.
 
-Both validate on the way in and name the bad field; both are plain dicts on the wire (JSON Lines).
+Both validate on the way in and name the bad field; both are plain dicts on the wire (JSON Lines). A text
+must be valid Unicode: a lone surrogate (which JSON's "\\ud800" escape can carry) cannot be written as
+UTF-8, so it would fail whoever writes the item or the record next.
+
+`manifest_item` finds the labeling item of one input-manifest line, by the same rules for the
+pre-annotation Lambda (which Ground Truth hands the line) and for the consolidation Lambda (which finds the
+line in the job's input manifest), so a line one of them accepts is a line the other accepts.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 RATING_SCHEMA_VERSION = 1
 MIN_RATING, MAX_RATING = 1, 5
@@ -26,12 +34,23 @@ class FeedbackFormatError(ValueError):
         self.field = field_name
 
 
+def is_unicode(value: str) -> bool:
+    """Whether `value` can be written as UTF-8 (it holds no lone surrogate)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(data: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:
     value = data.get(name)
     if not isinstance(value, str):
         raise FeedbackFormatError(name, "must be a string")
     if not allow_empty and not value.strip():
         raise FeedbackFormatError(name, "must not be empty")
+    if not is_unicode(value):
+        raise FeedbackFormatError(name, "is not valid Unicode (it holds a lone surrogate)")
     return value
 
 
@@ -70,11 +89,82 @@ class LabelingItem:
         sources = data.get("sources", [])
         if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
             raise FeedbackFormatError("sources", "must be a list of strings")
+        if not all(is_unicode(s) for s in sources):
+            raise FeedbackFormatError("sources", "is not valid Unicode (it holds a lone surrogate)")
         return cls(source=_text(data, "source"), session_id=_text(data, "session_id"),
                    turn_id=_text(data, "turn_id"), question=_text(data, "question"),
                    answer=_text(data, "answer", allow_empty=True),
                    sampling=Sampling(strategy=sampling["strategy"], seed=sampling.get("seed")),
                    sources=tuple(sources))
+
+
+# Input-manifest lines ------------------------------------------------------------------------------------
+
+# The fields that make a manifest line an item in itself (the sampler's lines); `source` alone does not.
+ITEM_FIELDS = ("session_id", "turn_id", "question", "answer", "sampling")
+_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$", re.DOTALL)
+
+# (bucket, key) -> the object's bytes; raises UnreadableItem when it cannot be read.
+ReadObject = Callable[[str, str], bytes]
+
+
+class UnreadableItem(ValueError):
+    """A manifest line holds no usable labeling item. Names the field and the problem, never the text."""
+
+    def __init__(self, field_name: str, problem: str):
+        super().__init__(f"{field_name}: {problem}")
+        self.field = field_name
+        self.problem = problem
+
+
+def parse_s3_uri(uri: Any) -> tuple[str, str]:
+    match = _S3_URI.fullmatch(uri) if isinstance(uri, str) else None
+    if not match:
+        raise UnreadableItem("source-ref", "must be an s3://bucket/key URI")
+    return match.group(1), match.group(2)
+
+
+def _item(data: Any, field_name: str, default_source: str) -> LabelingItem:
+    if not isinstance(data, dict):
+        raise UnreadableItem(field_name, "must hold a JSON object")
+    if not data.get("source"):
+        data = {**data, "source": default_source}
+    try:
+        return LabelingItem.from_dict(data)
+    except FeedbackFormatError as error:
+        raise UnreadableItem(error.field, str(error).split(": ", 1)[-1]) from None
+
+
+def _json(text: str, field_name: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise UnreadableItem(field_name, "is not a labeling item (not valid JSON)") from None
+
+
+def manifest_item(line: Any, read_object: ReadObject) -> LabelingItem:
+    """The labeling item of one input-manifest line; first match wins:
+    1. the line itself, when it carries item fields (the sampler writes such lines);
+    2. the object at `source-ref`, which holds the item's JSON;
+    3. the inline `source`, when it is the item's JSON.
+    Anything else raises UnreadableItem."""
+    if not isinstance(line, dict):
+        raise UnreadableItem("dataObject", "must be a JSON object")
+    ref, source = line.get("source-ref"), line.get("source")
+    if any(name in line for name in ITEM_FIELDS):
+        return _item(line, "dataObject", ref if isinstance(ref, str) else "")
+    if ref is not None:
+        raw = read_object(*parse_s3_uri(ref))
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise UnreadableItem("source-ref", "is not UTF-8 text") from None
+        return _item(_json(text, "source-ref"), "source-ref", ref)
+    if source is None:
+        raise UnreadableItem("dataObject", "has neither source nor source-ref")
+    if not isinstance(source, str):
+        raise UnreadableItem("source", "must be a string")
+    return _item(_json(source, "source"), "source", source)
 
 
 @dataclass(frozen=True)

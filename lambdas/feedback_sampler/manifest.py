@@ -11,8 +11,13 @@ marks) and ends with a visible note, "[cut: N of M characters shown]", so a rate
 complete; the line also lists the cut attributes under "truncated" (Ground Truth and the pre-annotation
 Lambda pass extra keys through).
 
-`source` is what Ground Truth keeps with the label in its output manifest: "Question: ...\n\nAnswer: ...",
-each part cut to half of the attribute's room so a long question never hides the answer.
+`source` is what Ground Truth keeps with the label in its output manifest, and the one text of the line it
+hands the consolidation Lambda (as `dataObject.content`), which finds the line again by it in the job's input
+manifest (docs/ground-truth.md). So it reads "Question: ...\n\nAnswer: ...\n\nTandem item: session <id>,
+turn <id>": question and answer each cut to half of the room the attribute has left after the reference
+line, so a long question never hides the answer, and the reference makes every line's `source` unique in
+its job (a job never holds one turn twice: sampling.collect takes each once and manifest_body refuses a
+repeat). The reference names ids only, never customer text.
 """
 
 from __future__ import annotations
@@ -22,15 +27,18 @@ import unicodedata
 from typing import Any, Sequence
 
 from lambdas.common.feedback import MAX_ATTRIBUTE_CHARS, MAX_OBJECT_CHARS, LabelingItem, Sampling
-from lambdas.feedback_sampler.sampling import Candidate
+from lambdas.feedback_sampler.sampling import ITEM_ID, Candidate
 
 MAX_OBJECTS = 100_000  # per labeling job
 MAX_LINE_BYTES = 100_000  # the pre-annotation Lambda's request (AWS-CONTRACTS.md)
 TEXT_MAX_BYTES = 30_000  # per text attribute: three of them and the rest stay under MAX_LINE_BYTES
 SOURCES_MAX_CHARS = 2_000  # all cited URIs together
 SOURCE_URI_MAX_CHARS = 1_000
-_HALF_CHARS = (MAX_ATTRIBUTE_CHARS - 100) // 2
-_HALF_BYTES = (TEXT_MAX_BYTES - 100) // 2
+# The reference line at its longest (two 128-character ITEM_IDs) encodes to 290 characters and bytes; with the
+# "Question: " and "Answer: " labels the source keeps under MAX_ATTRIBUTE_CHARS and TEXT_MAX_BYTES.
+REFERENCE_ROOM = 320
+_HALF_CHARS = (MAX_ATTRIBUTE_CHARS - REFERENCE_ROOM) // 2
+_HALF_BYTES = (TEXT_MAX_BYTES - REFERENCE_ROOM) // 2
 
 
 class ManifestError(ValueError):
@@ -75,6 +83,13 @@ def _sources(uris: Sequence[str]) -> tuple[tuple[str, ...], bool]:
     return tuple(kept), len(kept) != len(uris)
 
 
+def reference(session_id: str, turn_id: str) -> str:
+    """The line that ends every `source`: the turn it is, so that no two lines of a job share a source."""
+    if not (ITEM_ID.fullmatch(session_id) and ITEM_ID.fullmatch(turn_id)):
+        raise ManifestError("session and turn ids must be plain ids (sampling.ITEM_ID)")
+    return f"Tandem item: session {session_id}, turn {turn_id}"
+
+
 def manifest_line(candidate: Candidate, sampling: Sampling) -> str:
     """One manifest line (no newline) for `candidate`, whose texts are already redacted when they must be."""
     question, question_cut = cut(candidate.question)
@@ -82,7 +97,9 @@ def manifest_line(candidate: Candidate, sampling: Sampling) -> str:
     shown_question, short_q = cut(candidate.question, max_chars=_HALF_CHARS, max_bytes=_HALF_BYTES)
     shown_answer, short_a = cut(candidate.answer, max_chars=_HALF_CHARS, max_bytes=_HALF_BYTES)
     sources, sources_cut = _sources(candidate.sources)
-    item = LabelingItem(source=f"Question: {shown_question}\n\nAnswer: {shown_answer}",
+    source = (f"Question: {shown_question}\n\nAnswer: {shown_answer}\n\n"
+              f"{reference(candidate.session_id, candidate.turn_id)}")
+    item = LabelingItem(source=source,
                         session_id=candidate.session_id, turn_id=candidate.turn_id, question=question,
                         answer=answer, sampling=sampling, sources=sources)
     data = item.to_dict()
@@ -107,6 +124,11 @@ def check(data: dict[str, Any]) -> None:
 
 
 def manifest_body(candidates: Sequence[Candidate], sampling: Sampling) -> bytes:
+    """The manifest of one job. A turn given twice is a bug upstream, refused here because the consolidation
+    Lambda could tell neither line from the other (their sources would be the same)."""
     if len(candidates) > MAX_OBJECTS:
         raise ManifestError(f"{len(candidates)} objects: a labeling job takes at most {MAX_OBJECTS}")
+    keys = {c.key for c in candidates}
+    if len(keys) != len(candidates):
+        raise ManifestError("a turn is given twice: a job must hold each (session_id, turn_id) once")
     return "".join(manifest_line(c, sampling) + "\n" for c in candidates).encode("utf-8")

@@ -200,7 +200,8 @@ def run(settings: SamplerSettings, *, now: datetime, dry_run: bool = False) -> d
         "window": {"start": window.start_text, "end": window.end_text},
         "candidates": len(fresh), "transcripts": counts.transcripts,
         "skipped_unreadable_transcripts": counts.unreadable_transcripts,
-        "skipped_no_question": collected.no_question, "bad_rating_lines": counts.bad_rating_lines,
+        "skipped_no_question": collected.no_question, "skipped_bad_ids": collected.bad_ids,
+        "bad_rating_lines": counts.bad_rating_lines,
         "dry_run": dry_run,
     }
     if dry_run:

@@ -3,7 +3,9 @@
 A candidate is a bot turn (role "bot") with text and no `error` (an error turn is an apology, not the
 model's answer), created inside the window, whose question can be found: the customer turn it replied to
 (Turn.reply_to) or else the nearest customer turn before it. `system` turns are canned messages and are
-never candidates; nor are agent turns.
+never candidates; nor are agent turns. Each (session_id, turn_id) is a candidate once, and only when both
+ids are plain (ITEM_ID: Tandem's are UUIDs): the manifest line's `source` ends with them, which makes it
+unique in its job (manifest.py), and a plain id cannot make two references read alike.
 
 Strategies, both reproducible: the same seed and the same transcripts give the same sample in the same order.
 - random: a uniform sample of `budget` candidates (random.Random(seed).sample over the candidates sorted by
@@ -16,10 +18,15 @@ Strategies, both reproducible: the same seed and the same transcripts give the s
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from lambdas.common.transcript import Transcript, Turn, question_of
+
+# Letters, digits, ".", "_" and "-", at most 128 characters (Tandem's ids are UUIDs): no space or comma can
+# make two references read alike, and the manifest's reference line has room for two of them.
+ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Candidate:
 class Collected:
     candidates: list[Candidate]
     no_question: int  # eligible bot turns whose question could not be found (skipped)
+    bad_ids: int = 0  # eligible bot turns whose session or turn id is not an ITEM_ID (skipped)
 
 
 def is_rateable(turn: Turn) -> bool:
@@ -56,7 +64,7 @@ def collect(transcripts: Iterable[Transcript], *, start: str, end: str) -> Colle
     """The candidates of `transcripts` created in [start, end] (ISO 8601 UTC strings, compared as text, as
     the transcript's own timestamps sort)."""
     found: list[Candidate] = []
-    no_question = 0
+    no_question = bad_ids = 0
     seen: set[tuple[str, str]] = set()
     for transcript in transcripts:
         priority = is_priority(transcript)
@@ -69,12 +77,15 @@ def collect(transcripts: Iterable[Transcript], *, start: str, end: str) -> Colle
                 no_question += 1
                 continue
             key = (transcript.session_id, turn.turn_id)
-            if key in seen:
+            if not (ITEM_ID.fullmatch(key[0]) and ITEM_ID.fullmatch(key[1])):
+                bad_ids += 1
+                continue
+            if key in seen:  # a session listed twice (e.g. its transcript under two dates) is sampled once
                 continue
             seen.add(key)
             found.append(Candidate(session_id=transcript.session_id, turn_id=turn.turn_id, question=question.text,
                                    answer=turn.text, sources=tuple(s.uri for s in turn.sources), priority=priority))
-    return Collected(candidates=found, no_question=no_question)
+    return Collected(candidates=found, no_question=no_question, bad_ids=bad_ids)
 
 
 def select(candidates: Sequence[Candidate], *, strategy: str, seed: int, budget: int) -> list[Candidate]:

@@ -1,11 +1,13 @@
 """Ground Truth's post-annotation (annotation-consolidation) Lambda, deployed by stacks/feedback_stack.py as
 the rating job's AnnotationConsolidationLambdaArn.
 
-The handler is thin: it parses the request (request.py), streams the payload file from S3 through
-consolidation.py one data object at a time, merges the batch's rating records into the job's JSON Lines
-file (ratings_file.py) and returns one entry per datasetObjectId, the JSON list Ground Truth expects.
-A bad object is an error entry, never a failed batch; a bad request, an unreadable payload or a failed
-ratings write fails the invocation (Ground Truth retries the batch; the write is idempotent).
+The handler is thin: it parses the request (request.py), finds the job's input manifest and its index
+(job_manifest.py: DescribeLabelingJob, then the manifest, indexed once per execution environment), streams
+the payload file from S3 through consolidation.py one data object at a time, merges the batch's rating
+records into the job's JSON Lines file (ratings_file.py) and returns one entry per datasetObjectId, the JSON
+list Ground Truth expects. A bad object is an error entry, never a failed batch; a bad request, a job or
+manifest that cannot be read, an unreadable payload or a failed ratings write fails the invocation before
+anything is written (Ground Truth retries the batch; the write is idempotent).
 Logs carry the job, counts and reasons only: answers and comments are customer text.
 """
 
@@ -19,7 +21,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.common import clients
-from lambdas.groundtruth_post.consolidation import BACKEND, consolidate, iter_objects
+from lambdas.groundtruth_post.consolidation import BACKEND, Manifest, UndecodableText, consolidate, iter_objects
+from lambdas.groundtruth_post.job_manifest import JobManifests, ManifestUnavailable
+from lambdas.groundtruth_post.manifest_index import IndexStats
 from lambdas.groundtruth_post.ratings_file import RatingsFile, ratings_key
 from lambdas.groundtruth_post.request import ConsolidationRequest, parse_s3_uri
 from lambdas.groundtruth_post.settings import PostSettings
@@ -31,20 +35,39 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tand
 MAX_REFERENCED_BYTES = 1_000_000  # an s3Uri'd data object is <= 100 KB, an answer far less
 
 _settings: PostSettings | None = None
+_manifests: JobManifests | None = None
+
+
+def _log_indexed(uri: str, stats: IndexStats, seconds: float) -> None:
+    logger.info("input manifest indexed", extra={
+        "manifest_uri": uri, "lines": stats.lines, "indexed_lines": stats.indexed,
+        "ambiguous_values": stats.ambiguous_values, "unreadable_lines": stats.unreadable_lines,
+        "bytes": stats.bytes, "seconds": round(seconds, 3)})
 
 
 def get_settings() -> PostSettings:
     global _settings
     if _settings is None:
         _settings = PostSettings.from_env()
-        clients.client("s3")  # created now (init phase), not in the first batch's time
+        get_manifests()  # clients created now (init phase), not in the first batch's time
     return _settings
 
 
+def get_manifests() -> JobManifests:
+    global _manifests
+    if _manifests is None:
+        _manifests = JobManifests(s3=clients.client("s3"), sagemaker=clients.client("sagemaker"),
+                                  on_indexed=_log_indexed)
+    return _manifests
+
+
 def reset_settings() -> None:
-    """Forgets the settings so the next call reads the environment again (tests)."""
-    global _settings
+    """Forgets the settings and the manifest index so the next call starts afresh (tests)."""
+    global _settings, _manifests
     _settings = None
+    if _manifests is not None:
+        _manifests.close()
+    _manifests = None
 
 
 def fetch(uri: str) -> bytes:
@@ -57,30 +80,58 @@ def fetch(uri: str) -> bytes:
     return data
 
 
+def manifest_for(request: ConsolidationRequest) -> Manifest:
+    try:
+        return get_manifests().index(request.job_name)
+    except ManifestUnavailable as error:
+        metrics.add_metric(name="ManifestUnavailable", unit=MetricUnit.Count, value=1)
+        logger.error("input manifest unavailable; the batch fails and Ground Truth retries it", extra={
+            "labeling_job": error.job_name, "manifest_uri": error.uri, "operation": error.operation,
+            "error_code": error.code})
+        raise
+
+
 @tracer.capture_method(capture_response=False)
 def consolidate_batch(request: ConsolidationRequest, settings: PostSettings) -> list[dict[str, Any]]:
+    manifest = manifest_for(request)
+    try:
+        return _consolidate(request, settings, manifest, pure_python=False)
+    except UndecodableText:
+        # Nothing was written: the batch is parsed again, slower, by the parser that decodes the escape.
+        logger.warning("payload parsed again in pure Python", extra={"labeling_job": request.job_name})
+        return _consolidate(request, settings, manifest, pure_python=True)
+
+
+def _consolidate(request: ConsolidationRequest, settings: PostSettings, manifest: Manifest, *,
+                 pure_python: bool) -> list[dict[str, Any]]:
     s3 = clients.client("s3")
     ratings = RatingsFile(s3=s3, bucket=settings.ratings_bucket,
                           key=ratings_key(settings.ratings_prefix, request.job_name))
     response: list[dict[str, Any]] = []
     errors: Counter[str] = Counter()
     worker_ids: dict[str, str] = {}
-    with s3.get_object(Bucket=request.payload_bucket, Key=request.payload_key)["Body"] as body:
-        for obj in iter_objects(body):
-            result = consolidate(obj, label_attribute=request.label_attribute_name, job_name=request.job_name,
-                                 fetch=fetch, worker_ids=worker_ids)
-            response.append(result.entry)
-            if result.record is None:
-                errors[result.entry["consolidatedAnnotation"]["content"][request.label_attribute_name]["error"]] += 1
-            else:
-                ratings.add(result.record)
+    try:
+        with s3.get_object(Bucket=request.payload_bucket, Key=request.payload_key)["Body"] as body:
+            for obj in iter_objects(body, pure_python=pure_python):
+                result = consolidate(obj, label_attribute=request.label_attribute_name, job_name=request.job_name,
+                                     manifest=manifest, fetch=fetch, worker_ids=worker_ids)
+                response.append(result.entry)
+                if result.record is None:
+                    content = result.entry["consolidatedAnnotation"]["content"]
+                    errors[content[request.label_attribute_name]["error"]] += 1
+                else:
+                    ratings.add(result.record)
+    except BaseException:
+        ratings.discard()
+        raise
     records = len(ratings)
     file_records = ratings.commit()
     metrics.add_metric(name="ConsolidatedObjects", unit=MetricUnit.Count, value=records)
     metrics.add_metric(name="ConsolidationErrors", unit=MetricUnit.Count, value=sum(errors.values()))
     logger.info("batch consolidated", extra={
         "labeling_job": request.job_name, "objects": len(response), "records": records,
-        "file_records": file_records, "ratings_key": ratings.key, "parser_backend": BACKEND,
+        "file_records": file_records, "ratings_key": ratings.key,
+        "parser_backend": "python" if pure_python else BACKEND,
         # The reasons name fields and at most a 20-character label, never an answer's text.
         "errors": dict(errors.most_common(10))})
     return response

@@ -86,6 +86,10 @@ class RatingsFile:
         self._last[(record.session_id, record.turn_id)] = self._lines
         self._lines += 1
 
+    def discard(self) -> None:
+        """Drops the batch unwritten (the payload could not be read to its end)."""
+        self._spool.close()
+
     def commit(self) -> int:
         """Merges the batch into the file; returns the number of records the file holds afterwards."""
         try:

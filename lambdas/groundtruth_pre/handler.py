@@ -1,10 +1,12 @@
 """The Ground Truth pre-annotation Lambda, deployed by stacks/feedback_stack.py as the relevance job's
 PreHumanTaskLambdaArn; its answer is the task input of groundtruth_templates/relevance.liquid.html.
 
-The handler is thin: the request is parsed and the labeling item found (items.py, reading a `source-ref`
-through ratings.read_item_object), then `items.decide` says whether a rater is needed, against the rating
-records already written (ratings.RatedTurns, cached per execution environment). A data object that cannot
-be read never raises: the rater is told to skip it and the log says which field was wrong, by name only.
+The handler is thin: the request is parsed (items.py), the labeling item found (feedback.manifest_item,
+reading a `source-ref` through ratings.read_item_object), then `items.decide` says whether a rater is
+needed, against the rating records already written (ratings.RatedTurns, cached per execution environment).
+An item no rater can use never raises and never reaches a rater: an unreadable data object (including one
+with no question), an empty answer or an unexpected error answer isHumanAnnotationRequired false, and the
+log says which field was wrong, by name only.
 Logs carry the job name, ids and outcomes: never the customer's question or the bot's answer.
 """
 
@@ -17,6 +19,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.common import clients
+from lambdas.common.feedback import UnreadableItem, manifest_item
 from lambdas.groundtruth_pre import items
 from lambdas.groundtruth_pre.ratings import LoadStats, RatedTurns, RatingsUnavailable, read_item_object
 from lambdas.groundtruth_pre.settings import PreSettings
@@ -70,14 +73,19 @@ def _already_rated(rated: RatedTurns):
     return check
 
 
+def _nobody() -> items.Decision:
+    """An item no rater can use: Ground Truth skips it, so nobody's time goes into it."""
+    return items.Decision(items.error_task_input(), human_required=False, outcome="unreadable")
+
+
 def decide(request: items.PreRequest, rated: RatedTurns) -> items.Decision:
     log = {"labeling_job": request.job_name}
     try:
-        item = items.labeling_item(request.data_object, read_item_object)
-    except items.UnreadableItem as error:
+        item = manifest_item(request.data_object, read_item_object)
+    except UnreadableItem as error:
         logger.error("unreadable labeling item", extra={**log, "field": error.field, "problem": error.problem,
                                                         "data_object_keys": items.safe_keys(request.data_object)})
-        return items.Decision(items.error_task_input(), human_required=True, outcome="unreadable")
+        return _nobody()
     log.update(session_id=item.session_id[:128], turn_id=item.turn_id[:128])
     decision = items.decide(item, _already_rated(rated))
     logger.info("labeling item prepared", extra={**log, "outcome": decision.outcome})
@@ -94,10 +102,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.warning("unexpected request version", extra={"version": str(request.version)[:40]})
     try:
         decision = decide(request, rated)
-    except Exception as error:  # a bug must not fail the labeling job: the rater is told to skip the item
+    except Exception as error:  # a bug must not fail the labeling job, nor show a rater a broken task
         logger.error("labeling item failed", extra={"labeling_job": request.job_name,
                                                     "error": type(error).__name__})
-        decision = items.Decision(items.error_task_input(), human_required=True, outcome="unreadable")
+        decision = _nobody()
     metrics.add_metric(name=OUTCOME_METRICS[decision.outcome], unit=MetricUnit.Count, value=1)
     return items.response(decision)
 

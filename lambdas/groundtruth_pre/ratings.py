@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common import clients
-from lambdas.groundtruth_pre.items import UnreadableItem
+from lambdas.common.feedback import UnreadableItem
 
 # A labeling item is at most 100,000 characters (Ground Truth's limit), 400 KB in UTF-8; anything far
 # larger is not an item and is not read into memory.

@@ -93,6 +93,25 @@ def test_pii_masking_permission_follows_config(make_template):
     assert env["REDACT_PII"] == "false"
 
 
+def test_the_consolidation_lambda_may_describe_labeling_jobs_of_this_account_only(feedback):
+    consolidation = role_statements(feedback, "Consolidation")
+    (describe,) = [s for s in consolidation if "sagemaker:DescribeLabelingJob" in as_list(s["Action"])]
+    assert as_list(describe["Action"]) == ["sagemaker:DescribeLabelingJob"] and describe["Effect"] == "Allow"
+    resource = json.dumps(describe["Resource"])
+    assert ":sagemaker:" in resource and resource.endswith(':labeling-job/*"]]}')
+    assert all(ref in resource for ref in ('"AWS::Partition"', '"AWS::Region"', '"AWS::AccountId"'))
+    # It also reads the job's input manifest under manifests/ (and nothing else of SageMaker).
+    reads = [json.dumps(s["Resource"]) for s in consolidation if "s3:GetObject" in as_list(s["Action"])]
+    assert any("manifests/*" in r for r in reads)
+    assert [s for s in statements(feedback) if "sagemaker:DescribeLabelingJob" in as_list(s["Action"])] == [describe]
+
+
+def test_the_consolidation_lambda_has_room_in_tmp_for_the_manifest_and_the_ratings_file(feedback):
+    (post,) = [f["Properties"] for f in feedback.find_resources("AWS::Lambda::Function").values()
+               if f["Properties"]["Handler"] == "lambdas.groundtruth_post.handler.handler"]
+    assert post["EphemeralStorage"] == {"Size": 4096}
+
+
 def test_bucket_access_is_by_prefix(feedback):
     writes = {json.dumps(s["Resource"]) for s in statements(feedback) if s.get("Sid") == "WriteLabeling"}
     assert writes and all("manifests/" in w or "ratings/" in w or "output/" in w for w in writes)

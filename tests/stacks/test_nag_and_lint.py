@@ -81,6 +81,8 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("/TandemFeedback/SamplerActions",
      "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
      "labeling-job/tandem-feedback-*]"),
+    ("/TandemFeedback/ConsolidationActions",  # sagemaker:DescribeLabelingJob: a cloned job may have any name
+     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:labeling-job/*]"),
     ("/TandemFeedback/LabelingJobLogs", WILDCARD),  # cloudwatch:PutMetricData, namespace-conditioned
     ("/TandemFeedback/LabelingJobLogs",
      "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"

@@ -18,7 +18,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from lambdas.common.session_store import transcript_key
 from lambdas.common.transcript import EscalationRecord, Sentiment, Transcript, Turn
 from tests.lambda_context import lambda_context
 
@@ -29,6 +28,12 @@ WINDOW_START = NOW - timedelta(days=WINDOW_DAYS)
 SYSTEM_TEXT = "SYSTEM: an expert has joined the conversation."
 APOLOGY = "APOLOGY: sorry, I cannot answer right now."
 KINDS = ("escalated", "negative", "system", "error", "old", "straddling", "plain", "plain", "plain", "plain")
+
+
+def transcript_key(session_id: str, started_at: str) -> str:
+    """Where a session's transcript is stored: dated by the day the session started (the layout sampler.py
+    documents and reads; written out here so the corpus does not depend on the code that stores it)."""
+    return f"transcripts/dt={started_at[:10]}/{session_id}.json"
 
 
 def iso(moment: datetime) -> str:

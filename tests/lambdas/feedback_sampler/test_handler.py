@@ -11,7 +11,6 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from lambdas.common import clients
-from lambdas.common.session_store import transcript_key
 from lambdas.common.transcript import Transcript, Turn
 from lambdas.feedback_sampler import sampler
 from lambdas.common.redaction import JOINT
@@ -19,7 +18,7 @@ from tests.lambdas.feedback_sampler.conftest import (
     LABELING, POST_ARN, PRE_ARN, RATINGS, RATINGS_PREFIX, ROLE_ARN, TEMPLATE_URI, TRANSCRIPTS, WORKTEAM_ARN,
     job_environment, manifest_items, manifest_keys, manifest_lines,
 )
-from tests.lambdas.feedback_sampler.helpers import NOW, WINDOW_START, iso, load_event
+from tests.lambdas.feedback_sampler.helpers import NOW, WINDOW_START, iso, load_event, transcript_key
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
 JOB_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # AWS-CONTRACTS.md, CreateLabelingJob
@@ -62,7 +61,27 @@ def test_the_question_is_the_customer_turn_answered(aws, invoke, corpus):
 
     for item in manifest_items(aws.s3, summary["manifest_uri"]):
         assert item.question == corpus.questions[(item.session_id, item.turn_id)]
-        assert item.source == f"Question: {item.question}\n\nAnswer: {item.answer}"
+        assert item.source == (f"Question: {item.question}\n\nAnswer: {item.answer}\n\n"
+                               f"Tandem item: session {item.session_id}, turn {item.turn_id}")
+
+
+def test_no_turn_and_no_source_is_twice_in_a_job(aws, invoke, corpus):
+    # The same session stored under a second date (the sampler lists both objects), and another session
+    # whose customer asked the same words and got the same answer: each turn once, each source its own.
+    twice = next(t for t in corpus.transcripts if (t.session_id, t.turns[1].turn_id) in corpus.expected)
+    later = iso(NOW - timedelta(days=1))
+    aws.s3.put_object(Bucket=TRANSCRIPTS, Key=transcript_key(twice.session_id, later),
+                      Body=json.dumps(twice.to_dict()).encode())
+    same_words = Transcript.from_dict({**twice.to_dict(), "session_id": f"{twice.session_id}-copy"})
+    aws.s3.put_object(Bucket=TRANSCRIPTS, Key=transcript_key(same_words.session_id, same_words.started_at),
+                      Body=json.dumps(same_words.to_dict()).encode())
+
+    lines = [json.loads(line) for line in manifest_lines(aws.s3, invoke({"budget": 5000})["manifest_uri"])]
+
+    keys = [(line["session_id"], line["turn_id"]) for line in lines]
+    copies = [k for k in keys if k[0] == same_words.session_id]
+    assert copies and len(keys) == len(set(keys)) == len(corpus.expected) + len(copies)
+    assert len({line["source"] for line in lines}) == len(lines)
 
 
 def test_the_same_seed_gives_the_same_sample_and_another_seed_another(aws, invoke):

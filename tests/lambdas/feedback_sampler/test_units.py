@@ -10,7 +10,7 @@ import pytest
 
 from lambdas.common.feedback import LabelingItem, Sampling
 from lambdas.common.transcript import Transcript, Turn, question_of
-from lambdas.feedback_sampler.manifest import ManifestError, check, cut, manifest_body, manifest_line
+from lambdas.feedback_sampler.manifest import ManifestError, check, cut, manifest_body, manifest_line, reference
 from lambdas.feedback_sampler.sampler import Window, job_name
 from lambdas.feedback_sampler.sampling import Candidate, collect, select
 from lambdas.feedback_sampler.settings import SamplerSettings, SettingsError
@@ -83,10 +83,47 @@ def test_a_short_item_is_not_cut_and_keeps_its_sources():
                                     Sampling("escalated_first", 3)))
 
     assert "truncated" not in data
-    assert data == {"source": "Question: Where is my order?\n\nAnswer: It ships today.", "session_id": "s1",
+    assert data == {"source": "Question: Where is my order?\n\nAnswer: It ships today.\n\n"
+                              "Tandem item: session s1, turn b1", "session_id": "s1",
                     "turn_id": "b1", "question": "Where is my order?", "answer": "It ships today.",
                     "sampling": {"strategy": "escalated_first", "seed": 3},
                     "sources": ["s3://kb/refunds.md", "s3://kb/shipping.md"]}
+
+
+def test_the_longest_ids_and_texts_still_keep_every_limit_and_the_reference_line():
+    session_id, turn_id = "s" * 128, "t" * 128  # the longest plain ids
+    text = "\"\\\u2028é😀\n" * 40_000  # escapes and multibyte characters: the most JSON per character
+    line = manifest_line(Candidate(session_id=session_id, turn_id=turn_id, question=text, answer=text,
+                                   sources=tuple(f"s3://kb/{n:0990d}" for n in range(5)), priority=False),
+                         Sampling("random", 1))
+
+    data = json.loads(line)
+    assert len(line) <= 100_000 and len(line.encode("utf-8")) <= 100_000
+    assert all(len(json.dumps(v, ensure_ascii=False)) <= 20_000 for v in data.values())
+    assert len(json.dumps(data["source"], ensure_ascii=False).encode("utf-8")) <= 30_000
+    assert data["source"].endswith(f"\n\nTandem item: session {session_id}, turn {turn_id}")
+    assert "\n\nAnswer: " in data["source"] and set(data["truncated"]) >= {"source", "question", "answer"}
+
+
+@pytest.mark.parametrize("ids", [("s 1", "b1"), ("s1", "b,1"), ("s" * 129, "b1"), ("", "b1"), ("s1", "b1\n")])
+def test_a_reference_needs_plain_ids(ids):
+    with pytest.raises(ManifestError, match="plain ids"):
+        reference(*ids)
+
+
+def test_a_turn_given_twice_is_refused_before_anything_is_written():
+    with pytest.raises(ManifestError, match="given twice"):
+        manifest_body([candidate(), candidate(answer="Another text, same turn.")], Sampling("random", 1))
+
+
+def test_turns_with_ids_that_are_not_plain_are_skipped_and_counted():
+    transcript = Transcript(session_id="s 1", started_at="2026-03-09T10:00:00.000000Z",
+                            updated_at="2026-03-09T10:05:00.000000Z",
+                            turns=[turn("customer", "hi", "c1", 1), turn("bot", "Hi there.", "b1", 2)])
+
+    found = collect([transcript], start="2026-03-09T00:00:00Z", end="2026-03-10T00:00:00Z")
+
+    assert (found.candidates, found.bad_ids) == ([], 1)
 
 
 def test_cut_never_leaves_a_base_character_without_its_combining_marks():
@@ -106,7 +143,9 @@ def test_check_refuses_a_dollar_name_and_an_oversized_attribute():
 
 
 def test_a_manifest_has_one_line_per_item_and_ends_with_a_newline():
-    body = manifest_body([candidate(), candidate(answer="Tomorrow.")], Sampling("random", 1))
+    other = Candidate(session_id="s1", turn_id="b2", question="Where is my order?", answer="Tomorrow.", sources=(),
+                      priority=False)
+    body = manifest_body([candidate(), other], Sampling("random", 1))
 
     assert body.decode("utf-8").count("\n") == 2 and body.endswith(b"\n")
 

@@ -1,20 +1,26 @@
-"""Fixtures for the post-annotation Lambda: moto S3 holding Ground Truth's payload files and the objects
-they point at (tests/events/groundtruth_post*.json), and the ratings bucket the function writes to."""
+"""Fixtures for the post-annotation Lambda: moto S3 holding the job's input manifest
+(tests/events/groundtruth_post_input.manifest), Ground Truth's payload files and the objects they point at
+(tests/events/groundtruth_post*.json), and the ratings bucket the function writes to; SageMaker's
+DescribeLabelingJob, which moto does not implement, answered by a botocore Stubber."""
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from lambdas.common import clients
 from lambdas.groundtruth_post import handler as post_handler
 from tests.lambda_context import lambda_context as make_context
+from tests.log_capture import CapturedLogs
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 OUTPUT_BUCKET = "tandem-gt-output-unit"  # Ground Truth's output path: the payload files
@@ -24,10 +30,44 @@ RATINGS_PREFIX = "ratings/"
 JOB = "tandem-ratings-2026-05"
 RATINGS_KEY = f"{RATINGS_PREFIX}{JOB}.jsonl"
 LABEL = "bot-answer-rating"
+ACCOUNT = "111122223333"
+MANIFEST = "groundtruth_post_input.manifest"
+MANIFEST_KEY = f"manifests/{JOB}.manifest"
+MANIFEST_URI = f"s3://{INPUT_BUCKET}/{MANIFEST_KEY}"
 
 
 def load(name: str) -> Any:
     return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+def manifest_lines() -> list[dict[str, Any]]:
+    """tests/events/groundtruth_post_input.manifest, line by line."""
+    return [json.loads(line) for line in (EVENTS / MANIFEST).read_text(encoding="utf-8").splitlines()]
+
+
+def described_job(name: str = JOB, manifest_uri: str = MANIFEST_URI) -> dict[str, Any]:
+    """A DescribeLabelingJob answer (every member botocore's model requires) for a job reading `manifest_uri`."""
+    now = datetime(2026, 5, 4, 10, tzinfo=timezone.utc)
+    return {
+        "LabelingJobStatus": "InProgress", "CreationTime": now, "LastModifiedTime": now,
+        "LabelCounters": {"TotalLabeled": 0, "HumanLabeled": 0, "MachineLabeled": 0, "FailedNonRetryableError": 0,
+                          "Unlabeled": 12},
+        "JobReferenceCode": "ref", "LabelingJobName": name,
+        "LabelingJobArn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:labeling-job/{name}",
+        "LabelAttributeName": LABEL,
+        "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": manifest_uri}}},
+        "OutputConfig": {"S3OutputPath": f"s3://{OUTPUT_BUCKET}/"},
+        "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/tandem-groundtruth-labeling",
+        "HumanTaskConfig": {
+            "WorkteamArn": f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:workteam/private-crowd/raters",
+            "UiConfig": {"UiTemplateS3Uri": f"s3://{INPUT_BUCKET}/relevance.liquid.html"},
+            "TaskTitle": "Rate", "TaskDescription": "Rate", "NumberOfHumanWorkersPerDataObject": 3,
+            "TaskTimeLimitInSeconds": 600},
+    }
+
+
+def expect_describe(stub: Stubber, name: str = JOB, manifest_uri: str = MANIFEST_URI) -> None:
+    stub.add_response("describe_labeling_job", described_job(name, manifest_uri), {"LabelingJobName": name})
 
 
 @pytest.fixture
@@ -45,12 +85,26 @@ def aws(monkeypatch):
         s3 = boto3.client("s3")
         for bucket in (OUTPUT_BUCKET, INPUT_BUCKET, RATINGS_BUCKET):
             s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=INPUT_BUCKET, Key=MANIFEST_KEY, Body=(EVENTS / MANIFEST).read_bytes())
         s3.put_object(Bucket=INPUT_BUCKET, Key="items/3.json", Body=(EVENTS / "groundtruth_post_item_3.json").read_bytes())
         s3.put_object(Bucket=INPUT_BUCKET, Key="annotations/2-w2.json",
                       Body=(EVENTS / "groundtruth_post_annotation_2_w2.json").read_bytes())
-        yield SimpleNamespace(s3=s3)
-        clients.reset()
+        sagemaker = Stubber(boto3.client("sagemaker"))
+        sagemaker.activate()
+        clients.set_client("sagemaker", sagemaker.client)
+        expect_describe(sagemaker)  # once per execution environment: the answer is kept per job
+        yield SimpleNamespace(s3=s3, sagemaker=sagemaker)
+        sagemaker.deactivate()
         post_handler.reset_settings()
+        clients.reset()
+
+
+@pytest.fixture
+def logs():
+    stream = io.StringIO()
+    previous = post_handler.logger.registered_handler.setStream(stream)
+    yield CapturedLogs(stream)
+    post_handler.logger.registered_handler.setStream(previous)
 
 
 def batch_event(aws, payload: list[dict[str, Any]] | str, *, iteration: int = 1) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The pre-annotation Lambda's handler under moto, with requests in Ground Truth's exact shape
 (tests/events/groundtruth_pre_*.json): inline items, source-ref items, items that need no rater, and data
-objects that cannot be read (answered, never raised, and logged without customer text)."""
+objects that cannot be read (answered, never raised, shown to no rater, and logged without customer
+text)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ INLINE = event("inline")["dataObject"]
 SESSION, TURN = INLINE["session_id"], INLINE["turn_id"]
 REF = event("source_ref")["dataObject"]["source-ref"]
 REF_KEY = REF.removeprefix(f"s3://{BUCKET}/")
+# What an item no rater can use gets: no human, and a task input with no customer text that still renders.
 SKIPPED = {"taskInput": {"question": "", "answer": "", "sources": [], "error": ERROR_MESSAGE},
-           "isHumanAnnotationRequired": True}
+           "isHumanAnnotationRequired": False}
 
 
 def item_json(**changes) -> str:
@@ -179,9 +181,9 @@ def test_unreadable_rating_records_send_the_item_to_a_rater(aws, invoke, logs, m
     assert entry["error_code"] == "NoSuchBucket"
 
 
-# Data objects that cannot be read ------------------------------------------------------------------------
+# Data objects that cannot be read: no rater sees them ------------------------------------------------------
 
-def test_bad_json_in_source_tells_the_rater_to_skip_it(invoke, logs):
+def test_bad_json_in_source_needs_no_rater(invoke, logs):
     result = invoke(event("source_text", source='{"session_id": "s", "question": "my card number is 4111'))
 
     assert result == SKIPPED
@@ -205,12 +207,31 @@ def test_a_missing_field_is_named_in_the_log(invoke, logs, missing):
     assert INLINE["question"] not in logs.text
 
 
+@pytest.mark.parametrize("question", ["", "  \n "])
+def test_an_item_with_no_question_needs_no_rater(invoke, logs, question):
+    result = invoke(event("inline", question=question))
+
+    assert result == SKIPPED
+    assert (unreadable(logs)["field"], unreadable(logs)["problem"]) == ("question", "must not be empty")
+    assert INLINE["answer"] not in logs.text
+
+
+@pytest.mark.parametrize("field", ["question", "answer"])
+def test_text_with_a_lone_surrogate_needs_no_rater(invoke, logs, field):
+    # What json.loads makes of a "\ud800" escape: a str no UTF-8 writer accepts.
+    result = invoke(event("inline", **{field: "broken \ud800 text"}))
+
+    assert result == SKIPPED
+    assert unreadable(logs)["field"] == field
+    json.dumps(result, ensure_ascii=False).encode("utf-8")  # the response itself is valid UTF-8
+
+
 def test_a_field_of_the_wrong_type_is_named_in_the_log(invoke, logs):
     assert invoke(event("inline", sources="s3://one-string-not-a-list")) == SKIPPED
     assert unreadable(logs)["field"] == "sources"
 
 
-def test_a_missing_source_ref_object_tells_the_rater_to_skip_it(invoke, logs):
+def test_a_missing_source_ref_object_needs_no_rater(invoke, logs):
     assert invoke(event("source_ref")) == SKIPPED
 
     entry = unreadable(logs)
@@ -262,7 +283,7 @@ def test_a_request_without_a_data_object_is_answered(invoke, logs):
     assert invoke(request) == SKIPPED
 
 
-def test_an_unexpected_error_is_answered_not_raised_and_logged_without_its_message(invoke, logs, monkeypatch):
+def test_an_unexpected_error_needs_no_rater_and_is_logged_without_its_message(invoke, logs, monkeypatch):
     def broken(item, already_rated):
         raise KeyError("the customer's secret text")
 
