@@ -6,7 +6,7 @@ Each command runs once untimed first (so .pyc files exist, as they would in a wa
 times, interleaved round-robin with a rotating order; the median is reported.
 
 Environment: what the Lambda runtime and ChatbotStack set (LAMBDA_TASK_ROOT, AWS_LAMBDA_FUNCTION_NAME, region,
-CHATBOT_SETTINGS, SESSIONS_TABLE, TRANSCRIPTS_BUCKET, POWERTOOLS_*), with dummy credentials. LAMBDA_TASK_ROOT
+CHATBOT_SETTINGS, SESSIONS_TABLE, POWERTOOLS_*), with dummy credentials. LAMBDA_TASK_ROOT
 matters: with it Powertools' Tracer is enabled, as in the deployed function (active tracing), and X-Ray's
 SDK skips its centralized sampler; without it (the tests' environment) the Tracer is disabled but the X-Ray
 recorder is still created at import and builds two botocore `xray` clients for that sampler.

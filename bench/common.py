@@ -13,7 +13,6 @@ from typing import Any, Iterator, Mapping, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = "tandem-sessions-bench"
-BUCKET = "tandem-transcripts-bench"
 REGION = "us-east-1"
 
 # What every benchmark process needs to stay offline: dummy credentials and no instance-metadata probing.
@@ -35,10 +34,10 @@ def chatbot_settings(**overrides: Any) -> dict[str, Any]:
 
 
 def chatbot_env(**overrides: Any) -> dict[str, str]:
-    """The environment variables ChatbotStack gives the function (settings, table, bucket, Powertools)."""
+    """The environment variables ChatbotStack gives the function (settings, table, Powertools)."""
     return {
         "CHATBOT_SETTINGS": json.dumps(chatbot_settings(**overrides), separators=(",", ":")),
-        "SESSIONS_TABLE": TABLE, "TRANSCRIPTS_BUCKET": BUCKET,
+        "SESSIONS_TABLE": TABLE,
         "POWERTOOLS_SERVICE_NAME": "tandem-chatbot", "POWERTOOLS_METRICS_NAMESPACE": "Tandem",
     }
 

@@ -1,7 +1,7 @@
 """Gate overhead: whole-turn latency of the real chatbot handler, gated vs ungated vs sequential.
 
 Harness (the same as the tests' `aws`, `bedrock` and `gate_bedrock` fixtures in tests/lambdas/chatbot/conftest.py):
-- moto `mock_aws` serves DynamoDB and S3 in-process (sessions table and transcripts bucket created empty);
+- moto `mock_aws` serves DynamoDB in-process (the sessions table, created empty);
 - the answer's bedrock-runtime client and the gate's (purpose="gate") are botocore Stubbers returning canned
   Converse replies (a text answer; a SentimentVerdict toolUse for the `llm` detector);
 - each Stubber-wrapped client sleeps ANSWER_DELAY / GATE_DELAY per Converse call, standing in for Bedrock.
@@ -18,8 +18,8 @@ Variants (one service object built by handler.get_service() from the environment
 - sequential: service.executor replaced by an executor that runs each submitted call inline, so the gate
               runs to completion before the answer starts (ChatService.handle submits the gate first).
 The variants are interleaved turn by turn (rotating order), over conversations of TURNS_PER_SESSION turns:
-turn 1 opens a session, the next ones continue it (GetItem + Query of the history, then the transaction and
-the S3 transcript rewrite). Every variant runs the same message script against the same table and bucket.
+turn 1 opens a session, the next ones continue it (GetItem + Query of the history, then the transaction; the
+transcript is written later, by the outbox). Every variant runs the same message script against the same table.
 
 Also reported, as evidence for where a turn's time goes: the first turn after the build (and the clients it
 still creates), the storage calls a turn makes, and a gate slower than the answer (SLOW_GATE_DELAY).
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from bench.common import (BUCKET, OFFLINE_ENV, REGION, ROOT, TABLE, chatbot_env, patched_environ, percentile,
+from bench.common import (OFFLINE_ENV, REGION, ROOT, TABLE, chatbot_env, patched_environ, percentile,
                           table, verdict)
 from tests.aws_resources import create_sessions_table
 from tests.bedrock_replies import converse_text, converse_verdict
@@ -210,7 +210,6 @@ def _run(turns: int, warmup: int) -> str:
         chatbot_handler.reset_service()
         ddb = boto3.client("dynamodb", region_name=REGION)
         create_sessions_table(ddb, TABLE)
-        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
         _, answer_stub, answer_sleeper = stubbed_bedrock("default", ANSWER_DELAY)
         _, gate_stub, gate_sleeper = stubbed_bedrock("gate", GATE_DELAY)
 

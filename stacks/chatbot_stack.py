@@ -1,5 +1,8 @@
 """ChatbotStack: POST /chat behind Cognito, the chatbot Lambda (lambdas/chatbot) with access to the
-conversation store (DataStack), and alarms on the failures the Lambda counts."""
+sessions table (DataStack), and alarms on the failures the Lambda counts.
+
+The chatbot only writes the table: the escalation workflow and the transcripts follow from its stream
+(stacks/outbox_stack.py), so this stack needs neither the workflow nor the transcripts bucket."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from lambdas.chatbot.request import SESSION_ID
@@ -28,8 +30,9 @@ METRICS_NAMESPACE = "Tandem"
 # of their geography.
 _PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.", "global.")
 # Failures the chatbot counts (Powertools metrics); each gets an alarm.
-COUNTED_FAILURES = ("GateFailures", "ModelFailures", "StorageFailures", "TranscriptWriteFailures",
-                    "EscalationStartFailures")
+COUNTED_FAILURES = ("GateFailures", "ModelFailures", "StorageFailures")
+# What the chatbot does with the sessions table: load a session and its turns, and one transaction per turn.
+SESSION_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem")
 
 
 def bedrock_model_arns(stack: Stack, model_id: str) -> list[str]:
@@ -45,18 +48,13 @@ def bedrock_model_arns(stack: Stack, model_id: str) -> list[str]:
 
 class ChatbotStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, store: ConversationStore,
-                 escalation: sfn.IStateMachine | None = None, alarm_topic: sns.ITopic | None = None,
-                 **kwargs) -> None:
+                 alarm_topic: sns.ITopic | None = None, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
 
         self.store = store
         self.chatbot = self._chatbot_function(config)
-        store.grant_to(self.chatbot, policy_id="ConversationAccess")
-        if escalation is not None:
-            # Granted and named together: the chatbot starts one execution per escalation (handoff.py).
-            escalation.grant_start_execution(self.chatbot.role)
-            self.chatbot.function.add_environment("ESCALATION_STATE_MACHINE_ARN", escalation.state_machine_arn)
+        store.grant_sessions(self.chatbot, policy_id="ConversationAccess", actions=SESSION_ACTIONS)
         self.user_pool, self.user_pool_client = self._user_pool(config)
         self.api = self._api(config)
         self._alarms(alarm_topic)

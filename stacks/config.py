@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS, ChatbotSettings
+from lambdas.stream_consumer.settings import START_TIMEOUT_RANGE
 
 SENTIMENT_DETECTORS = ("llm", "comprehend", "vader")
 PII_LANGUAGES = ("en", "es")
@@ -122,6 +123,7 @@ class TandemConfig:
     fallback_email: str = ""
     accept_timeout_minutes: int = 15
     resolve_timeout_hours: int = 24
+    escalation_start_timeout_seconds: int = 300
     email_turns: int = 6
     busy_message: str = (
         "All our experts are busy right now. A person from our team will contact you by email about this "
@@ -355,6 +357,7 @@ def _validate(c: TandemConfig) -> None:
     _matches("fallback_email", c.fallback_email, _EMAIL, "an email address, or empty", optional=True)
     _in_range("accept_timeout_minutes", c.accept_timeout_minutes, 1, 1440)
     _in_range("resolve_timeout_hours", c.resolve_timeout_hours, 1, 168)
+    _in_range("escalation_start_timeout_seconds", c.escalation_start_timeout_seconds, *START_TIMEOUT_RANGE)
     _in_range("email_turns", c.email_turns, 1, 20)
     for key in ("busy_message", "handback_message"):
         if not 0 < len(getattr(c, key)) <= 500:

@@ -34,7 +34,7 @@ from stacks.constructs.workflow import standard_workflow
 DEFINITION = Path(__file__).resolve().parents[1] / "statemachines" / "human_escalation.asl.json"
 # What the expert API counts when a step after the expert's action fails (the action itself stands).
 EXPERT_API_FAILURES = {
-    "ExpertFollowUpFailures": "A step after an expert's accept, reply or resolve failed (see the expert API log).",
+    "ExpertFollowUpFailures": "A step after an expert's resolve failed (see the expert API log); the resolve stands.",
     "KnowledgeExportSkipped": "A resolved conversation was not exported (PII masking failed): the knowledge base lacks it.",
 }
 SEND_TASK_RESULT = ("states:SendTaskSuccess",)  # neither function ever reports a failure
@@ -92,6 +92,7 @@ class EscalationStack(Stack):
         self.state_machine = self._state_machine(config, store)
         for function in (self.worker, self.expert_api_function):
             self._allow_task_results(function)
+        self._allow_history_reads(self.expert_api_function)
         notify(self._alarms(dead_letters), alarm_topic)
 
         CfnOutput(self, "ExpertApiUrl", value=self.api.url)
@@ -167,7 +168,9 @@ class EscalationStack(Stack):
                 "POWERTOOLS_METRICS_NAMESPACE": "Tandem",
             },
         )
-        store.grant_to(worker, policy_id="ConversationAccess")
+        # Tokens and flags on the ESCALATION item, the latest turns for the email, the notice turn's transaction.
+        store.grant_sessions(worker, policy_id="ConversationAccess",
+                             actions=("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"))
         self._allow_signing(worker)
         # The topic uses the AWS-managed SNS key, whose key policy lets SNS use it for this account's callers:
         # sns:Publish is all the worker needs (grant_publish would add kms actions on key/*).
@@ -191,7 +194,10 @@ class EscalationStack(Stack):
                 "POWERTOOLS_METRICS_NAMESPACE": "Tandem",
             },
         )
-        store.grant_to(api_function, policy_id="ConversationAccess")
+        # Reading conversations, the accept/resolve transactions, and a reply's check that the expert still owns it.
+        store.grant_sessions(api_function, policy_id="ConversationAccess", actions=(
+            "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem"))
         store.grant_knowledge_write(api_function, prefix=config.knowledge_export_prefix)
         # Exported conversations feed a knowledge base other customers read: personal data is masked first.
         api_function.function.add_environment("REDACT_PII", "true" if config.knowledge_export_redact_pii else "false")
@@ -218,6 +224,25 @@ class EscalationStack(Stack):
             policy, "AwsSolutions-IAM5[Resource::*]",
             "states:SendTaskSuccess supports no resource-level permissions; the task token is "
             "the capability, and it never leaves the sessions table (no email, URL or log carries it).",
+        )
+
+    def execution_arns(self) -> str:
+        """Every execution of the escalation workflow (each is named after its escalation)."""
+        return (f"arn:{self.partition}:states:{self.region}:{self.account}:execution:"
+                f"{self.state_machine.state_machine_name}:*")
+
+    def _allow_history_reads(self, function: PythonFunction) -> None:
+        """The expert API reads an execution's history when an accept's SendTaskSuccess failed, to tell a
+        lost response (the workflow took the accept) from a refusal (lambdas/expert_api/workflow.py)."""
+        policy = iam.Policy(self, f"{function.node.id}WorkflowHistory", roles=[function.role], statements=[
+            iam.PolicyStatement(sid="ReadEscalationExecutions",
+                                actions=["states:DescribeExecution", "states:GetExecutionHistory"],
+                                resources=[self.execution_arns()])])
+        acknowledge(
+            policy, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+                    f"execution:<{self.resolve(self.state_machine.node.default_child.logical_id)}.Name>:*]",
+            "Read-only access to the executions of the escalation workflow alone; each execution is named after "
+            "an escalation created at run time, so no finer ARN exists.",
         )
 
     def _api(self, config: TandemConfig) -> apigw.RestApi:

@@ -6,9 +6,10 @@ from typing import Any
 
 
 def create_sessions_table(ddb: Any, name: str) -> None:
-    """The ChatbotStack sessions table: partition key session_id, sort key sk."""
+    """DataStack's sessions table: partition key session_id, sort key sk, and its stream (the outbox)."""
     ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": "session_id", "AttributeType": "S"},
                                            {"AttributeName": "sk", "AttributeType": "S"}],
                      KeySchema=[{"AttributeName": "session_id", "KeyType": "HASH"},
-                                {"AttributeName": "sk", "KeyType": "RANGE"}])
+                                {"AttributeName": "sk", "KeyType": "RANGE"}],
+                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})

@@ -1,14 +1,15 @@
 """The whole of Tandem in one process, for tests/test_escalation_end_to_end.py.
 
-`World` is what ChatbotStack + EscalationStack deploy, made in moto (tests/statemachines' `Flow`: sessions
-table, transcripts bucket, work queue, experts and fallback topics with SQS inboxes, signing secret, the
-real state machine definition), plus the knowledge bucket and the environment each of the three Lambdas is
-given by the stacks. Actors drive the real handlers the way their clients would:
+`World` is what ChatbotStack, EscalationStack and OutboxStack deploy, made in moto (tests/statemachines'
+`Flow`: sessions table with its stream, transcripts bucket, work queue, experts and fallback topics with SQS
+inboxes, signing secret, the real state machine definition), plus the knowledge bucket and the environment
+each of the four Lambdas is given by the stacks. Actors drive the real handlers the way their clients would:
 
 - `Customer`: the customer app (POST /chat, GET /chat/{session_id}/messages) through the chatbot handler;
 - `ExpertBrowser`: a browser on the expert API: opens a URL (the emailed link, a redirect's Location) and
   submits the forms of the page it got, through the expert API handler;
-- `Flow.pump` (the SQS event source of the escalation worker) delivers the work queue to the worker.
+- `Flow.pump` (the event sources) delivers the table's stream to the stream consumer and the work queue to
+  the worker.
 
 Only Bedrock is stubbed (a botocore Stubber on the chatbot's bedrock-runtime client).
 """
@@ -32,9 +33,9 @@ from lambdas.common import clients
 from lambdas.expert_api import handler as expert_handler
 from stacks.config import TandemConfig
 from tests.bedrock_replies import converse_text
-from tests.lambdas.escalation_worker.conftest import BUCKET, TABLE
+from tests.lambdas.escalation_worker.conftest import TABLE
 from tests.lambdas.escalation_worker.helpers import drain
-from tests.statemachines.conftest import Flow
+from tests.statemachines.conftest import BUCKET, Flow
 from tests.lambda_context import lambda_context as make_context
 
 EVENTS = Path(__file__).resolve().parent / "events"
@@ -50,19 +51,25 @@ def lambda_context(name: str) -> SimpleNamespace:
 
 def stack_environment(config: TandemConfig, *, flow: Flow, state_machine_arn: str,
                       worker_accept_seconds: int) -> dict[str, str]:
-    """The environment variables the stacks give the chatbot, the worker and the expert API (one process
-    here, so their union; where two functions get the same variable, the stacks give them the same value).
+    """The environment variables the stacks give the chatbot, the stream consumer, the worker and the expert
+    API (one process here, so their union; where two functions get the same variable, the stacks give them
+    the same value).
 
-    stacks/constructs/conversation_store.py: SESSIONS_TABLE, TRANSCRIPTS_BUCKET, SESSION_TTL_DAYS (all three),
-    KNOWLEDGE_BUCKET, KNOWLEDGE_PREFIX (expert API); stacks/chatbot_stack.py: CHATBOT_SETTINGS,
-    ESCALATION_STATE_MACHINE_ARN; stacks/escalation_stack.py: the rest."""
+    stacks/constructs/conversation_store.py: SESSIONS_TABLE, SESSION_TTL_DAYS (all four), TRANSCRIPTS_BUCKET
+    (stream consumer), KNOWLEDGE_BUCKET, KNOWLEDGE_PREFIX (expert API); stacks/chatbot_stack.py:
+    CHATBOT_SETTINGS; stacks/outbox_stack.py: ESCALATION_STATE_MACHINE_ARN, ESCALATION_START_TIMEOUT_SECONDS;
+    stacks/escalation_stack.py: the rest."""
     settings = {key: getattr(config, key) for key in ChatbotSettings.context_keys()}
     return {
-        # all three
-        "SESSIONS_TABLE": TABLE, "TRANSCRIPTS_BUCKET": BUCKET, "SESSION_TTL_DAYS": str(config.session_ttl_days),
+        # all four
+        "SESSIONS_TABLE": TABLE, "SESSION_TTL_DAYS": str(config.session_ttl_days),
         "POWERTOOLS_METRICS_NAMESPACE": "Tandem",
         # the chatbot
-        ENV_VAR: json.dumps(settings, separators=(",", ":")), "ESCALATION_STATE_MACHINE_ARN": state_machine_arn,
+        ENV_VAR: json.dumps(settings, separators=(",", ":")),
+        # the stream consumer
+        "TRANSCRIPTS_BUCKET": BUCKET, "ESCALATION_STATE_MACHINE_ARN": state_machine_arn,
+        "ESCALATION_START_TIMEOUT_SECONDS": str(config.escalation_start_timeout_seconds),
+        # the stream consumer and the worker: BUSY_MESSAGE (below)
         # the worker and the expert API
         "SIGNING_SECRET_ARN": flow.secret_arn, "HANDBACK_MESSAGE": config.handback_message,
         # the worker

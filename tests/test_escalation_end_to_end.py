@@ -1,9 +1,11 @@
-"""Human escalation end to end, in one process under one moto mock: the real chatbot, escalation worker and
-expert API handlers, the real state machine definition executed by moto (FACTS.md: execute_state_machine),
-the work queue pumped into the worker as its SQS event source would, SNS emails captured in SQS inboxes.
-Only Bedrock is stubbed; the vader detector makes no gate call.
+"""Human escalation end to end, in one process under one moto mock: the real chatbot, stream consumer,
+escalation worker and expert API handlers, the real state machine definition executed by moto (with Step
+Functions execution on), the table's stream and the work queue delivered to their consumers as their event
+sources would, SNS emails captured in SQS inboxes. Only Bedrock is stubbed; the vader detector makes no
+gate call.
 
-1. the customer chats, then asks for a person: hand-off reply, an execution named after the escalation;
+1. the customer chats, then asks for a person: hand-off reply; the turn only wrote the table, and the outbox
+   starts an execution named after the escalation;
 2. the experts' email: reason, last turns, a signed review link, no task token;
 3. the expert opens the link (a GET changes nothing) and accepts: the workflow waits for resolve;
 4. the customer writes while the expert owns the conversation (no model call); the expert replies and the
@@ -34,9 +36,10 @@ from stacks.config import TandemConfig
 from tests.end_to_end_helpers import (
     EXPERT_API_URL, KNOWLEDGE_BUCKET, STAGE, Bedrock, Customer, ExpertBrowser, bucket_objects, forms_of, inbox,
     page_text, stack_environment, table_scan)
-from tests.lambdas.escalation_worker.conftest import BUCKET
+from tests.lambdas.escalation_worker.conftest import TABLE
+from tests.outbox import Outbox
 from tests.lambdas.escalation_worker.helpers import SECRET, worker_context
-from tests.statemachines.conftest import Flow
+from tests.statemachines.conftest import BUCKET, Flow
 
 # Handler invocations that emit no business metric make Powertools warn.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -57,6 +60,7 @@ class World(SimpleNamespace):
                                         worker_accept_seconds=max(accept_seconds, 60))
         for name, value in environment.items():
             self.monkeypatch.setenv(name, value)
+        self.flow.outbox = Outbox(TABLE)
         chatbot_handler.reset_service()
         worker_handler.reset_worker()
         expert_handler.reset_api()
@@ -142,6 +146,8 @@ def test_a_customer_is_helped_by_an_expert_and_the_bot_takes_over_again(world):
                                      "status": "pending", "new": True}
     session_id = customer.session_id
     escalation = world.escalation(session_id, escalation_id)
+    assert flow.sfn.list_executions(stateMachineArn=state_machine)["executions"] == []  # only the table so far
+    flow.outbox.drain()
     execution = world.execution_of(state_machine, escalation_id)  # named after the escalation
     execution_arn = execution["executionArn"]
     assert execution["status"] == "RUNNING"
@@ -294,6 +300,7 @@ def test_nobody_accepts_in_time_so_the_fallback_tier_is_mailed_and_the_bot_answe
     assert handoff["escalated"] is True and handoff["reply"] == CONFIG.handoff_message
     escalation_id = handoff["escalation"]["escalation_id"]
     escalation = world.escalation(customer.session_id, escalation_id)
+    flow.outbox.drain()
     execution_arn = world.execution_of(state_machine, escalation_id)["executionArn"]
     experts_email = the_only(wait_for_mail(world, world.experts_mail), "experts email")
     (link,) = re.findall(r"https://\S+", experts_email["Message"])

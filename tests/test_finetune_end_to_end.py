@@ -1,7 +1,8 @@
 """The offline loop end to end, in one process under one moto mock: conversations become a model update.
 
 1. customers chat with the real chatbot handler (Bedrock stubbed): half of the questions get a good answer
-   (it names the steps to take), half a bad one (a vague brush-off); every turn lands in the transcripts;
+   (it names the steps to take), half a bad one (a vague brush-off); every turn lands in the table, and the
+   outbox (the stream consumer) writes the transcripts;
 2. the real feedback sampler picks the bot answers of the window into a Ground Truth input manifest;
 3. Ground Truth is played by the test: each manifest line goes through the real pre-annotation handler,
    three experts' answers (5 for a good answer, 1 for a bad one) go through the real post-annotation handler
@@ -13,7 +14,7 @@
    merged model and metrics.
 
 What crosses each boundary is what the next stage reads in AWS: S3 objects in the formats of
-ARCHITECTURE.md, the Lambda events of AWS-CONTRACTS.md. Only Bedrock and SageMaker's DescribeLabelingJob
+docs/ARCHITECTURE.md, the Lambda events of docs/AWS-CONTRACTS.md. Only Bedrock and SageMaker's DescribeLabelingJob
 (Stubbers: moto has no labeling jobs) and Ground Truth's workers (the test) are stand-ins. Session ids come
 from a seeded generator (the chatbot's are random), so the train/eval split is the same in every run; the
 assertions hold for any split.
@@ -45,7 +46,9 @@ from tests.tiny_models import build_tokenizer, save_tiny_t5
 from training import data as training_data, job
 from training.config import Hyperparameters
 from tests.end_to_end_helpers import Bedrock, Customer, lambda_context, stack_environment
+from tests.lambdas.escalation_worker.conftest import TABLE
 from tests.lambdas.groundtruth_post.conftest import described_job
+from tests.outbox import Outbox
 from tests.statemachines.conftest import Flow
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -71,6 +74,7 @@ def world(monkeypatch):
         chatbot_handler.reset_service()
         post_handler.reset_settings()
         flow = Flow(lambda_context("worker"))
+        flow.outbox = Outbox(TABLE)
         flow.s3.create_bucket(Bucket=LABELING)
         bedrock = Bedrock()
         environment = stack_environment(config, flow=flow, state_machine_arn=flow.state_machine(
@@ -90,6 +94,7 @@ def world(monkeypatch):
         monkeypatch.setattr(chatbot_service, "new_id", lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)))
         yield SimpleNamespace(flow=flow, s3=flow.s3, bedrock=bedrock, monkeypatch=monkeypatch, config=config)
         flow.stop_running()
+        flow.outbox.close()
         bedrock.stubber.deactivate()
         post_handler.reset_settings()
         clients.reset()
@@ -109,6 +114,7 @@ def chat(world) -> dict[str, bool]:
         assert reply["reply"] == answer and reply["escalated"] is False
         answers[answer] = good
     world.bedrock.assert_all_used()
+    world.flow.outbox.drain()  # the outbox writes the transcripts the sampler reads
     return answers
 
 

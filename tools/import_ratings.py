@@ -12,7 +12,7 @@ told apart by the file's extension (.csv; .jsonl or .ndjson) or --format:
     rater                 who rated it (an id or a name); one rater rates a turn at most once
     comment               optional free text
 Other columns are ignored. The question and the answer come from the session's transcript, as
-lambdas/common/session_store.py writes it (transcripts/dt=<date>/<session_id>.json in the transcripts bucket,
+the outbox writes it (lambdas/stream_consumer; transcripts/dt=<date>/<session_id>.json in the transcripts bucket,
 or a local copy of such files: --transcripts-dir is searched recursively for <session_id>.json). The question
 is the customer turn the bot turn replied to (Turn.reply_to), or else the nearest customer turn before it:
 the same rule as the feedback sampler's.

@@ -20,7 +20,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from langchain_aws import ChatBedrockConverse
 
 from lambdas.chatbot.answer import Answerer
-from lambdas.chatbot.handoff import EscalationStarter, LogOnlyStarter, StepFunctionsStarter
 from lambdas.chatbot.request import RequestError, customer_id, parse_chat_request, parse_messages_request
 from lambdas.chatbot.sentiment import make_detector
 from lambdas.chatbot.service import ChatService, SessionClosed
@@ -68,23 +67,13 @@ def build_service(settings: ChatbotSettings) -> ChatService:
                              make_model=partial(_chat_model, settings, "gate"))
     # Clients the first request would otherwise create: built now, they are in the init phase (and in a
     # SnapStart snapshot) instead of in a customer's wait.
-    for service in ("dynamodb", "s3", *(["comprehend"] if settings.sentiment_detector == "comprehend" else [])):
+    for service in ("dynamodb", *(["comprehend"] if settings.sentiment_detector == "comprehend" else [])):
         clients.client(service)
-    store = SessionStore(table_name=os.environ["SESSIONS_TABLE"], bucket_name=os.environ["TRANSCRIPTS_BUCKET"],
-                         ttl_days=settings.session_ttl_days)
+    store = SessionStore(table_name=os.environ["SESSIONS_TABLE"], ttl_days=settings.session_ttl_days)
     return ChatService(settings=settings, store=store, answerer=answerer, detector=detector,
-                       starter=_starter(),
                        # Two per turn (answer, gate), plus room for a gate thread still finishing after its grace.
                        executor=ThreadPoolExecutor(4, thread_name_prefix="turn"),
                        metrics=metrics, logger=logger)
-
-
-def _starter() -> EscalationStarter:
-    state_machine_arn = os.environ.get("ESCALATION_STATE_MACHINE_ARN")
-    if not state_machine_arn:
-        return LogOnlyStarter(logger)
-    clients.client("stepfunctions")  # created now, in init, like every other client
-    return StepFunctionsStarter(state_machine_arn, lambda: clients.client("stepfunctions"), logger)
 
 
 def _chat_model(settings: ChatbotSettings, purpose: str, **kwargs: Any) -> ChatBedrockConverse:

@@ -33,7 +33,7 @@ def parse_chat_request(event: dict[str, Any], *, max_message_chars: int) -> Chat
             raise RequestError("body", "is not valid base64-encoded UTF-8") from None
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, TypeError):
+    except (json.JSONDecodeError, TypeError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         raise RequestError("body", "is not valid JSON") from None
     if not isinstance(data, dict):
         raise RequestError("body", "must be a JSON object")
@@ -60,7 +60,7 @@ def parse_chat_request(event: dict[str, Any], *, max_message_chars: int) -> Chat
     if session_id is not None:
         if not isinstance(session_id, str):
             raise RequestError("session_id", "must be a string")
-        if not SESSION_ID.match(session_id):
+        if not SESSION_ID.fullmatch(session_id):
             raise RequestError("session_id", "must be a lowercase UUID v4 returned by an earlier /chat call")
     return ChatRequest(message=message.strip(), session_id=session_id)
 
@@ -71,10 +71,10 @@ TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 def parse_messages_request(event: dict[str, Any]) -> tuple[str, str | None]:
     """GET /chat/{session_id}/messages?after=<created_at of the last turn seen>."""
     session_id = (event.get("pathParameters") or {}).get("session_id")
-    if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
+    if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
         raise RequestError("session_id", "must be a lowercase UUID v4 returned by an earlier /chat call")
     after = (event.get("queryStringParameters") or {}).get("after")
-    if after is not None and not TIMESTAMP.match(after):
+    if after is not None and not TIMESTAMP.fullmatch(after):
         raise RequestError("after", "must be a turn's created_at, such as 2026-11-25T01:20:00.123456Z")
     return session_id, after
 

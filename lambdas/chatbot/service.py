@@ -3,8 +3,10 @@
 The answer (Bedrock) and the gate's sentiment detector run at the same time, so a gated turn costs about
 the slower of the two instead of their sum. Failures are contained on the side of the human:
 - the model fails  -> the customer gets an apology, the turn is recorded, and (configurable) a human is called;
-- the gate fails   -> the answer still goes out; the failure is logged and counted;
-- the transcript write fails -> the turn is already in DynamoDB; the failure is logged and counted.
+- the gate fails   -> the answer still goes out; the failure is logged and counted.
+Recording is one DynamoDB transaction (the turns, and the escalation when one is opened); the escalation
+workflow and the S3 transcript follow from the table's stream (lambdas/stream_consumer), so an escalating
+turn answers as fast as any other and a Step Functions or S3 fault cannot lose what the customer was told.
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lambdas.chatbot.answer import Answer, Answerer, ModelFailure
-from lambdas.chatbot.handoff import EscalationStarter
 from lambdas.chatbot.policy import EscalationPolicy
 from lambdas.chatbot.request import ChatRequest
 from lambdas.chatbot.sentiment import SentimentDetector
 from lambdas.chatbot.settings import ChatbotSettings
-from lambdas.common.session_store import EscalationAlreadyOpen, SessionState, SessionStore, TranscriptWriteFailed
+from lambdas.common.session_store import EscalationAlreadyOpen, SessionState, SessionStore
 from lambdas.common.transcript import EscalationRecord, Sentiment, Turn, new_id, utc_now
 
 
@@ -80,13 +81,12 @@ def unseen_by_customer(turns: list[Turn]) -> tuple[Turn, ...]:
 
 class ChatService:
     def __init__(self, *, settings: ChatbotSettings, store: SessionStore, answerer: Answerer,
-                 detector: SentimentDetector, starter: EscalationStarter, executor: Executor,
+                 detector: SentimentDetector, executor: Executor,
                  metrics: MetricSink, logger: Any, gate_grace_seconds: float = 1.0):
         self.settings = settings
         self.store = store
         self.answerer = answerer
         self.detector = detector
-        self.starter = starter
         self.executor = executor
         self.metrics = metrics
         self.logger = logger
@@ -130,14 +130,16 @@ class ChatService:
         reply_turn = self._reply(answer, reason, reply_to=customer_turn.turn_id)
 
         try:
-            self.store_turn(session, [customer_turn, reply_turn], escalation)
+            self.store.record(session, [customer_turn, reply_turn], escalation)
         except EscalationAlreadyOpen:
             # A concurrent turn of this session escalated first: this one joins it instead of opening another.
             escalation = None
             session = self.store.load(session.session_id, customer_id, recent_items=0)
-            self.store_turn(session, [customer_turn, reply_turn], None)
+            self.store.record(session, [customer_turn, reply_turn], None)
         if escalation is not None:
-            self._start_escalation(escalation)
+            self.metrics.add_metric("Escalations", "Count", 1)
+            self.logger.info("escalation recorded", extra={"escalation_id": escalation.escalation_id,
+                                                           "reason": escalation.reason})
         elif reason is not None:
             self.logger.info("escalation already open", extra={"escalation_id": session.open_escalation_id})
         return TurnResult(session_id=session.session_id, customer_turn=customer_turn, reply_turn=reply_turn,
@@ -150,7 +152,7 @@ class ChatService:
         nor the gate is called. The expert's replies come back with this response or through GET messages."""
         unseen = unseen_by_customer(session.recent_turns)
         customer_turn = Turn(role="customer", text=request.message)
-        self.store_turn(session, [customer_turn], None)
+        self.store.record(session, [customer_turn], None)
         return TurnResult(session_id=session.session_id, customer_turn=customer_turn, reply_turn=None,
                           escalation=None, sentiment=None, open_escalation_id=session.open_escalation_id,
                           expert=session.owner, messages=unseen)
@@ -199,21 +201,3 @@ class ChatService:
         assert answer is not None  # no reason to escalate means the model was asked
         return Turn(role="bot", text=answer.text, model_id=answer.model_id, latency_ms=answer.latency_ms,
                     sources=answer.sources, reply_to=reply_to)
-
-    def store_turn(self, session: SessionState, turns: list[Turn], escalation: EscalationRecord | None) -> None:
-        """Anything but a transcript failure propagates: the API answers 503 and the customer can resend."""
-        try:
-            self.store.record(session, turns, escalation)
-        except TranscriptWriteFailed:
-            self.metrics.add_metric("TranscriptWriteFailures", "Count", 1)
-            self.logger.exception("turn stored in DynamoDB but the transcript write failed",
-                                  extra={"session_id": session.session_id})
-
-    def _start_escalation(self, escalation: EscalationRecord) -> None:
-        self.metrics.add_metric("Escalations", "Count", 1)
-        try:
-            self.starter.start(escalation)
-        except Exception:  # the escalation is recorded as pending; the alarm on this metric calls a person
-            self.metrics.add_metric("EscalationStartFailures", "Count", 1)
-            self.logger.exception("could not start the human workflow", extra={"escalation_id": escalation.escalation_id})
-

@@ -10,6 +10,7 @@ Claims are conditional writes, so each step happens once however many people cli
   pending --(accept time-out, by the state machine)--> timed_out
   accepted --(resolve time-out, by the state machine)--> timed_out
   any --(workflow error, by the state machine)--> failed
+  pending --(the workflow could not be started in time, by the stream consumer)--> failed (withdrawn)
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class EscalationState:
     resolve_token: str | None = None
     notified: bool = False
     notices: tuple[str, ...] = ()  # the customer notices already written into the conversation
+    execution_arn: str | None = None  # the workflow's execution, once it recorded itself (RecordPending)
 
     def __repr__(self) -> str:  # never print a task token, even in a traceback
         return (f"EscalationState(record={self.record!r}, tokens=<hidden>, notified={self.notified}, "
@@ -67,14 +69,15 @@ def escalation_key(session_id: str, escalation_id: str) -> dict[str, dict[str, s
 
 def state_from_item(item: dict[str, Any]) -> EscalationState:
     created = json.loads(item["body"]["S"])
-    changes = {name: item[name]["S"] for name in ("status", "accepted_by", "accepted_at", "resolved_at", "note")
-               if name in item}
+    changes = {name: item[name]["S"] for name in ("status", "accepted_by", "accepted_at", "resolved_at", "note",
+                                                  "ended_at") if name in item}
     return EscalationState(
         record=EscalationRecord.from_dict({**created, **changes}),
         accept_token=item.get("accept_token", {}).get("S"),
         resolve_token=item.get("resolve_token", {}).get("S"),
         notified="notified_at" in item,
         notices=tuple(n for n in NOTICES if f"notice_{n}_at" in item),
+        execution_arn=item.get("execution_arn", {}).get("S"),
     )
 
 
@@ -140,6 +143,20 @@ class EscalationStore:
             "ConditionExpression": "attribute_exists(sk) AND attribute_not_exists(#flag)",
             "ExpressionAttributeNames": {"#flag": f"notice_{notice}_at"},
             "ExpressionAttributeValues": {":now": {"S": utc_now()}}}}
+
+    def withdraw_claim(self, session_id: str, escalation_id: str, *, note: str) -> dict[str, Any]:
+        """A transaction item that withdraws an escalation whose workflow never started: pending -> failed,
+        with the busy notice flagged as written (it joins the transaction that writes the notice's turn and
+        releases the session). It fails (ConditionalCheckFailed) once a workflow has recorded itself on the
+        item (RecordPending sets execution_arn) or the escalation left `pending`."""
+        now = utc_now()
+        return {"Update": {
+            "TableName": self.table_name, "Key": escalation_key(session_id, escalation_id),
+            "UpdateExpression": "SET #status = :failed, note = :note, ended_at = :now, notice_busy_at = :now",
+            "ConditionExpression": "#status = :pending AND attribute_not_exists(execution_arn)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":failed": {"S": "failed"}, ":pending": {"S": "pending"},
+                                          ":note": {"S": note}, ":now": {"S": now}}}}
 
     def accept(self, session_id: str, escalation_id: str, expert: str) -> tuple[EscalationRecord, str]:
         """pending -> accepted, and the session is the expert's. Returns the record and the accept token."""

@@ -1,15 +1,16 @@
-"""Where conversations live: the sessions table (DynamoDB) and the transcripts bucket (S3).
+"""Where conversations live: the sessions table (DynamoDB), the record of everything accepted.
 
 Table layout (partition key `session_id`, sort key `sk`; every item carries the TTL attribute `expires_at`):
 - `SESSION`                   the session: owner (the customer's Cognito `sub`), times, open escalation
 - `TURN#<created_at>#<id>`    one item per turn, the Turn JSON in `body`
 - `ESCALATION#<id>`           one item per escalation, the EscalationRecord JSON in `body`
+- `REQUEST#<key>`             a request already applied (an idempotency key, e.g. an expert's reply form)
 One item per turn means two requests for one session never overwrite each other's turns; a turn's
 items and the session update are written in one transaction, so a turn is either wholly there or not.
 
-The transcript (S3, `transcripts/dt=<start date>/<session_id>.json`) is rewritten on every turn with a
-conditional PUT (If-Match on the ETag it read): a writer that lost a race re-reads and merges again, so
-a concurrent writer's turns are never overwritten.
+Writers stop at the table. Everything that follows a stored item (starting the escalation workflow,
+the S3 transcript) is driven by the table's stream (lambdas/stream_consumer): a transactional outbox, so a
+failure there delays that work and never loses a turn or an escalation.
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from lambdas.common import clients
-from lambdas.common.transcript import EscalationRecord, Transcript, Turn, new_id, utc_now
+from lambdas.common.transcript import EscalationRecord, Turn, new_id, utc_now
 
 SESSION_SK = "SESSION"
 TURN_PREFIX = "TURN#"
 ESCALATION_PREFIX = "ESCALATION#"
-_CONDITIONAL_PUT_CONFLICTS = ("PreconditionFailed", "ConditionalRequestConflict")
-_TRANSCRIPT_WRITE_ATTEMPTS = 5
+REQUEST_PREFIX = "REQUEST#"
 _TRANSACTION_ATTEMPTS = 4
 # OS entropy, not the random module's state: under SnapStart every restored environment would share that
 # state and retry in lockstep.
@@ -44,10 +44,6 @@ class EscalationAlreadyOpen(RuntimeError):
     """Another turn of the session opened an escalation first; nothing of this write was applied."""
 
 
-class TranscriptWriteFailed(RuntimeError):
-    """The turns are committed in DynamoDB but the S3 transcript could not be rewritten."""
-
-
 @dataclass
 class SessionState:
     session_id: str
@@ -60,10 +56,6 @@ class SessionState:
     closed_at: str | None = None  # an expert closed the conversation: no more turns
 
 
-def transcript_key(session_id: str, started_at: str) -> str:
-    return f"transcripts/dt={started_at[:10]}/{session_id}.json"
-
-
 def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
@@ -73,9 +65,8 @@ def _n(value: int) -> dict[str, str]:
 
 
 class SessionStore:
-    def __init__(self, *, table_name: str, bucket_name: str, ttl_days: int):
+    def __init__(self, *, table_name: str, ttl_days: int):
         self.table_name = table_name
-        self.bucket_name = bucket_name
         self.ttl_seconds = ttl_days * 86400
 
     # Reading -------------------------------------------------------------------------------------
@@ -98,14 +89,16 @@ class SessionStore:
             owner=item.get("owner", {}).get("S"), closed_at=item.get("closed_at", {}).get("S"),
         )
 
-    def turns(self, session_id: str, *, limit: int | None = None, after: str | None = None) -> list[Turn]:
-        """Turns oldest first: the latest `limit` ones, or all created after the `after` timestamp."""
-        condition = "session_id = :id AND begins_with(sk, :turn)"
-        values = {":id": _s(session_id), ":turn": _s(TURN_PREFIX)}
-        if after is not None:
-            # Turn keys sort by their creation time; "~" sorts after every turn id that can follow it.
-            condition = "session_id = :id AND sk > :after"
-            values = {":id": _s(session_id), ":after": _s(f"{TURN_PREFIX}{after}#~")}
+    def turns(self, session_id: str, *, limit: int | None = None, after: str | None = None,
+              until: str | None = None) -> list[Turn]:
+        """Turns oldest first, created after `after` and up to `until` (turn times, both optional): all of
+        them, or the latest `limit`."""
+        # Turn keys sort by their creation time; "~" sorts after every turn id that can follow a time, so the
+        # bounds below select by time alone (BETWEEN is inclusive, and no turn's key equals a bound).
+        low = f"{TURN_PREFIX}{after}#~" if after is not None else TURN_PREFIX
+        high = f"{TURN_PREFIX}{until}#~" if until is not None else f"{TURN_PREFIX}~"
+        condition = "session_id = :id AND sk BETWEEN :low AND :high"
+        values = {":id": _s(session_id), ":low": _s(low), ":high": _s(high)}
         request: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True,
                                    "KeyConditionExpression": condition, "ExpressionAttributeValues": values}
         if limit is not None:
@@ -118,28 +111,16 @@ class SessionStore:
         found = [Turn.from_dict(json.loads(i["body"]["S"])) for i in items if i["sk"]["S"].startswith(TURN_PREFIX)]
         return list(reversed(found)) if limit is not None else found
 
-    def read_transcript(self, session: SessionState) -> Transcript | None:
-        try:
-            obj = clients.client("s3").get_object(
-                Bucket=self.bucket_name, Key=transcript_key(session.session_id, session.started_at))
-        except ClientError as error:
-            if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
-                return None
-            raise
-        return Transcript.from_dict(json.loads(obj["Body"].read()))
-
     # Writing -------------------------------------------------------------------------------------
 
     def record(self, session: SessionState, turns: list[Turn], escalation: EscalationRecord | None = None, *,
-               extra_writes: Sequence[dict[str, Any]] = (),
-               transcript_escalations: Sequence[EscalationRecord] = ()) -> None:
-        """Stores the turns (and the escalation) atomically in DynamoDB, then merges them into the transcript.
+               extra_writes: Sequence[dict[str, Any]] = (), release: str | None = None) -> None:
+        """Stores the turns (and the escalation) atomically: one DynamoDB transaction, nothing else.
 
-        DynamoDB is the record of what was accepted. If only the transcript write fails, TranscriptWriteFailed
-        tells the caller the turns are safe anyway (the next turn's merge carries the recent turns again).
         `extra_writes` join the same transaction (e.g. a conditional claim on an ESCALATION item, so a turn is
-        written at most once per claim); `transcript_escalations` are existing escalation records whose
-        current state goes into the transcript with the turns (they are not written to DynamoDB here).
+        written at most once per claim). `release` hands the session back to the bot in the same write, if
+        that escalation still holds it (the write fails otherwise). EscalationAlreadyOpen: another turn of the
+        session opened an escalation first, and nothing of this write was applied.
         """
         now = utc_now()
         expires_at = int(time.time()) + self.ttl_seconds
@@ -163,7 +144,7 @@ class SessionStore:
                 "ConditionExpression": "attribute_not_exists(sk)",
             }})
         writes.extend(extra_writes)  # before the SESSION write, which stays last (EscalationAlreadyOpen reads it)
-        writes.append(self._session_write(session, now, expires_at, escalation))
+        writes.append(self._session_write(session, now, expires_at, escalation, release))
         try:
             self._transact(writes, token=new_id())
         except ClientError as error:
@@ -173,17 +154,9 @@ class SessionStore:
             raise
         if escalation is not None:
             session.open_escalation_id = escalation.escalation_id
+        if release is not None:
+            session.open_escalation_id = session.owner = None
         session.is_new = False
-        try:
-            self.write_transcript(session, session.recent_turns + turns,
-                                  [*transcript_escalations, *([escalation] if escalation else [])], updated_at=now)
-        except (ClientError, BotoCoreError) as error:
-            raise TranscriptWriteFailed(f"transcript of session {session.session_id}: {error}") from error
-        except (ValueError, KeyError, TypeError) as error:
-            # The stored transcript is unreadable (bad JSON, unknown schema_version, wrong shape): it is left
-            # as it is, never overwritten, and the turns are safe in DynamoDB.
-            raise TranscriptWriteFailed(f"transcript of session {session.session_id} is unreadable: "
-                                        f"{type(error).__name__}: {error}") from error
 
     def _transact(self, writes: list[dict[str, Any]], *, token: str) -> None:
         # Two turns of one session both update its SESSION item; DynamoDB cancels one of two transactions
@@ -201,7 +174,7 @@ class SessionStore:
                 time.sleep(_jitter.uniform(0, 0.05 * 2 ** attempt))
 
     def _session_write(self, session: SessionState, now: str, expires_at: int,
-                       escalation: EscalationRecord | None) -> dict[str, Any]:
+                       escalation: EscalationRecord | None, release: str | None = None) -> dict[str, Any]:
         key = {"session_id": _s(session.session_id), "sk": _s(SESSION_SK)}
         if session.is_new:
             item = {**key, "customer_id": _s(session.customer_id), "started_at": _s(session.started_at),
@@ -218,30 +191,12 @@ class SessionStore:
             update += ", open_escalation_id = :esc"
             values[":esc"] = _s(escalation.escalation_id)
             condition += " AND attribute_not_exists(open_escalation_id)"
+        names: dict[str, str] = {}
+        if release is not None:
+            update += " REMOVE open_escalation_id, #owner"
+            values[":release"] = _s(release)
+            condition += " AND open_escalation_id = :release"
+            names["#owner"] = "owner"
         return {"Update": {"TableName": self.table_name, "Key": key, "UpdateExpression": update,
-                           "ConditionExpression": condition, "ExpressionAttributeValues": values}}
-
-    def write_transcript(self, session: SessionState, turns: list[Turn], escalations: list[EscalationRecord],
-                         *, updated_at: str) -> Transcript:
-        s3 = clients.client("s3")
-        key = transcript_key(session.session_id, session.started_at)
-        for _ in range(_TRANSCRIPT_WRITE_ATTEMPTS):
-            try:
-                current = s3.get_object(Bucket=self.bucket_name, Key=key)
-                transcript = Transcript.from_dict(json.loads(current["Body"].read()))
-                condition = {"IfMatch": current["ETag"]}
-            except ClientError as error:
-                if error.response["Error"]["Code"] not in ("NoSuchKey", "404"):
-                    raise
-                transcript = Transcript(session_id=session.session_id, started_at=session.started_at,
-                                        updated_at=updated_at)
-                condition = {"IfNoneMatch": "*"}
-            transcript.merge(turns, escalations, updated_at)
-            try:
-                s3.put_object(Bucket=self.bucket_name, Key=key, ContentType="application/json",
-                              Body=json.dumps(transcript.to_dict(), ensure_ascii=False).encode(), **condition)
-                return transcript
-            except ClientError as error:
-                if error.response["Error"]["Code"] not in _CONDITIONAL_PUT_CONFLICTS:
-                    raise
-        raise TranscriptWriteFailed(f"transcript {key} changed under each of {_TRANSCRIPT_WRITE_ATTEMPTS} attempts")
+                           "ConditionExpression": condition, "ExpressionAttributeValues": values,
+                           **({"ExpressionAttributeNames": names} if names else {})}}

@@ -6,6 +6,7 @@ Plain dataclasses with explicit to/from dict so every Lambda can use them withou
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -15,6 +16,17 @@ SCHEMA_VERSION = 1
 Role = Literal["customer", "bot", "agent", "system"]
 ROLES: tuple[str, ...] = ("customer", "bot", "agent", "system")
 EscalationStatus = Literal["pending", "accepted", "resolved", "timed_out", "cancelled", "failed"]
+
+
+TRANSCRIPTS_PREFIX = "transcripts/"
+# What an id (session, turn, escalation) may look like wherever one arrives from outside: the chatbot's ids
+# are UUIDs; this is looser, but keeps ids safe in table keys, URLs and signed messages (use fullmatch).
+IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def transcript_key(session_id: str, started_at: str) -> str:
+    """Where a session's transcript lives in the transcripts bucket: dated by the day the session started."""
+    return f"{TRANSCRIPTS_PREFIX}dt={started_at[:10]}/{session_id}.json"
 
 
 def utc_now() -> str:
@@ -114,6 +126,7 @@ class EscalationRecord:
     accepted_at: str | None = None
     resolved_at: str | None = None
     note: str | None = None  # the expert's resolution note, or why the workflow failed
+    ended_at: str | None = None  # when the workflow gave up on it (timed out, failed, or could not start)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -125,8 +138,13 @@ class EscalationRecord:
             escalation_id=data["escalation_id"], status=data["status"], requested_at=data["requested_at"],
             sentiment=Sentiment.from_dict(data["sentiment"]) if data.get("sentiment") else None,
             accepted_by=data.get("accepted_by"), accepted_at=data.get("accepted_at"),
-            resolved_at=data.get("resolved_at"), note=data.get("note"),
+            resolved_at=data.get("resolved_at"), note=data.get("note"), ended_at=data.get("ended_at"),
         )
+
+    @property
+    def closed_at(self) -> str | None:
+        """When the escalation stopped giving an expert access to the conversation (None while it is open)."""
+        return self.resolved_at or self.ended_at
 
 
 @dataclass

@@ -37,12 +37,11 @@ _worker: EscalationWorker | None = None
 
 def build_worker(settings: WorkerSettings) -> EscalationWorker:
     # Created now (init phase) instead of in the first message's time.
-    for service in ("dynamodb", "s3", "sns", "stepfunctions", "secretsmanager"):
+    for service in ("dynamodb", "sns", "stepfunctions", "secretsmanager"):
         clients.client(service)
     return EscalationWorker(
         settings,
-        sessions=SessionStore(table_name=settings.sessions_table, bucket_name=settings.transcripts_bucket,
-                              ttl_days=settings.session_ttl_days),
+        sessions=SessionStore(table_name=settings.sessions_table, ttl_days=settings.session_ttl_days),
         escalations=EscalationStore(table_name=settings.sessions_table),
         signing_key=lambda: signing.signing_key(settings.signing_secret_arn),
     )

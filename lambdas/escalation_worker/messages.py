@@ -13,15 +13,13 @@ token, which must not reach a log line.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from lambdas.common.escalations import NOTICES
+from lambdas.common.transcript import IDENTIFIER
 
 KINDS: tuple[str, ...] = ("accept", "resolve", "notice")
-# The chatbot's ids are UUIDs; this is looser, but keeps ids safe in table keys, URLs and signed messages.
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 MAX_TOKEN_CHARS = 2048  # Step Functions task tokens are 1..2048 characters
 
 
@@ -74,7 +72,7 @@ def _text(data: dict[str, Any], field: str) -> str:
 
 def _identifier(data: dict[str, Any], field: str) -> str:
     value = _text(data, field)
-    if not _ID.fullmatch(value):
+    if not IDENTIFIER.fullmatch(value):
         raise MalformedMessage(field, "must be 1-128 letters, digits, '.', '_' or '-'")
     return value
 

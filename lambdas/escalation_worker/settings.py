@@ -18,7 +18,6 @@ MAX_EMAIL_TURNS = 20
 @dataclass(frozen=True)
 class WorkerSettings:
     sessions_table: str
-    transcripts_bucket: str
     experts_topic_arn: str
     signing_secret_arn: str
     expert_api_url: str  # ends with "/"; links are {expert_api_url}escalations/{id}?...
@@ -43,7 +42,7 @@ class WorkerSettings:
         if not url.startswith("https://") or not url.endswith("/"):
             raise SettingsError("EXPERT_API_URL", "must be an https:// URL ending with '/'")
         return cls(
-            sessions_table=text("SESSIONS_TABLE"), transcripts_bucket=text("TRANSCRIPTS_BUCKET"),
+            sessions_table=text("SESSIONS_TABLE"),
             experts_topic_arn=text("EXPERTS_TOPIC_ARN"), signing_secret_arn=text("SIGNING_SECRET_ARN"),
             expert_api_url=url, accept_timeout_seconds=integer("ACCEPT_TIMEOUT_SECONDS", 60, 86400),
             email_turns=integer("EMAIL_TURNS", 1, MAX_EMAIL_TURNS), busy_message=text("BUSY_MESSAGE"),

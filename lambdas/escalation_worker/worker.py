@@ -4,9 +4,9 @@
            finds the item already marked notified and mails nobody).
 - resolve: keep the resolve task token; if the expert resolved before the token arrived (the API then had
            no token to complete), complete the task here.
-- notice:  write the customer's system turn (busy / expert left / failed) and the escalation's current
-           record into the conversation; the turn and a per-notice flag on the ESCALATION item are one
-           DynamoDB transaction, so a redelivered notice never writes a second turn.
+- notice:  write the customer's system turn (busy / expert left / failed) into the conversation; the turn
+           and a per-notice flag on the ESCALATION item are one DynamoDB transaction, so a redelivered
+           notice never writes a second turn (the transcript follows from the table's stream).
 
 Every step is idempotent: SQS may deliver a message more than once, and a failed message is retried.
 """
@@ -20,16 +20,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common import clients
 from lambdas.common.escalations import EscalationStore
-from lambdas.common.session_store import SessionState, SessionStore
-from lambdas.common.transcript import EscalationRecord, Turn, utc_now
+from lambdas.common.session_store import SessionStore
+from lambdas.common.transcript import Turn
 from lambdas.escalation_worker.expert_email import compose, review_link
 from lambdas.escalation_worker.messages import CallbackMessage, NoticeMessage, WorkMessage
 from lambdas.escalation_worker.settings import WorkerSettings
 
 # Step Functions' answers for a task that is no longer waiting: nothing left to complete.
 TASK_CLOSED_ERRORS = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
-# How many of the latest turns a redelivered notice merges into the transcript again (merging is by id).
-RESYNC_TURNS = 20
 
 
 class CallbackFailed(RuntimeError):
@@ -107,27 +105,18 @@ class EscalationWorker:
         state = self.escalations.get(sid, eid)
         session = self.sessions.load(sid, None, recent_items=0)
         if message.notice in state.notices:
-            self._resync_transcript(session, state.record)
             return "notice_already_written"
         text = self.settings.handback_message if message.notice == "expert_left" else self.settings.busy_message
         claim = self.escalations.notice_claim(sid, eid, message.notice)  # type: ignore[arg-type]
         try:
-            self.sessions.record(session, [Turn(role="system", text=text)], extra_writes=[claim],
-                                 transcript_escalations=[state.record])
+            self.sessions.record(session, [Turn(role="system", text=text)], extra_writes=[claim])
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException" \
                     or message.notice not in self.escalations.get(sid, eid).notices:
                 raise
             # A concurrent delivery of this message wrote the notice first; this one adds nothing.
-            self._resync_transcript(session, state.record)
             return "notice_already_written"
         return "notice_written"
-
-    def _resync_transcript(self, session: SessionState, record: EscalationRecord) -> None:
-        """A delivery that wrote the turn may have failed on the transcript: merge the latest turns and the
-        record again (the merge is by id, so nothing is duplicated)."""
-        turns = self.sessions.turns(session.session_id, limit=RESYNC_TURNS)
-        self.sessions.write_transcript(session, turns, [record], updated_at=utc_now())
 
 
 def outcome_metric(outcome: str) -> str | None:

@@ -9,9 +9,16 @@ with the authorized EscalationState. The task tokens are read from the table and
 only; they never leave this module in a return value, an exception message or a log line.
 
 Accept claims the escalation first (a conditional write, so two experts clicking at once get one success
-and one conflict) and then completes the workflow's accept task. If Step Functions refuses (the task has
-timed out or the execution is gone), the claim is undone and the expert is told the escalation is over;
-the state machine's own time-out or failure path records what happened and tells the customer.
+and one conflict) and then completes the workflow's accept task. When that call fails, the execution's
+history says what the workflow really did (workflow.py): it took the accept (a lost response; the accept
+stands), it refused it (the task had timed out or the execution is gone: the claim is undone, the expert is
+told, and the state machine's own path records what happened and tells the customer), or it still waits
+(the call was not applied: the claim is undone and the expert may try again). When the history cannot be
+read either, the claim stays: the workflow's time-out path is unconditional and settles the table.
+
+A page or poll behind a link shows the conversation only up to the moment the escalation closed (resolved,
+timed out, failed): what the customer says after the hand-back is not the expert's to read. A reply carries
+an idempotency key from its form (`reply_id`), so a double-submitted form stores one turn.
 
 The knowledge-base document of a resolved escalation holds the customer's and the expert's words, which
 other customers may later read as excerpts: with `redact_pii` on, their personal data is masked first
@@ -31,17 +38,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common import clients, signing
 from lambdas.common.escalations import EscalationConflict, EscalationState, EscalationStore, escalation_key
-from lambdas.common.session_store import SessionStore, TranscriptWriteFailed
-from lambdas.common.transcript import EscalationRecord, Turn, utc_now
+from lambdas.common.session_store import REQUEST_PREFIX, SessionStore
+from lambdas.common.transcript import EscalationRecord, Turn
 from lambdas.common import redaction
 from lambdas.expert_api.request import LinkParams
 from lambdas.expert_api.settings import ExpertApiSettings
+from lambdas.expert_api.workflow import WorkflowProbe
 
 CLOSED_MESSAGE = "This conversation was closed by our expert."
 KNOWLEDGE_SOURCE = "tandem-escalation"
 MAX_METADATA_BYTES = 10_000  # Bedrock Knowledge Bases reject metadata files of 10 KB or more
 PAGE_TURNS = 200  # the latest turns a page shows
-RECENT_ITEMS = 20  # turns re-merged into the transcript with each write (heals an earlier failed write)
 # Step Functions' answers meaning "this task no longer waits" (AWS-CONTRACTS.md, Step Functions callbacks).
 WORKFLOW_GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
 # Statuses the state machine sets when it gives up: the escalation is over, not merely in another step.
@@ -57,19 +64,25 @@ class WorkflowUnavailable(RuntimeError):
     """Step Functions could not be told (503); nothing was changed. Carries the error code only."""
 
 
+class WorkflowUnconfirmed(RuntimeError):
+    """The accept call failed and the execution could not be read to tell whether it was taken (503); the
+    claim stays, and the workflow's own time-out settles it if it was not. Carries the error code only."""
+
+
 @dataclass(frozen=True)
 class ExpertApi:
     settings: ExpertApiSettings
     escalations: EscalationStore
     sessions: SessionStore
     key: bytes  # the link-signing key
+    workflow: WorkflowProbe
 
     @classmethod
     def build(cls, settings: ExpertApiSettings) -> "ExpertApi":
         return cls(settings=settings, escalations=EscalationStore(table_name=settings.sessions_table),
-                   sessions=SessionStore(table_name=settings.sessions_table, bucket_name=settings.transcripts_bucket,
-                                         ttl_days=settings.session_ttl_days),
-                   key=signing.signing_key(settings.signing_secret_arn))
+                   sessions=SessionStore(table_name=settings.sessions_table, ttl_days=settings.session_ttl_days),
+                   key=signing.signing_key(settings.signing_secret_arn),
+                   workflow=WorkflowProbe(lambda: clients.client("stepfunctions")))
 
 
 @dataclass(frozen=True)
@@ -100,13 +113,13 @@ class Conversation:
 class Accepted:
     record: EscalationRecord
     work_link: Link
-    problems: tuple[str, ...] = ()  # follow-up steps that failed (the accept itself stands)
+    confirmed_by_history: bool = False  # the call failed, the execution's history showed the accept taken
 
 
 @dataclass(frozen=True)
 class Replied:
     turn: Turn
-    problems: tuple[str, ...] = ()  # follow-up steps that failed (the turn itself is stored)
+    duplicate: bool = False  # the same form was submitted before: nothing new was stored
 
 
 @dataclass
@@ -148,23 +161,26 @@ def require_status(state: EscalationState, status: str, action: str) -> None:
 
 # Reading (never changes anything: mail scanners open links) ---------------------------------------
 
+def visible_turns(api: ExpertApi, record: EscalationRecord, *, after: str | None = None) -> list[Turn]:
+    """The conversation as far as a link to this escalation may show it: up to the moment it closed."""
+    if after is None:
+        return api.sessions.turns(record.session_id, limit=PAGE_TURNS, until=record.closed_at)
+    return api.sessions.turns(record.session_id, after=after, until=record.closed_at)
+
+
 def review(api: ExpertApi, escalation_id: str, params: LinkParams) -> Conversation:
     state = authorize(api, "review", escalation_id, params)
-    return Conversation(record=state.record, turns=api.sessions.turns(params.session_id, limit=PAGE_TURNS),
-                        link=Link.of(params))
+    return Conversation(record=state.record, turns=visible_turns(api, state.record), link=Link.of(params))
 
 
 def console(api: ExpertApi, escalation_id: str, params: LinkParams) -> Conversation:
     state = authorize(api, "work", escalation_id, params)
-    return Conversation(record=state.record, turns=api.sessions.turns(params.session_id, limit=PAGE_TURNS),
-                        link=Link.of(params))
+    return Conversation(record=state.record, turns=visible_turns(api, state.record), link=Link.of(params))
 
 
 def messages(api: ExpertApi, state: EscalationState, after: str | None) -> list[Turn]:
     """The turns created after `after` (a turn's created_at), or the latest ones: for polling."""
-    if after is None:
-        return api.sessions.turns(state.record.session_id, limit=PAGE_TURNS)
-    return api.sessions.turns(state.record.session_id, after=after)
+    return visible_turns(api, state.record, after=after)
 
 
 # Changing -----------------------------------------------------------------------------------------
@@ -185,24 +201,26 @@ def accept(api: ExpertApi, state: EscalationState, expert: str, *, now: float | 
     """Claims an authorized, pending escalation for `expert` and completes the workflow's accept task."""
     session_id, escalation_id = state.record.session_id, state.record.escalation_id
     record, token = api.escalations.accept(session_id, escalation_id, expert)
+    link = work_link(api, session_id, escalation_id, now=now)
     try:
         _complete_task(token, {"accepted_by": expert})
-    except (WorkflowGone, WorkflowUnavailable):
-        # The workflow did not take the accept: give the escalation back as it was (pending, no owner).
-        api.escalations.undo_accept(session_id, escalation_id, expert=expert, accepted_at=record.accepted_at or "")
-        raise
-    problems: tuple[str, ...] = ()
-    try:  # the transcript shows who has the conversation from now on, not only the final status
-        session = api.sessions.load(session_id, None, recent_items=0)
-        api.sessions.write_transcript(session, [], [record], updated_at=record.accepted_at or utc_now())
-    except (TranscriptWriteFailed, ClientError, BotoCoreError, ValueError, KeyError) as error:
-        problems = (f"transcript:{type(error).__name__}",)
-    return Accepted(record=record, work_link=work_link(api, session_id, escalation_id, now=now), problems=problems)
+    except (WorkflowGone, WorkflowUnavailable) as failure:
+        outcome = api.workflow.accept_outcome(state.execution_arn)
+        if outcome == "taken":
+            return Accepted(record=record, work_link=link, confirmed_by_history=True)
+        if outcome in ("refused", "waiting"):
+            # The workflow did not take the accept: the escalation goes back to what it was (pending, no owner).
+            api.escalations.undo_accept(session_id, escalation_id, expert=expert, accepted_at=record.accepted_at or "")
+            raise (WorkflowGone(str(failure)) if outcome == "refused" else WorkflowUnavailable(str(failure))) from None
+        raise WorkflowUnconfirmed(str(failure)) from None
+    return Accepted(record=record, work_link=link)
 
 
-def reply(api: ExpertApi, state: EscalationState, text: str) -> Replied:
+def reply(api: ExpertApi, state: EscalationState, text: str, *, reply_id: str | None = None) -> Replied:
     """Stores the accepting expert's message to the customer (an `agent` turn), in one transaction with a
-    check that the escalation is still theirs: a reply racing the resolve cannot land after it."""
+    check that the escalation is still theirs: a reply racing the resolve cannot land after it. With a
+    `reply_id` (the form's idempotency key) the reply is stored at most once: a second submission of the
+    same form finds it and stores nothing."""
     require_status(state, "accepted", "reply to")
     session_id, escalation_id = state.record.session_id, state.record.escalation_id
     still_theirs = {"ConditionCheck": {
@@ -211,17 +229,34 @@ def reply(api: ExpertApi, state: EscalationState, text: str) -> Replied:
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": {":accepted": {"S": "accepted"}, ":expert": {"S": state.record.accepted_by or ""}},
     }}
-    session = api.sessions.load(session_id, None, recent_items=RECENT_ITEMS)
-    turn = Turn(role="agent", text=text)
+    turn = Turn(role="agent", text=text, **({"turn_id": reply_id} if reply_id else {}))
+    writes = [still_theirs]
+    if reply_id:
+        writes.append({"Put": {
+            "TableName": api.escalations.table_name, "ConditionExpression": "attribute_not_exists(sk)",
+            "Item": {"session_id": {"S": session_id}, "sk": {"S": f"{REQUEST_PREFIX}{reply_id}"},
+                     "turn_id": {"S": turn.turn_id}, "created_at": {"S": turn.created_at},
+                     "expires_at": {"N": str(int(time.time()) + api.sessions.ttl_seconds)}}}})
+    session = api.sessions.load(session_id, None, recent_items=0)
     try:
-        api.sessions.record(session, [turn], extra_writes=[still_theirs])
-    except TranscriptWriteFailed:  # the turn is in DynamoDB; the next write re-merges it into the transcript
-        return Replied(turn=turn, problems=("transcript",))
+        api.sessions.record(session, [turn], extra_writes=writes)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+            earlier = _earlier_reply(api, session_id, reply_id) if reply_id else None
+            if earlier is not None:
+                return Replied(turn=Turn(role="agent", text=text, turn_id=earlier[0], created_at=earlier[1]),
+                               duplicate=True)
             require_status(api.escalations.get(session_id, escalation_id), "accepted", "reply to")
         raise
     return Replied(turn=turn)
+
+
+def _earlier_reply(api: ExpertApi, session_id: str, reply_id: str) -> tuple[str, str] | None:
+    """The turn id and time of a reply already stored under this idempotency key."""
+    item = clients.client("dynamodb").get_item(
+        TableName=api.escalations.table_name, ConsistentRead=True,
+        Key={"session_id": {"S": session_id}, "sk": {"S": f"{REQUEST_PREFIX}{reply_id}"}}).get("Item")
+    return (item["turn_id"]["S"], item["created_at"]["S"]) if item else None
 
 
 def resolve(api: ExpertApi, state: EscalationState, note: str, close: bool) -> Resolved:
@@ -234,13 +269,11 @@ def resolve(api: ExpertApi, state: EscalationState, note: str, close: bool) -> R
     record, token = api.escalations.resolve(session_id, escalation_id, expert=expert, note=note, close=close)
     outcome = Resolved(record=record, closed=close)
 
-    # The customer's notice, and the resolved record into the transcript with it.
+    # The customer's notice.
     try:
-        session = api.sessions.load(session_id, None, recent_items=RECENT_ITEMS)
+        session = api.sessions.load(session_id, None, recent_items=0)
         notice = Turn(role="system", text=CLOSED_MESSAGE if close else api.settings.handback_message)
-        api.sessions.record(session, [notice], transcript_escalations=[record])
-    except TranscriptWriteFailed:  # the notice is in DynamoDB; the transcript lags until the next write
-        outcome.problems.append("transcript")
+        api.sessions.record(session, [notice])
     except (ClientError, BotoCoreError) as error:
         outcome.problems.append(f"handback:{type(error).__name__}")
 

@@ -31,10 +31,10 @@ from lambdas.common.escalations import EscalationConflict, EscalationNotFound
 from lambdas.common.session_store import SessionNotFound
 from lambdas.common.signing import LinkExpired, LinkInvalid
 from lambdas.expert_api import actions, pages
-from lambdas.expert_api.actions import ExpertApi, WorkflowGone, WorkflowUnavailable
+from lambdas.expert_api.actions import ExpertApi, WorkflowGone, WorkflowUnavailable, WorkflowUnconfirmed
 from lambdas.expert_api.request import (
     ExpertRequest, RequestError, after_timestamp, body_fields, close_flag, expert_name, link_params, parse_event,
-    reply_text, resolution_note,
+    reply_id, reply_text, resolution_note,
 )
 from lambdas.expert_api.settings import ExpertApiSettings
 
@@ -135,9 +135,9 @@ def _accept(api: ExpertApi, request: ExpertRequest) -> dict[str, Any]:
     actions.require_status(state, "pending", "accept")
     accepted = actions.accept(api, state, expert_name(fields))
     metrics.add_metric(name="EscalationsAccepted", unit="Count", value=1)
-    _log_problems("accept", request, list(accepted.problems))
     logger.info("escalation accepted", extra={"escalation_id": request.escalation_id,
-                                              "session_id": state.record.session_id})
+                                              "session_id": state.record.session_id,
+                                              "confirmed_by_history": accepted.confirmed_by_history})
     console = request.url(f"/console?{accepted.work_link.query()}")
     if request.wants_json:
         return respond_json(200, {"escalation_id": request.escalation_id, "status": "accepted", "console_url": console})
@@ -149,10 +149,12 @@ def _reply(api: ExpertApi, request: ExpertRequest) -> dict[str, Any]:
     link = link_params(fields)
     state = actions.authorize(api, "work", request.escalation_id, link)
     actions.require_status(state, "accepted", "reply to")
-    replied = actions.reply(api, state, reply_text(fields, max_chars=api.settings.max_reply_chars))
-    metrics.add_metric(name="ExpertReplies", unit="Count", value=1)
-    _log_problems("reply", request, list(replied.problems))
-    logger.info("expert replied", extra={"escalation_id": request.escalation_id, "turn_id": replied.turn.turn_id})
+    replied = actions.reply(api, state, reply_text(fields, max_chars=api.settings.max_reply_chars),
+                            reply_id=reply_id(fields))
+    if not replied.duplicate:
+        metrics.add_metric(name="ExpertReplies", unit="Count", value=1)
+    logger.info("expert replied", extra={"escalation_id": request.escalation_id, "turn_id": replied.turn.turn_id,
+                                         "duplicate": replied.duplicate})
     if request.wants_json:
         return respond_json(200, {"turn_id": replied.turn.turn_id, "created_at": replied.turn.created_at})
     return see_other(request.url(f"/console?{actions.Link.of(link).query()}"), "Sent: back to the console")
@@ -237,6 +239,12 @@ def route(request: ExpertRequest) -> dict[str, Any]:
         metrics.add_metric(name="WorkflowCallFailures", unit="Count", value=1)
         logger.error("Step Functions call failed", extra={**log, "status": 503, "error": str(error)})
         return problem(request, 503, None, "Please try again in a moment. Nothing was changed.", "Try again")
+    except WorkflowUnconfirmed as error:
+        metrics.add_metric(name="WorkflowCallFailures", unit="Count", value=1)
+        logger.error("accept sent but not confirmed", extra={**log, "status": 503, "error": str(error)})
+        return problem(request, 503, None, "Your accept is recorded, but the workflow could not confirm it yet. "
+                       "Open the link again in a minute: if the workflow did not take it, the escalation is "
+                       "released when its time runs out.", "Not confirmed yet")
     except (ClientError, BotoCoreError) as error:
         metrics.add_metric(name="StorageFailures", unit="Count", value=1)
         logger.exception("AWS call failed", extra={**log, "status": 503, "error": type(error).__name__})

@@ -7,6 +7,7 @@ quotes), in text and in attributes alike; nothing is marked safe.
 from __future__ import annotations
 
 from html import escape
+from uuid import uuid4
 
 from lambdas.common.transcript import EscalationRecord, Turn
 from lambdas.expert_api.actions import Conversation, Link
@@ -81,7 +82,9 @@ def console_page(conversation: Conversation, *, reply_action: str, resolve_actio
     record = conversation.record
     if record.status == "accepted":
         hidden = _hidden(conversation.link)
-        forms = (f"<form method=\"post\" action=\"{_e(reply_action)}\">{hidden}"
+        # A fresh key per page: sending the same form twice (a double click, a resubmitted POST) stores one reply.
+        reply_key = f"<input type=\"hidden\" name=\"reply_id\" value=\"{uuid4()}\">"
+        forms = (f"<form method=\"post\" action=\"{_e(reply_action)}\">{hidden}{reply_key}"
                  f"<label>Your reply to the customer<textarea name=\"text\" rows=\"4\" required "
                  f"maxlength=\"{max_chars}\"></textarea></label><button type=\"submit\">Send</button></form>"
                  f"<form method=\"post\" action=\"{_e(resolve_action)}\">{hidden}"

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from lambdas.common.request_errors import RequestError
 from lambdas.common.signing import LinkInvalid
+from lambdas.common.transcript import IDENTIFIER
 
 MAX_EXPERT_NAME_CHARS = 100
 _MAX_FORM_FIELDS = 20
@@ -27,6 +28,7 @@ _TRUE = ("on", "true", "1", "yes")
 _FALSE = ("", "off", "false", "0", "no")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_EXCEPT_NEWLINE_TAB = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Turn times as utc_now() writes them (lambdas/common/transcript.py).
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 
@@ -71,12 +73,28 @@ def parse_event(raw: dict[str, Any]) -> ExpertRequest:
             body = base64.b64decode(body, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             raise RequestError("body", "is not valid base64-encoded UTF-8") from None
+    query = dict(event.query_string_parameters or {})
+    for name, value in query.items():
+        _check_text(name, value)
+    escalation_id = (event.path_parameters or {}).get("escalation_id") or ""
+    if escalation_id and not IDENTIFIER.fullmatch(escalation_id):
+        raise RequestError("escalation_id", "is not an escalation id", status=404)
     return ExpertRequest(
         method=(event.http_method or "").upper(), resource=raw.get("resource") or "",
-        escalation_id=(event.path_parameters or {}).get("escalation_id") or "",
-        query=dict(event.query_string_parameters or {}), headers=event.headers, raw_body=body,
+        escalation_id=escalation_id, query=query, headers=event.headers, raw_body=body,
         content_type=content_type, base_path=_base_path(event.path or "", context),
     )
+
+
+def _check_text(name: str, value: str) -> str:
+    """A field's value must be storable text: JSON can escape a lone surrogate ("\\ud800"), which no UTF-8
+    store, signature or page can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(name[:40].encode("utf-8", "replace").decode(),
+                           "must be valid Unicode text (it contains an unpaired surrogate)") from None
+    return value
 
 
 def _base_path(path: str, context: Mapping[str, Any]) -> str:
@@ -101,14 +119,15 @@ def body_fields(request: ExpertRequest) -> dict[str, str]:
             raise RequestError("body", "must be a JSON object")
         fields: dict[str, str] = {}
         for name, value in data.items():
+            _check_text("body", name)
             if isinstance(value, bool):
                 fields[name] = "true" if value else "false"
             elif isinstance(value, int) and name == "exp":
                 fields[name] = str(value)
             elif isinstance(value, str):
-                fields[name] = value
+                fields[name] = _check_text(name, value)
             else:
-                raise RequestError(name, "must be a string")
+                raise RequestError(name[:40], "must be a string")
         return fields
     if request.content_type not in ("", "application/x-www-form-urlencoded"):
         raise RequestError("body", "send application/x-www-form-urlencoded or application/json")
@@ -129,6 +148,8 @@ def link_params(fields: Mapping[str, str]) -> LinkParams:
     missing = [name for name in ("session_id", "exp", "sig") if not fields.get(name)]
     if missing:
         raise LinkInvalid(f"the link lacks {', '.join(missing)}")
+    if not IDENTIFIER.fullmatch(fields["session_id"]):
+        raise LinkInvalid("the link's session_id is not a session id")
     return LinkParams(session_id=fields["session_id"], exp=fields["exp"], sig=fields["sig"])
 
 
@@ -161,6 +182,16 @@ def reply_text(fields: Mapping[str, str], *, max_chars: int) -> str:
 
 def resolution_note(fields: Mapping[str, str], *, max_chars: int) -> str:
     return _text(fields, "note", max_chars=max_chars, required=False)
+
+
+def reply_id(fields: Mapping[str, str]) -> str | None:
+    """The reply form's idempotency key (a UUID the console page puts in it), if the request has one."""
+    value = (fields.get("reply_id") or "").strip()
+    if not value:
+        return None
+    if not _UUID.fullmatch(value):
+        raise RequestError("reply_id", "must be the UUID the console form carries")
+    return value
 
 
 def close_flag(fields: Mapping[str, str]) -> bool:

@@ -47,7 +47,6 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
 @dataclass(frozen=True)
 class ExpertApiSettings:
     sessions_table: str
-    transcripts_bucket: str
     signing_secret_arn: str
     knowledge_bucket: str
     knowledge_prefix: str  # e.g. "escalations/"; may be empty
@@ -68,7 +67,6 @@ class ExpertApiSettings:
             raise SettingsError("environment variable LANGUAGE_CODE is required when REDACT_PII is true")
         return cls(
             sessions_table=_required(environ, "SESSIONS_TABLE"),
-            transcripts_bucket=_required(environ, "TRANSCRIPTS_BUCKET"),
             signing_secret_arn=_required(environ, "SIGNING_SECRET_ARN"),
             knowledge_bucket=_required(environ, "KNOWLEDGE_BUCKET"),
             knowledge_prefix=_required(environ, "KNOWLEDGE_PREFIX", allow_empty=True),

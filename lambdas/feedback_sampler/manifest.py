@@ -27,14 +27,15 @@ import unicodedata
 from typing import Any, Sequence
 
 from lambdas.common.feedback import MAX_ATTRIBUTE_CHARS, MAX_OBJECT_CHARS, LabelingItem, Sampling
-from lambdas.feedback_sampler.sampling import ITEM_ID, Candidate
+from lambdas.common.transcript import IDENTIFIER
+from lambdas.feedback_sampler.sampling import Candidate
 
 MAX_OBJECTS = 100_000  # per labeling job
 MAX_LINE_BYTES = 100_000  # the pre-annotation Lambda's request (AWS-CONTRACTS.md)
 TEXT_MAX_BYTES = 30_000  # per text attribute: three of them and the rest stay under MAX_LINE_BYTES
 SOURCES_MAX_CHARS = 2_000  # all cited URIs together
 SOURCE_URI_MAX_CHARS = 1_000
-# The reference line at its longest (two 128-character ITEM_IDs) encodes to 290 characters and bytes; with the
+# The reference line at its longest (two 128-character ids) encodes to 290 characters and bytes; with the
 # "Question: " and "Answer: " labels the source keeps under MAX_ATTRIBUTE_CHARS and TEXT_MAX_BYTES.
 REFERENCE_ROOM = 320
 _HALF_CHARS = (MAX_ATTRIBUTE_CHARS - REFERENCE_ROOM) // 2
@@ -85,8 +86,8 @@ def _sources(uris: Sequence[str]) -> tuple[tuple[str, ...], bool]:
 
 def reference(session_id: str, turn_id: str) -> str:
     """The line that ends every `source`: the turn it is, so that no two lines of a job share a source."""
-    if not (ITEM_ID.fullmatch(session_id) and ITEM_ID.fullmatch(turn_id)):
-        raise ManifestError("session and turn ids must be plain ids (sampling.ITEM_ID)")
+    if not (IDENTIFIER.fullmatch(session_id) and IDENTIFIER.fullmatch(turn_id)):
+        raise ManifestError("session and turn ids must be plain ids (transcript.IDENTIFIER)")
     return f"Tandem item: session {session_id}, turn {turn_id}"
 
 

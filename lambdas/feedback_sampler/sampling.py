@@ -4,7 +4,7 @@ A candidate is a bot turn (role "bot") with text and no `error` (an error turn i
 model's answer), created inside the window, whose question can be found: the customer turn it replied to
 (Turn.reply_to) or else the nearest customer turn before it. `system` turns are canned messages and are
 never candidates; nor are agent turns. Each (session_id, turn_id) is a candidate once, and only when both
-ids are plain (ITEM_ID: Tandem's are UUIDs): the manifest line's `source` ends with them, which makes it
+ids are plain (transcript.IDENTIFIER: Tandem's are UUIDs): the manifest line's `source` ends with them, which makes it
 unique in its job (manifest.py), and a plain id cannot make two references read alike.
 
 Strategies, both reproducible: the same seed and the same transcripts give the same sample in the same order.
@@ -18,15 +18,13 @@ Strategies, both reproducible: the same seed and the same transcripts give the s
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from lambdas.common.transcript import Transcript, Turn, question_of
+from lambdas.common.transcript import IDENTIFIER, Transcript, Turn, question_of
 
 # Letters, digits, ".", "_" and "-", at most 128 characters (Tandem's ids are UUIDs): no space or comma can
 # make two references read alike, and the manifest's reference line has room for two of them.
-ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,7 @@ class Candidate:
 class Collected:
     candidates: list[Candidate]
     no_question: int  # eligible bot turns whose question could not be found (skipped)
-    bad_ids: int = 0  # eligible bot turns whose session or turn id is not an ITEM_ID (skipped)
+    bad_ids: int = 0  # eligible bot turns whose session or turn id is not a plain id (skipped)
 
 
 def is_rateable(turn: Turn) -> bool:
@@ -77,7 +75,7 @@ def collect(transcripts: Iterable[Transcript], *, start: str, end: str) -> Colle
                 no_question += 1
                 continue
             key = (transcript.session_id, turn.turn_id)
-            if not (ITEM_ID.fullmatch(key[0]) and ITEM_ID.fullmatch(key[1])):
+            if not (IDENTIFIER.fullmatch(key[0]) and IDENTIFIER.fullmatch(key[1])):
                 bad_ids += 1
                 continue
             if key in seen:  # a session listed twice (e.g. its transcript under two dates) is sampled once

@@ -1,7 +1,11 @@
-"""Where conversations are kept: the sessions table, the transcripts bucket and the knowledge bucket.
+"""Where conversations are kept: the sessions table (with its stream), the transcripts bucket and the
+knowledge bucket.
 
-`grant_to(function)` is the only way a function gets at them: it adds the least-privilege policy and the
-environment variables naming the resources in one place, so the two cannot drift apart.
+The `grant_*` methods are the only way a function gets at them: each adds the least-privilege policy and
+the environment variables naming the resources in one place, so the two cannot drift apart. Other stacks
+read the store through named exports, and `reference` declares the stack dependency each import needs
+(CloudFormation records none for an export read by name, so `cdk deploy <one stack>` would otherwise not
+deploy this one first).
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from lambdas.common.transcript import TRANSCRIPTS_PREFIX
 from stacks.constructs.nag import acknowledge, arn_ref
 from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.secure_bucket import access_log_bucket, secure_bucket
 
-TRANSCRIPTS_PREFIX = "transcripts/"
+# The item operations a function may be granted on the sessions table (a transaction is made of them).
+SESSION_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                   "dynamodb:ConditionCheckItem")
 
 
 class ConversationStore(Construct):
@@ -41,6 +48,8 @@ class ConversationStore(Construct):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True),
             time_to_live_attribute="expires_at",
+            # The outbox: what follows a stored item is driven by this stream (stacks/outbox_stack.py).
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
@@ -49,6 +58,7 @@ class ConversationStore(Construct):
         # resources the same way on every synth, so each cdk-nag acknowledgment can name its finding.
         self._exports = {
             "SessionsTableName": self.sessions.table_name, "SessionsTableArn": self.sessions.table_arn,
+            "SessionsTableStreamArn": self.sessions.table_stream_arn,
             "TranscriptsBucketName": self.transcripts.bucket_name, "TranscriptsBucketArn": self.transcripts.bucket_arn,
             "KnowledgeBucketName": self.knowledge.bucket_name, "KnowledgeBucketArn": self.knowledge.bucket_arn,
             "LabelingBucketName": self.labeling.bucket_name, "LabelingBucketArn": self.labeling.bucket_arn,
@@ -61,8 +71,10 @@ class ConversationStore(Construct):
 
     def reference(self, consumer: Construct, name: str) -> str:
         """A store value (an export name of _exports) as the consumer's stack should refer to it."""
-        if Stack.of(consumer) is self._stack:
+        stack = Stack.of(consumer)
+        if stack is self._stack:
             return self._exports[name]
+        stack.add_stack_dependency(self._stack, "imports the conversation store's exports")
         return Fn.import_value(self._export_name(name))
 
     def _nag_ref(self, consumer: Construct, name: str) -> str:
@@ -73,15 +85,22 @@ class ConversationStore(Construct):
             return arn_ref(resource)
         return self._export_name(name)  # an imported value is printed as its export's name
 
-    def grant_to(self, function: PythonFunction, *, policy_id: str) -> iam.Policy:
-        """Item-level access to the sessions table, object access to the transcripts prefix, bucket listing."""
+    def grant_sessions(self, function: PythonFunction, *, policy_id: str, actions: tuple[str, ...]) -> iam.Policy:
+        """The sessions table's item operations a function uses (of SESSION_ACTIONS), nothing else."""
+        unknown = sorted(set(actions) - set(SESSION_ACTIONS))
+        if unknown:
+            raise ValueError(f"not a sessions-table item action: {', '.join(unknown)}")
         policy = iam.Policy(function, policy_id, roles=[function.role], statements=[
-            # Exactly the item operations the session store uses (a transaction is made of Put/Update items).
-            iam.PolicyStatement(
-                sid="SessionItems",
-                actions=["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                         "dynamodb:ConditionCheckItem"],
-                resources=[self.reference(function, "SessionsTableArn")]),
+            iam.PolicyStatement(sid="SessionItems", actions=sorted(actions),
+                                resources=[self.reference(function, "SessionsTableArn")])])
+        function.function.add_environment("SESSIONS_TABLE", self.reference(function, "SessionsTableName"))
+        # Every write renews the session's expiry: all writers must agree on it.
+        function.function.add_environment("SESSION_TTL_DAYS", str(self.session_ttl_days))
+        return policy
+
+    def grant_transcript_write(self, function: PythonFunction, *, policy_id: str) -> iam.Policy:
+        """Object access to the transcripts prefix, and bucket listing (the stream consumer writes them)."""
+        policy = iam.Policy(function, policy_id, roles=[function.role], statements=[
             iam.PolicyStatement(
                 sid="TranscriptObjects", actions=["s3:GetObject", "s3:PutObject"],
                 resources=[f"{self.reference(function, 'TranscriptsBucketArn')}/{TRANSCRIPTS_PREFIX}*"]),
@@ -92,10 +111,7 @@ class ConversationStore(Construct):
                 sid="TranscriptListing", actions=["s3:ListBucket"],
                 resources=[self.reference(function, "TranscriptsBucketArn")]),
         ])
-        function.function.add_environment("SESSIONS_TABLE", self.reference(function, "SessionsTableName"))
         function.function.add_environment("TRANSCRIPTS_BUCKET", self.reference(function, "TranscriptsBucketName"))
-        # Every write renews the session's expiry: all writers must agree on it.
-        function.function.add_environment("SESSION_TTL_DAYS", str(self.session_ttl_days))
         acknowledge(
             policy, f"AwsSolutions-IAM5[Resource::{self._nag_ref(function, 'TranscriptsBucketArn')}/{TRANSCRIPTS_PREFIX}*]",
             "Object access is limited to the transcripts/ prefix of the transcripts bucket (one object per "

@@ -10,12 +10,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.chatbot_stack import ChatbotStack
+from app import create_stacks
 from stacks.config import load_config
-from stacks.data_stack import DataStack
-from stacks.escalation_stack import EscalationStack
-from stacks.feedback_stack import FeedbackStack
-from stacks.finetune_stack import FinetuneStack
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
@@ -30,15 +26,7 @@ def build_stacks(**overrides: Any) -> dict[str, cdk.Stack]:
     """The app's stacks, as app.py wires them, without cdk-nag (tests/stacks/test_nag_and_lint.py runs it)."""
     context = app_context(**overrides)
     app = cdk.App(context=context)
-    config = load_config(context)
-    data = DataStack(app, "TandemData", config=config)
-    escalation = EscalationStack(app, "TandemEscalation", config=config, store=data.store,
-                                 alarm_topic=data.alarm_topic)
-    chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store, escalation=escalation.state_machine,
-                           alarm_topic=data.alarm_topic)
-    feedback = FeedbackStack(app, "TandemFeedback", config=config, store=data.store)
-    finetune = FinetuneStack(app, "TandemFinetune", config=config, store=data.store)
-    return {"data": data, "escalation": escalation, "chatbot": chatbot, "feedback": feedback, "finetune": finetune}
+    return create_stacks(app, load_config(context))
 
 
 def stack_template(stack: str = "chatbot", **overrides: Any) -> Template:

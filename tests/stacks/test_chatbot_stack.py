@@ -39,7 +39,9 @@ def test_function_settings_are_the_config_values(template):
     assert settings["model_id"] == DEFAULT.model_id
     assert settings["negative_threshold"] == DEFAULT.negative_threshold
     assert settings["human_request_phrases"] == list(DEFAULT.human_request_phrases)
-    assert "SESSIONS_TABLE" in env and "TRANSCRIPTS_BUCKET" in env
+    assert "SESSIONS_TABLE" in env
+    # The turn goes to the table only; the transcript and the workflow follow from its stream.
+    assert "TRANSCRIPTS_BUCKET" not in env and "ESCALATION_STATE_MACHINE_ARN" not in env
 
 
 def test_function_settings_follow_context_overrides(make_template):
@@ -157,21 +159,16 @@ def test_knowledge_base_and_guardrail_permissions_follow_config(make_template, t
     assert not sids & {"RetrieveFromKnowledgeBase", "ApplyConfiguredGuardrail"}
 
 
-def test_table_access_is_item_level_on_the_sessions_table(template):
+def test_table_access_is_the_item_operations_the_chatbot_uses(template):
     stmt = statement(template, "SessionItems")
-    assert sorted(stmt["Action"]) == sorted(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem",
-                                             "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"])
+    # Load a session and its turns, then one transaction of Puts and an Update; no ConditionCheck, no Delete.
+    assert sorted(stmt["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
     assert stmt["Resource"] == {"Fn::ImportValue": "TandemData-SessionsTableArn"}  # the DataStack's table
 
 
-def test_bucket_access_is_limited_to_transcript_objects(template):
-    objects = statement(template, "TranscriptObjects")
-    assert sorted(objects["Action"]) == ["s3:GetObject", "s3:PutObject"]
-    assert json.dumps(objects["Resource"]).endswith('"/transcripts/*"]]}')
-    listing = statement(template, "TranscriptListing")
-    # Unconditioned: with a prefix condition S3 would answer AccessDenied, not NoSuchKey, for a new session.
-    assert listing["Action"] == "s3:ListBucket" and "Condition" not in listing
-    assert listing["Resource"] == {"Fn::ImportValue": "TandemData-TranscriptsBucketArn"}
+def test_the_chatbot_touches_no_bucket_and_no_workflow(template):
+    actions = {a for s in statements(template) for a in as_list(s["Action"])}
+    assert not [a for a in actions if a.startswith(("s3:", "states:"))]
 
 
 def test_no_statement_allows_every_action(template):

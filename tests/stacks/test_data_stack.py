@@ -14,6 +14,8 @@ def test_sessions_table_has_keys_pitr_ttl_and_protection(data_template):
         "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
         "SSESpecification": {"SSEEnabled": True},
         "DeletionProtectionEnabled": True,
+        # The outbox reads the stream: new and old images, so a change says what it changed.
+        "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
     })
 
 

@@ -154,15 +154,17 @@ def test_expert_api_may_write_knowledge_documents_under_the_prefix_only(make_tem
     assert env["KNOWLEDGE_PREFIX"] == "kb/resolved/"
 
 
-def test_chatbot_may_start_the_workflow_and_nothing_else_of_it(make_template):
-    chatbot = make_template("chatbot")
-    starts = [s for s in statements(chatbot) if "states:StartExecution" in as_list(s["Action"])]
-    assert len(starts) == 1 and as_list(starts[0]["Action"]) == ["states:StartExecution"]
-    assert "HumanEscalation" in json.dumps(starts[0]["Resource"])
-    env = next(f["Properties"]["Environment"]["Variables"]
-               for f in chatbot.find_resources("AWS::Lambda::Function").values()
-               if f["Properties"]["Handler"] == "lambdas.chatbot.handler.handler")
-    assert "ESCALATION_STATE_MACHINE_ARN" in env
+def test_the_expert_api_may_read_the_history_of_the_workflows_executions_only(escalation):
+    (stmt,) = [s for s in statements(escalation) if s.get("Sid") == "ReadEscalationExecutions"]
+    assert sorted(as_list(stmt["Action"])) == ["states:DescribeExecution", "states:GetExecutionHistory"]
+    resource = json.dumps(stmt["Resource"])
+    assert ":execution:" in resource and "HumanEscalation" in resource and resource.endswith(':*"]]}')
+
+
+def test_neither_function_of_this_stack_reads_transcripts(escalation):
+    for name in ("escalation_worker", "expert_api"):
+        assert "TRANSCRIPTS_BUCKET" not in function_props(escalation, name)["Environment"]["Variables"]
+    assert not [s for s in statements(escalation) if s.get("Sid") in ("TranscriptObjects", "TranscriptListing")]
 
 
 def test_customers_poll_for_expert_replies_with_their_token(make_template):

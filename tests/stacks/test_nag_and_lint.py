@@ -42,7 +42,6 @@ EXPECTED_ACKNOWLEDGMENTS = {
     # Chatbot
     ("/TandemChatbot/Chatbot/Role", WILDCARD),  # X-Ray
     ("/TandemChatbot/ChatbotSentiment", WILDCARD),  # comprehend:DetectSentiment
-    ("/TandemChatbot/Chatbot/ConversationAccess", TRANSCRIPTS),
     ("/TandemChatbot/Customers", "AwsSolutions-COG2"),
     ("/TandemChatbot/Customers", "AwsSolutions-COG8"),
     ("/TandemChatbot/ChatApi", "AwsSolutions-APIG3"),
@@ -54,18 +53,23 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("/TandemEscalation/ExpertApi", "AwsSolutions-APIG3"),
     ("/TandemEscalation/ExpertApi", "AwsSolutions-APIG4"),  # signed links instead of an authorizer
     ("/TandemEscalation/ExpertApi", "AwsSolutions-COG4"),
-    ("/TandemEscalation/ExpertApiFunction/ConversationAccess", TRANSCRIPTS),
+    ("/TandemEscalation/ExpertApiFunctionWorkflowHistory",  # its own executions' history, read-only
+     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+     "<HumanEscalation8386C1C4.Name>:*]"),
     ("/TandemEscalation/ExpertApiFunction/KnowledgeExport",
      "AwsSolutions-IAM5[Resource::TandemData-KnowledgeBucketArn/escalations/*]"),
     ("/TandemEscalation/ExpertApiFunction/Role", WILDCARD),  # X-Ray
     ("/TandemEscalation/ExpertApiFunctionTaskResults", WILDCARD),  # states:SendTaskSuccess
     ("/TandemEscalation/ExpertApiPiiRedaction", WILDCARD),  # comprehend:DetectPiiEntities
-    ("/TandemEscalation/Worker/ConversationAccess", TRANSCRIPTS),
     ("/TandemEscalation/Worker/Role", WILDCARD),  # X-Ray
     ("/TandemEscalation/WorkerTaskResults", WILDCARD),  # states:SendTaskSuccess
     ("/TandemEscalation/WorkflowRole", WILDCARD),  # Step Functions log delivery and X-Ray
     ("/TandemEscalation/LinkSigningKey", "AwsSolutions-SMG4"),
     ("/TandemEscalation/WorkDeadLetters", "AwsSolutions-SQS3"),
+    # The outbox: the stream consumer writes transcripts; its failed-batch queue is itself a destination.
+    ("/TandemOutbox/StreamConsumer/TranscriptWrite", TRANSCRIPTS),
+    ("/TandemOutbox/StreamConsumer/Role", WILDCARD),  # X-Ray
+    ("/TandemOutbox/FailedBatches", "AwsSolutions-SQS3"),
     # Feedback: prefixes of the labeling bucket, one finding per prefix
     *[(f"/TandemFeedback/{who}", f"AwsSolutions-IAM5[Resource::TandemData-LabelingBucketArn/{prefix}*]")
       for who, prefixes in {"Consolidation/LabelingAccess": ("manifests/", "output/", "ratings/"),

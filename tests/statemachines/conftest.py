@@ -25,12 +25,16 @@ from lambdas.common.escalations import EscalationState, EscalationStore
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord
 from lambdas.escalation_worker import handler as worker_handler
+from lambdas.stream_consumer.starter import StepFunctionsStarter
+from lambdas.stream_consumer.transcripts import TranscriptWriter
 from tests.aws_resources import create_sessions_table
-from tests.lambdas.escalation_worker.conftest import BUCKET, TABLE, worker_environment
+from tests.outbox import Outbox
+from tests.lambdas.escalation_worker.conftest import TABLE, worker_environment
 from tests.lambdas.escalation_worker.helpers import (
     SECRET, drain, read_transcript, table_item, topic_with_inbox, worker_context)
 
 DEFINITION = Path(__file__).resolve().parents[2] / "statemachines" / "human_escalation.asl.json"
+BUCKET = "tandem-transcripts-workflow"
 ROLE_ARN = "arn:aws:iam::123456789012:role/tandem-escalation-workflow"
 POLL_SECONDS = 0.05
 
@@ -49,16 +53,16 @@ class Flow:
         self.fallback_topic, self.fallback_inbox = topic_with_inbox(self.sns, self.sqs, "tandem-fallback")
         self.secret_arn = boto3.client("secretsmanager").create_secret(
             Name="tandem-link-signing", SecretString=SECRET)["ARN"]
-        self.store = SessionStore(table_name=TABLE, bucket_name=BUCKET, ttl_days=90)
+        self.store = SessionStore(table_name=TABLE, ttl_days=90)
         self.escalations = EscalationStore(table_name=TABLE)
         self.experts_mail: list[dict[str, Any]] = []
         self.fallback_mail: list[dict[str, Any]] = []
         self.tokens: set[str] = set()  # every task token the workflow put on the work queue
         self.failed_records: list[dict[str, Any]] = []  # work messages the worker reported as failed
+        self.outbox: Outbox | None = None  # the stream consumer, when a test runs the whole product
 
     def environment(self) -> dict[str, str]:
-        return worker_environment(table=TABLE, bucket=BUCKET, topic_arn=self.experts_topic,
-                                  secret_arn=self.secret_arn)
+        return worker_environment(table=TABLE, topic_arn=self.experts_topic, secret_arn=self.secret_arn)
 
     # The state machine ------------------------------------------------------------------------------
 
@@ -78,9 +82,10 @@ class Flow:
                                              type="STANDARD")["stateMachineArn"]
 
     def start(self, state_machine_arn: str, escalation: EscalationRecord) -> str:
-        """What the chatbot's StepFunctionsStarter sends: one execution per escalation, named after it."""
-        return self.sfn.start_execution(stateMachineArn=state_machine_arn, name=escalation.escalation_id,
-                                        input=self.execution_input(escalation))["executionArn"]
+        """What the outbox's StepFunctionsStarter sends: one execution per escalation, named after it."""
+        StepFunctionsStarter(state_machine_arn, lambda: self.sfn).start(escalation)
+        prefix, machine = state_machine_arn.split(":stateMachine:", 1)
+        return f"{prefix}:execution:{machine}:{escalation.escalation_id}"
 
     @staticmethod
     def execution_input(escalation: EscalationRecord) -> str:
@@ -102,9 +107,12 @@ class Flow:
     # The work queue -> the worker -------------------------------------------------------------------
 
     def pump(self) -> int:
-        """Stands in for the Lambda event source mapping (SQS -> escalation worker, ReportBatchItemFailures):
-        receives a batch, invokes the real handler, deletes the records it did not report as failed (those
-        stay in the queue, invisible for the visibility time-out, as on AWS). Returns the records handled."""
+        """Stands in for the Lambda event source mappings: the table's stream into the stream consumer (when
+        there is an outbox), and SQS into the escalation worker (ReportBatchItemFailures): receives a batch,
+        invokes the real handler, deletes the records it did not report as failed (those stay in the queue,
+        invisible for the visibility time-out, as on AWS). Returns the work-queue records handled."""
+        if self.outbox is not None:
+            self.outbox.poller.poll()
         messages = self.sqs.receive_message(QueueUrl=self.work_queue_url, MaxNumberOfMessages=10,
                                             AttributeNames=["All"]).get("Messages", [])
         if not messages:
@@ -159,6 +167,13 @@ class Flow:
         return table_item(self.ddb, TABLE, escalation.session_id, "SESSION")
 
     def transcript(self, escalation: EscalationRecord) -> dict[str, Any]:
+        """The session's transcript as the outbox materialises it from the table (through the stream when the
+        test runs the outbox, else straight from the table)."""
+        if self.outbox is not None:
+            self.outbox.drain()
+        else:
+            TranscriptWriter(table_name=TABLE, bucket_name=BUCKET, ddb=lambda: self.ddb,
+                             s3=lambda: self.s3).materialize(escalation.session_id)
         return read_transcript(self.s3, BUCKET, self.ddb, TABLE, escalation.session_id)
 
     def collect_mail(self) -> None:
@@ -199,6 +214,8 @@ def flow(monkeypatch, lambda_context):
             monkeypatch.setenv(name, value)
         yield flow
         flow.stop_running()
+        if flow.outbox is not None:
+            flow.outbox.close()
         clients.reset()
         worker_handler.reset_worker()
 

@@ -2,7 +2,7 @@
 test stand-ins for the tasks moto cannot run, and request/response checks against botocore's service models.
 
 Stand-ins (moto runs no SageMaker or Bedrock task, and its Lambda backend cannot return a function error):
-a task state becomes a Parallel state that keeps the task's Parameters, Catch and Next. Its one branch
+a task state becomes a Parallel state that keeps the task's Parameters, Retry, Catch and Next. Its one branch
 passes the resolved request through a Pass state (so the test can read it from the execution history and
 check it against the service model) and then answers like the service: a Pass with the service's response,
 or a Fail with the error and cause Step Functions reports. On success a Pass state after it applies the
@@ -79,8 +79,10 @@ def definition(**overrides: str) -> dict[str, Any]:
 # Stand-ins ------------------------------------------------------------------------------------------------
 
 def stand_in(machine: dict[str, Any], name: str, *, returns: Any = None, error: str | None = None,
-             cause: str = "") -> None:
-    """Replaces task `name` (see the module docstring); exactly one of returns / error."""
+             cause: str = "", first_fails_with: str | None = None, counter_table: str = "") -> None:
+    """Replaces task `name` (see the module docstring); exactly one of returns / error. With
+    `first_fails_with`, the first call fails with that error and later calls answer `returns` (a transient
+    fault): the branch counts its calls in `counter_table` (a moto DynamoDB table keyed by `id`)."""
     assert (returns is None) != (error is None)
     task = machine["States"][name]
     request, answer = f"{name}Request", f"{name}Answer"
@@ -88,11 +90,24 @@ def stand_in(machine: dict[str, Any], name: str, *, returns: Any = None, error: 
         respond = {"Type": "Fail", "Error": error, "Cause": cause}
     else:
         respond = {"Type": "Pass", "Result": returns, "End": True}
+    states: dict[str, Any] = {request: {"Type": "Pass", "Next": answer}, answer: respond}
+    if first_fails_with is not None:
+        count, choose = f"{name}Count", f"{name}FirstCall"
+        states[request]["Next"] = count
+        states[count] = {
+            "Type": "Task", "Resource": "arn:aws:states:::dynamodb:updateItem", "ResultPath": "$.calls",
+            "Parameters": {"TableName": counter_table, "Key": {"id": {"S": name}}, "ReturnValues": "UPDATED_NEW",
+                           "UpdateExpression": "ADD calls :one", "ExpressionAttributeValues": {":one": {"N": "1"}}},
+            "Next": choose}
+        states[choose] = {"Type": "Choice", "Default": answer, "Choices": [
+            {"Variable": "$.calls.Attributes.calls.N", "StringEquals": "1", "Next": f"{name}Transient"}]}
+        states[f"{name}Transient"] = {"Type": "Fail", "Error": first_fails_with, "Cause": "a transient fault"}
     parallel = {
         "Type": "Parallel",
         "Comment": f"test stand-in for {task['Resource']}",
         "Parameters": task["Parameters"],
-        "Branches": [{"StartAt": request, "States": {request: {"Type": "Pass", "Next": answer}, answer: respond}}],
+        "Branches": [{"StartAt": request, "States": states}],
+        **({"Retry": task["Retry"]} if "Retry" in task else {}),
         "Catch": task["Catch"],
         "ResultPath": f"$.stand_in.{name}",
         "Next": f"{name}Result",

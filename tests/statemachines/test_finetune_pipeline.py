@@ -22,6 +22,7 @@ its control flow executed for real under moto.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -142,18 +143,29 @@ class Pipeline:
         self.sfn, self.sns, self.sqs = (boto3.client(s, region_name=REGION) for s in ("stepfunctions", "sns", "sqs"))
         self.topic = self.sns.create_topic(Name="tandem-finetune-notices")["TopicArn"]
         self.inbox = self.sqs.create_queue(QueueName="notices-inbox")["QueueUrl"]
-        inbox_arn = self.sqs.get_queue_attributes(QueueUrl=self.inbox,
-                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=inbox_arn)
+        self.subscribe(self.topic)
         role = boto3.client("iam").create_role(RoleName="dataset", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         self.function = boto3.client("lambda", region_name=REGION).create_function(
             FunctionName="tandem-finetune-dataset", Runtime="python3.14", Role=role,
             Handler="lambdas.finetune_dataset.handler.handler", Code={"ZipFile": b"stand-in"})["FunctionArn"]
 
+    def subscribe(self, topic: str) -> None:
+        inbox_arn = self.sqs.get_queue_attributes(QueueUrl=self.inbox,
+                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+
+    def current_history(self) -> list[dict[str, Any]]:
+        """The events of every execution so far (for a test acting while one runs)."""
+        return [event for machine in self.sfn.list_state_machines()["stateMachines"]
+                for execution in self.sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+                for event in self.sfn.get_execution_history(executionArn=execution["executionArn"],
+                                                            maxResults=1000)["events"]]
+
     def machine(self, **overrides: str) -> dict[str, Any]:
         return definition(**{"DatasetFunctionArn": self.function, "TopicArn": self.topic, **overrides})
 
-    def run(self, machine: dict[str, Any], name: str, *, dataset: dict[str, Any] | None = None) -> dict[str, Any]:
+    def run(self, machine: dict[str, Any], name: str, *, dataset: dict[str, Any] | None = None,
+            timeout: float = 20) -> dict[str, Any]:
         """Creates the state machine, queues the dataset Lambda's answer, runs one execution to its end."""
         if dataset is not None:
             requests.post("http://motoapi.amazonaws.com/moto-api/static/lambda-simple/response",
@@ -161,7 +173,7 @@ class Pipeline:
         arn = self.sfn.create_state_machine(name=f"finetune-{name}", definition=json.dumps(machine), type="STANDARD",
                                             roleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")["stateMachineArn"]
         execution = self.sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + timeout
         while (described := self.sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
             assert time.monotonic() < deadline, "the execution did not end"
             time.sleep(0.05)
@@ -300,6 +312,7 @@ def test_a_failed_training_job_is_recorded_with_its_error_and_cause(pipeline):
 
     assert described["status"] == "FAILED"
     assert pipeline.states_entered()[-3:] == ["TrainAnswer", "RecordFailure", "Failed"]
+    assert pipeline.states_entered().count("TrainRequest") == 1  # a failed job is not retried: its name is taken
     assert described["error"] == TRAINING_FAILED
     assert json.loads(described["cause"])["FailureReason"] == "AlgorithmError: CUDA out of memory"
     assert pipeline.execution_failed() == {"error": described["error"], "cause": described["cause"]}
@@ -324,6 +337,46 @@ def test_not_enough_training_data_fails_with_the_lambdas_message(pipeline):
     assert pipeline.execution_failed() == {"error": "NotEnoughTrainingData", "cause": message}
     (notice,) = pipeline.notices()
     assert notice["message"]["cause"] == message
+
+
+def test_a_transient_sagemaker_fault_is_retried_and_the_run_goes_on(pipeline):
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="stand-in-calls", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    machine = pipeline.machine()
+    stand_in(machine, "Train", returns=training_job("tandem-ft-run-9"), counter_table="stand-in-calls",
+             first_fails_with="SageMaker.AmazonSageMakerException")  # e.g. CreateTrainingJob throttled
+
+    described = pipeline.run(machine, "run-9", dataset=dataset_result("run-9"), timeout=40)
+
+    assert described["status"] == "SUCCEEDED"
+    assert pipeline.states_entered().count("TrainRequest") == 2
+    assert pipeline.states_entered()[-2:] == ["NotifySuccess", "Done"]
+
+
+def test_a_notice_that_fails_once_is_retried_and_sent(pipeline):
+    late_topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:tandem-finetune-late"
+    machine = pipeline.machine(TopicArn=late_topic)
+    stand_in(machine, "Train", returns=training_job("tandem-ft-run-10"))
+
+    def create_topic_after_the_first_failure() -> None:  # SNS was briefly unavailable
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if any(e["type"] == "TaskFailed" for e in pipeline.current_history()):
+                pipeline.subscribe(pipeline.sns.create_topic(Name="tandem-finetune-late")["TopicArn"])
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=create_topic_after_the_first_failure)
+    watcher.start()
+    described = pipeline.run(machine, "run-10", dataset=dataset_result("run-10"), timeout=40)
+    watcher.join()
+
+    assert described["status"] == "SUCCEEDED"
+    assert [e["type"] for e in pipeline.history].count("TaskFailed") >= 1
+    (notice,) = pipeline.notices()
+    assert notice["subject"] == "Tandem fine-tuning succeeded"
 
 
 def test_the_run_still_records_the_error_when_the_failure_notice_fails(pipeline):

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from lambdas.common import clients
 from lambdas.common.feedback import RatingRecord
-from lambdas.common.session_store import transcript_key
+from lambdas.common.transcript import transcript_key
 from lambdas.common.transcript import Transcript, Turn
 from tools import import_ratings
 from tools.import_ratings import EXIT_BAD_ROWS, EXIT_ERROR, EXIT_OK

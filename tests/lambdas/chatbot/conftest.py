@@ -1,4 +1,6 @@
-"""Fixtures for the chatbot handler: moto for DynamoDB and S3, botocore Stubbers for Bedrock and Comprehend.
+"""Fixtures for the chatbot handler: moto for DynamoDB and S3, botocore Stubbers for Bedrock and Comprehend,
+and the outbox (the stream consumer behind a stream poller) that turns what the chatbot stored into the
+S3 transcript, as deployed.
 
 A Stubber with no response queued fails any call it receives, so a test that queues nothing for Bedrock
 also proves Bedrock was not called.
@@ -21,6 +23,7 @@ from lambdas.chatbot import handler as chatbot_handler
 from lambdas.chatbot.settings import ENV_VAR, ChatbotSettings
 from lambdas.common import clients
 from tests.aws_resources import create_sessions_table
+from tests.outbox import Outbox, consumer_environment, idle_workflow
 from tests.bedrock_replies import comprehend_result, converse_text, converse_verdict  # noqa: F401 (re-exported)
 from stacks.config import defaults_as_context
 from tests.lambda_context import lambda_context as make_context
@@ -54,7 +57,9 @@ def aws():
         ddb = boto3.client("dynamodb")
         create_sessions_table(ddb, TABLE)
         boto3.client("s3").create_bucket(Bucket=BUCKET)
-        yield SimpleNamespace(ddb=ddb, s3=boto3.client("s3"))
+        outbox = Outbox(TABLE)
+        yield SimpleNamespace(ddb=ddb, s3=boto3.client("s3"), outbox=outbox, workflow_arn=idle_workflow())
+        outbox.close()
         clients.reset()
         chatbot_handler.reset_service()
 
@@ -85,16 +90,18 @@ def comprehend(aws) -> Stubber:
 
 
 @pytest.fixture
-def configure(monkeypatch) -> Callable[..., dict[str, Any]]:
-    """Sets the chatbot's environment from cdk.json defaults plus overrides; returns the settings used."""
+def configure(monkeypatch, aws) -> Callable[..., dict[str, Any]]:
+    """Sets the chatbot's environment from cdk.json defaults plus overrides (and the stream consumer's);
+    returns the chatbot's settings."""
 
     def apply(**overrides: Any) -> dict[str, Any]:
         defaults = defaults_as_context()
         values = {k: copy.deepcopy(defaults[k]) for k in ChatbotSettings.context_keys()}
         values.update({"sentiment_detector": "vader", **overrides})
+        for name, value in consumer_environment(table=TABLE, bucket=BUCKET,
+                                                state_machine_arn=aws.workflow_arn).items():
+            monkeypatch.setenv(name, value)
         monkeypatch.setenv(ENV_VAR, json.dumps(values))
-        monkeypatch.setenv("SESSIONS_TABLE", TABLE)
-        monkeypatch.setenv("TRANSCRIPTS_BUCKET", BUCKET)
         chatbot_handler.reset_service()
         return values
 

@@ -45,11 +45,13 @@ def bucket_keys(s3: Any) -> list[str]:
     return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
 
 
-def transcript(s3: Any, ddb: Any, session_id: str) -> tuple[str, dict[str, Any]]:
-    """(key, parsed JSON) of the session's transcript, found through the SESSION item's started_at."""
-    started_at = session_item(ddb, session_id)["started_at"]
+def transcript(aws: Any, session_id: str) -> tuple[str, dict[str, Any]]:
+    """(key, parsed JSON) of the session's transcript, found through the SESSION item's started_at, once the
+    outbox has delivered the table's changes to the stream consumer (which writes it)."""
+    aws.outbox.drain()
+    started_at = session_item(aws.ddb, session_id)["started_at"]
     key = f"transcripts/dt={started_at[:10]}/{session_id}.json"
-    return key, json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    return key, json.loads(aws.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
 
 
 def assert_nothing_written(aws: Any) -> None:

@@ -1,22 +1,22 @@
-"""Two turns of one session at once (a double-click, two tabs): no turn is lost in DynamoDB or the transcript.
+"""Many turns of one session at once, with S3 failing meanwhile: nothing is lost, in DynamoDB or in the
+transcript the outbox materialises from it.
 
-The test forces the worst interleaving instead of hoping for it: barriers make both turns load the session
-before either records, and read the same transcript version before either rewrites it, so one conditional
-PUT must fail and be retried. moto applies requests without locking (its conditional PUT checks and writes in
-two steps); a real service applies each request atomically, so the wrappers give moto that property with one
-lock, and the test exercises Tandem's concurrency handling, not moto's.
+moto applies requests without locking (its transactions and conditional writes check and write in separate
+steps), while the real services apply each request atomically; the wrapper gives moto that property with one
+lock, so the test exercises Tandem's handling of concurrency, not moto's.
 """
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from lambdas.common import clients
+from lambdas.stream_consumer import handler as consumer_handler
 from tests.lambdas.chatbot.conftest import converse_text
 from tests.lambdas.chatbot.helpers import transcript, turn_items
 
@@ -24,13 +24,11 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarni
 
 
 class AtomicClient:
-    """Delegates to a client, one request at a time; `after[name]` runs after a call, outside the lock."""
+    """Delegates to a client, one request at a time."""
 
-    def __init__(self, client: Any, lock: threading.Lock, after: dict[str, Callable[..., None]] | None = None):
+    def __init__(self, client: Any, lock: threading.Lock):
         self._client = client
         self._lock = lock
-        self._after = after or {}
-        self.errors: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._client, name)
@@ -38,62 +36,58 @@ class AtomicClient:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                with self._lock:
-                    result = attr(*args, **kwargs)
-            except ClientError as error:
-                self.errors.append(f"{name}:{error.response['Error']['Code']}")
-                raise
-            if name in self._after:
-                self._after[name](**kwargs)
-            return result
+            with self._lock:
+                return attr(*args, **kwargs)
 
         return call
 
 
-def once_per_thread(barrier: threading.Barrier, applies: Callable[..., bool] = lambda **_: True):
-    """A hook that makes each of the two threads wait for the other the first time it gets here."""
-    done = threading.local()
+class FailingPuts:
+    """An S3 client whose next `failures` put_object calls fail as S3 does when it is unavailable (503)."""
 
-    def hook(**kwargs: Any) -> None:
-        if applies(**kwargs) and not getattr(done, "passed", False):
-            done.passed = True
-            barrier.wait(timeout=20)
+    def __init__(self, client: Any, failures: int):
+        self._client = client
+        self.remaining = failures
+        self.refused = 0
 
-    return hook
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def put_object(self, **kwargs: Any) -> Any:
+        if self.remaining > 0:
+            self.remaining -= 1
+            self.refused += 1
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "Please reduce your request rate."},
+                               "ResponseMetadata": {"HTTPStatusCode": 503}}, "PutObject")
+        return self._client.put_object(**kwargs)
 
 
-def test_two_concurrent_turns_on_one_session_lose_nothing(aws, bedrock, chat):
-    bedrock.add_response("converse", converse_text("Use the 'Forgot password' link."))
-    _, first = chat({"message": "How do I reset my password?"})
+def test_twenty_concurrent_turns_with_s3_failing_fifteen_times_lose_nothing(aws, bedrock, chat):
+    bedrock.add_response("converse", converse_text("Hello! How can I help?"))
+    _, first = chat({"message": "Hi"})
     session_id = first["session_id"]
-
     lock = threading.Lock()
-    loaded = threading.Barrier(2)
-    read_transcript = threading.Barrier(2)
-    ddb = AtomicClient(clients.client("dynamodb"), lock, {"query": once_per_thread(loaded)})
-    s3 = AtomicClient(clients.client("s3"), lock, {
-        "get_object": once_per_thread(read_transcript, lambda **kw: kw["Key"].startswith("transcripts/")),
-    })
-    clients.set_client("dynamodb", ddb)
+    clients.set_client("dynamodb", AtomicClient(clients.client("dynamodb"), lock))
+    clients.set_client("bedrock-runtime", AtomicClient(clients.client("bedrock-runtime"), lock))
+    s3 = FailingPuts(clients.client("s3"), failures=15)
     clients.set_client("s3", s3)
-    for _ in range(2):
+    consumer_handler.reset_consumer()  # the consumer takes the wrapped clients
+    messages = [f"question {n}" for n in range(20)]
+    for _ in messages:
         bedrock.add_response("converse", converse_text("I am looking into it."))
 
-    messages = ["I never got the email.", "Is the link still valid?"]
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(20) as pool:
         results = list(pool.map(lambda m: chat({"message": m, "session_id": session_id}), messages))
+        for _ in range(15):  # meanwhile the outbox keeps delivering, and S3 keeps refusing
+            aws.outbox.poller.poll()
 
-    assert [status for status, _ in results] == [200, 200]
-    assert [body["session_id"] for _, body in results] == [session_id, session_id]
+    assert [status for status, _ in results] == [200] * 20
+    assert s3.refused == 15 and aws.outbox.poller.failures >= 15
     stored = turn_items(aws.ddb, session_id)
-    assert len(stored) == 6
-    assert sorted(t["text"] for t in stored if t["role"] == "customer") == sorted(
-        ["How do I reset my password?", *messages])
-    _, doc = transcript(aws.s3, aws.ddb, session_id)
-    assert len(doc["turns"]) == 6
-    assert {t["turn_id"] for t in doc["turns"]} == {t["turn_id"] for t in stored}
-    assert [t["created_at"] for t in doc["turns"]] == sorted(t["created_at"] for t in doc["turns"])
-    # Both read the same version, so exactly one conditional PUT lost and was retried.
-    assert s3.errors == ["put_object:PreconditionFailed"]
+    assert len(stored) == 42
+    assert sorted(t["text"] for t in stored if t["role"] == "customer") == sorted(["Hi", *messages])
+    _, doc = transcript(aws, session_id)  # S3 is back: the outbox catches up
+    assert [t["turn_id"] for t in doc["turns"]] == [t["turn_id"] for t in stored]  # all, in order, each once
+    assert [(t["created_at"], t["turn_id"]) for t in doc["turns"]] == sorted(
+        (t["created_at"], t["turn_id"]) for t in stored)
     bedrock.assert_no_pending_responses()

@@ -1,18 +1,22 @@
-"""The escalation rules through the handler, and how an escalation is recorded."""
+"""The escalation rules through the handler, how an escalation is recorded, and how the outbox keeps the
+promise made to the customer (the workflow starts, or the escalation is visibly withdrawn)."""
 
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
+import time
 
+import boto3
 import pytest
 
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.common import clients
-from tests.lambdas.chatbot.conftest import comprehend_result, converse_text
+from lambdas.stream_consumer import handler as consumer_handler
+from tests.lambdas.chatbot.conftest import chat_event, comprehend_result, converse_text
 from tests.lambdas.chatbot.helpers import (
     emitted_metrics, escalation_items, record_requests, session_item, transcript, turn_items,
 )
+from tests.outbox import BUSY_MESSAGE
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
 
@@ -111,16 +115,23 @@ def test_zero_consecutive_turns_never_escalates_on_a_streak(aws, bedrock, compre
     assert escalation_items(aws.ddb, bodies[0]["session_id"]) == []
 
 
-def record_starts() -> list[str]:
-    """Swaps the service's starter for one that records which escalations it was asked to start."""
-    started: list[str] = []
-    chatbot_handler.get_service().starter = SimpleNamespace(start=lambda e: started.append(e.escalation_id))
-    return started
+def messages_event(session_id: str) -> dict:
+    """GET /chat/{session_id}/messages, as the customer's app polls it."""
+    event = chat_event()
+    event.update(httpMethod="GET", resource="/chat/{session_id}/messages", body=None,
+                 pathParameters={"session_id": session_id}, queryStringParameters=None)
+    return event
+
+
+def started_executions(aws) -> list[str]:
+    """The names of the workflow executions the outbox started, once it has caught up with the table."""
+    aws.outbox.drain()
+    executions = boto3.client("stepfunctions").list_executions(stateMachineArn=aws.workflow_arn)["executions"]
+    return [e["name"] for e in executions]
 
 
 def test_an_escalation_is_recorded_in_dynamodb_and_the_transcript(aws, bedrock, comprehend, chat, configure):
     settings = configure(sentiment_detector="comprehend")
-    starts = record_starts()
     comprehend.add_response("detect_sentiment", negative(0.92))
     bedrock.add_response("converse", converse_text("An answer nobody will read."))
 
@@ -143,16 +154,15 @@ def test_an_escalation_is_recorded_in_dynamodb_and_the_transcript(aws, bedrock, 
     assert (reply["role"], reply["text"]) == ("system", settings["handoff_message"])
     assert reply["turn_id"] == body["turn_id"]
 
-    _, doc = transcript(aws.s3, aws.ddb, session_id)
+    _, doc = transcript(aws, session_id)
     assert doc["escalations"] == [record]
     assert [t["role"] for t in doc["turns"]] == ["customer", "system"]
-    assert starts == [escalation_id]
+    assert started_executions(aws) == [escalation_id]
 
 
 def test_a_second_escalating_turn_while_one_is_open_records_no_new_escalation(
         aws, bedrock, comprehend, chat, configure, capsys):
     settings = configure(sentiment_detector="comprehend")
-    starts = record_starts()
     comprehend.add_response("detect_sentiment", negative(0.92))
     bedrock.add_response("converse", converse_text("An answer nobody will read."))
     comprehend.add_response("detect_sentiment", neutral())
@@ -169,24 +179,10 @@ def test_a_second_escalating_turn_while_one_is_open_records_no_new_escalation(
     assert item["sk"] == f"ESCALATION#{first['escalation']['escalation_id']}"
     assert session_item(aws.ddb, session_id)["open_escalation_id"] == first["escalation"]["escalation_id"]
     assert [t["role"] for t in turn_items(aws.ddb, session_id)] == ["customer", "system", "customer", "system"]
-    _, doc = transcript(aws.s3, aws.ddb, session_id)
+    _, doc = transcript(aws, session_id)
     assert len(doc["escalations"]) == 1 and len(doc["turns"]) == 4
-    assert starts == [first["escalation"]["escalation_id"]]
+    assert started_executions(aws) == [first["escalation"]["escalation_id"]]
     assert emitted_metrics(capsys.readouterr().out).get("Escalations") == 1
-
-
-def test_a_failing_starter_keeps_the_escalation_pending_and_is_counted(aws, bedrock, chat, capsys, monkeypatch):
-    def broken(escalation):
-        raise RuntimeError("state machine unavailable")
-
-    monkeypatch.setattr(chatbot_handler.get_service().starter, "start", broken)
-
-    status, body = chat({"message": "I want an agent"})
-
-    assert status == 200 and body["escalated"] is True
-    (item,) = escalation_items(aws.ddb, body["session_id"])
-    assert item["status"] == "pending"
-    assert emitted_metrics(capsys.readouterr().out).get("EscalationStartFailures") == 1
 
 
 def test_a_normal_answer_while_an_escalation_is_open_reports_it(aws, bedrock, comprehend, chat, configure):
@@ -202,3 +198,30 @@ def test_a_normal_answer_while_an_escalation_is_open_reports_it(aws, bedrock, co
     assert second["reply"] == "Your order ships tomorrow."
     assert second["escalated"] is False
     assert second["escalation"] == {"escalation_id": first["escalation"]["escalation_id"], "new": False}
+
+
+def test_a_workflow_that_cannot_start_is_withdrawn_visibly_and_the_customer_can_escalate_again(
+        aws, chat, configure, monkeypatch, lambda_context):
+    missing = aws.workflow_arn.replace(":stateMachine:", ":stateMachine:missing-")
+    monkeypatch.setenv("ESCALATION_STATE_MACHINE_ARN", missing)  # every StartExecution fails
+    consumer_handler.reset_consumer()
+    consumer = consumer_handler.get_consumer()
+    consumer.sleep = lambda seconds: None
+
+    _, first = chat({"message": "Let me talk to a person"})
+    aws.outbox.poller.poll()
+    assert escalation_items(aws.ddb, first["session_id"])[0]["status"] == "pending"  # retried, not given up
+    consumer.clock = lambda: time.time() + 300  # past escalation_start_timeout_seconds
+    aws.outbox.drain()
+
+    (item,) = escalation_items(aws.ddb, first["session_id"])
+    assert item["status"] == "failed"
+    polled = chatbot_handler.handler(messages_event(first["session_id"]), lambda_context)
+    assert json.loads(polled["body"])["messages"][-1]["text"] == BUSY_MESSAGE
+    monkeypatch.setenv("ESCALATION_STATE_MACHINE_ARN", aws.workflow_arn)  # Step Functions works again
+    consumer_handler.reset_consumer()
+
+    status, second = chat({"message": "I still want a person", "session_id": first["session_id"]})
+
+    assert status == 200 and second["escalation"]["new"] is True
+    assert started_executions(aws) == [second["escalation"]["escalation_id"]]

@@ -58,7 +58,7 @@ def test_first_turn_answers_and_stores_session_turns_and_transcript(aws, bedrock
     assert isinstance(bot["latency_ms"], int) and "error" not in bot
     assert all(i["role"] == t["role"] for i, t in zip(items(aws.ddb, session_id)[1:], (customer, bot)))
 
-    key, doc = transcript(aws.s3, aws.ddb, session_id)
+    key, doc = transcript(aws, session_id)
     assert key == f"transcripts/dt={session['started_at'][:10]}/{session_id}.json"
     assert session["started_at"][:10] in (day_before, today())
     assert bucket_keys(aws.s3) == [key]
@@ -97,7 +97,7 @@ def test_second_turn_sends_the_history_and_extends_the_transcript(aws, bedrock, 
         "How do I reset my password?", "Use the 'Forgot password' link.",
         "How long is the link valid?", "The link is valid for one hour.",
     ]
-    _, doc = transcript(aws.s3, aws.ddb, session_id)
+    _, doc = transcript(aws, session_id)
     assert [(t["role"], t["text"]) for t in doc["turns"]] == [
         ("customer", "How do I reset my password?"), ("bot", "Use the 'Forgot password' link."),
         ("customer", "How long is the link valid?"), ("bot", "The link is valid for one hour."),

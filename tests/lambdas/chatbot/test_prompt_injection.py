@@ -72,7 +72,7 @@ def test_a_gate_reply_outside_the_format_is_contained(aws, llm_gate, gate_bedroc
     customer, bot = turn_items(aws.ddb, body["session_id"])
     assert "sentiment" not in customer
     assert bot["role"] == "bot" and "error" not in bot
-    _, doc = transcript(aws.s3, aws.ddb, body["session_id"])
+    _, doc = transcript(aws, body["session_id"])
     assert [t["text"] for t in doc["turns"]] == [INJECTION, "I can help with questions about your account."]
     assert emitted_metrics(capsys.readouterr().out).get("GateFailures") == 1
     gate_bedrock.assert_no_pending_responses()

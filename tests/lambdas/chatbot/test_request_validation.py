@@ -56,6 +56,8 @@ def with_body(body, *, base64_encoded: bool = False):
     (with_body('{"message": "hi", "session_id": "not-a-session"}'), "session_id"),
     (with_body('{"message": "hi", "session_id": "%s"}' % SESSION_ID.upper()), "session_id"),
     (with_body('{"message": "hi", "session_id": "%s "}' % SESSION_ID), "session_id"),
+    (with_body('{"message": "hi", "session_id": "%s\\n"}' % SESSION_ID), "session_id"),
+    (with_body('{"message": ' + "[" * 100_000 + "]" * 100_000 + "}"), "body"),
     (with_body('{"message": "hi", "session_id": "3f2b8c1e-9d4a-1e6b-8f1a-2c3d4e5f6a7b"}'), "session_id"),  # v1
     (with_body("!!! not base64 !!!", base64_encoded=True), "body"),
     (with_body(base64.b64encode(b"\xff\xfe{}").decode(), base64_encoded=True), "body"),  # not UTF-8
@@ -65,7 +67,7 @@ def with_body(body, *, base64_encoded: bool = False):
     "only-session-id", "message-null", "message-empty", "message-whitespace", "message-number", "message-list",
     "message-object", "message-bool", "message-lone-surrogate", "unknown-field", "session-id-number",
     "session-id-list", "session-id-malformed", "session-id-uppercase", "session-id-trailing-space",
-    "session-id-not-v4", "base64-invalid", "base64-not-utf8", "base64-json-list",
+    "session-id-trailing-newline", "deeply-nested-json", "session-id-not-v4", "base64-invalid", "base64-not-utf8", "base64-json-list",
 ])
 def test_bad_requests_answer_400_naming_the_field_and_write_nothing(aws, bedrock, configure, lambda_context,
                                                                     event, field):
@@ -119,7 +121,7 @@ def test_another_customers_session_is_404_and_changes_nothing(aws, bedrock, chat
     bedrock.add_response("converse", converse_text("first answer"))
     _, first = chat({"message": "first question"})
     stored = items(aws.ddb)
-    key, doc = transcript(aws.s3, aws.ddb, first["session_id"])
+    key, doc = transcript(aws, first["session_id"])
 
     status, body = chat({"message": "let me in", "session_id": first["session_id"]},
                         sub="0b6d2a9e-2222-4c3d-8e4f-fedcba987654")
@@ -129,7 +131,7 @@ def test_another_customers_session_is_404_and_changes_nothing(aws, bedrock, chat
     assert "first question" not in json.dumps(body)
     assert items(aws.ddb) == stored
     assert bucket_keys(aws.s3) == [key]
-    assert transcript(aws.s3, aws.ddb, first["session_id"])[1] == doc
+    assert transcript(aws, first["session_id"])[1] == doc
 
 
 @pytest.mark.parametrize("sub", [None, ""])

@@ -114,7 +114,7 @@ def test_comprehend_through_the_handler_stores_its_sentiment(aws, bedrock, compr
     assert status == 200 and body["escalated"] is False
     customer = turn_items(aws.ddb, body["session_id"])[0]
     assert customer["sentiment"] == {"label": "positive", "score": 0.93, "detector": "comprehend", "reason": ""}
-    _, doc = transcript(aws.s3, aws.ddb, body["session_id"])
+    _, doc = transcript(aws, body["session_id"])
     assert doc["turns"][0]["sentiment"] == customer["sentiment"]
 
 

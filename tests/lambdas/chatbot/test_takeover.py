@@ -1,4 +1,5 @@
-"""The chatbot while a human expert owns the conversation, after hand-back, and how it starts the workflow."""
+"""The chatbot while a human expert owns the conversation, after hand-back, and how its escalation reaches the
+workflow (through the outbox: the request path only records it)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import boto3
 import pytest
 
 from lambdas.chatbot import handler as chatbot_handler
-from lambdas.chatbot.handoff import StepFunctionsStarter
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Turn
-from tests.lambdas.chatbot.conftest import BUCKET, CUSTOMER, TABLE, chat_event, converse_text
+from tests.lambdas.chatbot.conftest import CUSTOMER, TABLE, chat_event, converse_text
 from tests.lambdas.chatbot.helpers import escalation_items, session_item, transcript, turn_items
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
@@ -31,7 +31,7 @@ def hand_back(ddb, session_id: str) -> None:
 
 
 def expert_says(session_id: str, text: str) -> Turn:
-    store = SessionStore(table_name=TABLE, bucket_name=BUCKET, ttl_days=30)
+    store = SessionStore(table_name=TABLE, ttl_days=30)
     turn = Turn(role="agent", text=text)
     store.record(store.load(session_id, None, recent_items=0), [turn])
     return turn
@@ -64,7 +64,7 @@ def test_while_an_expert_owns_the_session_no_model_is_called(aws, bedrock, chat,
     turns = turn_items(aws.ddb, session_id)
     assert [(t["role"], t["text"]) for t in turns][-1] == ("customer", "Are you there?")
     assert "sentiment" not in turns[-1]  # no gate call either
-    _, doc = transcript(aws.s3, aws.ddb, session_id)
+    _, doc = transcript(aws, session_id)
     assert doc["turns"][-1]["text"] == "Are you there?"
     bedrock.assert_no_pending_responses()
 
@@ -109,7 +109,9 @@ def test_a_closed_session_takes_no_more_turns(aws, chat, session_id):
 
 @pytest.mark.parametrize("path_id, after, field", [
     ("not-a-uuid", None, "session_id"),
+    ("8ea2a071-dd9b-4585-b57f-4b4dcbb5a7b1\n", None, "session_id"),  # 400, not a lookup that finds nothing
     ("8ea2a071-dd9b-4585-b57f-4b4dcbb5a7b1", "yesterday", "after"),
+    ("8ea2a071-dd9b-4585-b57f-4b4dcbb5a7b1", "2026-11-25T01:20:00.123456Z\n", "after"),
 ])
 def test_polling_rejects_bad_parameters(aws, configure, lambda_context, path_id, after, field):
     status, body = get_messages(lambda_context, path_id, after=after)
@@ -127,7 +129,7 @@ def test_a_concurrent_escalation_that_won_is_joined_not_duplicated(aws, chat, co
     stale = real_load(session_id, CUSTOMER, recent_items=4)  # read before the other turn escalated
     # The other turn of this session escalates between this turn's read and its write.
     other = EscalationRecord(session_id=session_id, reason="negative_sentiment", turn_id="t-other")
-    SessionStore(table_name=TABLE, bucket_name=BUCKET, ttl_days=30).record(
+    SessionStore(table_name=TABLE, ttl_days=30).record(
         real_load(session_id, CUSTOMER, recent_items=0), [Turn(role="customer", text="This is awful")], other)
     calls = iter([stale])
     monkeypatch.setattr(service.store, "load", lambda *a, **k: next(calls, None) or real_load(*a, **k))
@@ -142,64 +144,19 @@ def test_a_concurrent_escalation_that_won_is_joined_not_duplicated(aws, chat, co
 
 # Starting the workflow ---------------------------------------------------------------------------------
 
-DEFINITION = json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}})
-
-
-@pytest.fixture
-def state_machine(aws) -> str:
+def test_an_escalating_turn_only_records_and_the_outbox_starts_one_named_execution(aws, chat):
     sfn = boto3.client("stepfunctions")
-    return sfn.create_state_machine(name="escalation", definition=DEFINITION,
-                                    roleArn="arn:aws:iam::123456789012:role/sfn")["stateMachineArn"]
-
-
-def test_an_escalating_turn_starts_one_named_execution(aws, chat, configure, monkeypatch, state_machine):
-    monkeypatch.setenv("ESCALATION_STATE_MACHINE_ARN", state_machine)
-    configure()  # rebuild the service with the state machine
 
     _, body = chat({"message": "Let me talk to a person"})
 
-    executions = boto3.client("stepfunctions").list_executions(stateMachineArn=state_machine)["executions"]
+    # The response path wrote the table and nothing else: no execution yet.
+    assert sfn.list_executions(stateMachineArn=aws.workflow_arn)["executions"] == []
+    aws.outbox.drain()
+    aws.outbox.drain()  # a replayed delivery starts nothing new
+    executions = sfn.list_executions(stateMachineArn=aws.workflow_arn)["executions"]
     assert [e["name"] for e in executions] == [body["escalation"]["escalation_id"]]
-    started = boto3.client("stepfunctions").describe_execution(executionArn=executions[0]["executionArn"])
+    started = sfn.describe_execution(executionArn=executions[0]["executionArn"])
     assert json.loads(started["input"]) == {
         "session_id": body["session_id"], "escalation_id": body["escalation"]["escalation_id"],
         "reason": "human_requested", "requested_at": json.loads(escalation_items(aws.ddb, body["session_id"])[0]["body"])["requested_at"]}
     assert session_item(aws.ddb, body["session_id"])["open_escalation_id"] == body["escalation"]["escalation_id"]
-
-
-class RecordingLog:
-    def __init__(self):
-        self.infos = []
-
-    def info(self, message, extra):
-        self.infos.append(extra)
-
-
-def test_a_duplicate_trigger_starts_nothing_new(aws, state_machine):
-    starter = StepFunctionsStarter(state_machine, lambda: boto3.client("stepfunctions"), RecordingLog())
-    escalation = EscalationRecord(session_id="s-1", reason="negative_sentiment", turn_id="t-1")
-
-    starter.start(escalation)
-    starter.start(escalation)  # a retried request or a redelivered event, while the first still runs
-
-    executions = boto3.client("stepfunctions").list_executions(stateMachineArn=state_machine)["executions"]
-    assert [e["name"] for e in executions] == [escalation.escalation_id]
-
-
-@pytest.mark.parametrize("code, raises", [("ExecutionAlreadyExists", False), ("ExecutionLimitExceeded", True)])
-def test_an_existing_execution_is_not_an_error_but_others_are(code, raises):
-    from botocore.exceptions import ClientError
-
-    class Refusing:
-        def start_execution(self, **request):
-            raise ClientError({"Error": {"Code": code, "Message": "refused"}}, "StartExecution")
-
-    log = RecordingLog()
-    starter = StepFunctionsStarter("arn:aws:states:us-east-1:123456789012:stateMachine:x", Refusing, log)
-    escalation = EscalationRecord(session_id="s-1", reason="negative_sentiment", turn_id="t-1")
-    if raises:
-        with pytest.raises(ClientError):
-            starter.start(escalation)
-    else:
-        starter.start(escalation)
-        assert log.infos == [{"escalation_id": escalation.escalation_id}]

@@ -30,4 +30,4 @@ def aws():
 
 @pytest.fixture
 def store(aws) -> SessionStore:
-    return SessionStore(table_name=TABLE, bucket_name=BUCKET, ttl_days=30)
+    return SessionStore(table_name=TABLE, ttl_days=30)

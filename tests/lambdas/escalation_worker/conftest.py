@@ -30,10 +30,10 @@ BUSY = "All our experts are busy right now. A person from our team will contact 
 HANDBACK = "The expert has finished helping you; the assistant is back. Ask anything else here."
 
 
-def worker_environment(*, table: str, bucket: str, topic_arn: str, secret_arn: str,
+def worker_environment(*, table: str, topic_arn: str, secret_arn: str,
                        email_turns: int = EMAIL_TURNS) -> dict[str, str]:
     """The environment stacks/escalation_stack.py gives the function."""
-    return {"SESSIONS_TABLE": table, "TRANSCRIPTS_BUCKET": bucket, "EXPERTS_TOPIC_ARN": topic_arn,
+    return {"SESSIONS_TABLE": table, "EXPERTS_TOPIC_ARN": topic_arn,
             "SIGNING_SECRET_ARN": secret_arn, "EXPERT_API_URL": API_URL,
             "ACCEPT_TIMEOUT_SECONDS": str(ACCEPT_TIMEOUT_SECONDS), "EMAIL_TURNS": str(email_turns),
             "BUSY_MESSAGE": BUSY, "HANDBACK_MESSAGE": HANDBACK, "SESSION_TTL_DAYS": "90"}
@@ -56,8 +56,7 @@ def aws(monkeypatch):
         topic_arn, inbox = topic_with_inbox(sns, sqs, "tandem-experts")
         secret_arn = boto3.client("secretsmanager").create_secret(Name="tandem-link-signing",
                                                                    SecretString=SECRET)["ARN"]
-        for name, value in worker_environment(table=TABLE, bucket=BUCKET, topic_arn=topic_arn,
-                                              secret_arn=secret_arn).items():
+        for name, value in worker_environment(table=TABLE, topic_arn=topic_arn, secret_arn=secret_arn).items():
             monkeypatch.setenv(name, value)
         sfn_client = boto3.client("stepfunctions")
         sfn = Stubber(sfn_client)
@@ -65,7 +64,7 @@ def aws(monkeypatch):
         clients.set_client("stepfunctions", sfn_client)
         yield SimpleNamespace(ddb=ddb, s3=s3, sns=sns, sqs=sqs, topic_arn=topic_arn, inbox=inbox, sfn=sfn,
                               secret_arn=secret_arn,
-                              store=SessionStore(table_name=TABLE, bucket_name=BUCKET, ttl_days=90),
+                              store=SessionStore(table_name=TABLE, ttl_days=90),
                               escalations=EscalationStore(table_name=TABLE))
         sfn.deactivate()
         clients.reset()

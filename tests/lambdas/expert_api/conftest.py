@@ -34,7 +34,6 @@ from tests.lambda_context import lambda_context as make_context
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_ESCALATION_ID = "0b7e1f3a-5c2d-4e8f-9a61-2d3c4b5a6f70"  # the id in tests/events/expert_*.json
 TABLE = "tandem-sessions-expert"
-BUCKET = "tandem-transcripts-expert"
 KNOWLEDGE_BUCKET = "tandem-knowledge-expert"
 KNOWLEDGE_PREFIX = "escalations/"
 LANGUAGE_CODE = "en"
@@ -42,6 +41,7 @@ SECRET = "s" * 24 + "-link-signing-secret-for-tests-0123456789"
 KEY = SECRET.encode()
 HANDBACK = "The expert has finished helping you; the assistant is back."
 RESOLVE_TIMEOUT_SECONDS = 86400
+EXECUTIONS = "arn:aws:states:us-east-1:123456789012:execution:tandem-human-escalation"
 # Shaped like real task tokens (they contain + / =), and unmistakable in any output.
 ACCEPT_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAaccept+TOKEN/secret=0001=="
 RESOLVE_TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAresolve+TOKEN/secret=0002=="
@@ -63,12 +63,10 @@ def aws(monkeypatch):
         ddb = boto3.client("dynamodb")
         create_sessions_table(ddb, TABLE)
         s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
         s3.create_bucket(Bucket=KNOWLEDGE_BUCKET)
         secret_arn = boto3.client("secretsmanager").create_secret(Name="tandem-link-signing",
                                                                    SecretString=SECRET)["ARN"]
         monkeypatch.setenv("SESSIONS_TABLE", TABLE)
-        monkeypatch.setenv("TRANSCRIPTS_BUCKET", BUCKET)
         monkeypatch.setenv("SIGNING_SECRET_ARN", secret_arn)
         monkeypatch.setenv("KNOWLEDGE_BUCKET", KNOWLEDGE_BUCKET)
         monkeypatch.setenv("KNOWLEDGE_PREFIX", KNOWLEDGE_PREFIX)
@@ -117,7 +115,7 @@ def pii_found(stubber: Stubber, text: str, entities: list[tuple[str, str]] = ())
 @pytest.fixture
 def escalation(aws, sfn) -> SimpleNamespace:
     """A session where the customer's angry turn raised an escalation, now pending with its accept token."""
-    sessions = SessionStore(table_name=TABLE, bucket_name=BUCKET, ttl_days=90)
+    sessions = SessionStore(table_name=TABLE, ttl_days=90)
     session = sessions.new_session("8ea2a071-dd9b-4585-b57f-4b4dcbb5a7b1", "customer-sub-1")
     sessions.record(session, [Turn(role="customer", text="Hi, my internet is slow"),
                               Turn(role="bot", text="Have you tried restarting the router?")])
@@ -127,9 +125,13 @@ def escalation(aws, sfn) -> SimpleNamespace:
                               sentiment=angry.sentiment)
     sessions.record(session, [angry, Turn(role="system", text="I'm bringing in a human expert.")], record)
     store = EscalationStore(table_name=TABLE)
+    execution_arn = f"{EXECUTIONS}:{record.escalation_id}"
+    aws.ddb.update_item(  # what the workflow's RecordPending step writes
+        TableName=TABLE, Key={"session_id": {"S": session.session_id}, "sk": {"S": f"ESCALATION#{record.escalation_id}"}},
+        UpdateExpression="SET execution_arn = :arn", ExpressionAttributeValues={":arn": {"S": execution_arn}})
     store.store_token(session.session_id, record.escalation_id, "accept", ACCEPT_TOKEN)
     return SimpleNamespace(session_id=session.session_id, escalation_id=record.escalation_id, record=record,
-                           angry=angry, store=store, sessions=sessions, session=session)
+                           angry=angry, store=store, sessions=sessions, session=session, execution_arn=execution_arn)
 
 
 # Links and events -----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.lambdas.expert_api.conftest import BUCKET, KNOWLEDGE_BUCKET, RESOLVE_TOKEN, TABLE, expert_event, link
+from tests.lambdas.expert_api.conftest import KNOWLEDGE_BUCKET, RESOLVE_TOKEN, TABLE, expert_event, link
 
 
 def items(ddb: Any) -> list[dict[str, Any]]:
@@ -37,9 +37,9 @@ def turns(ddb: Any, session_id: str) -> list[dict[str, Any]]:
 
 
 def objects(s3: Any) -> dict[str, bytes]:
-    """Every object of both buckets, bucket/key -> bytes."""
+    """Every object of every bucket (the knowledge bucket is the only one the API writes), bucket/key -> bytes."""
     found: dict[str, bytes] = {}
-    for bucket in (BUCKET, KNOWLEDGE_BUCKET):
+    for bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
             found[f"{bucket}/{obj['Key']}"] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
     return found
@@ -48,11 +48,6 @@ def objects(s3: Any) -> dict[str, bytes]:
 def snapshot(aws: Any) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
     """Everything the API could change: compare two snapshots to prove a request changed nothing."""
     return items(aws.ddb), objects(aws.s3)
-
-
-def transcript(aws: Any, session_id: str) -> dict[str, Any]:
-    (key,) = [k for k in objects(aws.s3) if k.startswith(f"{BUCKET}/transcripts/") and session_id in k]
-    return json.loads(objects(aws.s3)[key])
 
 
 def body_json(response: dict[str, Any]) -> dict[str, Any]:

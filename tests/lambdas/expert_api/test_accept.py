@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -42,8 +43,6 @@ def test_accept_claims_the_escalation_and_completes_the_workflow_task_with_the_s
     item = escalation_item(aws.ddb, escalation.session_id, escalation.escalation_id)
     assert (item["status"], item["accepted_by"]) == ("accepted", "Ann")
     assert session_item(aws.ddb, escalation.session_id)["owner"] == "Ann"
-    (recorded,) = escalation.sessions.read_transcript(escalation.session).escalations
-    assert (recorded.status, recorded.accepted_by) == ("accepted", "Ann")  # the transcript knows who has it
 
 
 def test_accept_redirects_to_the_console_with_a_fresh_work_link(aws, escalation, sfn, call):
@@ -133,12 +132,36 @@ def test_two_experts_accepting_at_the_same_moment_get_one_success_and_one_409(aw
     assert session_item(aws.ddb, escalation.session_id)["owner"] == winner
 
 
+def history(sfn: Any, escalation: Any, *entered: str, exited: tuple[str, ...] = (), status: str = "RUNNING") -> None:
+    """Queues what Step Functions answers about the escalation's execution: its history (the states entered
+    and exited, in order, as GetExecutionHistory lists them) and its status."""
+    events, stamp = [], datetime(2026, 11, 30, tzinfo=timezone.utc)
+    for name in entered:
+        events.append({"id": len(events) + 1, "timestamp": stamp, "type": "TaskStateEntered",
+                       "stateEnteredEventDetails": {"name": name}})
+        if name in exited:
+            events.append({"id": len(events) + 1, "timestamp": stamp, "type": "TaskStateExited",
+                           "stateExitedEventDetails": {"name": name}})
+    sfn.add_response("get_execution_history", {"events": events},
+                     {"executionArn": escalation.execution_arn, "maxResults": 1000, "includeExecutionData": False})
+    sfn.add_response("describe_execution", {
+        "executionArn": escalation.execution_arn, "status": status, "startDate": stamp,
+        "stateMachineArn": escalation.execution_arn.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0]},
+        {"executionArn": escalation.execution_arn})
+
+
+def refuse_accept(sfn: Any, code: str, status: int = 400) -> None:
+    sfn.add_client_error("send_task_success", service_error_code=code, http_status_code=status,
+                         service_message=f"Provided task does not exist anymore: {ACCEPT_TOKEN}",
+                         expected_params={"taskToken": ACCEPT_TOKEN, "output": json.dumps({"accepted_by": "Ann"})})
+
+
 @pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"])
 def test_accept_after_the_workflow_moved_on_is_a_410_and_undoes_the_claim(aws, escalation, sfn, call, code):
     before = snapshot(aws)
-    sfn.add_client_error("send_task_success", service_error_code=code, http_status_code=400,
-                         service_message=f"Provided task does not exist anymore: {ACCEPT_TOKEN}",
-                         expected_params={"taskToken": ACCEPT_TOKEN, "output": json.dumps({"accepted_by": "Ann"})})
+    refuse_accept(sfn, code)
+    history(sfn, escalation, "RecordPending", "NotifyExpertsAndWaitForAccept", "MarkTimedOut",
+            exited=("RecordPending", "NotifyExpertsAndWaitForAccept"))
 
     response = call(accept_event(escalation))
 
@@ -148,14 +171,45 @@ def test_accept_after_the_workflow_moved_on_is_a_410_and_undoes_the_claim(aws, e
     assert snapshot(aws) == before  # pending again, no owner: the state machine's time-out path takes it from here
 
 
-def test_accept_when_step_functions_is_unavailable_is_a_503_and_undoes_the_claim(aws, escalation, sfn, call):
-    before = snapshot(aws)
-    sfn.add_client_error("send_task_success", service_error_code="ServiceUnavailable", http_status_code=503)
+@pytest.mark.parametrize("code", ["InvalidToken", "TaskTimedOut", "ServiceUnavailable"])
+def test_an_accept_the_workflow_took_before_its_answer_was_lost_stands(aws, escalation, sfn, call, code):
+    # SendTaskSuccess reached Step Functions, the answer was lost, and the retried call was refused (or failed).
+    refuse_accept(sfn, code, 503 if code == "ServiceUnavailable" else 400)
+    history(sfn, escalation, "RecordPending", "NotifyExpertsAndWaitForAccept", "WaitForResolve",
+            exited=("RecordPending", "NotifyExpertsAndWaitForAccept"))
 
     response = call(accept_event(escalation))
 
-    assert response["statusCode"] == 503
-    assert snapshot(aws) == before
+    sfn.assert_no_pending_responses()
+    assert response["statusCode"] == 303  # on to the console: the expert has the conversation
+    item = escalation_item(aws.ddb, escalation.session_id, escalation.escalation_id)
+    assert (item["status"], item["accepted_by"]) == ("accepted", "Ann")
+    assert session_item(aws.ddb, escalation.session_id)["owner"] == "Ann"
+
+
+def test_accept_when_step_functions_is_unavailable_is_a_503_and_undoes_the_claim(aws, escalation, sfn, call):
+    before = snapshot(aws)
+    refuse_accept(sfn, "ServiceUnavailable", 503)
+    history(sfn, escalation, "RecordPending", "NotifyExpertsAndWaitForAccept", exited=("RecordPending",))
+
+    response = call(accept_event(escalation))
+
+    sfn.assert_no_pending_responses()
+    assert response["statusCode"] == 503 and "Nothing was changed" in response["body"]
+    assert snapshot(aws) == before  # the accept task still waits: the expert can simply try again
+
+
+def test_an_accept_that_cannot_be_confirmed_keeps_the_claim_for_the_workflow_to_settle(aws, escalation, sfn, call):
+    refuse_accept(sfn, "ServiceUnavailable", 503)
+    sfn.add_client_error("get_execution_history", service_error_code="ThrottlingException", http_status_code=400)
+
+    response = call(accept_event(escalation))
+
+    assert response["statusCode"] == 503 and "could not confirm" in response["body"]
+    # Kept: if the workflow did take it, undoing would strand the escalation; if it did not, its accept
+    # time-out (an unconditional write) releases the session.
+    item = escalation_item(aws.ddb, escalation.session_id, escalation.escalation_id)
+    assert (item["status"], item["accepted_by"]) == ("accepted", "Ann")
 
 
 @pytest.mark.parametrize("status", ["timed_out", "failed"])

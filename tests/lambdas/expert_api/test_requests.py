@@ -92,6 +92,33 @@ def test_malformed_bodies_are_a_400_naming_the_problem(aws, escalation, call, ca
     assert snapshot(aws) == before
 
 
+@pytest.mark.parametrize("field", ["session_id", "expert", "sig"])
+def test_a_lone_surrogate_in_any_json_field_is_a_400_naming_it_that_changes_nothing(aws, escalation, call, field):
+    # JSON may escape half of a surrogate pair ("\\ud800"); no UTF-8 store, signature or page can hold it.
+    fields = {**link("review", escalation), "expert": "Ann"}
+    raw = json.dumps(fields).replace(json.dumps(fields[field]), '"%s\\ud800"' % fields[field][:8])
+    before = snapshot(aws)
+
+    response = call(expert_event("accept", escalation.escalation_id, raw_body=raw,
+                                 headers={"Content-Type": "application/json", "Accept": "application/json"}))
+
+    assert response["statusCode"] == 400 and json_error(response)["field"] == field
+    json.dumps(response)  # the Lambda runtime can serialize the answer
+    response["body"].encode("utf-8")  # and API Gateway can send it
+    assert snapshot(aws) == before
+
+
+@pytest.mark.parametrize("escalation_id", ["../../etc", "a" * 200, "x\ud800"])
+def test_an_escalation_id_that_is_not_one_is_a_404(aws, escalation, call, escalation_id):
+    event = expert_event("review", escalation.escalation_id, query=link("review", escalation))
+    event["pathParameters"]["escalation_id"] = escalation_id
+
+    response = call(event)
+
+    assert response["statusCode"] == 404
+    response["body"].encode("utf-8")
+
+
 def test_a_base64_encoded_form_is_read(aws, escalation, sfn, call):
     sfn.add_response("send_task_success", {}, {"taskToken": ACCEPT_TOKEN, "output": json.dumps({"accepted_by": "Ann"})})
     event = expert_event("accept", escalation.escalation_id)
@@ -228,7 +255,7 @@ def test_no_task_token_appears_in_any_response_or_log(aws, escalation, sfn, call
 
 # Settings ------------------------------------------------------------------------------------------------------
 
-REQUIRED_ENV = {"SESSIONS_TABLE": "t", "TRANSCRIPTS_BUCKET": "b", "SIGNING_SECRET_ARN": "arn", "KNOWLEDGE_BUCKET": "k",
+REQUIRED_ENV = {"SESSIONS_TABLE": "t", "SIGNING_SECRET_ARN": "arn", "KNOWLEDGE_BUCKET": "k",
                 "KNOWLEDGE_PREFIX": "escalations/", "HANDBACK_MESSAGE": "back", "RESOLVE_TIMEOUT_SECONDS": "3600",
                 "SESSION_TTL_DAYS": "90", "REDACT_PII": "true", "LANGUAGE_CODE": "en"}
 

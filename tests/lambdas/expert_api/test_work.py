@@ -1,14 +1,17 @@
-"""POST reply and resolve with the work link: the expert's turns reach DynamoDB and the transcript, the
-resolution hands the conversation back (or closes it), writes the knowledge-base document and completes
-the workflow's resolve task; out-of-order requests are 409s that change nothing."""
+"""POST reply and resolve with the work link: the expert's turns reach DynamoDB (the outbox takes them into
+the transcript), the resolution hands the conversation back (or closes it), writes the knowledge-base
+document and completes the workflow's resolve task; out-of-order requests are 409s that change nothing,
+and a form sent twice stores one reply. After the resolve, the link no longer shows what follows."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from lambdas.common.escalations import EscalationConflict
+from lambdas.common.transcript import Turn
 from lambdas.expert_api import actions
 from lambdas.expert_api import handler as expert_handler
 from lambdas.expert_api.actions import CLOSED_MESSAGE
@@ -17,8 +20,7 @@ from tests.lambdas.expert_api.conftest import (
     pii_found,
 )
 from tests.lambdas.expert_api.helpers import (
-    escalation_item, expect_resolve, link_in, objects, reply_event, resolve_event, session_item, snapshot, transcript,
-    turns,
+    escalation_item, expect_resolve, link_in, objects, reply_event, resolve_event, session_item, snapshot, turns,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
@@ -26,14 +28,38 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarni
 
 # Reply ------------------------------------------------------------------------------------------------------
 
-def test_a_reply_is_stored_as_an_agent_turn_in_dynamodb_and_the_transcript(aws, accepted, call):
+def test_a_reply_is_stored_as_an_agent_turn(aws, accepted, call):
     response = call(reply_event(accepted, "Hello, I'm Ann.\r\nLet's fix this."))
 
     assert response["statusCode"] == 303
     assert link_in(response["headers"]["Location"])[0] == f"/prod/escalations/{accepted.escalation_id}/console"
     last = turns(aws.ddb, accepted.session_id)[-1]
     assert (last["role"], last["text"]) == ("agent", "Hello, I'm Ann.\nLet's fix this.")
-    assert transcript(aws, accepted.session_id)["turns"][-1]["turn_id"] == last["turn_id"]
+
+
+def test_the_same_reply_form_sent_twice_stores_one_reply(aws, accepted, call):
+    console = call(expert_event("console", accepted.escalation_id, query=link_in(accepted.console_path)[1]))
+    (reply_id,) = re.findall(r'name="reply_id" value="([0-9a-f-]{36})"', console["body"])
+    form = {**link("work", accepted), "text": "On my way.", "reply_id": reply_id}
+
+    first = call(expert_event("reply", accepted.escalation_id, form=form))
+    second = call(expert_event("reply", accepted.escalation_id, form=form))  # a double click, a resubmitted POST
+
+    assert first["statusCode"] == second["statusCode"] == 303
+    assert [t["text"] for t in turns(aws.ddb, accepted.session_id)].count("On my way.") == 1
+    assert [t["turn_id"] for t in turns(aws.ddb, accepted.session_id) if t["role"] == "agent"] == [reply_id]
+    again = call(expert_event("console", accepted.escalation_id, query=link_in(accepted.console_path)[1]))
+    assert re.findall(r'name="reply_id" value="([0-9a-f-]{36})"', again["body"]) != [reply_id]  # a new form
+
+
+def test_a_reply_key_that_is_not_a_uuid_is_a_400(aws, accepted, call):
+    before = snapshot(aws)
+    form = {**link("work", accepted), "text": "Hi", "reply_id": "x" * 40}
+
+    response = call(expert_event("reply", accepted.escalation_id, form=form))
+
+    assert response["statusCode"] == 400 and "reply_id" in response["body"]
+    assert snapshot(aws) == before
 
 
 def test_a_reply_before_accept_is_a_409_and_changes_nothing(aws, escalation, call):
@@ -74,11 +100,6 @@ def test_resolve_hands_the_conversation_back_and_completes_the_workflow(aws, acc
     assert "owner" not in session and "open_escalation_id" not in session and "closed_at" not in session
     last = turns(aws.ddb, accepted.session_id)[-1]
     assert (last["role"], last["text"]) == ("system", HANDBACK)
-    doc = transcript(aws, accepted.session_id)
-    assert doc["turns"][-1]["text"] == HANDBACK
-    (record,) = doc["escalations"]
-    assert (record["status"], record["accepted_by"], record["note"]) == (
-        "resolved", "Ann", "Reset the router's DNS settings.")
 
 
 def test_resolve_writes_the_knowledge_base_document_and_its_metadata(aws, accepted, sfn, comprehend, call):
@@ -185,3 +206,19 @@ def test_a_failing_knowledge_export_does_not_undo_the_resolution(aws, accepted, 
     assert escalation_item(aws.ddb, accepted.session_id, accepted.escalation_id)["status"] == "resolved"
     comprehend.assert_no_pending_responses()  # the text was masked: the write itself failed
     assert '"ExpertFollowUpFailures"' in capsys.readouterr().out
+
+
+def test_after_the_resolve_the_work_link_shows_nothing_the_customer_said_later(aws, accepted, sfn, call):
+    assert call(reply_event(accepted, "Reset the DNS settings."))["statusCode"] == 303
+    expect_resolve(sfn)
+    call(resolve_event(accepted))
+    later = Turn(role="customer", text="Thanks! Also, my card number is 4111 1111 1111 1111")
+    accepted.sessions.record(accepted.sessions.load(accepted.session_id, None, recent_items=0), [later])
+    query = link_in(accepted.console_path)[1]
+
+    console = call(expert_event("console", accepted.escalation_id, query=query))
+    polled = call(expert_event("messages", accepted.escalation_id, query=query))
+
+    assert console["statusCode"] == 200 and "4111" not in console["body"]
+    assert polled["statusCode"] == 200 and "4111" not in polled["body"]
+    assert "Reset the DNS settings." in console["body"]  # what happened up to the resolve is still there

@@ -1,0 +1,57 @@
+"""What the human-escalation workflow really did with an expert's accept, read from its execution history.
+
+SendTaskSuccess can fail after Step Functions took it: the response is lost, botocore sends it again, and
+the second call is refused (InvalidToken, TaskTimedOut) because the first one succeeded. The answer of the
+call alone cannot tell "too late" from "already done", so the expert API asks the execution
+(GetExecutionHistory) before it answers, and the table and the workflow always agree.
+
+The state names are those of statemachines/human_escalation.asl.json (a test checks them against it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+ACCEPT_STATE = "NotifyExpertsAndWaitForAccept"
+AFTER_ACCEPT_STATE = "WaitForResolve"  # entered only when the accept task succeeded
+
+# taken: the workflow moved on with the accept; refused: the accept task ended otherwise (timed out, failed,
+# stopped); waiting: the accept task still waits (the call was not applied); unknown: the history is unreadable.
+AcceptOutcome = Literal["taken", "refused", "waiting", "unknown"]
+
+
+class WorkflowProbe:
+    def __init__(self, client: Callable[[], Any]):
+        self.client = client
+
+    def accept_outcome(self, execution_arn: str | None) -> AcceptOutcome:
+        if not execution_arn:
+            return "unknown"
+        try:
+            events = self._events(execution_arn)
+            status = self.client().describe_execution(executionArn=execution_arn)["status"]
+        except (ClientError, BotoCoreError):
+            return "unknown"
+        return accept_outcome(events, running=status == "RUNNING")
+
+    def _events(self, execution_arn: str) -> list[dict[str, Any]]:
+        request = {"executionArn": execution_arn, "maxResults": 1000, "includeExecutionData": False}
+        page = self.client().get_execution_history(**request)
+        events = list(page["events"])
+        while page.get("nextToken"):
+            page = self.client().get_execution_history(**request, nextToken=page["nextToken"])
+            events += page["events"]
+        return events
+
+
+def accept_outcome(events: list[dict[str, Any]], *, running: bool) -> AcceptOutcome:
+    """Pure: the outcome of the accept task from the execution's history events and whether it still runs."""
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    exited = [e["stateExitedEventDetails"]["name"] for e in events if "stateExitedEventDetails" in e]
+    if AFTER_ACCEPT_STATE in entered:
+        return "taken"
+    if ACCEPT_STATE in exited or not running or (entered and entered[-1] != ACCEPT_STATE):
+        return "refused"
+    return "waiting" if ACCEPT_STATE in entered else "unknown"

@@ -1,0 +1,42 @@
+"""The outbox as OutboxStack deploys it, in one test process: the real stream consumer handler behind a
+StreamPoller (local/stream_poller.py) standing in for the event source mapping on the sessions table."""
+
+from __future__ import annotations
+
+import boto3
+
+from lambdas.stream_consumer import handler as consumer_handler
+from local.stream_poller import StreamPoller
+from tests.lambda_context import lambda_context
+
+BUSY_MESSAGE = "All our experts are busy right now."
+# A workflow that accepts executions and does nothing with them, for tests that only need starts to succeed.
+IDLE_DEFINITION = '{"StartAt": "Idle", "States": {"Idle": {"Type": "Pass", "End": true}}}'
+
+
+def consumer_environment(*, table: str, bucket: str, state_machine_arn: str, start_timeout_seconds: int = 30,
+                         busy_message: str = BUSY_MESSAGE, ttl_days: int = 90) -> dict[str, str]:
+    """The environment OutboxStack gives the function (SESSIONS_TABLE etc. from the conversation store)."""
+    return {"SESSIONS_TABLE": table, "TRANSCRIPTS_BUCKET": bucket, "SESSION_TTL_DAYS": str(ttl_days),
+            "ESCALATION_STATE_MACHINE_ARN": state_machine_arn,
+            "ESCALATION_START_TIMEOUT_SECONDS": str(start_timeout_seconds), "BUSY_MESSAGE": busy_message,
+            "POWERTOOLS_METRICS_NAMESPACE": "Tandem"}
+
+
+def idle_workflow(name: str = "tandem-escalation-idle") -> str:
+    return boto3.client("stepfunctions").create_state_machine(
+        name=name, definition=IDLE_DEFINITION, roleArn="arn:aws:iam::123456789012:role/idle")["stateMachineArn"]
+
+
+class Outbox:
+    def __init__(self, table: str):
+        consumer_handler.reset_consumer()
+        self.poller = StreamPoller(table, consumer_handler.handler, lambda_context("tandem-stream_consumer"))
+
+    def drain(self) -> None:
+        """Delivers every change the table's stream holds to the consumer, as Lambda would."""
+        self.poller.drain()
+
+    def close(self) -> None:
+        consumer_handler.reset_consumer()
+
