@@ -1,16 +1,19 @@
 """Consolidation: wall time and peak memory of the post-annotation Lambda's streaming consolidation vs a naive one.
 
-A generated Ground Truth payload file (OBJECTS data objects x WORKERS workers, the documented shape: each
-dataObject.content a labeling item of ~700 characters of question and answer, each annotationData.content
-a JSON string, one answer in four with a comment) is written to a temporary file. Each variant runs in a
+A generated input manifest (OBJECTS lines, as the sampler writes them: ~700 characters of question and
+answer, and the `source` that ends with the item's reference) and the Ground Truth payload file made from it
+(OBJECTS data objects x WORKERS workers, the documented shape: each dataObject.content the line's `source`
+value, each annotationData.content a JSON string, one answer in four with a comment) are written to
+temporary files. Each variant runs in a
 fresh interpreter (`python -m bench.consolidation VARIANT FILE`), whose peak RSS (VmHWM, reset after the
 imports through /proc/self/clear_refs) is its own; the table shows that peak and the peak above the interpreter-with-imports baseline measured in the
 same process before the run.
-- streaming: our code as the handler runs it (lambdas/groundtruth_post): `iter_objects` (ijson) over the
-  open binary file, exactly as it consumes the S3 StreamingBody, `consolidate` per object, records added to
-  a RatingsFile (spooled to a temporary file; the S3 merge is not measured), the response list kept.
-- naive (this file only): `json.load` of the whole file, then the same `consolidate` per object, records
-  written to a temporary file, the response list kept.
+- streaming: our code as the handler runs it (lambdas/groundtruth_post): the manifest indexed
+  (ManifestIndex: a digest and an offset per line), `iter_objects` (ijson) over the open binary file,
+  exactly as it consumes the S3 StreamingBody, `consolidate` per object, records added to a RatingsFile
+  (spooled to a temporary file; the S3 merge is not measured), the response list kept.
+- naive (this file only): every manifest line held in a dict by its `source`, `json.load` of the whole
+  payload, then the same `consolidate` per object, records written to a temporary file, the response kept.
 Both variants must return the same response (checked by a digest). Targets: streaming peak <= 25% of naive
 (above baseline), streaming time <= naive. Each variant runs RUNS times, alternating; medians are shown.
 """
@@ -45,15 +48,20 @@ def _text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
 
 
-def write_payload(path: Path, objects: int = OBJECTS, workers: int = WORKERS, seed: int = 7) -> None:
+def write_payload(path: Path, manifest: Path, objects: int = OBJECTS, workers: int = WORKERS, seed: int = 7) -> None:
+    from lambdas.common.feedback import Sampling
+    from lambdas.feedback_sampler.manifest import manifest_line
+    from lambdas.feedback_sampler.sampling import Candidate
+
     rng = random.Random(seed)
-    with path.open("w", encoding="utf-8") as out:
+    with path.open("w", encoding="utf-8") as out, manifest.open("w", encoding="utf-8") as lines:
         out.write("[")
         for n in range(objects):
             question, answer = _text(rng, 12) + "?", _text(rng, 90) + "."
-            item = {"source": f"Q: {question}\nA: {answer}", "session_id": f"session-{n // 4:06d}",
-                    "turn_id": f"turn-{n:06d}", "question": question, "answer": answer,
-                    "sampling": {"strategy": "random", "seed": seed}}
+            line = manifest_line(Candidate(session_id=f"session-{n // 4:06d}", turn_id=f"turn-{n:06d}",
+                                           question=question, answer=answer, sources=(), priority=False),
+                                 Sampling(strategy="random", seed=seed))
+            lines.write(line + "\n")
             annotations = []
             for w in range(workers):
                 answer_json = {"relevance": {"label": str(rng.randint(1, 5))}}
@@ -61,7 +69,7 @@ def write_payload(path: Path, objects: int = OBJECTS, workers: int = WORKERS, se
                     answer_json["comment"] = _text(rng, 10)
                 annotations.append({"workerId": f"private.us-east-1.{'W' * 20}{(n + w) % 12:06d}",
                                     "annotationData": {"content": json.dumps(answer_json, ensure_ascii=False)}})
-            obj = {"datasetObjectId": str(n), "dataObject": {"content": json.dumps(item, ensure_ascii=False)},
+            obj = {"datasetObjectId": str(n), "dataObject": {"content": json.loads(line)["source"]},
                    "annotations": annotations}
             out.write(("," if n else "") + json.dumps(obj, ensure_ascii=False))
         out.write("]")
@@ -95,9 +103,21 @@ def _peak_rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def run_variant(variant: str, payload: str) -> dict[str, object]:
+class _NaiveManifest:
+    """Every line of the manifest in memory, by its source: what the index avoids."""
+
+    def __init__(self, path: str):
+        with open(path, encoding="utf-8") as lines:
+            self.lines = {line["source"]: line for line in map(json.loads, lines)}
+
+    def find(self, kind: str, value: str) -> dict:
+        return self.lines[value]
+
+
+def run_variant(variant: str, payload: str, manifest: str) -> dict[str, object]:
     """Runs one variant in this process; returns its time, peak RSS and a digest of its response."""
     from lambdas.groundtruth_post.consolidation import BACKEND, consolidate, iter_objects
+    from lambdas.groundtruth_post.manifest_index import ManifestIndex
     from lambdas.groundtruth_post.ratings_file import RatingsFile, record_line
 
     baseline_kb = _reset_peak_rss()
@@ -106,21 +126,27 @@ def run_variant(variant: str, payload: str) -> dict[str, object]:
     worker_ids: dict[str, str] = {}
     if variant == "streaming":
         ratings = RatingsFile(s3=None, bucket="unused", key="unused")
+        with open(manifest, "rb") as lines:
+            index = ManifestIndex.build(f"s3://bench/{Path(manifest).name}", lines)
         with open(payload, "rb") as body:
             for obj in iter_objects(body):
-                result = consolidate(obj, label_attribute=LABEL, job_name=JOB, fetch=_no_fetch, worker_ids=worker_ids)
+                result = consolidate(obj, label_attribute=LABEL, job_name=JOB, manifest=index, fetch=_no_fetch,
+                                     worker_ids=worker_ids)
                 response.append(result.entry)
                 if result.record is not None:
                     ratings.add(result.record)
         records = len(ratings)
         ratings._spool.close()
+        index.close()
     elif variant == "naive":
+        naive = _NaiveManifest(manifest)
         with open(payload, "rb") as body:
             data = json.load(body)
         with tempfile.TemporaryFile() as spool:
             records = 0
             for obj in data:
-                result = consolidate(obj, label_attribute=LABEL, job_name=JOB, fetch=_no_fetch, worker_ids=worker_ids)
+                result = consolidate(obj, label_attribute=LABEL, job_name=JOB, manifest=naive, fetch=_no_fetch,
+                                     worker_ids=worker_ids)
                 response.append(result.entry)
                 if result.record is not None:
                     spool.write(record_line(result.record))
@@ -134,10 +160,10 @@ def run_variant(variant: str, payload: str) -> dict[str, object]:
             "objects": len(response), "records": records, "digest": digest, "backend": BACKEND}
 
 
-def _measure(variant: str, payload: Path) -> dict[str, object]:
+def _measure(variant: str, payload: Path, manifest: Path) -> dict[str, object]:
     env = {**os.environ, **OFFLINE_ENV}
-    done = subprocess.run([sys.executable, "-m", "bench.consolidation", variant, str(payload)], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "bench.consolidation", variant, str(payload), str(manifest)],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{variant} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -145,16 +171,18 @@ def _measure(variant: str, payload: Path) -> dict[str, object]:
 
 def run(objects: int = OBJECTS, runs: int = RUNS) -> str:
     with tempfile.TemporaryDirectory() as tmp:
-        payload = Path(tmp) / "payload.json"
-        write_payload(payload, objects)
-        size_mb = payload.stat().st_size / 1e6
+        payload, manifest = Path(tmp) / "payload.json", Path(tmp) / "input.manifest"
+        write_payload(payload, manifest, objects)
+        size_mb, manifest_mb = payload.stat().st_size / 1e6, manifest.stat().st_size / 1e6
         samples: dict[str, list[dict[str, object]]] = {"naive": [], "streaming": []}
         for round_ in range(runs):
             for variant in (("naive", "streaming") if round_ % 2 == 0 else ("streaming", "naive")):
-                samples[variant].append(_measure(variant, payload))
+                samples[variant].append(_measure(variant, payload, manifest))
     digests = {s["digest"] for v in samples.values() for s in v}
     if len(digests) != 1:
         raise RuntimeError(f"the variants' responses differ: {digests}")
+    if {s["records"] for v in samples.values() for s in v} != {objects}:
+        raise RuntimeError("not every object became a rating record: the payload and the manifest disagree")
     summary = {}
     for variant, runs_ in samples.items():
         summary[variant] = {
@@ -169,7 +197,8 @@ def run(objects: int = OBJECTS, runs: int = RUNS) -> str:
     memory_ratio = summary["streaming"]["above"] / summary["naive"]["above"]
     time_ratio = summary["streaming"]["seconds"] / summary["naive"]["seconds"]
     return "\n".join([
-        f"Payload: {objects:,} objects x {WORKERS} workers, {size_mb:.0f} MB on disk; {first['records']:,} rating "
+        f"Payload: {objects:,} objects x {WORKERS} workers, {size_mb:.0f} MB on disk, input manifest {manifest_mb:.0f} MB; "
+        f"{first['records']:,} rating "
         f"records; {runs} runs per variant, alternating, each in a fresh interpreter ({sys.executable}); "
         f"ijson backend: {first['backend']}; both variants' responses identical (digest {first['digest']}).",
         "",
@@ -184,8 +213,8 @@ def run(objects: int = OBJECTS, runs: int = RUNS) -> str:
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) == 2:  # a measured child process
-        print(json.dumps(run_variant(argv[0], argv[1])))
+    if len(argv) == 3:  # a measured child process
+        print(json.dumps(run_variant(argv[0], argv[1], argv[2])))
     else:
         print(run())
 

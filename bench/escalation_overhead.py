@@ -1,13 +1,15 @@
 """Escalation path overhead inside the chatbot Lambda: p50 of an escalating turn vs a normal turn, and the
-storage calls each makes on the response path.
+AWS calls each makes on the response path.
 
-Both variants run the real handler under moto (DynamoDB) with the `llm` detector and the same stubbed
-Bedrock delays (answer 300 ms, gate 200 ms). The escalating turn's gate says "negative, 0.95", so the turn
-records the escalation in its transaction; starting the workflow and writing the transcript happen later,
-in the outbox (the stream consumer), off the response path. Each measured turn is the second turn of a
-session whose first turn is not measured (a session has one open escalation at a time), alternating
-variants. Every AWS call the chatbot's clients send during a measured turn is counted.
-Target: escalating p50 / normal p50 <= 1.05.
+Both variants run the real handler with the `llm` detector and the same stubbed latencies: Bedrock answers
+after 300 ms (answer) and 200 ms (gate), DynamoDB after DYNAMODB_DELAY per call. DynamoDB is a Stubber, not
+moto, here: moto copies the whole table for every transaction and spends 13-30 ms per item on it (measured
+on this machine), so under moto the comparison would measure moto. The Stubber serves each measured turn as
+the second turn of its own session (the session item, two earlier turns, then the transaction), so both
+variants make the same calls and differ only in what Tandem computes and sends. The escalating turn's gate
+says "negative, 0.95": the turn records the escalation in its transaction; starting the workflow and the
+transcript happen later, in the outbox, off the response path. Every AWS call the chatbot's clients send
+during a measured turn is counted. Target: escalating p50 / normal p50 <= 1.05.
 
     .venv/bin/python -m bench.escalation_overhead
 """
@@ -23,11 +25,11 @@ from collections import Counter
 from types import SimpleNamespace
 from typing import Any
 
-from bench.common import OFFLINE_ENV, REGION, ROOT, TABLE, chatbot_env, patched_environ, percentile, table, verdict
-from bench.gate_overhead import ANSWER_DELAY, CUSTOMER, GATE_DELAY, CallCounter, stubbed_bedrock
-from tests.aws_resources import create_sessions_table
+from bench.common import OFFLINE_ENV, REGION, ROOT, chatbot_env, patched_environ, percentile, table, verdict
+from bench.gate_overhead import ANSWER_DELAY, CUSTOMER, GATE_DELAY, CallCounter, Sleeper, stubbed_bedrock
 from tests.bedrock_replies import converse_text, converse_verdict
 
+DYNAMODB_DELAY = 0.008  # seconds per DynamoDB call, a single-digit-millisecond service
 TURNS = 50  # measured turns per variant
 WARMUP_TURNS = 3
 TARGET_RATIO = 1.05
@@ -42,9 +44,38 @@ def run(turns: int = TURNS, warmup: int = WARMUP_TURNS) -> str:
         return _run(turns, warmup)
 
 
-def _run(turns: int, warmup: int) -> str:
+def stubbed_dynamodb() -> tuple[Any, Any, Sleeper]:
+    """(client, stubber, sleeper): a dynamodb client that answers from a Stubber after DYNAMODB_DELAY."""
     import boto3
-    from moto import mock_aws
+    from botocore.stub import Stubber
+
+    from lambdas.common import clients
+
+    client = boto3.client("dynamodb", region_name=REGION)
+    sleeper = Sleeper(DYNAMODB_DELAY)
+    client.meta.events.register("after-call.dynamodb", sleeper)  # every operation, registered before activate()
+    stubber = Stubber(client)
+    stubber.activate()
+    clients.set_client("dynamodb", client)
+    return client, stubber, sleeper
+
+
+def continued_session(stubber: Any, session_id: str) -> None:
+    """Queues what DynamoDB answers for the second turn of a session: its item, its first exchange, the write."""
+    started = "2026-11-30T10:00:00.000000Z"
+    stubber.add_response("get_item", {"Item": {
+        "session_id": {"S": session_id}, "sk": {"S": "SESSION"}, "customer_id": {"S": CUSTOMER},
+        "started_at": {"S": started}, "updated_at": {"S": started}, "expires_at": {"N": "1900000000"}}})
+    turns = [{"role": "bot", "text": "Here is what I found.", "turn_id": "t-2", "created_at": "2026-11-30T10:00:01.000000Z"},
+             {"role": "customer", "text": "Where is my order?", "turn_id": "t-1", "created_at": started}]
+    stubber.add_response("query", {"Items": [  # newest first: the store asks for the latest turns
+        {"session_id": {"S": session_id}, "sk": {"S": f"TURN#{t['created_at']}#{t['turn_id']}"},
+         "role": {"S": t["role"]}, "body": {"S": json.dumps(t)}} for t in turns]})
+    stubber.add_response("transact_write_items", {})
+
+
+def _run(turns: int, warmup: int) -> str:
+    import uuid
 
     from lambdas.chatbot import handler as chatbot_handler
     from lambdas.common import clients
@@ -58,52 +89,49 @@ def _run(turns: int, warmup: int) -> str:
     calls: dict[str, Counter[str]] = {}
     counter = CallCounter()
 
-    with mock_aws():
-        clients.reset()
-        chatbot_handler.reset_service()
-        create_sessions_table(boto3.client("dynamodb", region_name=REGION), TABLE)
-        _, answer_stub, answer_sleeper = stubbed_bedrock("default", ANSWER_DELAY)
-        _, gate_stub, gate_sleeper = stubbed_bedrock("gate", GATE_DELAY)
-        chatbot_handler.get_service()  # built from the environment, as Lambda's init does
-        for service in ("dynamodb", "s3", "stepfunctions"):  # whatever the chatbot would call, it is counted
-            clients.client(service).meta.events.register("before-call", counter)
+    clients.reset()
+    chatbot_handler.reset_service()
+    _, ddb_stub, ddb_sleeper = stubbed_dynamodb()
+    _, answer_stub, answer_sleeper = stubbed_bedrock("default", ANSWER_DELAY)
+    _, gate_stub, gate_sleeper = stubbed_bedrock("gate", GATE_DELAY)
+    chatbot_handler.get_service()  # built from the environment, as Lambda's init does
+    for service in ("dynamodb", "s3", "stepfunctions"):  # whatever the chatbot would call, it is counted
+        # before-parameter-build runs for every call, ahead of the Stubber's before-call answer.
+        clients.client(service).meta.events.register("before-parameter-build", counter)
 
-        def say(verdict: tuple[str, float], session_id: str | None) -> tuple[float, dict[str, Any]]:
-            answer_stub.add_response("converse", converse_text("Here is what I found."))
-            gate_stub.add_response("converse", converse_verdict(*verdict))  # a fresh dict: botocore consumes it
-            body = {"message": "My order is late again.", **({"session_id": session_id} if session_id else {})}
-            event = {**event_template, "body": json.dumps(body)}
-            with contextlib.redirect_stdout(io.StringIO()):  # Powertools prints its EMF metrics on stdout
-                started = time.perf_counter()
-                result = chatbot_handler.handler(event, context)
-                elapsed = time.perf_counter() - started
-            if result["statusCode"] != 200:
-                raise RuntimeError(f"unexpected reply {result['statusCode']} {result['body']}")
-            return elapsed, json.loads(result["body"])
+    def turn(name: str) -> float:
+        session_id = str(uuid.uuid4())
+        continued_session(ddb_stub, session_id)
+        answer_stub.add_response("converse", converse_text("Here is what I found."))
+        gate_stub.add_response("converse", converse_verdict(*VARIANTS[name]))  # a fresh dict: botocore consumes it
+        event = {**event_template, "body": json.dumps({"message": "My order is late again.", "session_id": session_id})}
+        counter.current = measured = Counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # Powertools prints its EMF metrics on stdout
+            started = time.perf_counter()
+            result = chatbot_handler.handler(event, context)
+            elapsed = time.perf_counter() - started
+        reply = json.loads(result["body"])
+        if result["statusCode"] != 200 or reply["escalated"] is not (name == "escalating"):
+            raise RuntimeError(f"{name}: unexpected reply {result['statusCode']} {reply}")
+        for stub in (ddb_stub, answer_stub, gate_stub):
+            stub.assert_no_pending_responses()
+        if measured["dynamodb:TransactWriteItems"] != 1:
+            raise RuntimeError(f"{name}: the call counter did not see the turn's transaction: {dict(measured)}")
+        calls.setdefault(name, measured)
+        return elapsed
 
-        def turn(name: str) -> float:
-            _, first = say(VARIANTS["normal"], None)  # the session's first turn, not measured
-            counter.current = measured = Counter()
-            elapsed, reply = say(VARIANTS[name], first["session_id"])
-            counter.current = Counter()  # the next session's first turn is not this turn's
-            if reply["escalated"] is not (name == "escalating"):
-                raise RuntimeError(f"{name}: unexpected reply {reply}")
-            calls.setdefault(name, measured)
-            for stub in (answer_stub, gate_stub):
-                stub.assert_no_pending_responses()
-            return elapsed
-
-        for _ in range(warmup):
-            for name in VARIANTS:
-                turn(name)
-        calls.clear()
-        for index in range(turns):
-            order = list(VARIANTS) if index % 2 == 0 else list(reversed(VARIANTS))
-            for name in order:
-                latencies[name].append(turn(name))
-        slept = {"answer": answer_sleeper.slept / answer_sleeper.calls, "gate": gate_sleeper.slept / gate_sleeper.calls}
-        clients.reset()
-        chatbot_handler.reset_service()
+    for _ in range(warmup):
+        for name in VARIANTS:
+            turn(name)
+    calls.clear()
+    for index in range(turns):
+        order = list(VARIANTS) if index % 2 == 0 else list(reversed(VARIANTS))
+        for name in order:
+            latencies[name].append(turn(name))
+    slept = {"answer": answer_sleeper.slept / answer_sleeper.calls, "gate": gate_sleeper.slept / gate_sleeper.calls,
+             "dynamodb": ddb_sleeper.slept / ddb_sleeper.calls}
+    clients.reset()
+    chatbot_handler.reset_service()
     return report(latencies, slept, calls, turns, warmup)
 
 
@@ -118,9 +146,9 @@ def report(latencies: dict[str, list[float]], slept: dict[str, float], calls: di
             for name in VARIANTS]
     most = max(storage.values())
     return "\n\n".join([
-        f"Stubbed delays (measured mean sleep): answer {slept['answer'] * 1000:.1f} ms, gate {slept['gate'] * 1000:.1f} ms. "
-        f"Detector `llm`; {turns} measured turns per variant after {warmup} warm-up turns each, alternating; each "
-        "measured turn is the second turn of its own session.",
+        f"Stubbed delays (measured mean sleep): answer {slept['answer'] * 1000:.1f} ms, gate {slept['gate'] * 1000:.1f} ms, "
+        f"DynamoDB {slept['dynamodb'] * 1000:.1f} ms per call. Detector `llm`; {turns} measured turns per variant after "
+        f"{warmup} warm-up turns each, alternating; each measured turn is the second turn of its own session.",
         table(["variant", "turns", "p50 ms", "p95 ms", "p50 / normal p50", "AWS calls on the response path",
                "calls"], rows),
         table(["ratio", "value", "target", "result"],
