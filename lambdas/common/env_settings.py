@@ -36,6 +36,14 @@ def ratings_location(environ: Mapping[str, str]) -> tuple[str, str]:
     return bucket, prefix
 
 
+def text_setting(environ: Mapping[str, str], name: str) -> str:
+    """A required, non-blank variable, stripped."""
+    value = environ.get(name, "").strip()
+    if not value:
+        raise SettingsError(name, "is required")
+    return value
+
+
 def integer_setting(environ: Mapping[str, str], name: str, low: int, high: int, default: int | None = None) -> int:
     """An integer variable from low to high; without a default it is required."""
     value = environ.get(name, "").strip()

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from lambdas.common.env_settings import SettingsError, integer_setting
+from lambdas.common.env_settings import SettingsError, integer_setting, text_setting
 
 MAX_EMAIL_TURNS = 20
 
@@ -30,10 +30,7 @@ class WorkerSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "WorkerSettings":
         def text(name: str) -> str:
-            value = environ.get(name, "").strip()
-            if not value:
-                raise SettingsError(name, "is required")
-            return value
+            return text_setting(environ, name)
 
         def integer(name: str, low: int, high: int) -> int:
             return integer_setting(environ, name, low, high)

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from lambdas.common.env_settings import SettingsError, integer_setting
+from lambdas.common.env_settings import SettingsError, integer_setting, text_setting
 
 # stacks/config.py bounds escalation_start_timeout_seconds the same way.
 START_TIMEOUT_RANGE = (30, 3600)
@@ -28,10 +28,7 @@ class ConsumerSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "ConsumerSettings":
         def text(name: str) -> str:
-            value = environ.get(name, "").strip()
-            if not value:
-                raise SettingsError(name, "is required")
-            return value
+            return text_setting(environ, name)
 
         arn = text("ESCALATION_STATE_MACHINE_ARN")
         if ":stateMachine:" not in arn:
