@@ -41,6 +41,8 @@ COUNTED = {
     "EscalationsWithdrawn": "An escalation was withdrawn: its workflow could not be started in time, and the "
                             "customer was told no expert is available. Check Step Functions and the consumer's log.",
     "MalformedStreamRecords": "The stream consumer skipped a record it could not read (see its log).",
+    "UnreadableTableItems": "A turn or escalation item of the sessions table could not be read and was left out "
+                            "of its transcript (see the consumer's log for the session).",
 }
 
 

@@ -133,11 +133,15 @@ class StreamConsumer:
     def materialize(self, session_id: str) -> bool:
         """Writes the session's transcript from the table; False when it must be retried."""
         try:
-            outcome = self.transcripts.materialize(session_id)
+            outcome, unreadable = self.transcripts.materialize(session_id)
         except Exception as error:  # S3 or DynamoDB fault: the records are retried, the table keeps everything
             self.metrics.add_metric("TranscriptWriteFailures", "Count", 1)
             self.logger.warning("transcript not written", extra={"session_id": session_id, "error": _code(error)})
             return False
+        if unreadable:  # an item no retry can make readable: counted and left out, the rest is written
+            self.metrics.add_metric("UnreadableTableItems", "Count", unreadable)
+            self.logger.error("session items that cannot be read were left out of the transcript",
+                              extra={"session_id": session_id, "items": unreadable})
         if outcome == "rebuilt":
             self.metrics.add_metric("TranscriptsRebuilt", "Count", 1)
             self.logger.warning("stored transcript was unreadable; rebuilt from the table",

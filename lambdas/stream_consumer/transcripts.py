@@ -40,6 +40,7 @@ class SessionItems:
     updated_at: str
     turns: list[Turn]
     escalations: list[EscalationRecord]
+    unreadable: int = 0  # TURN or ESCALATION items that could not be read (left out, never retried forever)
 
 
 def compose(items: SessionItems, stored: Transcript | None) -> Transcript:
@@ -77,17 +78,26 @@ class TranscriptWriter:
         session = next((i for i in items if i["sk"]["S"] == SESSION_SK), None)
         if session is None:
             return None
-        return SessionItems(
-            session_id=session_id, started_at=session["started_at"]["S"], updated_at=session["updated_at"]["S"],
-            turns=[Turn.from_dict(json.loads(i["body"]["S"])) for i in items if i["sk"]["S"].startswith(TURN_PREFIX)],
-            escalations=[state_from_item(i).record for i in items if i["sk"]["S"].startswith(ESCALATION_PREFIX)])
+        turns, escalations, unreadable = [], [], 0
+        for item in items:
+            sk = item["sk"]["S"]
+            try:
+                if sk.startswith(TURN_PREFIX):
+                    turns.append(Turn.from_dict(json.loads(item["body"]["S"])))
+                elif sk.startswith(ESCALATION_PREFIX):
+                    escalations.append(state_from_item(item).record)
+            except (KeyError, TypeError, ValueError, RecursionError):
+                unreadable += 1
+        return SessionItems(session_id=session_id, started_at=session["started_at"]["S"],
+                            updated_at=session["updated_at"]["S"], turns=turns, escalations=escalations,
+                            unreadable=unreadable)
 
-    def materialize(self, session_id: str) -> str:
+    def materialize(self, session_id: str) -> tuple[str, int]:
         """Writes the session's transcript; returns "written", "rebuilt" (the stored one was unreadable) or
-        "no_session"."""
+        "no_session", and how many of the session's items could not be read (left out of it)."""
         items = self.session_items(session_id)
         if items is None:
-            return "no_session"
+            return "no_session", 0
         key = transcript_key(session_id, items.started_at)
         for _ in range(WRITE_ATTEMPTS):
             stored, condition, readable = self._read(key)
@@ -99,7 +109,7 @@ class TranscriptWriter:
                 if error.response["Error"]["Code"] not in _CONDITIONAL_PUT_CONFLICTS:
                     raise
                 continue
-            return "written" if readable else "rebuilt"
+            return ("written" if readable else "rebuilt"), items.unreadable
         raise TranscriptConflict(f"transcript {key} changed under each of {WRITE_ATTEMPTS} attempts")
 
     def _read(self, key: str) -> tuple[Transcript | None, dict[str, str], bool]:

@@ -75,7 +75,7 @@ def test_the_transcript_holds_every_turn_of_the_table_in_order_and_the_escalatio
                         UpdateExpression="SET #s = :s, accepted_by = :e", ExpressionAttributeNames={"#s": "status"},
                         ExpressionAttributeValues={":s": {"S": "accepted"}, ":e": {"S": "Dana"}})
 
-    assert writer.materialize(session.session_id) == "written"
+    assert writer.materialize(session.session_id) == ("written", 0)
 
     doc = read_transcript(aws, session.session_id)
     stored = aws.sessions.turns(session.session_id)
@@ -108,7 +108,7 @@ def test_turns_the_table_no_longer_has_stay_in_the_transcript(aws, writer):
 
 
 def test_a_session_the_table_no_longer_has_is_left_alone(aws, writer):
-    assert writer.materialize("no-such-session") == "no_session"
+    assert writer.materialize("no-such-session") == ("no_session", 0)
     assert aws.s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
 
 
@@ -135,7 +135,7 @@ def test_an_unreadable_transcript_is_rebuilt_from_the_table(aws, writer, stored)
     session = started(aws, "one", "two")
     aws.s3.put_object(Bucket=BUCKET, Key=transcript_key(session.session_id, session.started_at), Body=stored)
 
-    assert writer.materialize(session.session_id) == "rebuilt"
+    assert writer.materialize(session.session_id) == ("rebuilt", 0)
 
     assert texts(read_transcript(aws, session.session_id)) == ["one", "re: one", "two", "re: two"]
 
@@ -238,3 +238,15 @@ def test_items_expired_by_ttl_do_not_rewrite_a_transcript(aws):
 
     assert parse_record(record).shows_in_transcript is False
     assert parse_record({**record, "userIdentity": None}).shows_in_transcript is True
+
+
+def test_an_item_no_retry_can_read_is_left_out_and_counted_not_retried(aws, capsys):
+    session = started(aws, "one", "two")
+    aws.ddb.put_item(TableName=TABLE, Item={"session_id": {"S": session.session_id},
+                                            "sk": {"S": "TURN#2026-01-01T00:00:00.000000Z#x"}, "body": {"S": "{oops"}})
+
+    aws.outbox.drain()
+
+    assert texts(read_transcript(aws, session.session_id)) == ["one", "re: one", "two", "re: two"]
+    assert aws.outbox.poller.failures == 0
+    assert '"UnreadableTableItems":[1.0]' in capsys.readouterr().out
