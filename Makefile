@@ -1,6 +1,6 @@
 # Tandem: everything a fresh machine needs, driven from the README.
 #   make synth   install, then synthesize every stack (no AWS account, no Docker)
-#   make test    install, then run the whole test suite
+#   make test    install, then lint (ruff), type-check (mypy) and run the whole test suite
 #   make bench   install, then run the benchmarks and append them to bench/RESULTS.md
 SHELL := /bin/bash
 .DEFAULT_GOAL := synth
@@ -42,6 +42,8 @@ _synth:
 	cdk synth --quiet --no-notices --no-version-reporting
 	@echo "Synthesized: $$(ls cdk.out/*.template.json | xargs -n1 basename | tr '\n' ' ')"
 _test:
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 _bench:
 	$(BIN)/python -m bench

@@ -38,8 +38,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from bench.common import (OFFLINE_ENV, REGION, ROOT, TABLE, chatbot_env, patched_environ, percentile,
-                          table, verdict)
+from bench.common import OFFLINE_ENV, REGION, ROOT, TABLE, chatbot_env, patched_environ, percentile, table, verdict
 from tests.aws_resources import create_sessions_table
 from tests.bedrock_replies import converse_text, converse_verdict
 

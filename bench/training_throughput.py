@@ -26,7 +26,8 @@ import torch
 from bench.common import median, table
 from lambdas.common.training_data import KTO_FILE, REWARD_FILE, to_jsonl
 from tests.tiny_models import all_texts, build_tokenizer, save_tiny_llama, save_tiny_t5, synthetic_splits
-from training import data as training_data, job
+from training import data as training_data
+from training import job
 from training.config import Hyperparameters
 
 RUNS = 3

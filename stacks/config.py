@@ -369,8 +369,8 @@ def _validate(c: TandemConfig) -> None:
              optional=True)
     workteam = (c.workteam_user_pool_id, c.workteam_user_group, c.workteam_client_id)
     if any(workteam) and not all(workteam):
-        missing = [k for k, v in zip(("workteam_user_pool_id", "workteam_user_group", "workteam_client_id"), workteam)
-                   if not v]
+        names = ("workteam_user_pool_id", "workteam_user_group", "workteam_client_id")
+        missing = [k for k, v in zip(names, workteam, strict=True) if not v]
         raise ConfigError(missing[0], "", "all three of workteam_user_pool_id, workteam_user_group and "
                           "workteam_client_id, or none")
     if all(workteam) and c.labeling_workteam_arn:

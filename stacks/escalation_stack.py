@@ -26,7 +26,7 @@ from constructs import Construct
 from stacks.config import TandemConfig
 from stacks.constructs.alarm_topic import notify
 from stacks.constructs.conversation_store import ConversationStore
-from stacks.constructs.nag import acknowledge
+from stacks.constructs.nag import acknowledge, arn_ref
 from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.rest_api import logged_rest_api
 from stacks.constructs.workflow import standard_workflow
@@ -240,7 +240,7 @@ class EscalationStack(Stack):
                                 resources=[self.execution_arns()])])
         acknowledge(
             policy, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
-                    f"execution:<{self.resolve(self.state_machine.node.default_child.logical_id)}.Name>:*]",
+                    f"execution:{arn_ref(self.state_machine, 'Name')}:*]",
             "Read-only access to the executions of the escalation workflow alone; each execution is named after "
             "an escalation created at run time, so no finer ARN exists.",
         )

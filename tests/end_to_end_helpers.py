@@ -33,10 +33,10 @@ from lambdas.common import clients
 from lambdas.expert_api import handler as expert_handler
 from stacks.config import TandemConfig
 from tests.bedrock_replies import converse_text
+from tests.lambda_context import lambda_context as make_context
 from tests.lambdas.escalation_worker.conftest import TABLE
 from tests.lambdas.escalation_worker.helpers import drain
 from tests.statemachines.conftest import BUCKET, Flow
-from tests.lambda_context import lambda_context as make_context
 
 EVENTS = Path(__file__).resolve().parent / "events"
 CUSTOMER = "6f1c1c4e-2222-4a5b-9c2d-0123456789ab"  # the customer's Cognito sub

@@ -34,11 +34,22 @@ from lambdas.escalation_worker import handler as worker_handler
 from lambdas.expert_api import handler as expert_handler
 from stacks.config import TandemConfig
 from tests.end_to_end_helpers import (
-    EXPERT_API_URL, KNOWLEDGE_BUCKET, STAGE, Bedrock, Customer, ExpertBrowser, bucket_objects, forms_of, inbox,
-    page_text, stack_environment, table_scan)
+    EXPERT_API_URL,
+    KNOWLEDGE_BUCKET,
+    STAGE,
+    Bedrock,
+    Customer,
+    ExpertBrowser,
+    bucket_objects,
+    forms_of,
+    inbox,
+    page_text,
+    stack_environment,
+    table_scan,
+)
 from tests.lambdas.escalation_worker.conftest import TABLE
-from tests.outbox import Outbox
 from tests.lambdas.escalation_worker.helpers import SECRET, worker_context
+from tests.outbox import Outbox
 from tests.statemachines.conftest import BUCKET, Flow
 
 # Handler invocations that emit no business metric make Powertools warn.

@@ -34,7 +34,8 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from lambdas.chatbot import handler as chatbot_handler, service as chatbot_service
+from lambdas.chatbot import handler as chatbot_handler
+from lambdas.chatbot import service as chatbot_service
 from lambdas.common import clients
 from lambdas.common.training_data import read_rows
 from lambdas.feedback_sampler import handler as sampler_handler
@@ -42,14 +43,15 @@ from lambdas.finetune_dataset import handler as dataset_handler
 from lambdas.groundtruth_post import handler as post_handler
 from lambdas.groundtruth_pre import handler as pre_handler
 from stacks.config import TandemConfig
-from tests.tiny_models import build_tokenizer, save_tiny_t5
-from training import data as training_data, job
-from training.config import Hyperparameters
 from tests.end_to_end_helpers import Bedrock, Customer, lambda_context, stack_environment
 from tests.lambdas.escalation_worker.conftest import TABLE
 from tests.lambdas.groundtruth_post.conftest import described_job
 from tests.outbox import Outbox
 from tests.statemachines.conftest import Flow
+from tests.tiny_models import build_tokenizer, save_tiny_t5
+from training import data as training_data
+from training import job
+from training.config import Hyperparameters
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 

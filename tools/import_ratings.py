@@ -47,8 +47,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from lambdas.common.feedback import (MAX_RATING, MIN_RATING, RATING_SOURCES, FeedbackFormatError, RatingRecord,
-                                     WorkerRating)
+from lambdas.common.feedback import (
+    MAX_RATING,
+    MIN_RATING,
+    RATING_SOURCES,
+    FeedbackFormatError,
+    RatingRecord,
+    WorkerRating,
+)
 from lambdas.common.transcript import Transcript, question_of
 
 EXIT_OK, EXIT_BAD_ROWS, EXIT_ERROR = 0, 1, 2

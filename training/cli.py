@@ -15,6 +15,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from training.config import ALGORITHMS, DEFAULT_MODEL, ConfigError, Hyperparameters, parse_bool, parse_modules
 
@@ -23,7 +24,7 @@ logger = logging.getLogger("training")
 _DEFAULTS = Hyperparameters()
 
 
-def _flag(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
+def _flag(parser: argparse._ActionsContainer, name: str, **kwargs: Any) -> None:
     """Both spellings: --learning-rate and --learning_rate."""
     spellings = {f"--{name}", f"--{name.replace('_', '-')}"}
     parser.add_argument(*sorted(spellings), dest=name, **kwargs)

@@ -11,11 +11,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the dataset builder is imported lazily (see above)
+    from lambdas.common.training_data import Kind
 
 logger = logging.getLogger(__name__)
 
-REWARD, KTO = "reward", "kto"
+REWARD: Kind = "reward"
+KTO: Kind = "kto"
 
 
 class DataError(ValueError):
@@ -29,17 +33,17 @@ class TrainingData:
     sources: dict[str, str] = field(default_factory=dict)  # where each part came from, for metrics.json
 
 
-def row_kind(algorithm: str) -> str:
+def row_kind(algorithm: str) -> Kind:
     return KTO if algorithm == "kto" else REWARD
 
 
-def _file_name(kind: str) -> str:
+def _file_name(kind: Kind) -> str:
     from lambdas.common import training_data
 
     return training_data.KTO_FILE if kind == KTO else training_data.REWARD_FILE
 
 
-def resolve(location: Path, kind: str) -> Path:
+def resolve(location: Path, kind: Kind) -> Path:
     """A channel is a directory holding reward.jsonl / kto.jsonl; a file is taken as the wanted kind."""
     location = Path(location)
     if location.is_dir():
@@ -52,7 +56,7 @@ def resolve(location: Path, kind: str) -> Path:
     return location
 
 
-def load_rows(location: Path, kind: str) -> list[dict[str, Any]]:
+def load_rows(location: Path, kind: Kind) -> list[dict[str, Any]]:
     from lambdas.common.training_data import read_rows
 
     path = resolve(location, kind)
@@ -84,8 +88,7 @@ def from_ratings(files: list[Path], algorithm: str, *, good_min_rating: float, b
     with --train/--eval."""
     import json
 
-    from lambdas.common.training_data import (KTO_FILE, REWARD_FILE, DatasetOptions, build_dataset,
-                                              to_jsonl)
+    from lambdas.common.training_data import KTO_FILE, REWARD_FILE, DatasetOptions, build_dataset, to_jsonl
 
     options = DatasetOptions(good_min_rating=good_min_rating, bad_max_rating=bad_max_rating)
     sources = []

@@ -31,7 +31,7 @@ def run(hparams: Hyperparameters, data: TrainingData, output: Path, *, model_pat
     set_seed(hparams.seed)
     loaded = modeling.load(path, hparams)
     peft_config = modeling.lora_config(loaded, hparams)  # checks the target modules before any training
-    scoring_args = {"is_encoder_decoder": loaded.is_encoder_decoder, "device": loaded.device}
+    scoring_args: dict[str, Any] = {"is_encoder_decoder": loaded.is_encoder_decoder, "device": loaded.device}
 
     before = _evaluate(loaded.model, loaded.tokenizer, data, hparams, scoring_args)
     adjustments: dict[str, Any] = {}
@@ -58,7 +58,7 @@ def run(hparams: Hyperparameters, data: TrainingData, output: Path, *, model_pat
                                      dtype=loaded.checkpoint_dtype).name
     outputs.plot_curves(output, hparams.algorithm, result.history)
 
-    metrics = {
+    metrics: dict[str, Any] = {
         "algorithm": hparams.algorithm,
         "model": {"name_or_path": hparams.model_name_or_path, "loaded_from": path,
                   "model_type": loaded.model_type,

@@ -91,5 +91,6 @@ def train(base_model, tokenizer, peft_config, rows: list[dict[str, Any]], hparam
         result.seconds = time.perf_counter() - started
         result.steps = trainer.state.global_step
     model = trainer.model
+    assert model is not None  # the trainer was built with one
     model.eval()
     return model, result, batch_size

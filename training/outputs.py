@@ -84,11 +84,11 @@ def plot_curves(output: Path, algorithm: str, history: list[dict[str, float]]) -
     else:
         panels = [("reward/mean", ["reward/mean"]), ("loss", ["loss"])]
     figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4))
-    for axis, (title, keys) in zip(axes, panels):
+    for axis, (title, keys) in zip(axes, panels, strict=True):
         for key in keys:
             points = [(entry["step"], entry[key]) for entry in history if key in entry]
             if points:
-                axis.plot(*zip(*points), marker="." if len(points) < 50 else None, label=key)
+                axis.plot(*zip(*points, strict=True), marker="." if len(points) < 50 else None, label=key)
         axis.set_title(title)
         axis.set_xlabel("step")
         if len(keys) > 1:

@@ -24,7 +24,7 @@ class Encoded:
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
     length = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         length += 1

@@ -80,7 +80,7 @@ class Answerer:
             reply = self.model.invoke([("system", system), *history_messages(history), ("human", message)])
         except ClientError as error:
             return ModelFailure(error=error.response["Error"]["Code"], latency_ms=self._ms(started))
-        except Exception as error:  # time-outs, connection errors, replies langchain cannot parse: fail safe
+        except Exception as error:  # noqa: BLE001 (time-outs, connection errors, unparsable replies)
             return ModelFailure(error=type(error).__name__, latency_ms=self._ms(started))
         text = reply.text if isinstance(reply.text, str) else str(reply.content)
         if not text.strip():

@@ -53,10 +53,11 @@ def build_service(settings: ChatbotSettings) -> ChatService:
                   "trace": "disabled"} if settings.guardrail_id else None)
     retriever = None
     if settings.knowledge_base_id:
-        from langchain_aws.retrievers import AmazonKnowledgeBasesRetriever  # noqa: PLC0415 (only when used)
+        from langchain_aws.retrievers import AmazonKnowledgeBasesRetriever  # imported only when it is used
 
         retriever = AmazonKnowledgeBasesRetriever(
             knowledge_base_id=settings.knowledge_base_id, client=clients.client("bedrock-agent-runtime"),
+            min_score_confidence=None,  # every passage the search returns (the library's default, said here)
             retrieval_config={"vectorSearchConfiguration": {"numberOfResults": settings.knowledge_base_results}})
     answerer = Answerer(
         model=_chat_model(settings, "default", model_id=settings.model_id, temperature=settings.temperature,

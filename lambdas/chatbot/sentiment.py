@@ -14,9 +14,11 @@ from typing import Any, Callable, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from lambdas.common import clients
-from lambdas.common.transcript import Sentiment
+from lambdas.common.transcript import Sentiment, SentimentLabel
 
 COMPREHEND_MAX_BYTES = 5000  # DetectSentiment's Text limit (UTF-8 bytes)
+_COMPREHEND_LABELS: dict[str, SentimentLabel] = {"POSITIVE": "positive", "NEGATIVE": "negative",
+                                                 "NEUTRAL": "neutral"}
 
 
 class GateModelError(RuntimeError):
@@ -64,11 +66,12 @@ class ComprehendDetector:
             Text=truncate_utf8(text, COMPREHEND_MAX_BYTES), LanguageCode=self.language_code)
         scores = result["SentimentScore"]
         sentiment = result["Sentiment"]
+        label: SentimentLabel
         if sentiment == "MIXED":
             # Mixed feelings count as negative when the negative part outweighs the positive one.
             label = "negative" if scores["Negative"] >= scores["Positive"] else "positive"
         else:
-            label = sentiment.lower()
+            label = _COMPREHEND_LABELS[sentiment]
         return Sentiment(label=label, score=round(float(scores[label.capitalize()]), 4), detector=self.name)
 
 

@@ -39,8 +39,8 @@ class Entity:
     """A span of personal data: characters [begin, end) of one text."""
 
     type: str
-    begin: int
-    end: int
+    begin: int | None  # None (a Comprehend answer without the offset) is refused by `redact`
+    end: int | None
 
 
 # Masking (pure) ---------------------------------------------------------------------------------------
@@ -62,20 +62,22 @@ def redact(text: str, entities: Iterable[Entity | Mapping[str, Any]]) -> str:
     ({Type, BeginOffset, EndOffset}, end exclusive) or Entity values, in any order. Overlapping entities
     become one mask naming their types in order ("[NAME|EMAIL]"); adjacent ones keep a mask each. A type
     that is not an upper-case name becomes "PII". ValueError if an offset falls outside the text."""
-    spans = [_entity(e) for e in entities]
-    for span in spans:
-        if not (isinstance(span.begin, int) and isinstance(span.end, int) and 0 <= span.begin <= span.end <= len(text)):
-            raise ValueError(f"entity offsets {span.begin}..{span.end} do not fit a text of {len(text)} characters")
-    spans.sort(key=lambda e: (e.begin, e.end))
+    spans: list[tuple[int, int, str]] = []
+    for entity in map(_entity, entities):
+        first, last = entity.begin, entity.end
+        if not (isinstance(first, int) and isinstance(last, int) and 0 <= first <= last <= len(text)):
+            raise ValueError(f"entity offsets {first}..{last} do not fit a text of {len(text)} characters")
+        spans.append((first, last, entity.type))
+    spans.sort(key=lambda span: span[:2])
     merged: list[tuple[int, int, list[str]]] = []
-    for span in spans:
-        if span.begin == span.end:
+    for first, last, kind in spans:
+        if first == last:
             continue
-        if merged and span.begin < merged[-1][1]:
+        if merged and first < merged[-1][1]:
             begin, end, types = merged[-1]
-            merged[-1] = (begin, max(end, span.end), types + [span.type])
+            merged[-1] = (begin, max(end, last), types + [kind])
         else:
-            merged.append((span.begin, span.end, [span.type]))
+            merged.append((first, last, [kind]))
     parts, kept = [], 0
     for begin, end, types in merged:
         parts += [text[kept:begin], _label(types)]
@@ -175,5 +177,5 @@ def detect_pii(texts: Sequence[str], language_code: str, *, max_bytes: int = MAX
 
 def redact_texts(texts: Sequence[str], language_code: str, *, max_bytes: int = MAX_REQUEST_BYTES) -> list[str]:
     """Each text with its personal data masked; RedactionFailed (nothing masked) if Comprehend failed."""
-    return [redact(text, entities) for text, entities in zip(texts, detect_pii(texts, language_code,
-                                                                               max_bytes=max_bytes))]
+    found = detect_pii(texts, language_code, max_bytes=max_bytes)
+    return [redact(text, entities) for text, entities in zip(texts, found, strict=True)]

@@ -1,7 +1,8 @@
 """Where conversations live: the sessions table (DynamoDB), the record of everything accepted.
 
 Table layout (partition key `session_id`, sort key `sk`; every item carries the TTL attribute `expires_at`):
-- `SESSION`                   the session: owner (the customer's Cognito `sub`), times, open escalation
+- `SESSION`                   the session: `customer_id` (the customer's Cognito `sub`), times, the open
+                              escalation, `owner` (the expert who has the conversation), `closed_at`
 - `TURN#<created_at>#<id>`    one item per turn, the Turn JSON in `body`
 - `ESCALATION#<id>`           one item per escalation, the EscalationRecord JSON in `body`
 - `REQUEST#<key>`             a request already applied (an idempotency key, e.g. an expert's reply form)

@@ -15,6 +15,7 @@ from typing import Any, Literal, Sequence
 SCHEMA_VERSION = 1
 Role = Literal["customer", "bot", "agent", "system"]
 ROLES: tuple[str, ...] = ("customer", "bot", "agent", "system")
+SentimentLabel = Literal["negative", "neutral", "positive"]
 EscalationStatus = Literal["pending", "accepted", "resolved", "timed_out", "cancelled", "failed"]
 
 
@@ -40,7 +41,7 @@ def new_id() -> str:
 
 @dataclass(frozen=True)
 class Sentiment:
-    label: Literal["negative", "neutral", "positive"]
+    label: SentimentLabel
     score: float  # confidence in `label`, 0..1
     detector: str
     reason: str = ""

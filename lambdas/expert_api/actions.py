@@ -36,11 +36,10 @@ from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common import clients, signing
+from lambdas.common import clients, redaction, signing
 from lambdas.common.escalations import EscalationConflict, EscalationState, EscalationStore, escalation_key
 from lambdas.common.session_store import REQUEST_PREFIX, SessionStore
 from lambdas.common.transcript import EscalationRecord, Turn
-from lambdas.common import redaction
 from lambdas.expert_api.request import LinkParams
 from lambdas.expert_api.settings import ExpertApiSettings
 from lambdas.expert_api.workflow import WorkflowProbe
@@ -229,7 +228,7 @@ def reply(api: ExpertApi, state: EscalationState, text: str, *, reply_id: str | 
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": {":accepted": {"S": "accepted"}, ":expert": {"S": state.record.accepted_by or ""}},
     }}
-    turn = Turn(role="agent", text=text, **({"turn_id": reply_id} if reply_id else {}))
+    turn = Turn(role="agent", text=text, turn_id=reply_id) if reply_id else Turn(role="agent", text=text)
     writes = [still_theirs]
     if reply_id:
         writes.append({"Put": {
@@ -351,7 +350,7 @@ def redact_conversation(record: EscalationRecord, turns: list[Turn],
     turns = handled_turns(record, turns)
     *texts, note = redaction.redact_texts([t.text for t in turns] + [record.note or ""], language_code)
     return (replace(record, note=note if record.note else record.note),
-            [replace(turn, text=text) for turn, text in zip(turns, texts)])
+            [replace(turn, text=text) for turn, text in zip(turns, texts, strict=True)])
 
 
 def export_knowledge(api: ExpertApi, record: EscalationRecord, turns: list[Turn]) -> str:

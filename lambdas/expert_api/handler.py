@@ -33,8 +33,17 @@ from lambdas.common.signing import LinkExpired, LinkInvalid
 from lambdas.expert_api import actions, pages
 from lambdas.expert_api.actions import ExpertApi, WorkflowGone, WorkflowUnavailable, WorkflowUnconfirmed
 from lambdas.expert_api.request import (
-    ExpertRequest, RequestError, after_timestamp, body_fields, close_flag, expert_name, link_params, parse_event,
-    reply_id, reply_text, resolution_note,
+    ExpertRequest,
+    RequestError,
+    after_timestamp,
+    body_fields,
+    close_flag,
+    expert_name,
+    link_params,
+    parse_event,
+    reply_id,
+    reply_text,
+    resolution_note,
 )
 from lambdas.expert_api.settings import ExpertApiSettings
 

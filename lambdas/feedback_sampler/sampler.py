@@ -28,10 +28,9 @@ from typing import Any, Iterator
 
 from botocore.exceptions import ClientError
 
-from lambdas.common import clients
+from lambdas.common import clients, redaction
 from lambdas.common.feedback import Sampling
 from lambdas.common.transcript import Transcript
-from lambdas.common import redaction
 from lambdas.feedback_sampler.manifest import manifest_body
 from lambdas.feedback_sampler.sampling import Candidate, collect, select
 from lambdas.feedback_sampler.settings import TASK_DESCRIPTION, TASK_KEYWORDS, TASK_TITLE, SamplerSettings

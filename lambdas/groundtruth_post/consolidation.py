@@ -36,8 +36,16 @@ from typing import IO, Any, Callable, Iterator, Protocol
 
 import ijson
 
-from lambdas.common.feedback import (MAX_RATING, MIN_RATING, LabelingItem, RatingRecord, UnreadableItem,
-                                     WorkerRating, is_unicode, manifest_item)
+from lambdas.common.feedback import (
+    MAX_RATING,
+    MIN_RATING,
+    LabelingItem,
+    RatingRecord,
+    UnreadableItem,
+    WorkerRating,
+    is_unicode,
+    manifest_item,
+)
 from lambdas.groundtruth_post.manifest_index import ManifestLookupError
 
 BACKEND = ijson.backend  # "yajl2_c" where the C extension loads, else "python"

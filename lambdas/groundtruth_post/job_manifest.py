@@ -34,7 +34,7 @@ class ManifestUnavailable(RuntimeError):
 def _code(error: BaseException) -> str:
     if isinstance(error, ClientError):
         return error.response.get("Error", {}).get("Code") or "Unknown"
-    if isinstance(error, OSError) and error.errno in errno.errorcode:
+    if isinstance(error, OSError) and error.errno is not None and error.errno in errno.errorcode:
         return errno.errorcode[error.errno]  # e.g. ENOSPC: the manifest does not fit in /tmp
     return type(error).__name__
 

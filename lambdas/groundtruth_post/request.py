@@ -24,7 +24,7 @@ class RequestError(ValueError):
         self.field = field_name
 
 
-def parse_s3_uri(uri: str) -> tuple[str, str]:
+def parse_s3_uri(uri: Any) -> tuple[str, str]:
     match = _S3_URI.fullmatch(uri) if isinstance(uri, str) else None
     if not match:
         raise ValueError("not an s3://bucket/key URI")
@@ -45,7 +45,7 @@ class ConsolidationRequest:
             raise RequestError("event", "must be a JSON object")
         arn = event.get("labelingJobArn")
         match = _JOB_ARN.fullmatch(arn) if isinstance(arn, str) else None
-        if not match:
+        if not isinstance(arn, str) or not match:
             raise RequestError("labelingJobArn", "must be a SageMaker labeling-job ARN")
         label = event.get("labelAttributeName")
         if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL_ATTRIBUTE_CHARS:

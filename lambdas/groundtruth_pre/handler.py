@@ -102,7 +102,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.warning("unexpected request version", extra={"version": str(request.version)[:40]})
     try:
         decision = decide(request, rated)
-    except Exception as error:  # a bug must not fail the labeling job, nor show a rater a broken task
+    except Exception as error:  # noqa: BLE001 (a bug must not fail the labeling job, nor show a rater a broken task)
         logger.error("labeling item failed", extra={"labeling_job": request.job_name,
                                                     "error": type(error).__name__})
         decision = _nobody()

@@ -21,7 +21,6 @@ from typing import Mapping
 from lambdas.common.env_settings import integer_setting, ratings_location
 
 
-
 @dataclass(frozen=True)
 class PreSettings:
     ratings_bucket: str

@@ -89,7 +89,7 @@ class StreamConsumer:
         ids = {"session_id": escalation.session_id, "escalation_id": escalation.escalation_id}
         try:
             outcome = self.starter.start(escalation)
-        except Exception as error:  # any fault of the start: retried, then withdrawn past the bound
+        except Exception as error:  # noqa: BLE001 (any fault of the start: retried, then withdrawn past the bound)
             self.metrics.add_metric("EscalationStartFailures", "Count", 1)
             waited = _seconds_since(escalation.requested_at, self.clock())
             self.logger.warning("escalation workflow did not start", extra={
@@ -120,7 +120,7 @@ class StreamConsumer:
             self.logger.info("escalation moved on before it was withdrawn",
                              extra={**ids, "status": state.record.status})
             return True
-        except Exception as error:  # the session or escalation could not be read: try again
+        except Exception as error:  # noqa: BLE001 (the session or escalation could not be read: try again)
             self.logger.error("escalation could not be withdrawn", extra={**ids, "error": _code(error)})
             return False
         self.metrics.add_metric("EscalationsWithdrawn", "Count", 1)
@@ -134,7 +134,7 @@ class StreamConsumer:
         """Writes the session's transcript from the table; False when it must be retried."""
         try:
             outcome, unreadable = self.transcripts.materialize(session_id)
-        except Exception as error:  # S3 or DynamoDB fault: the records are retried, the table keeps everything
+        except Exception as error:  # noqa: BLE001 (S3 or DynamoDB: the records are retried)
             self.metrics.add_metric("TranscriptWriteFailures", "Count", 1)
             self.logger.warning("transcript not written", extra={"session_id": session_id, "error": _code(error)})
             return False

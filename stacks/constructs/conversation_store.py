@@ -56,7 +56,8 @@ class ConversationStore(Construct):
         )
         # Other stacks read these through named exports (see _value): their policies then name the
         # resources the same way on every synth, so each cdk-nag acknowledgment can name its finding.
-        self._exports = {
+        assert self.sessions.table_stream_arn is not None  # the stream is set above
+        self._exports: dict[str, str] = {
             "SessionsTableName": self.sessions.table_name, "SessionsTableArn": self.sessions.table_arn,
             "SessionsTableStreamArn": self.sessions.table_stream_arn,
             "TranscriptsBucketName": self.transcripts.bucket_name, "TranscriptsBucketArn": self.transcripts.bucket_arn,

@@ -16,9 +16,9 @@ def acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))
 
 
-def arn_ref(resource: IConstruct) -> str:
-    """How cdk-nag spells a resource's ARN in a finding: <LogicalId.Arn>."""
+def arn_ref(resource: IConstruct, attribute: str = "Arn") -> str:
+    """How cdk-nag spells a resource's attribute in a finding: <LogicalId.Arn> (or another attribute)."""
     cfn = resource.node.default_child
     assert isinstance(cfn, CfnResource)
-    return f"<{Stack.of(resource).resolve(cfn.logical_id)}.Arn>"
+    return f"<{Stack.of(resource).resolve(cfn.logical_id)}.{attribute}>"
 

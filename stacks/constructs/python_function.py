@@ -38,6 +38,7 @@ _PIP_PLATFORMS = {
 }
 # Files a running function never reads; dropping them keeps the bundle (and the cold start) lean.
 _PRUNE_DIRS = ("__pycache__", "tests", "test")
+DEFAULT_TIMEOUT = Duration.seconds(30)
 
 
 def _ignore_sources(_dir: str, names: list[str]) -> set[str]:
@@ -65,7 +66,7 @@ class PipBundler:
             return [*command, "--no-deps", "--requirement", str(self.function_dir / "requirements.lock")]
         return [*command, "--requirement", str(requirements)]
 
-    def try_bundle(self, output_dir: str, *, image, **_options) -> bool:  # noqa: ANN001 (jsii signature)
+    def try_bundle(self, output_dir: str, *, image, **_options) -> bool:
         subprocess.run(self.pip_command(output_dir), check=True)
         package = Path(output_dir) / "lambdas"
         package.mkdir(exist_ok=True)
@@ -115,7 +116,7 @@ class PythonFunction(Construct):
         description: str,
         environment: Mapping[str, str] | None = None,
         memory_size: int = 512,
-        timeout: Duration = Duration.seconds(30),
+        timeout: Duration = DEFAULT_TIMEOUT,
         log_retention_days: int = 30,
         snapstart: bool = False,
         reserved_concurrency: int | None = None,

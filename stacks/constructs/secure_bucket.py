@@ -7,7 +7,6 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 
-
 def access_log_bucket(scope: Construct, construct_id: str, *, retention_days: int) -> s3.Bucket:
     """Where the other buckets' server access logs go (it does not log itself: that would loop)."""
     bucket = s3.Bucket(

@@ -94,7 +94,7 @@ class TrainingCodeBundler:
     def __init__(self, root: Path = ROOT):
         self.root = root
 
-    def try_bundle(self, output_dir: str, *, image, **_options) -> bool:  # noqa: ANN001 (jsii signature)
+    def try_bundle(self, output_dir: str, *, image, **_options) -> bool:
         (Path(output_dir) / ARCHIVE_NAME).write_bytes(build_archive(self.root))
         return True
 

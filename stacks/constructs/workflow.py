@@ -22,6 +22,7 @@ from constructs import Construct
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.python_function import retention
 
+
 def standard_workflow(scope: Construct, construct_id: str, *, definition: Path, substitutions: Mapping[str, str],
                       role: iam.Role, log_retention_days: int, logs_id: str) -> sfn.StateMachine:
     """`definition` is a file of statemachines/. No whole-execution timeout: CDK applies `timeout` only to

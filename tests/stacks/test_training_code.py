@@ -15,7 +15,14 @@ import aws_cdk as cdk
 import pytest
 
 from stacks.constructs.training_code import (
-    ARCHIVE_NAME, ROOT, TrainingCode, TrainingCodeBundler, build_archive, source_files, source_hash)
+    ARCHIVE_NAME,
+    ROOT,
+    TrainingCode,
+    TrainingCodeBundler,
+    build_archive,
+    source_files,
+    source_hash,
+)
 
 # The stand-in package records how it was started, and imports the shared modules the real one needs.
 MAIN = """import json, sys

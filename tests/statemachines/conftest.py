@@ -28,10 +28,16 @@ from lambdas.escalation_worker import handler as worker_handler
 from lambdas.stream_consumer.starter import StepFunctionsStarter
 from lambdas.stream_consumer.transcripts import TranscriptWriter
 from tests.aws_resources import create_sessions_table
-from tests.outbox import Outbox
 from tests.lambdas.escalation_worker.conftest import TABLE, worker_environment
 from tests.lambdas.escalation_worker.helpers import (
-    SECRET, drain, read_transcript, table_item, topic_with_inbox, worker_context)
+    SECRET,
+    drain,
+    read_transcript,
+    table_item,
+    topic_with_inbox,
+    worker_context,
+)
+from tests.outbox import Outbox
 
 DEFINITION = Path(__file__).resolve().parents[2] / "statemachines" / "human_escalation.asl.json"
 BUCKET = "tandem-transcripts-workflow"

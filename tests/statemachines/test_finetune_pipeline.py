@@ -32,8 +32,22 @@ import requests
 from moto import mock_aws
 
 from tests.statemachines.finetune_pipeline_helpers import (
-    ACCOUNT, BUCKET, HYPERPARAMETERS, IMPORT_ROLE, REGION, dataset_result, definition, import_job,
-    import_job_arn, lambda_error, output_has_path, requests_sent, stand_in, training_job, validation_errors)
+    ACCOUNT,
+    BUCKET,
+    HYPERPARAMETERS,
+    IMPORT_ROLE,
+    REGION,
+    dataset_result,
+    definition,
+    import_job,
+    import_job_arn,
+    lambda_error,
+    output_has_path,
+    requests_sent,
+    stand_in,
+    training_job,
+    validation_errors,
+)
 
 SERVICE_TASKS = ("Train", "ImportModel", "CheckImport")
 # A failed .sync training job reports States.TaskFailed with the job's description as the cause. A Fail

@@ -14,9 +14,9 @@ from botocore.exceptions import ClientError
 
 from lambdas.common import signing
 from lambdas.common.transcript import EscalationRecord, Turn
-from tests.statemachines.conftest import DEFINITION
 from tests.lambdas.escalation_worker.conftest import BUSY, HANDBACK, TABLE
 from tests.lambdas.escalation_worker.helpers import HANDOFF, SECRET, escalate, stored_turns
+from tests.statemachines.conftest import DEFINITION
 
 EXPERT = "expert@example.com"
 # Time-outs that cannot fire while a test is still acting, and short ones for the paths that wait for them

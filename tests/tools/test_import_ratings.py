@@ -13,8 +13,7 @@ from moto import mock_aws
 
 from lambdas.common import clients
 from lambdas.common.feedback import RatingRecord
-from lambdas.common.transcript import transcript_key
-from lambdas.common.transcript import Transcript, Turn
+from lambdas.common.transcript import Transcript, Turn, transcript_key
 from tools import import_ratings
 from tools.import_ratings import EXIT_BAD_ROWS, EXIT_ERROR, EXIT_OK
 
@@ -168,13 +167,13 @@ def test_transcripts_are_read_from_the_bucket(tmp_path):
 
 BAD_CSV = ["session_id,turn_id,rating,rater",  # line 1
            f"{S1},a1,5,alice",                 # 2: good
-           f",a1,5,bob",                       # 3: missing session_id
+           ",a1,5,bob",                       # 3: missing session_id
            f"{S1},a1,,carol",                  # 4: missing rating
            f"{S1},a1,4.5,dave",                # 5: not an integer
            f"{S1},a1,6,erin",                  # 6: out of range
            f"{S1},a1,five,frank",              # 7: not a number
            f"{S1},a1,3,",                      # 8: missing rater
-           f"no-such-session,a1,3,gina",       # 9: unknown session
+           "no-such-session,a1,3,gina",       # 9: unknown session
            f"{S1},no-such-turn,3,hugo",        # 10: unknown turn
            f"{S1},q1,3,ines",                  # 11: a customer turn
            f"{S1},sys,3,jon",                  # 12: a system turn

@@ -100,7 +100,7 @@ def test_mini_batches_accumulate_the_same_gradient_as_one_full_batch(model, spli
     full, chunked = gradients(len(items)), gradients(mini_batch_size)
     peft_model.zero_grad(set_to_none=True)
     assert any(g.abs().sum() > 0 for g in full)
-    for a, b in zip(full, chunked):
+    for a, b in zip(full, chunked, strict=True):
         assert torch.allclose(a, b, atol=1e-6)
 
 

@@ -22,11 +22,11 @@ from moto import mock_aws
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.chatbot.settings import ENV_VAR, ChatbotSettings
 from lambdas.common import clients
-from tests.aws_resources import create_sessions_table
-from tests.outbox import Outbox, consumer_environment, idle_workflow
-from tests.bedrock_replies import comprehend_result, converse_text, converse_verdict  # noqa: F401 (re-exported)
 from stacks.config import defaults_as_context
+from tests.aws_resources import create_sessions_table
+from tests.bedrock_replies import comprehend_result, converse_text, converse_verdict  # noqa: F401 (re-exported)
 from tests.lambda_context import lambda_context as make_context
+from tests.outbox import Outbox, consumer_environment, idle_workflow
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TABLE = "tandem-sessions-test"

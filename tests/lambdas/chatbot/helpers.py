@@ -11,7 +11,6 @@ from moto.core.models import botocore_stubber
 
 from tests.lambdas.chatbot.conftest import BUCKET, TABLE
 
-
 # DynamoDB and S3 ------------------------------------------------------------------------------------
 
 def items(ddb: Any, session_id: str | None = None) -> list[dict[str, Any]]:

@@ -14,7 +14,12 @@ from lambdas.common import clients
 from lambdas.stream_consumer import handler as consumer_handler
 from tests.lambdas.chatbot.conftest import chat_event, comprehend_result, converse_text
 from tests.lambdas.chatbot.helpers import (
-    emitted_metrics, escalation_items, record_requests, session_item, transcript, turn_items,
+    emitted_metrics,
+    escalation_items,
+    record_requests,
+    session_item,
+    transcript,
+    turn_items,
 )
 from tests.outbox import BUSY_MESSAGE
 

@@ -16,7 +16,14 @@ from lambdas.chatbot import handler as chatbot_handler
 from lambdas.common import clients
 from tests.lambdas.chatbot.conftest import BUCKET, TABLE, converse_text
 from tests.lambdas.chatbot.helpers import (
-    bucket_keys, emitted_metrics, escalation_items, http_json, script_http, table_count, throttled, transcript,
+    bucket_keys,
+    emitted_metrics,
+    escalation_items,
+    http_json,
+    script_http,
+    table_count,
+    throttled,
+    transcript,
     turn_items,
 )
 

@@ -14,7 +14,12 @@ from lambdas.chatbot import handler as chatbot_handler
 from lambdas.common import clients
 from tests.lambdas.chatbot.conftest import CUSTOMER, chat_event, converse_text
 from tests.lambdas.chatbot.helpers import (
-    bucket_keys, items, record_requests, session_item, transcript, turn_items,
+    bucket_keys,
+    items,
+    record_requests,
+    session_item,
+    transcript,
+    turn_items,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
@@ -56,7 +61,7 @@ def test_first_turn_answers_and_stores_session_turns_and_transcript(aws, bedrock
     assert bot["turn_id"] == body["turn_id"]
     assert bot["model_id"] == settings["model_id"]
     assert isinstance(bot["latency_ms"], int) and "error" not in bot
-    assert all(i["role"] == t["role"] for i, t in zip(items(aws.ddb, session_id)[1:], (customer, bot)))
+    assert all(i["role"] == t["role"] for i, t in zip(items(aws.ddb, session_id)[1:], (customer, bot), strict=True))
 
     key, doc = transcript(aws, session_id)
     assert key == f"transcripts/dt={session['started_at'][:10]}/{session_id}.json"

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from lambdas.chatbot.sentiment import (
-    COMPREHEND_MAX_BYTES, LLM_SYSTEM_PROMPT, ComprehendDetector, VaderDetector, make_detector, quote_customer_text,
+    COMPREHEND_MAX_BYTES,
+    LLM_SYSTEM_PROMPT,
+    ComprehendDetector,
+    VaderDetector,
+    make_detector,
+    quote_customer_text,
     truncate_utf8,
 )
 from lambdas.common import clients

@@ -9,8 +9,8 @@ import pytest
 from moto import mock_aws
 
 from lambdas.common import clients
-from tests.aws_resources import create_sessions_table
 from lambdas.common.session_store import SessionStore
+from tests.aws_resources import create_sessions_table
 
 TABLE = "tandem-sessions-unit"
 BUCKET = "tandem-transcripts-unit"

@@ -8,8 +8,14 @@ import math
 
 import pytest
 
-from lambdas.common.feedback import (FeedbackFormatError, LabelingItem, RatingRecord, Sampling, WorkerRating,
-                                     validate_rating)
+from lambdas.common.feedback import (
+    FeedbackFormatError,
+    LabelingItem,
+    RatingRecord,
+    Sampling,
+    WorkerRating,
+    validate_rating,
+)
 
 ITEM = {"source": "Q: Où est ma facture ?\nA: Dans « Mon compte » <b>Factures</b> 😀", "session_id": "s1",
         "turn_id": "t1", "question": "Où est ma facture ?", "answer": "Dans « Mon compte » <b>Factures</b> 😀",

@@ -10,10 +10,20 @@ import random
 import pytest
 
 from lambdas.common import training_data
-from lambdas.common.training_data import (BEDROCK_MAX_RECORD_CHARS, BEDROCK_MAX_RECORDS,
-                                          BEDROCK_MAX_VALIDATION_RECORDS, KTO_FILE, MAX_EXAMPLES, REWARD_FILE,
-                                          DatasetError, DatasetOptions, build_dataset, read_rows,
-                                          split_sessions, to_jsonl)
+from lambdas.common.training_data import (
+    BEDROCK_MAX_RECORD_CHARS,
+    BEDROCK_MAX_RECORDS,
+    BEDROCK_MAX_VALIDATION_RECORDS,
+    KTO_FILE,
+    MAX_EXAMPLES,
+    REWARD_FILE,
+    DatasetError,
+    DatasetOptions,
+    build_dataset,
+    read_rows,
+    split_sessions,
+    to_jsonl,
+)
 
 REQUIRED = ("session_id", "turn_id", "question", "answer", "rating", "ratings", "agreement", "source")
 

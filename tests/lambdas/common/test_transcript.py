@@ -7,7 +7,13 @@ import json
 import pytest
 
 from lambdas.common.transcript import (
-    SCHEMA_VERSION, EscalationRecord, Sentiment, Source, Transcript, Turn, utc_now,
+    SCHEMA_VERSION,
+    EscalationRecord,
+    Sentiment,
+    Source,
+    Transcript,
+    Turn,
+    utc_now,
 )
 
 

@@ -13,13 +13,13 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from tests.log_capture import CapturedLogs
 from lambdas.common import clients, signing
 from lambdas.common.escalations import EscalationStore
 from lambdas.common.session_store import SessionStore
 from lambdas.escalation_worker import handler as worker_handler
 from tests.aws_resources import create_sessions_table
 from tests.lambdas.escalation_worker.helpers import SECRET, topic_with_inbox, work_event, worker_context
+from tests.log_capture import CapturedLogs
 
 TABLE = "tandem-sessions-worker"
 BUCKET = "tandem-transcripts-worker"

@@ -14,10 +14,17 @@ from botocore.exceptions import ClientError
 from lambdas.common import clients, signing
 from lambdas.common.escalations import EscalationNotFound
 from lambdas.escalation_worker import handler as worker_handler
-from tests.lambdas.escalation_worker.conftest import (
-    ACCEPT_TIMEOUT_SECONDS, API_URL, BUSY, EMAIL_TURNS, HANDBACK, TABLE)
+from tests.lambdas.escalation_worker.conftest import ACCEPT_TIMEOUT_SECONDS, API_URL, BUSY, EMAIL_TURNS, HANDBACK, TABLE
 from tests.lambdas.escalation_worker.helpers import (
-    ANGRY, HANDOFF, SECRET, drain, escalate, sqs_record, stored_turns, table_item)
+    ANGRY,
+    HANDOFF,
+    SECRET,
+    drain,
+    escalate,
+    sqs_record,
+    stored_turns,
+    table_item,
+)
 
 TOKEN = "AAAAKgAAAAIAAAAAAAAAAR4F+tAsk/Token/With+Slashes/And=Padding=="
 # Invocations that only store a token emit no business metric; Powertools warns about that.

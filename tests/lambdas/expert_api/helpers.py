@@ -7,7 +7,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.lambdas.expert_api.conftest import KNOWLEDGE_BUCKET, RESOLVE_TOKEN, TABLE, expert_event, link
+from tests.lambdas.expert_api.conftest import RESOLVE_TOKEN, TABLE, expert_event, link
 
 
 def items(ddb: Any) -> list[dict[str, Any]]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -17,7 +17,11 @@ from botocore.stub import ANY
 from lambdas.common import clients
 from tests.lambdas.expert_api.conftest import ACCEPT_TOKEN, RESOLVE_TIMEOUT_SECONDS, expert_event, link
 from tests.lambdas.expert_api.helpers import (
-    body_json, escalation_item, link_in, session_item, snapshot,
+    body_json,
+    escalation_item,
+    link_in,
+    session_item,
+    snapshot,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")

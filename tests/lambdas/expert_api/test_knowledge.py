@@ -8,7 +8,11 @@ from dataclasses import replace
 
 from lambdas.common.transcript import EscalationRecord, Turn
 from lambdas.expert_api.actions import (
-    MAX_METADATA_BYTES, handled_turns, knowledge_document, knowledge_keys, knowledge_metadata,
+    MAX_METADATA_BYTES,
+    handled_turns,
+    knowledge_document,
+    knowledge_keys,
+    knowledge_metadata,
 )
 
 T0, T1, T2, T3, T4 = (f"2026-11-25T01:2{i}:00.000000Z" for i in range(5))

@@ -11,11 +11,18 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from lambdas.common import clients
+from lambdas.common.redaction import (
+    JOINT,
+    MAX_REQUEST_BYTES,
+    Entity,
+    RedactionFailed,
+    detect_pii,
+    redact,
+    redact_texts,
+    split_utf8,
+)
 from lambdas.common.transcript import Turn
 from lambdas.expert_api import handler as expert_handler
-from lambdas.common.redaction import (
-    JOINT, MAX_REQUEST_BYTES, Entity, RedactionFailed, detect_pii, redact, redact_texts, split_utf8,
-)
 from tests.lambdas.expert_api.conftest import CUSTOMER_TEXT, KNOWLEDGE_BUCKET, KNOWLEDGE_PREFIX, pii_found
 from tests.lambdas.expert_api.helpers import escalation_item, expect_resolve, objects, reply_event, resolve_event
 
@@ -132,7 +139,7 @@ def test_pieces_never_cut_a_character():
         pieces = split_utf8(text, max_bytes)
         check_pieces(text, pieces, max_bytes)
         # Each piece is as long as fits: adding the next character would exceed the limit.
-        for (offset, piece), _ in zip(pieces, pieces[1:]):
+        for (offset, piece), _ in zip(pieces, pieces[1:], strict=False):  # each piece with the next
             assert len(text[offset:offset + len(piece) + 1].encode("utf-8")) > max_bytes
 
 

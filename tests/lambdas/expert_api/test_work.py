@@ -16,11 +16,26 @@ from lambdas.expert_api import actions
 from lambdas.expert_api import handler as expert_handler
 from lambdas.expert_api.actions import CLOSED_MESSAGE
 from tests.lambdas.expert_api.conftest import (
-    ACCEPT_TOKEN, CUSTOMER_TEXT, HANDBACK, KNOWLEDGE_BUCKET, KNOWLEDGE_PREFIX, RESOLVE_TOKEN, expert_event, link,
+    ACCEPT_TOKEN,
+    CUSTOMER_TEXT,
+    HANDBACK,
+    KNOWLEDGE_BUCKET,
+    KNOWLEDGE_PREFIX,
+    RESOLVE_TOKEN,
+    expert_event,
+    link,
     pii_found,
 )
 from tests.lambdas.expert_api.helpers import (
-    escalation_item, expect_resolve, link_in, objects, reply_event, resolve_event, session_item, snapshot, turns,
+    escalation_item,
+    expect_resolve,
+    link_in,
+    objects,
+    reply_event,
+    resolve_event,
+    session_item,
+    snapshot,
+    turns,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")

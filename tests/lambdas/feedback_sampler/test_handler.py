@@ -11,12 +11,23 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from lambdas.common import clients
+from lambdas.common.redaction import JOINT
 from lambdas.common.transcript import Transcript, Turn
 from lambdas.feedback_sampler import sampler
-from lambdas.common.redaction import JOINT
 from tests.lambdas.feedback_sampler.conftest import (
-    LABELING, POST_ARN, PRE_ARN, RATINGS, RATINGS_PREFIX, ROLE_ARN, TEMPLATE_URI, TRANSCRIPTS, WORKTEAM_ARN,
-    job_environment, manifest_items, manifest_keys, manifest_lines,
+    LABELING,
+    POST_ARN,
+    PRE_ARN,
+    RATINGS,
+    RATINGS_PREFIX,
+    ROLE_ARN,
+    TEMPLATE_URI,
+    TRANSCRIPTS,
+    WORKTEAM_ARN,
+    job_environment,
+    manifest_items,
+    manifest_keys,
+    manifest_lines,
 )
 from tests.lambdas.feedback_sampler.helpers import NOW, WINDOW_START, iso, load_event, transcript_key
 

@@ -14,8 +14,8 @@ from moto import mock_aws
 
 from lambdas.common import clients
 from lambdas.finetune_dataset import handler as dataset_handler
-from tests.log_capture import CapturedLogs
 from tests.lambda_context import lambda_context as make_context
+from tests.log_capture import CapturedLogs
 
 RATINGS_BUCKET = "tandem-labeling-unit"
 RATINGS_PREFIX = "ratings/"

@@ -12,8 +12,15 @@ from lambdas.common.env_settings import SettingsError
 from lambdas.common.training_data import read_rows
 from lambdas.finetune_dataset import handler as dataset_handler
 from lambdas.finetune_dataset.handler import InvalidRequest, NotEnoughTrainingData
-from tests.lambdas.finetune_dataset.conftest import (DATASET_BUCKET, DATASET_ID, DATASET_PREFIX, RATINGS_BUCKET,
-                                                     RATINGS_PREFIX, event, rating_line)
+from tests.lambdas.finetune_dataset.conftest import (
+    DATASET_BUCKET,
+    DATASET_ID,
+    DATASET_PREFIX,
+    RATINGS_BUCKET,
+    RATINGS_PREFIX,
+    event,
+    rating_line,
+)
 
 BASE = f"{DATASET_PREFIX}{DATASET_ID}/"
 URI = f"s3://{DATASET_BUCKET}/{BASE}"

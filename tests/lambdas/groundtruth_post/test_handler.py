@@ -13,14 +13,25 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from lambdas.common import clients
+from lambdas.common.env_settings import SettingsError
 from lambdas.common.feedback import RatingRecord
 from lambdas.groundtruth_post import handler as post_handler
 from lambdas.groundtruth_post.job_manifest import ManifestUnavailable
 from lambdas.groundtruth_post.request import RequestError
-from lambdas.common.env_settings import SettingsError
-from tests.lambdas.groundtruth_post.conftest import (INPUT_BUCKET, JOB, LABEL, MANIFEST_KEY, MANIFEST_URI,
-                                                     RATINGS_BUCKET, RATINGS_KEY, batch_event, expect_describe, load,
-                                                     manifest_lines, ratings_lines)
+from tests.lambdas.groundtruth_post.conftest import (
+    INPUT_BUCKET,
+    JOB,
+    LABEL,
+    MANIFEST_KEY,
+    MANIFEST_URI,
+    RATINGS_BUCKET,
+    RATINGS_KEY,
+    batch_event,
+    expect_describe,
+    load,
+    manifest_lines,
+    ratings_lines,
+)
 
 BATCH1 = "groundtruth_post_payload.json"
 BATCH2 = "groundtruth_post_payload_batch2.json"

@@ -14,10 +14,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.log_capture import CapturedLogs
 from lambdas.common import clients
 from lambdas.groundtruth_pre import handler as pre_handler
 from tests.lambda_context import lambda_context as make_context
+from tests.log_capture import CapturedLogs
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 BUCKET = "tandem-feedback-pre"

@@ -10,11 +10,11 @@ import json
 
 import pytest
 
+from lambdas.common.env_settings import SettingsError
 from lambdas.groundtruth_pre import handler as pre_handler
 from lambdas.groundtruth_pre import items
 from lambdas.groundtruth_pre.items import ERROR_MESSAGE
 from lambdas.groundtruth_pre.ratings import MAX_ITEM_BYTES
-from lambdas.common.env_settings import SettingsError
 from tests.lambdas.groundtruth_pre.conftest import BUCKET, RATINGS_PREFIX, event, rating_line
 
 INLINE = event("inline")["dataObject"]

@@ -12,8 +12,14 @@ from lambdas.common import clients
 from lambdas.common.transcript import EscalationRecord, Turn, new_id
 from lambdas.stream_consumer import handler as consumer_handler
 from lambdas.stream_consumer.consumer import WITHDRAWN_NOTE
-from tests.lambdas.stream_consumer.conftest import (BUSY_MESSAGE, CUSTOMER, START_TIMEOUT, TABLE, executions,
-                                                    read_transcript)
+from tests.lambdas.stream_consumer.conftest import (
+    BUSY_MESSAGE,
+    CUSTOMER,
+    START_TIMEOUT,
+    TABLE,
+    executions,
+    read_transcript,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
 

@@ -11,7 +11,13 @@ from botocore.exceptions import ClientError
 
 from lambdas.common import clients
 from lambdas.common.transcript import EscalationRecord, Transcript, Turn, new_id, transcript_key
-from lambdas.stream_consumer.transcripts import WRITE_ATTEMPTS, SessionItems, TranscriptConflict, TranscriptWriter, compose
+from lambdas.stream_consumer.transcripts import (
+    WRITE_ATTEMPTS,
+    SessionItems,
+    TranscriptConflict,
+    TranscriptWriter,
+    compose,
+)
 from tests.lambdas.stream_consumer.conftest import BUCKET, CUSTOMER, TABLE, read_transcript
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
