@@ -90,11 +90,11 @@ def _run(turns: int, warmup: int) -> str:
     counter = CallCounter()
 
     clients.reset()
-    chatbot_handler.reset_service()
+    chatbot_handler.dependencies.reset()
     _, ddb_stub, ddb_sleeper = stubbed_dynamodb()
     _, answer_stub, answer_sleeper = stubbed_bedrock("default", ANSWER_DELAY)
     _, gate_stub, gate_sleeper = stubbed_bedrock("gate", GATE_DELAY)
-    chatbot_handler.get_service()  # built from the environment, as Lambda's init does
+    chatbot_handler.dependencies.get()  # built from the environment, as Lambda's init does
     for service in ("dynamodb", "s3", "stepfunctions"):  # whatever the chatbot would call, it is counted
         # before-parameter-build runs for every call, ahead of the Stubber's before-call answer.
         clients.client(service).meta.events.register("before-parameter-build", counter)
@@ -131,7 +131,7 @@ def _run(turns: int, warmup: int) -> str:
     slept = {"answer": answer_sleeper.slept / answer_sleeper.calls, "gate": gate_sleeper.slept / gate_sleeper.calls,
              "dynamodb": ddb_sleeper.slept / ddb_sleeper.calls}
     clients.reset()
-    chatbot_handler.reset_service()
+    chatbot_handler.dependencies.reset()
     return report(latencies, slept, calls, turns, warmup)
 
 

@@ -12,7 +12,7 @@ first) and `emit_until_response` stops at the Stubber's response, so a sleeper t
 was registered before or after `activate()`. `delay_check()` measures both hooks and refuses to run if the
 sleep is not really there.
 
-Variants (one service object built by handler.get_service() from the environment; only two attributes differ):
+Variants (one service object built by handler.dependencies.get() from the environment; only two attributes differ):
 - gated:      as deployed, detector and answer submitted to the service's 2-thread executor at once;
 - ungated:    service.detector replaced by a detector that returns a neutral Sentiment at once (no Bedrock call);
 - sequential: service.executor replaced by an executor that runs each submitted call inline, so the gate
@@ -206,13 +206,13 @@ def _run(turns: int, warmup: int) -> str:
 
     with mock_aws():
         clients.reset()
-        chatbot_handler.reset_service()
+        chatbot_handler.dependencies.reset()
         ddb = boto3.client("dynamodb", region_name=REGION)
         create_sessions_table(ddb, TABLE)
         _, answer_stub, answer_sleeper = stubbed_bedrock("default", ANSWER_DELAY)
         _, gate_stub, gate_sleeper = stubbed_bedrock("gate", GATE_DELAY)
 
-        service = chatbot_handler.get_service()  # built from CHATBOT_SETTINGS, as Lambda's init does
+        service = chatbot_handler.dependencies.get()  # built from CHATBOT_SETTINGS, as Lambda's init does
         if service.detector.name != "llm":
             raise RuntimeError(f"expected the llm detector, got {service.detector.name}")
         variants = [
@@ -290,7 +290,7 @@ def _run(turns: int, warmup: int) -> str:
                 findings.slow_gate[variant.name].append(turn(variant, index))
         service.detector, service.executor = variants[0].detector, variants[0].executor
         clients.reset()
-        chatbot_handler.reset_service()
+        chatbot_handler.dependencies.reset()
     return report(variants, check_rows, findings, turns, warmup)
 
 

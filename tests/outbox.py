@@ -30,7 +30,7 @@ def idle_workflow(name: str = "tandem-escalation-idle") -> str:
 
 class Outbox:
     def __init__(self, table: str):
-        consumer_handler.reset_consumer()
+        consumer_handler.dependencies.reset()
         self.poller = StreamPoller(table, consumer_handler.handler, lambda_context("tandem-stream_consumer"))
 
     def drain(self) -> None:
@@ -38,5 +38,5 @@ class Outbox:
         self.poller.drain()
 
     def close(self) -> None:
-        consumer_handler.reset_consumer()
+        consumer_handler.dependencies.reset()
 

@@ -72,9 +72,9 @@ class World(SimpleNamespace):
         for name, value in environment.items():
             self.monkeypatch.setenv(name, value)
         self.flow.outbox = Outbox(TABLE)
-        chatbot_handler.reset_service()
-        worker_handler.reset_worker()
-        expert_handler.reset_api()
+        chatbot_handler.dependencies.reset()
+        worker_handler.dependencies.reset()
+        expert_handler.dependencies.reset()
         return arn
 
     def execution_of(self, state_machine_arn: str, escalation_id: str) -> dict:
@@ -102,9 +102,9 @@ class World(SimpleNamespace):
 def world(monkeypatch):
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         clients.reset()
-        chatbot_handler.reset_service()
-        worker_handler.reset_worker()
-        expert_handler.reset_api()
+        chatbot_handler.dependencies.reset()
+        worker_handler.dependencies.reset()
+        expert_handler.dependencies.reset()
         monkeypatch.setattr(signing, "_key_cache", {})
         flow = Flow(worker_context())
         flow.s3.create_bucket(Bucket=KNOWLEDGE_BUCKET)
@@ -113,9 +113,9 @@ def world(monkeypatch):
         flow.stop_running()
         bedrock.stubber.deactivate()
         clients.reset()
-        chatbot_handler.reset_service()
-        worker_handler.reset_worker()
-        expert_handler.reset_api()
+        chatbot_handler.dependencies.reset()
+        worker_handler.dependencies.reset()
+        expert_handler.dependencies.reset()
 
 
 def the_only(items: list, what: str):

@@ -73,8 +73,8 @@ def world(monkeypatch):
     config = TandemConfig(sentiment_detector="vader")  # offline gate: no Comprehend call per turn
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         clients.reset()
-        chatbot_handler.reset_service()
-        post_handler.reset_settings()
+        chatbot_handler.dependencies.reset()
+        post_handler.dependencies.reset()
         flow = Flow(lambda_context("worker"))
         flow.outbox = Outbox(TABLE)
         flow.s3.create_bucket(Bucket=LABELING)
@@ -89,7 +89,7 @@ def world(monkeypatch):
             "DATASET_BUCKET": LABELING, "DATASET_PREFIX": DATASETS_PREFIX, "EVAL_FRACTION": "0.25",
             "MIN_TRAIN_ROWS": "2", "SPLIT_SEED": "e2e",
         })
-        dataset_handler.reset()
+        dataset_handler.dependencies.reset()
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         ids = random.Random(7)
@@ -98,10 +98,10 @@ def world(monkeypatch):
         flow.stop_running()
         flow.outbox.close()
         bedrock.stubber.deactivate()
-        post_handler.reset_settings()
+        post_handler.dependencies.reset()
         clients.reset()
-        chatbot_handler.reset_service()
-        dataset_handler.reset()
+        chatbot_handler.dependencies.reset()
+        dataset_handler.dependencies.reset()
 
 
 def chat(world) -> dict[str, bool]:
@@ -124,6 +124,7 @@ def sample(world) -> list[dict]:
     # The sampler's window ends at its start time, to the second; a run a minute after the chats sees them.
     later = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=1)
     world.monkeypatch.setattr(sampler_handler, "_now", lambda: later)
+    sampler_handler.dependencies.reset()
     summary = sampler_handler.handler({"budget": 100, "strategy": "random", "seed": 7}, lambda_context("sampler"))
     manifest = [o["Key"] for o in world.s3.list_objects_v2(Bucket=LABELING, Prefix="manifests/")["Contents"]]
     assert summary["items"] == CONVERSATIONS and len(manifest) == 1
@@ -150,7 +151,7 @@ def label(world, manifest: list[dict], answers: dict[str, bool]) -> None:
     sagemaker.add_response("describe_labeling_job", described_job(JOB, world.manifest_uri), {"LabelingJobName": JOB})
     sagemaker.activate()
     clients.set_client("sagemaker", sagemaker.client)
-    post_handler.reset_settings()  # the function's clients are made at its first call, with this one
+    post_handler.dependencies.reset()  # the function's clients are made at its first call, with this one
     response = post_handler.handler({
         "version": "2018-10-16", "labelingJobArn": JOB_ARN, "labelCategories": None, "labelAttributeName": LABEL,
         "roleArn": "arn:aws:iam::123456789012:role/tandem-labeling",

@@ -26,13 +26,11 @@ from lambdas.chatbot.service import ChatService, SessionClosed
 from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS, ChatbotSettings
 from lambdas.common import clients
 from lambdas.common.session_store import SessionNotFound, SessionStore
+from lambdas.common.startup import Startup
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library making calls worth tracing
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tandem"))
-
-_service: ChatService | None = None
-
 
 def bedrock_config(max_attempts: int, read_timeout: int) -> Config:
     """Retries for throttling and transient errors, bounded so every attempt fits in the API's timeout
@@ -88,17 +86,7 @@ def _chat_model(settings: ChatbotSettings, purpose: str, **kwargs: Any) -> ChatB
     return ChatBedrockConverse(client=runtime, bedrock_client=control, **kwargs)
 
 
-def get_service() -> ChatService:
-    global _service
-    if _service is None:
-        _service = build_service(ChatbotSettings.from_env())
-    return _service
-
-
-def reset_service() -> None:
-    """Forgets the service so the next call rebuilds it from the environment (tests)."""
-    global _service
-    _service = None
+dependencies = Startup(lambda: build_service(ChatbotSettings.from_env()))
 
 
 def response(status: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +98,7 @@ def response(status: int, body: dict[str, Any]) -> dict[str, Any]:
 @tracer.capture_lambda_handler(capture_response=False)  # responses hold customer text: keep it out of X-Ray
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    service = get_service()
+    service = dependencies.get()
     try:
         caller = customer_id(event)
         if event.get("httpMethod") == "GET":  # GET /chat/{session_id}/messages
@@ -133,7 +121,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return response(200, result.to_body())
 
 
-if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"):
-    # Inside Lambda's init phase: build clients and the chain now, so SnapStart snapshots them and an
-    # on-demand cold start does the work before the first request instead of during it.
-    get_service()
+# In Lambda's init phase: clients and the chain now, so SnapStart snapshots them and an on-demand cold start
+# does the work before the first request instead of during it.
+dependencies.prepare_during_init()

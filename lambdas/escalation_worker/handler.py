@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from lambdas.common import clients, signing
 from lambdas.common.escalations import EscalationStore
 from lambdas.common.session_store import SessionStore
+from lambdas.common.startup import Startup
 from lambdas.escalation_worker.messages import MalformedMessage, parse_message
 from lambdas.escalation_worker.settings import WorkerSettings
 from lambdas.escalation_worker.worker import EscalationWorker, outcome_metric
@@ -32,9 +33,6 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tand
 # A batch whose every record failed is reported record by record too, not raised: the retry is the same,
 # and the function's Errors metric keeps meaning "the function broke", not "a message was bad".
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-_worker: EscalationWorker | None = None
-
 
 def build_worker(settings: WorkerSettings) -> EscalationWorker:
     # Created now (init phase) instead of in the first message's time.
@@ -48,17 +46,7 @@ def build_worker(settings: WorkerSettings) -> EscalationWorker:
     )
 
 
-def get_worker() -> EscalationWorker:
-    global _worker
-    if _worker is None:
-        _worker = build_worker(WorkerSettings.from_env())
-    return _worker
-
-
-def reset_worker() -> None:
-    """Forgets the worker so the next call rebuilds it from the environment (tests)."""
-    global _worker
-    _worker = None
+dependencies = Startup(lambda: build_worker(WorkerSettings.from_env()))
 
 
 def _error_fields(error: Exception) -> dict[str, str]:
@@ -83,7 +71,7 @@ def process_record(record: SQSRecord) -> str:
     ids = {"message_id": record.message_id, "kind": message.kind, "session_id": message.session_id,
            "escalation_id": message.escalation_id}
     try:
-        outcome = get_worker().handle(message)
+        outcome = dependencies.get().handle(message)
     except Exception as error:  # logged without the body, then reported as this record's failure
         metrics.add_metric(name="WorkMessageFailures", unit=MetricUnit.Count, value=1)
         logger.error("work message failed", extra={**ids, **_error_fields(error)})
@@ -99,11 +87,9 @@ def process_record(record: SQSRecord) -> str:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-    get_worker()  # bad settings fail the whole invocation (every record is retried), not record by record
+    dependencies.get()  # bad settings fail the whole invocation (every record is retried), not record by record
     return process_partial_response(event=event, record_handler=process_record, processor=processor,
                                     context=context)
 
 
-if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"):
-    # Inside Lambda's init phase: read the settings and create the clients before the first batch.
-    get_worker()
+dependencies.prepare_during_init()  # in Lambda's init phase: settings and clients before the first batch

@@ -30,6 +30,7 @@ from lambdas.common import clients
 from lambdas.common.escalations import EscalationConflict, EscalationNotFound
 from lambdas.common.session_store import SessionNotFound
 from lambdas.common.signing import LinkExpired, LinkInvalid
+from lambdas.common.startup import Startup
 from lambdas.expert_api import actions, pages
 from lambdas.expert_api.actions import ExpertApi, WorkflowGone, WorkflowUnavailable, WorkflowUnconfirmed
 from lambdas.expert_api.request import (
@@ -66,9 +67,6 @@ HTML = "text/html; charset=utf-8"
 # so that running out of time costs at most the export, which comes last.
 COMPREHEND_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2})
 
-_api: ExpertApi | None = None
-
-
 def build_api(settings: ExpertApiSettings) -> ExpertApi:
     # Clients the first request would otherwise create: built now, they are in the init phase (and in a
     # SnapStart snapshot) instead of in an expert's wait. The signing key is read once here too.
@@ -81,17 +79,7 @@ def build_api(settings: ExpertApiSettings) -> ExpertApi:
     return ExpertApi.build(settings)
 
 
-def get_api() -> ExpertApi:
-    global _api
-    if _api is None:
-        _api = build_api(ExpertApiSettings.from_env())
-    return _api
-
-
-def reset_api() -> None:
-    """Forgets the API so the next call rebuilds it from the environment (tests)."""
-    global _api
-    _api = None
+dependencies = Startup(lambda: build_api(ExpertApiSettings.from_env()))
 
 
 # Responses --------------------------------------------------------------------------------------------
@@ -218,7 +206,7 @@ def route(request: ExpertRequest) -> dict[str, Any]:
         return problem(request, 404, None, "no such page")
     log = {"escalation_id": request.escalation_id[:64], "route": request.resource}
     try:
-        return action(get_api(), request)
+        return action(dependencies.get(), request)
     except RequestError as error:
         logger.info("request rejected", extra={**log, "field": error.field, "status": error.status})
         return problem(request, error.status, error.field, f"{error.field} {error.message}"
@@ -271,6 +259,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return route(request)
 
 
-if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"):
-    # Inside Lambda's init phase: clients and the signing key now, not in the first expert's wait.
-    get_api()
+dependencies.prepare_during_init()  # in Lambda's init phase: clients and the signing key before the first expert

@@ -24,12 +24,16 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from lambdas.common.startup import Startup
 from lambdas.feedback_sampler import sampler
 from lambdas.feedback_sampler.settings import OverrideError, SamplerSettings, parse_overrides
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tandem"))
+
+
+dependencies = Startup(SamplerSettings.from_env)
 
 
 def is_scheduled(event: Any) -> bool:
@@ -56,7 +60,7 @@ def _now() -> datetime:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    settings = SamplerSettings.from_env()
+    settings = dependencies.get()
     dry_run = False
     if is_scheduled(event):
         now = scheduled_time(event)
@@ -85,3 +89,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     logger.info("sampling done" if summary["started"] else "sampling done, no labeling job started",
                 extra={"trigger": trigger, **{k: v for k, v in summary.items() if k != "window"}})
     return summary
+
+
+dependencies.prepare_during_init()  # in Lambda's init phase: the settings before the first run

@@ -18,6 +18,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.common import clients
+from lambdas.common.startup import Startup
 from lambdas.finetune_dataset import dataset
 from lambdas.finetune_dataset.dataset import InvalidRequest, NotEnoughTrainingData
 from lambdas.finetune_dataset.settings import DatasetSettings
@@ -28,28 +29,20 @@ logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tandem"))
 
-_settings: DatasetSettings | None = None
+def build_settings() -> DatasetSettings:
+    settings = DatasetSettings.from_env()
+    clients.client("s3")  # created now (init phase) instead of in the first invocation's time
+    return settings
 
 
-def get_settings() -> DatasetSettings:
-    global _settings
-    if _settings is None:
-        _settings = DatasetSettings.from_env()
-        clients.client("s3")  # created now (init phase) instead of in the first invocation's time
-    return _settings
-
-
-def reset() -> None:
-    """Forgets the settings (tests)."""
-    global _settings
-    _settings = None
+dependencies = Startup(build_settings)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = get_settings()
+    settings = dependencies.get()
     dataset_id = dataset.dataset_id(event)
     logger.append_keys(dataset_id=dataset_id)
     try:
@@ -69,6 +62,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return result
 
 
-if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"):
-    # Inside Lambda's init phase: read the settings and create the S3 client before the first invocation.
-    get_settings()
+dependencies.prepare_during_init()  # in Lambda's init phase: settings and the S3 client before the first call

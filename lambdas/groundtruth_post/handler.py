@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.common import clients
+from lambdas.common.startup import Startup
 from lambdas.groundtruth_post.consolidation import BACKEND, Manifest, UndecodableText, consolidate, iter_objects
 from lambdas.groundtruth_post.job_manifest import JobManifests, ManifestUnavailable
 from lambdas.groundtruth_post.manifest_index import IndexStats
@@ -34,8 +36,6 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tand
 
 MAX_REFERENCED_BYTES = 1_000_000  # an s3Uri'd data object is <= 100 KB, an answer far less
 
-_settings: PostSettings | None = None
-_manifests: JobManifests | None = None
 
 
 def _log_indexed(uri: str, stats: IndexStats, seconds: float) -> None:
@@ -45,29 +45,19 @@ def _log_indexed(uri: str, stats: IndexStats, seconds: float) -> None:
         "bytes": stats.bytes, "seconds": round(seconds, 3)})
 
 
-def get_settings() -> PostSettings:
-    global _settings
-    if _settings is None:
-        _settings = PostSettings.from_env()
-        get_manifests()  # clients created now (init phase), not in the first batch's time
-    return _settings
+@dataclass(frozen=True)
+class Dependencies:
+    settings: PostSettings
+    manifests: JobManifests  # the input manifests indexed so far, by job (kept across batches)
 
 
-def get_manifests() -> JobManifests:
-    global _manifests
-    if _manifests is None:
-        _manifests = JobManifests(s3=clients.client("s3"), sagemaker=clients.client("sagemaker"),
-                                  on_indexed=_log_indexed)
-    return _manifests
+def build_dependencies() -> Dependencies:
+    # The clients are created now (init phase), not in the first batch's time.
+    return Dependencies(settings=PostSettings.from_env(), manifests=JobManifests(
+        s3=clients.client("s3"), sagemaker=clients.client("sagemaker"), on_indexed=_log_indexed))
 
 
-def reset_settings() -> None:
-    """Forgets the settings and the manifest index so the next call starts afresh (tests)."""
-    global _settings, _manifests
-    _settings = None
-    if _manifests is not None:
-        _manifests.close()
-    _manifests = None
+dependencies = Startup(build_dependencies, close=lambda built: built.manifests.close())
 
 
 def fetch(uri: str) -> bytes:
@@ -82,7 +72,7 @@ def fetch(uri: str) -> bytes:
 
 def manifest_for(request: ConsolidationRequest) -> Manifest:
     try:
-        return get_manifests().index(request.job_name)
+        return dependencies.get().manifests.index(request.job_name)
     except ManifestUnavailable as error:
         metrics.add_metric(name="ManifestUnavailable", unit=MetricUnit.Count, value=1)
         logger.error("input manifest unavailable; the batch fails and Ground Truth retries it", extra={
@@ -141,10 +131,9 @@ def _consolidate(request: ConsolidationRequest, settings: PostSettings, manifest
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> list[dict[str, Any]]:
-    settings = get_settings()
+    settings = dependencies.get().settings
     request = ConsolidationRequest.from_event(event)
     return consolidate_batch(request, settings)
 
 
-if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"):
-    get_settings()
+dependencies.prepare_during_init()  # in Lambda's init phase: settings and clients before the first batch

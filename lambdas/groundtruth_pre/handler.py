@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.common import clients
 from lambdas.common.feedback import UnreadableItem, manifest_item
+from lambdas.common.startup import Startup
 from lambdas.groundtruth_pre import items
 from lambdas.groundtruth_pre.ratings import LoadStats, RatedTurns, RatingsUnavailable, read_item_object
 from lambdas.groundtruth_pre.settings import PreSettings
@@ -31,18 +32,11 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tand
 OUTCOME_METRICS = {"human_required": "ItemsSentToRaters", "empty_answer": "ItemsSkippedEmptyAnswer",
                    "already_rated": "ItemsSkippedAlreadyRated", "unreadable": "UnreadableItems"}
 
-_rated: RatedTurns | None = None
-
-
-def get_rated() -> RatedTurns:
-    global _rated
-    if _rated is None:
-        settings = PreSettings.from_env()
-        clients.client("s3")  # created now (init phase) instead of in the first item's time
-        _rated = RatedTurns(bucket=settings.ratings_bucket, prefix=settings.ratings_prefix,
-                            max_turns=settings.cache_max_turns, max_age_seconds=settings.cache_seconds,
-                            on_load=_log_load)
-    return _rated
+def build_rated_turns() -> RatedTurns:
+    settings = PreSettings.from_env()
+    clients.client("s3")  # created now (init phase) instead of in the first item's time
+    return RatedTurns(bucket=settings.ratings_bucket, prefix=settings.ratings_prefix,
+                      max_turns=settings.cache_max_turns, max_age_seconds=settings.cache_seconds, on_load=_log_load)
 
 
 def _log_load(stats: LoadStats) -> None:
@@ -54,10 +48,7 @@ def _log_load(stats: LoadStats) -> None:
         logger.info("rating records loaded", extra=fields)
 
 
-def reset() -> None:
-    """Forgets the settings and the cached rated turns (tests)."""
-    global _rated
-    _rated = None
+dependencies = Startup(build_rated_turns)
 
 
 def _already_rated(rated: RatedTurns):
@@ -96,7 +87,7 @@ def decide(request: items.PreRequest, rated: RatedTurns) -> items.Decision:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    rated = get_rated()  # bad settings fail the invocation (a deploy error), not the item
+    rated = dependencies.get()  # bad settings fail the invocation (a deploy error), not the item
     request = items.parse_request(event)
     if request.version != items.GT_REQUEST_VERSION:
         logger.warning("unexpected request version", extra={"version": str(request.version)[:40]})
@@ -110,6 +101,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return items.response(decision)
 
 
-if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"):
-    # Inside Lambda's init phase: read the settings and create the S3 client before the first item.
-    get_rated()
+dependencies.prepare_during_init()  # in Lambda's init phase: settings and the S3 client before the first item

@@ -17,6 +17,7 @@ from botocore.config import Config
 from lambdas.common import clients
 from lambdas.common.escalations import EscalationStore
 from lambdas.common.session_store import SessionStore
+from lambdas.common.startup import Startup
 from lambdas.stream_consumer.changes import Change, MalformedRecord, parse_record
 from lambdas.stream_consumer.consumer import StreamConsumer
 from lambdas.stream_consumer.settings import ConsumerSettings
@@ -29,9 +30,6 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tand
 # A failing call is retried by the stream itself; a short client budget keeps one attempt well inside the
 # function's time-out.
 CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
-
-_consumer: StreamConsumer | None = None
-
 
 def build_consumer(settings: ConsumerSettings) -> StreamConsumer:
     for service in ("dynamodb", "s3", "stepfunctions"):  # created now (init phase), not in the first batch
@@ -47,17 +45,7 @@ def build_consumer(settings: ConsumerSettings) -> StreamConsumer:
         metrics=metrics, logger=logger)
 
 
-def get_consumer() -> StreamConsumer:
-    global _consumer
-    if _consumer is None:
-        _consumer = build_consumer(ConsumerSettings.from_env())
-    return _consumer
-
-
-def reset_consumer() -> None:
-    """Forgets the consumer so the next call rebuilds it from the environment (tests)."""
-    global _consumer
-    _consumer = None
+dependencies = Startup(lambda: build_consumer(ConsumerSettings.from_env()))
 
 
 def parse_records(records: list[Any]) -> list[Change]:
@@ -75,12 +63,11 @@ def parse_records(records: list[Any]) -> list[Change]:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    consumer = get_consumer()  # bad settings fail the whole invocation: the records wait and are retried
+    consumer = dependencies.get()  # bad settings fail the whole invocation: the records wait and are retried
     changes = parse_records(event.get("Records") or [])
     retry_from = consumer.process(changes)
     logger.info("stream batch handled", extra={"records": len(changes), "retry_from": retry_from})
     return {"batchItemFailures": [{"itemIdentifier": retry_from}] if retry_from else []}
 
 
-if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"):
-    get_consumer()
+dependencies.prepare_during_init()  # in Lambda's init phase: settings and clients before the first batch

@@ -213,7 +213,7 @@ class Flow:
 def flow(monkeypatch, lambda_context):
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         clients.reset()
-        worker_handler.reset_worker()
+        worker_handler.dependencies.reset()
         monkeypatch.setattr(signing, "_key_cache", {})
         flow = Flow(lambda_context)
         for name, value in flow.environment().items():
@@ -223,7 +223,7 @@ def flow(monkeypatch, lambda_context):
         if flow.outbox is not None:
             flow.outbox.close()
         clients.reset()
-        worker_handler.reset_worker()
+        worker_handler.dependencies.reset()
 
 
 @pytest.fixture

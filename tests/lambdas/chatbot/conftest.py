@@ -53,7 +53,7 @@ def lambda_context() -> SimpleNamespace:
 def aws():
     with mock_aws():
         clients.reset()
-        chatbot_handler.reset_service()
+        chatbot_handler.dependencies.reset()
         ddb = boto3.client("dynamodb")
         create_sessions_table(ddb, TABLE)
         boto3.client("s3").create_bucket(Bucket=BUCKET)
@@ -61,7 +61,7 @@ def aws():
         yield SimpleNamespace(ddb=ddb, s3=boto3.client("s3"), outbox=outbox, workflow_arn=idle_workflow())
         outbox.close()
         clients.reset()
-        chatbot_handler.reset_service()
+        chatbot_handler.dependencies.reset()
 
 
 def _stubbed(service: str, purpose: str = "default") -> Stubber:
@@ -102,7 +102,7 @@ def configure(monkeypatch, aws) -> Callable[..., dict[str, Any]]:
                                                 state_machine_arn=aws.workflow_arn).items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv(ENV_VAR, json.dumps(values))
-        chatbot_handler.reset_service()
+        chatbot_handler.dependencies.reset()
         return values
 
     apply()

@@ -71,7 +71,7 @@ def test_twenty_concurrent_turns_with_s3_failing_fifteen_times_lose_nothing(aws,
     clients.set_client("bedrock-runtime", AtomicClient(clients.client("bedrock-runtime"), lock))
     s3 = FailingPuts(clients.client("s3"), failures=15)
     clients.set_client("s3", s3)
-    consumer_handler.reset_consumer()  # the consumer takes the wrapped clients
+    consumer_handler.dependencies.reset()  # the consumer takes the wrapped clients
     messages = [f"question {n}" for n in range(20)]
     for _ in messages:
         bedrock.add_response("converse", converse_text("I am looking into it."))

@@ -209,8 +209,8 @@ def test_a_workflow_that_cannot_start_is_withdrawn_visibly_and_the_customer_can_
         aws, chat, configure, monkeypatch, lambda_context):
     missing = aws.workflow_arn.replace(":stateMachine:", ":stateMachine:missing-")
     monkeypatch.setenv("ESCALATION_STATE_MACHINE_ARN", missing)  # every StartExecution fails
-    consumer_handler.reset_consumer()
-    consumer = consumer_handler.get_consumer()
+    consumer_handler.dependencies.reset()
+    consumer = consumer_handler.dependencies.get()
     consumer.sleep = lambda seconds: None
 
     _, first = chat({"message": "Let me talk to a person"})
@@ -224,7 +224,7 @@ def test_a_workflow_that_cannot_start_is_withdrawn_visibly_and_the_customer_can_
     polled = chatbot_handler.handler(messages_event(first["session_id"]), lambda_context)
     assert json.loads(polled["body"])["messages"][-1]["text"] == BUSY_MESSAGE
     monkeypatch.setenv("ESCALATION_STATE_MACHINE_ARN", aws.workflow_arn)  # Step Functions works again
-    consumer_handler.reset_consumer()
+    consumer_handler.dependencies.reset()
 
     status, second = chat({"message": "I still want a person", "session_id": first["session_id"]})
 

@@ -45,7 +45,7 @@ def no_backoff(monkeypatch):
 
 def answer_http(replies):
     """Builds the service (so the answer's client has the handler's retry config) and scripts its HTTP replies."""
-    chatbot_handler.get_service()
+    chatbot_handler.dependencies.get()
     return script_http(clients.client("bedrock-runtime"), "Converse", replies)
 
 
@@ -195,7 +195,7 @@ def test_comprehend_failure_lets_the_answer_through(aws, bedrock, comprehend, ch
 def test_a_throttled_llm_gate_retries_once_then_lets_the_answer_through(aws, bedrock, chat, configure, capsys):
     configure(sentiment_detector="llm", bedrock_max_attempts=3)
     bedrock.add_response("converse", converse_text("Use the 'Forgot password' link."))
-    chatbot_handler.get_service()
+    chatbot_handler.dependencies.get()
     gate_sent = script_http(clients.client("bedrock-runtime", purpose="gate"), "Converse",
                             [throttled(), throttled(), throttled()])
 
@@ -291,7 +291,7 @@ def test_a_stalled_gate_gets_a_short_grace_not_its_whole_retry_budget(aws, bedro
             release.wait(30)  # a detector whose call hangs until its read time-out
             finished.set()
 
-    service = chatbot_handler.get_service()
+    service = chatbot_handler.dependencies.get()
     service.detector, service.gate_grace_seconds = Stalled(), 0.05
     bedrock.add_response("converse", converse_text("Use the 'Forgot password' link."))
     try:

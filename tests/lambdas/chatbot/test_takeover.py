@@ -124,7 +124,7 @@ def test_polling_another_customers_session_is_404(aws, session_id, lambda_contex
 
 
 def test_a_concurrent_escalation_that_won_is_joined_not_duplicated(aws, chat, configure, monkeypatch, session_id):
-    service = chatbot_handler.get_service()
+    service = chatbot_handler.dependencies.get()
     real_load = service.store.load
     stale = real_load(session_id, CUSTOMER, recent_items=4)  # read before the other turn escalated
     # The other turn of this session escalates between this turn's read and its write.

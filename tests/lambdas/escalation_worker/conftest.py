@@ -48,7 +48,7 @@ def lambda_context() -> SimpleNamespace:
 def aws(monkeypatch):
     with mock_aws():
         clients.reset()
-        worker_handler.reset_worker()
+        worker_handler.dependencies.reset()
         monkeypatch.setattr(signing, "_key_cache", {})
         ddb, s3, sns, sqs = (boto3.client(s) for s in ("dynamodb", "s3", "sns", "sqs"))
         create_sessions_table(ddb, TABLE)
@@ -68,7 +68,7 @@ def aws(monkeypatch):
                               escalations=EscalationStore(table_name=TABLE))
         sfn.deactivate()
         clients.reset()
-        worker_handler.reset_worker()
+        worker_handler.dependencies.reset()
 
 
 @pytest.fixture

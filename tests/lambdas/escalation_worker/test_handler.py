@@ -136,14 +136,14 @@ def test_a_redelivered_accept_mails_the_experts_once(aws, invoke):
 def test_a_failed_mail_is_sent_when_the_message_is_retried(aws, invoke, monkeypatch):
     escalation = escalate(aws.store)
     monkeypatch.setenv("EXPERTS_TOPIC_ARN", aws.topic_arn + "-gone")
-    worker_handler.reset_worker()
+    worker_handler.dependencies.reset()
     record = accept_record(escalation)
 
     assert invoke(record) == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
     assert "notified_at" not in escalation_item(aws, escalation)  # the claim was undone
 
     monkeypatch.setenv("EXPERTS_TOPIC_ARN", aws.topic_arn)
-    worker_handler.reset_worker()
+    worker_handler.dependencies.reset()
     assert invoke(record) == {"batchItemFailures": []}
     assert len(drain(aws.sqs, aws.inbox)) == 1
 
@@ -310,6 +310,6 @@ def test_a_notice_for_an_unknown_escalation_fails_that_record(aws, invoke, logs)
 
 def test_a_missing_setting_fails_the_whole_invocation(aws, invoke, monkeypatch):
     monkeypatch.delenv("SESSION_TTL_DAYS")
-    worker_handler.reset_worker()
+    worker_handler.dependencies.reset()
     with pytest.raises(ValueError, match="SESSION_TTL_DAYS is required"):
         invoke(sqs_record("notice"))

@@ -58,7 +58,7 @@ def lambda_context() -> SimpleNamespace:
 def aws(monkeypatch):
     with mock_aws():
         clients.reset()
-        expert_handler.reset_api()
+        expert_handler.dependencies.reset()
         monkeypatch.setattr(signing, "_key_cache", {})
         ddb = boto3.client("dynamodb")
         create_sessions_table(ddb, TABLE)
@@ -82,7 +82,7 @@ def aws(monkeypatch):
         yield SimpleNamespace(ddb=ddb, s3=s3, comprehend=comprehend)
         comprehend.deactivate()
         clients.reset()
-        expert_handler.reset_api()
+        expert_handler.dependencies.reset()
 
 
 @pytest.fixture

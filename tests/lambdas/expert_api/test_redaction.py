@@ -356,7 +356,7 @@ def test_without_redaction_the_text_is_exported_as_written_and_comprehend_is_not
         aws, accepted, sfn, comprehend, call, monkeypatch, capsys):
     monkeypatch.setenv("REDACT_PII", "false")
     monkeypatch.delenv("LANGUAGE_CODE")
-    expert_handler.reset_api()  # the next request reads the environment again
+    expert_handler.dependencies.reset()  # the next request reads the environment again
     customer_says(accepted, f"mail me at {EMAIL}")
     expect_resolve(sfn)
 

@@ -161,7 +161,7 @@ def test_a_reply_of_exactly_max_reply_chars_with_crlf_line_breaks_is_accepted(aw
 
 def test_max_reply_chars_comes_from_the_environment(aws, accepted, call, monkeypatch):
     monkeypatch.setenv("MAX_REPLY_CHARS", "10")
-    expert_handler.reset_api()
+    expert_handler.dependencies.reset()
     event = expert_event("reply", accepted.escalation_id, form={**link("work", accepted), "text": "x" * 11},
                          headers={"Accept": "application/json"})
 

@@ -88,7 +88,7 @@ def test_a_reply_before_accept_is_a_409_and_changes_nothing(aws, escalation, cal
 
 def test_a_reply_racing_the_resolve_is_refused_in_its_transaction(aws, accepted, sfn, call):
     # The reply has checked the state (accepted) when the resolve commits: its turn must still not land.
-    api = expert_handler.get_api()
+    api = expert_handler.dependencies.get()
     stale = accepted.store.get(accepted.session_id, accepted.escalation_id)
     accepted.store.resolve(accepted.session_id, accepted.escalation_id, expert="Ann", note="", close=False)
     before = snapshot(aws)

@@ -84,6 +84,7 @@ def invoke(aws) -> Callable[[Any], dict[str, Any]]:
     """Calls the real handler with `event` (a scheduled event or a direct invoke's overrides)."""
 
     def call(event: Any) -> dict[str, Any]:
+        sampler_handler.dependencies.reset()  # the settings are read from the environment this test set
         return sampler_handler.handler(event, sampler_context())
 
     return call

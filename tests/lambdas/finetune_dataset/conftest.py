@@ -53,7 +53,7 @@ def lambda_context() -> SimpleNamespace:
 def aws(monkeypatch):
     with mock_aws():
         clients.reset()
-        dataset_handler.reset()
+        dataset_handler.dependencies.reset()
         for name, value in ENVIRONMENT.items():
             monkeypatch.setenv(name, value)
         s3 = boto3.client("s3")
@@ -72,7 +72,7 @@ def aws(monkeypatch):
 
         yield SimpleNamespace(s3=s3, put_ratings=put_ratings, read=read, keys=keys)
         clients.reset()
-        dataset_handler.reset()
+        dataset_handler.dependencies.reset()
 
 
 @pytest.fixture

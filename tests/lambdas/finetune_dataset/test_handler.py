@@ -243,7 +243,7 @@ def test_a_bad_setting_fails_the_invocation_naming_the_variable(invoke, monkeypa
         monkeypatch.delenv(name, raising=False)
     else:
         monkeypatch.setenv(name, value)
-    dataset_handler.reset()
+    dataset_handler.dependencies.reset()
 
     with pytest.raises(SettingsError, match=f"{name} {problem}"):
         invoke(event())

@@ -79,7 +79,7 @@ def lambda_context() -> SimpleNamespace:
 def aws(monkeypatch):
     with mock_aws():
         clients.reset()
-        post_handler.reset_settings()
+        post_handler.dependencies.reset()
         monkeypatch.setenv("RATINGS_BUCKET", RATINGS_BUCKET)
         monkeypatch.setenv("RATINGS_PREFIX", RATINGS_PREFIX)
         s3 = boto3.client("s3")
@@ -95,7 +95,7 @@ def aws(monkeypatch):
         expect_describe(sagemaker)  # once per execution environment: the answer is kept per job
         yield SimpleNamespace(s3=s3, sagemaker=sagemaker)
         sagemaker.deactivate()
-        post_handler.reset_settings()
+        post_handler.dependencies.reset()
         clients.reset()
 
 

@@ -69,8 +69,8 @@ def environment() -> dict[str, str]:
 def world(monkeypatch):
     with mock_aws():
         clients.reset()
-        pre_handler.reset()
-        post_handler.reset_settings()
+        pre_handler.dependencies.reset()
+        post_handler.dependencies.reset()
         for name, value in environment().items():
             monkeypatch.setenv(name, value)
         monkeypatch.setattr(sampler_handler, "_now", lambda: NOW)
@@ -82,8 +82,8 @@ def world(monkeypatch):
         clients.set_client("sagemaker", sagemaker.client)
         yield SimpleNamespace(s3=s3, sagemaker=sagemaker)
         sagemaker.deactivate()
-        pre_handler.reset()
-        post_handler.reset_settings()
+        pre_handler.dependencies.reset()
+        post_handler.dependencies.reset()
         clients.reset()
 
 
@@ -110,6 +110,7 @@ def start_job(world) -> list[dict]:
     world.sagemaker.client.meta.events.register(
         "provide-client-params.sagemaker.CreateLabelingJob", lambda params, **_: created.update(params))
     world.sagemaker.add_response("create_labeling_job", {"LabelingJobArn": JOB_ARN})
+    sampler_handler.dependencies.reset()
     summary = sampler_handler.handler({"budget": 100, "strategy": "random", "seed": 7}, lambda_context("sampler"))
     assert summary["started"] is True and summary["job_name"] == JOB
     manifest_uri = created["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"]

@@ -276,7 +276,7 @@ def test_a_manifest_that_cannot_be_read_fails_the_batch_naming_job_uri_and_code(
 
 def test_a_job_that_cannot_be_described_fails_the_batch_and_writes_nothing(aws, lambda_context, logs):
     aws.sagemaker.deactivate()
-    post_handler.reset_settings()
+    post_handler.dependencies.reset()
     stub = Stubber(boto3.client("sagemaker"))
     stub.add_client_error("describe_labeling_job", service_error_code="ResourceNotFound", http_status_code=400,
                           expected_params={"LabelingJobName": JOB})

@@ -51,14 +51,14 @@ def lambda_context() -> SimpleNamespace:
 def aws(monkeypatch):
     with mock_aws():
         clients.reset()
-        pre_handler.reset()
+        pre_handler.dependencies.reset()
         monkeypatch.setenv("RATINGS_BUCKET", BUCKET)
         monkeypatch.setenv("RATINGS_PREFIX", RATINGS_PREFIX)
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         yield SimpleNamespace(s3=s3)
         clients.reset()
-        pre_handler.reset()
+        pre_handler.dependencies.reset()
 
 
 @pytest.fixture

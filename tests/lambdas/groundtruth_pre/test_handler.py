@@ -172,7 +172,7 @@ def test_rating_records_are_read_once_per_execution_environment(aws, invoke, log
 
 def test_unreadable_rating_records_send_the_item_to_a_rater(aws, invoke, logs, monkeypatch):
     monkeypatch.setenv("RATINGS_BUCKET", "tandem-no-such-bucket")
-    pre_handler.reset()
+    pre_handler.dependencies.reset()
 
     result = invoke(event("inline"))
 
@@ -328,7 +328,7 @@ def test_a_bad_setting_fails_the_invocation_naming_the_variable(invoke, monkeypa
         monkeypatch.delenv(name, raising=False)
     else:
         monkeypatch.setenv(name, value)
-    pre_handler.reset()
+    pre_handler.dependencies.reset()
 
     with pytest.raises(SettingsError, match=f"{name} {problem}"):
         invoke(event("inline"))
@@ -336,7 +336,7 @@ def test_a_bad_setting_fails_the_invocation_naming_the_variable(invoke, monkeypa
 
 def test_an_empty_ratings_prefix_reads_the_whole_bucket(aws, invoke, monkeypatch):
     monkeypatch.setenv("RATINGS_PREFIX", "")
-    pre_handler.reset()
+    pre_handler.dependencies.reset()
     put_ratings(aws, "job.jsonl", rating_line(SESSION, TURN))
 
     assert invoke(event("inline"))["isHumanAnnotationRequired"] is False

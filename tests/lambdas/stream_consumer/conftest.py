@@ -65,7 +65,7 @@ def clock(aws) -> Clock:
     import time
 
     clock = Clock(time.time())
-    consumer = consumer_handler.get_consumer()
+    consumer = consumer_handler.dependencies.get()
     consumer.clock, consumer.sleep = clock, clock.sleep
     return clock
 

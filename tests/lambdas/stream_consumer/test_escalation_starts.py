@@ -60,7 +60,7 @@ def test_each_recorded_escalation_starts_one_execution_named_after_it(aws):
     escalation = escalate(aws)
 
     aws.outbox.drain()
-    consumer_handler.reset_consumer()
+    consumer_handler.dependencies.reset()
     aws.outbox.poller.shards.clear()  # a new poller position: every record is delivered again
     aws.outbox.drain()
 

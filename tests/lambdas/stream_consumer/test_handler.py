@@ -33,7 +33,7 @@ def test_an_empty_batch_reports_nothing(aws):
                                              ("ESCALATION_START_TIMEOUT_SECONDS", "5"), ("BUSY_MESSAGE", " ")])
 def test_bad_settings_fail_the_invocation_naming_the_variable(aws, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
-    consumer_handler.reset_consumer()
+    consumer_handler.dependencies.reset()
 
     with pytest.raises(SettingsError, match=name):
         consumer_handler.handler({"Records": []}, CONTEXT)
