@@ -23,6 +23,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from lambdas.common.rating_files import DEFAULT_PREFIX as DEFAULT_RATINGS_PREFIX
 from stacks.config import TandemConfig
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge
@@ -30,7 +31,7 @@ from stacks.constructs.python_function import PythonFunction
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "groundtruth_templates" / "relevance.liquid.html"
 LABEL_ATTRIBUTE = "relevance"
-MANIFESTS, OUTPUT, RATINGS = "manifests/", "output/", "ratings/"
+MANIFESTS, OUTPUT, RATINGS = "manifests/", "output/", DEFAULT_RATINGS_PREFIX
 JOB_NAME_PREFIX = "tandem-feedback"  # the sampler names each job <prefix>-<UTC time>
 CONSOLIDATION_TMP_MB = 4096
 

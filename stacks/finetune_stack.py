@@ -28,6 +28,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from lambdas.common.rating_files import DEFAULT_PREFIX as DEFAULT_RATINGS_PREFIX
 from stacks.config import TandemConfig, ecr_image_parts
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge, arn_ref
@@ -37,7 +38,7 @@ from stacks.constructs.training_code import PROGRAM, TrainingCode
 from stacks.constructs.workflow import standard_workflow
 
 DEFINITION = Path(__file__).resolve().parents[1] / "statemachines" / "finetune_pipeline.asl.json"
-RATINGS, DATASETS, MODELS = "ratings/", "datasets/", "models/"
+RATINGS, DATASETS, MODELS = DEFAULT_RATINGS_PREFIX, "datasets/", "models/"
 JOB_NAME_PREFIX = "tandem-ft"  # training jobs are named <prefix>-<execution name>; IAM is scoped to it
 # Step Functions' managed rule for .sync SageMaker training jobs (it creates the rule on first use).
 TRAINING_EVENTS_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"

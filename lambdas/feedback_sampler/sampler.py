@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.common import clients, redaction
 from lambdas.common.feedback import Sampling
+from lambdas.common.rating_files import RatingFiles, turn_of
 from lambdas.common.transcript import Transcript
 from lambdas.feedback_sampler.manifest import manifest_body
 from lambdas.feedback_sampler.sampling import Candidate, collect, select
@@ -119,20 +120,14 @@ def read_transcripts(bucket: str, window: Window, counts: ReadCounts) -> Iterato
 
 def rated_turns(bucket: str, prefix: str, counts: ReadCounts) -> set[tuple[str, str]]:
     rated: set[tuple[str, str]] = set()
-    for key in _keys(bucket, prefix):
-        for line in _read(bucket, key).decode("utf-8", errors="replace").splitlines():
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                session_id, turn_id = record["session_id"], record["turn_id"]
-            except (ValueError, KeyError, TypeError):
+    files = RatingFiles(clients.client("s3"), bucket, prefix)
+    for key in files.list().keys:
+        for line in files.lines(key):
+            turn = turn_of(line)
+            if turn is None:
                 counts.bad_rating_lines += 1
-                continue
-            if isinstance(session_id, str) and isinstance(turn_id, str):
-                rated.add((session_id, turn_id))
             else:
-                counts.bad_rating_lines += 1
+                rated.add(turn)
     return rated
 
 

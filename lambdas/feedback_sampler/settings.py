@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from lambdas.common.env_settings import BUCKET_NAME, SettingsError, integer_setting
+from lambdas.common.env_settings import BUCKET_NAME, SettingsError, integer_setting, ratings_location
 
 STRATEGIES = ("random", "escalated_first")
 LANGUAGE_CODES = ("en", "es")
@@ -115,9 +115,7 @@ class SamplerSettings:
         strategy = text("STRATEGY")
         if strategy not in STRATEGIES:
             raise SettingsError("STRATEGY", f"must be one of {', '.join(STRATEGIES)}")
-        prefix = environ.get("RATINGS_PREFIX", "").strip().lstrip("/")
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
+        ratings_bucket, ratings_prefix = ratings_location(environ)
         seed = integer("SEED", 0, MAX_SEED) if environ.get("SEED", "").strip() else None
 
         job = None
@@ -140,8 +138,8 @@ class SamplerSettings:
                                                   default=DEFAULT_MAX_CONCURRENT_TASK_COUNT),
             )
         return cls(
-            transcripts_bucket=bucket("TRANSCRIPTS_BUCKET"), ratings_bucket=bucket("RATINGS_BUCKET"),
-            ratings_prefix=prefix, labeling_bucket=bucket("LABELING_BUCKET"),
+            transcripts_bucket=bucket("TRANSCRIPTS_BUCKET"), ratings_bucket=ratings_bucket,
+            ratings_prefix=ratings_prefix, labeling_bucket=bucket("LABELING_BUCKET"),
             window_days=integer("WINDOW_DAYS", 1, MAX_WINDOW_DAYS), budget=integer("BUDGET", 1, MAX_BUDGET),
             strategy=strategy, seed=seed, redact_pii=redact_pii, language_code=language_code,
             job_name_prefix=matching("JOB_NAME_PREFIX", _JOB_PREFIX, "1-47 letters, digits and inner hyphens")

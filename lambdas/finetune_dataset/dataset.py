@@ -1,7 +1,8 @@
 """What the dataset Lambda does with S3: read every rating record file, build the dataset
 (lambdas/common/training_data.py), write it in the layout the fine-tuning pipeline reads.
 
-Input: every `*.jsonl` object under RATINGS_PREFIX (other keys are counted, not read), in key order, so
+Input: every rating file under RATINGS_PREFIX (lambdas/common/rating_files.py: `.jsonl`, `.jsonl.gz`; other
+keys are counted, not read), in key order, so
 that "the later record of a turn wins" means the same thing on every run. Objects are streamed line by
 line into the builder; only the accepted records are held in memory.
 
@@ -19,9 +20,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from lambdas.common import clients
+from lambdas.common.rating_files import RatingFiles
 from lambdas.common.training_data import KTO_FILE, REWARD_FILE, Dataset, build_dataset, to_jsonl
 from lambdas.finetune_dataset.settings import DatasetSettings
 
@@ -57,24 +59,6 @@ def dataset_id(event: Any) -> str:
     return value
 
 
-def rating_keys(bucket: str, prefix: str) -> tuple[list[str], int]:
-    """The *.jsonl keys under `prefix`, sorted, and how many other keys there were."""
-    keys, skipped = [], 0
-    pages = clients.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    for page in pages:
-        for entry in page.get("Contents", []):
-            key = entry["Key"]
-            if key.endswith(".jsonl"):
-                keys.append(key)
-            elif not key.endswith("/"):
-                skipped += 1
-    return sorted(keys), skipped
-
-
-def _lines(bucket: str, key: str) -> Iterator[bytes]:
-    yield from clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"].iter_lines()
-
-
 def files(dataset: Dataset) -> dict[str, bytes]:
     """Relative key -> body of every row file."""
     return {f"train/{REWARD_FILE}": to_jsonl(dataset.train.reward),
@@ -90,9 +74,11 @@ def files(dataset: Dataset) -> dict[str, bytes]:
 def build(settings: DatasetSettings, dataset_id: str) -> tuple[dict[str, Any], Dataset, SourceStats]:
     """Reads the rating records, writes the dataset; returns (the Lambda's result, the dataset, what was
     read). Raises NotEnoughTrainingData, after writing report.json, when the train split is too small."""
-    keys, skipped = rating_keys(settings.ratings_bucket, settings.ratings_prefix)
+    ratings = RatingFiles(clients.client("s3"), settings.ratings_bucket, settings.ratings_prefix)
+    listing = ratings.list()
+    keys, skipped = listing.keys, listing.skipped
     stats = SourceStats(objects_read=len(keys), objects_skipped=skipped)
-    sources = ((key, _lines(settings.ratings_bucket, key)) for key in keys)  # each object opened when reached
+    sources = ((key, ratings.lines(key)) for key in keys)  # each object opened when reached
     dataset = build_dataset(sources, settings.options)
 
     bucket, base = settings.dataset_bucket, f"{settings.dataset_prefix}{dataset_id}/"

@@ -22,11 +22,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.common import clients
+from lambdas.common.rating_files import ratings_key
 from lambdas.common.startup import Startup
 from lambdas.groundtruth_post.consolidation import BACKEND, Manifest, UndecodableText, consolidate, iter_objects
 from lambdas.groundtruth_post.job_manifest import JobManifests, ManifestUnavailable
 from lambdas.groundtruth_post.manifest_index import IndexStats
-from lambdas.groundtruth_post.ratings_file import RatingsFile, ratings_key
+from lambdas.groundtruth_post.ratings_file import RatingsFile
 from lambdas.groundtruth_post.request import ConsolidationRequest, parse_s3_uri
 from lambdas.groundtruth_post.settings import PostSettings
 

@@ -41,10 +41,6 @@ class RatingsWriteFailed(RuntimeError):
     """The file changed under every attempt; the invocation fails and Ground Truth retries the batch."""
 
 
-def ratings_key(prefix: str, job_name: str) -> str:
-    return f"{prefix}{job_name}.jsonl"
-
-
 def record_line(record: RatingRecord) -> bytes:
     return (json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 

@@ -1,8 +1,8 @@
 """What the pre-annotation Lambda reads from S3: the labeling item behind a `source-ref`, and the turns the
 rating records already cover (so a turn is not sent to the raters twice).
 
-Rating records are JSON Lines (`.jsonl`, optionally gzip-compressed `.gz`) under RATINGS_PREFIX, written by
-the post-annotation Lambda (and uploaded from tools/import_ratings.py). They are listed and read once per
+Rating records are the rating files of lambdas/common/rating_files.py (`.jsonl`, or `.jsonl.gz`) under
+RATINGS_PREFIX, written by the post-annotation Lambda (and uploaded from tools/import_ratings.py). They are listed and read once per
 execution environment, then kept for `max_age_seconds`; only a 16-byte digest of each (session_id, turn_id)
 is kept, and at most `max_turns` of them: past that bound the rest is not read, so some rated turns may be
 shown again (extra work for a rater, never a lost rating). A line that is not a JSON object with string
@@ -11,18 +11,17 @@ shown again (extra work for a rater, never a lost rating). A line that is not a 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common import clients
 from lambdas.common.feedback import UnreadableItem
+from lambdas.common.rating_files import RatingFiles, turn_of
 
 # A labeling item is at most 100,000 characters (Ground Truth's limit), 400 KB in UTF-8; anything far
 # larger is not an item and is not read into memory.
@@ -93,51 +92,24 @@ class RatedTurns:
             self.on_load(self.stats)
         return turn_digest(session_id, turn_id) in self._digests
 
-    def _lines(self, key: str) -> Iterator[bytes]:
-        body = clients.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"]
-        if key.endswith(".gz"):
-            yield from gzip.GzipFile(fileobj=body)  # streamed: a big file is never held whole
-        else:
-            yield from body.iter_lines()
-
     def _load(self) -> tuple[frozenset[bytes], LoadStats]:
         digests: set[bytes] = set()
         stats = LoadStats()
+        files = RatingFiles(clients.client("s3"), self.bucket, self.prefix)
         try:
-            pages = clients.client("s3").get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self.prefix)
-            for page in pages:
-                for entry in page.get("Contents", []):
-                    key = entry["Key"]
-                    if key.endswith("/") or not key.endswith((".jsonl", ".json", ".gz")):
+            for key in files.list().keys:
+                stats.files += 1
+                for line in files.lines(key):
+                    ids = turn_of(line)
+                    if ids is None:
+                        stats.bad_lines += 1
                         continue
-                    stats.files += 1
-                    for line in self._lines(key):
-                        if not line.strip():
-                            continue
-                        ids = _ids(line)
-                        if ids is None:
-                            stats.bad_lines += 1
-                            continue
-                        digests.add(turn_digest(*ids))
-                        if len(digests) >= self.max_turns:
-                            stats.truncated = True
-                            stats.turns = len(digests)
-                            return frozenset(digests), stats
+                    digests.add(turn_digest(*ids))
+                    if len(digests) >= self.max_turns:
+                        stats.truncated = True
+                        stats.turns = len(digests)
+                        return frozenset(digests), stats
         except (ClientError, BotoCoreError, OSError, EOFError, zlib.error) as error:
             raise RatingsUnavailable(_code(error)) from None
         stats.turns = len(digests)
         return frozenset(digests), stats
-
-
-def _ids(line: bytes) -> tuple[str, str] | None:
-    try:
-        data: Any = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    session_id, turn_id = data.get("session_id"), data.get("turn_id")
-    if isinstance(session_id, str) and isinstance(turn_id, str) and session_id and turn_id:
-        return session_id, turn_id
-    return None

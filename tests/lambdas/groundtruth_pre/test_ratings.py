@@ -52,10 +52,11 @@ def test_the_set_is_bounded_and_says_so(aws):
 
 def test_keys_that_are_not_rating_files_are_not_read(aws):
     put(aws, "notes.txt", rating_line("s1", "t1"))
-    put(aws, "old.json", rating_line("s2", "t2"))
+    put(aws, "old.json", rating_line("s2", "t2"))  # rating files are .jsonl or .jsonl.gz, for every reader
+    put(aws, "new.jsonl", rating_line("s3", "t3"))
 
     turns = rated(Clock())
-    assert not turns("s1", "t1") and turns("s2", "t2")
+    assert not turns("s1", "t1") and not turns("s2", "t2") and turns("s3", "t3")
 
 
 def test_a_failed_read_raises_and_is_not_cached(aws):
