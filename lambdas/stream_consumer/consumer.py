@@ -106,26 +106,38 @@ class StreamConsumer:
     def _withdraw(self, escalation: EscalationRecord) -> bool:
         ids = {"session_id": escalation.session_id, "escalation_id": escalation.escalation_id}
         try:
-            session = self.sessions.load(escalation.session_id, None, recent_items=0)
-            claim = self.escalations.withdraw_claim(escalation.session_id, escalation.escalation_id,
-                                                    note=WITHDRAWN_NOTE)
-            self.sessions.record(session, [Turn(role="system", text=self.busy_message)], extra_writes=[claim],
-                                 release=escalation.escalation_id)
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "TransactionCanceledException":
-                self.logger.error("escalation could not be withdrawn", extra={**ids, "error": _code(error)})
-                return False
-            # Nothing was written: the escalation left `pending` or a workflow recorded itself on it meanwhile.
-            state = self.escalations.get(escalation.session_id, escalation.escalation_id)
-            self.logger.info("escalation moved on before it was withdrawn",
-                             extra={**ids, "status": state.record.status})
-            return True
-        except Exception as error:  # noqa: BLE001 (the session or escalation could not be read: try again)
+            withdrawn = self._write_withdrawal(escalation, release=True)
+            if not withdrawn:
+                state = self.escalations.get(escalation.session_id, escalation.escalation_id)
+                if state.record.status != "pending" or state.execution_arn is not None:
+                    self.logger.info("escalation moved on before it was withdrawn",
+                                     extra={**ids, "status": state.record.status})
+                    return True
+                # Still pending and never started: the session no longer names it as its open escalation
+                # (changed by hand), so it is withdrawn without handing the session back.
+                withdrawn = self._write_withdrawal(escalation, release=False)
+        except Exception as error:  # noqa: BLE001 (the table could not be read or written: try again)
             self.logger.error("escalation could not be withdrawn", extra={**ids, "error": _code(error)})
             return False
+        if not withdrawn:
+            return True  # it moved on between the two writes
         self.metrics.add_metric("EscalationsWithdrawn", "Count", 1)
         self.logger.error("escalation withdrawn: its workflow could not be started; the customer was told",
                           extra={**ids, "timeout_seconds": self.start_timeout_seconds})
+        return True
+
+    def _write_withdrawal(self, escalation: EscalationRecord, *, release: bool) -> bool:
+        """One transaction: the escalation failed (if still pending and never started), the busy notice, and
+        the session handed back (if `release`). False when a condition failed and nothing was written."""
+        session = self.sessions.load(escalation.session_id, None, recent_items=0)
+        claim = self.escalations.withdraw_claim(escalation.session_id, escalation.escalation_id, note=WITHDRAWN_NOTE)
+        try:
+            self.sessions.record(session, [Turn(role="system", text=self.busy_message)], extra_writes=[claim],
+                                 release=escalation.escalation_id if release else None)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            return False
         return True
 
     # Transcripts --------------------------------------------------------------------------------------

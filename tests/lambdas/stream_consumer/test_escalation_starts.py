@@ -145,3 +145,16 @@ def test_a_replayed_escalation_record_after_the_withdrawal_changes_nothing(aws, 
 
     assert aws.sessions.turns(escalation.session_id) == turns_after_withdrawal  # one busy notice, not two
     assert aws.escalations.get(escalation.session_id, escalation.escalation_id).record.status == "failed"
+
+
+def test_an_escalation_the_session_no_longer_names_is_still_withdrawn_and_the_customer_told(aws, refusing, clock):
+    escalation = escalate(aws)
+    aws.ddb.update_item(TableName=TABLE, Key={"session_id": {"S": escalation.session_id}, "sk": {"S": "SESSION"}},
+                        UpdateExpression="REMOVE open_escalation_id")  # e.g. an operator's hand edit
+    clock.now += START_TIMEOUT
+
+    aws.outbox.drain()
+
+    state = aws.escalations.get(escalation.session_id, escalation.escalation_id)
+    assert (state.record.status, state.notices) == ("failed", ("busy",))
+    assert [t.text for t in aws.sessions.turns(escalation.session_id)][-1] == BUSY_MESSAGE
