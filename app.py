@@ -31,10 +31,12 @@ def create_stacks(app: cdk.App, config: TandemConfig) -> dict[str, cdk.Stack]:
                          description="Tandem: what follows a stored turn (workflow starts, transcripts)")
     chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store, alarm_topic=data.alarm_topic,
                            description="Tandem: Bedrock chatbot with escalation gate")
-    feedback = FeedbackStack(app, "TandemFeedback", config=config, store=data.store,
-                             description="Tandem: expert ratings of bot answers (sampling, Ground Truth, rating records)")
-    finetune = FinetuneStack(app, "TandemFinetune", config=config, store=data.store,
-                             description="Tandem: fine-tuning from the ratings (dataset, SageMaker training, Bedrock import)")
+    feedback = FeedbackStack(
+        app, "TandemFeedback", config=config, store=data.store,
+        description="Tandem: expert ratings of bot answers (sampling, Ground Truth, rating records)")
+    finetune = FinetuneStack(
+        app, "TandemFinetune", config=config, store=data.store,
+        description="Tandem: fine-tuning from the ratings (dataset, SageMaker training, Bedrock import)")
     return {"data": data, "escalation": escalation, "outbox": outbox, "chatbot": chatbot, "feedback": feedback,
             "finetune": finetune}
 

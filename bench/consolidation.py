@@ -197,7 +197,8 @@ def run(objects: int = OBJECTS, runs: int = RUNS) -> str:
     memory_ratio = summary["streaming"]["above"] / summary["naive"]["above"]
     time_ratio = summary["streaming"]["seconds"] / summary["naive"]["seconds"]
     return "\n".join([
-        f"Payload: {objects:,} objects x {WORKERS} workers, {size_mb:.0f} MB on disk, input manifest {manifest_mb:.0f} MB; "
+        f"Payload: {objects:,} objects x {WORKERS} workers, {size_mb:.0f} MB on disk, "
+        f"input manifest {manifest_mb:.0f} MB; "
         f"{first['records']:,} rating "
         f"records; {runs} runs per variant, alternating, each in a fresh interpreter ({sys.executable}); "
         f"ijson backend: {first['backend']}; both variants' responses identical (digest {first['digest']}).",

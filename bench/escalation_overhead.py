@@ -3,10 +3,11 @@ AWS calls each makes on the response path.
 
 Both variants run the real handler with the `llm` detector and the same stubbed latencies: Bedrock answers
 after 300 ms (answer) and 200 ms (gate), DynamoDB after DYNAMODB_DELAY per call. DynamoDB is a Stubber, not
-moto, here: moto copies the whole table for every transaction and spends 13-30 ms per item on it (measured
-on this machine), so under moto the comparison would measure moto. The Stubber serves each measured turn as
-the second turn of its own session (the session item, two earlier turns, then the transaction), so both
-variants make the same calls and differ only in what Tandem computes and sends. The escalating turn's gate
+moto, here: moto copies the whole table for every transaction, so its cost grows with the table and with
+each item (the second table of the report measures it), and under moto the comparison would measure moto.
+The Stubber serves each measured turn as the second turn of its own session (the session item, two
+earlier turns, then the transaction), so both variants make the same calls and differ only in what Tandem
+computes and sends. The escalating turn's gate
 says "negative, 0.95": the turn records the escalation in its transaction; starting the workflow and the
 transcript happen later, in the outbox, off the response path. Every AWS call the chatbot's clients send
 during a measured turn is counted. Target: escalating p50 / normal p50 <= 1.05.
@@ -66,7 +67,8 @@ def continued_session(stubber: Any, session_id: str) -> None:
     stubber.add_response("get_item", {"Item": {
         "session_id": {"S": session_id}, "sk": {"S": "SESSION"}, "customer_id": {"S": CUSTOMER},
         "started_at": {"S": started}, "updated_at": {"S": started}, "expires_at": {"N": "1900000000"}}})
-    turns = [{"role": "bot", "text": "Here is what I found.", "turn_id": "t-2", "created_at": "2026-11-30T10:00:01.000000Z"},
+    turns = [{"role": "bot", "text": "Here is what I found.", "turn_id": "t-2",
+              "created_at": "2026-11-30T10:00:01.000000Z"},
              {"role": "customer", "text": "Where is my order?", "turn_id": "t-1", "created_at": started}]
     stubber.add_response("query", {"Items": [  # newest first: the store asks for the latest turns
         {"session_id": {"S": session_id}, "sk": {"S": f"TURN#{t['created_at']}#{t['turn_id']}"},
@@ -132,7 +134,47 @@ def _run(turns: int, warmup: int) -> str:
              "dynamodb": ddb_sleeper.slept / ddb_sleeper.calls}
     clients.reset()
     chatbot_handler.dependencies.reset()
-    return report(latencies, slept, calls, turns, warmup)
+    return report(latencies, slept, calls, turns, warmup) + "\n\n" + moto_transactions()
+
+
+MOTO_SIZES = (0, 500)  # items already in the table
+MOTO_ROUNDS = 15
+
+
+def moto_transactions() -> str:
+    """Median time of one TransactWriteItems of 3 and of 4 conditional Puts (a normal and an escalating
+    turn's write) under moto, on a table holding MOTO_SIZES items: why this benchmark stubs DynamoDB."""
+    import statistics
+
+    import boto3
+    from moto import mock_aws
+
+    from tests.aws_resources import create_sessions_table
+
+    def put(session: str, sk: str) -> dict[str, Any]:
+        return {"Put": {"TableName": "bench", "ConditionExpression": "attribute_not_exists(sk)", "Item": {
+            "session_id": {"S": session}, "sk": {"S": sk}, "body": {"S": "x" * 300}}}}
+
+    rows = []
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        create_sessions_table(ddb, "bench")
+        filled = 0
+        for size in MOTO_SIZES:
+            while filled < size:
+                ddb.transact_write_items(TransactItems=[put(f"fill-{filled}", f"TURN#{n}") for n in range(10)])
+                filled += 10
+            medians = []
+            for items in (3, 4):
+                times = []
+                for n in range(MOTO_ROUNDS):
+                    writes = [put(f"m{size}-{items}-{n}", f"TURN#{i}") for i in range(items)]
+                    started = time.perf_counter()
+                    ddb.transact_write_items(TransactItems=writes)
+                    times.append(time.perf_counter() - started)
+                medians.append(statistics.median(times) * 1000)
+            rows.append([size, f"{medians[0]:.1f}", f"{medians[1]:.1f}", f"{medians[1] - medians[0]:+.1f}"])
+    return table(["items in the moto table", "3 Puts ms", "4 Puts ms", "the fourth item"], rows)
 
 
 def report(latencies: dict[str, list[float]], slept: dict[str, float], calls: dict[str, Counter[str]], turns: int,
@@ -146,8 +188,9 @@ def report(latencies: dict[str, list[float]], slept: dict[str, float], calls: di
             for name in VARIANTS]
     most = max(storage.values())
     return "\n\n".join([
-        f"Stubbed delays (measured mean sleep): answer {slept['answer'] * 1000:.1f} ms, gate {slept['gate'] * 1000:.1f} ms, "
-        f"DynamoDB {slept['dynamodb'] * 1000:.1f} ms per call. Detector `llm`; {turns} measured turns per variant after "
+        f"Stubbed delays (measured mean sleep): answer {slept['answer'] * 1000:.1f} ms, "
+        f"gate {slept['gate'] * 1000:.1f} ms, DynamoDB {slept['dynamodb'] * 1000:.1f} ms per call. "
+        f"Detector `llm`; {turns} measured turns per variant after "
         f"{warmup} warm-up turns each, alternating; each measured turn is the second turn of its own session.",
         table(["variant", "turns", "p50 ms", "p95 ms", "p50 / normal p50", "AWS calls on the response path",
                "calls"], rows),

@@ -18,7 +18,6 @@ import json
 import sys
 from typing import Any, Iterator, Sequence
 
-import boto3
 from aws_lambda_powertools import Logger
 
 from lambdas.common import clients
@@ -60,7 +59,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def stack_outputs() -> tuple[str | None, str | None, str | None]:
     """The table, bucket and state machine of the deployment: TandemData's exports and TandemEscalation's
     StateMachineArn output."""
-    cloudformation = boto3.client("cloudformation")
+    cloudformation = clients.client("cloudformation")
     exports = {e["Name"]: e["Value"] for page in cloudformation.get_paginator("list_exports").paginate()
                for e in page["Exports"]}
     outputs = {o["OutputKey"]: o["OutputValue"]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
 from lambdas.common import clients
 from lambdas.common.transcript import EscalationRecord, Turn, new_id
@@ -77,3 +80,27 @@ def test_what_still_fails_is_listed_and_the_exit_code_says_so(aws, capsys):
 def test_without_names_it_refuses_to_run(capsys):
     assert replay_outbox.main([]) == 2
     assert "--table" in capsys.readouterr().err
+
+
+def test_the_names_can_come_from_the_deployed_stacks(aws, capsys):
+    session, escalation = escalated_session(aws)
+    clients.reset()
+    cloudformation = Stubber(boto3.client("cloudformation"))
+    cloudformation.add_response("list_exports", {"Exports": [
+        {"ExportingStackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/TandemData/1", "Name": name,
+         "Value": value} for name, value in (("TandemData-SessionsTableName", TABLE),
+                                              ("TandemData-TranscriptsBucketName", BUCKET),
+                                              ("TandemData-KnowledgeBucketName", "unused"))]})
+    cloudformation.add_response("describe_stacks", {"Stacks": [{
+        "StackName": "TandemEscalation", "CreationTime": datetime(2026, 11, 30, tzinfo=timezone.utc),
+        "StackStatus": "UPDATE_COMPLETE", "Outputs": [{"OutputKey": "StateMachineArn", "OutputValue": aws.workflow_arn},
+                                                      {"OutputKey": "ExpertApiUrl", "OutputValue": "https://x/"}]}]},
+        {"StackName": "TandemEscalation"})
+    cloudformation.activate()
+    clients.set_client("cloudformation", cloudformation.client)
+
+    assert replay_outbox.main(["--stack-outputs"]) == 0
+
+    cloudformation.assert_no_pending_responses()
+    assert executions(aws) == [escalation.escalation_id]
+    assert read_transcript(aws, session.session_id) is not None

@@ -4,7 +4,6 @@ call, so a test that queues nothing also proves the worker did not complete a ta
 
 from __future__ import annotations
 
-import io
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -19,7 +18,7 @@ from lambdas.common.session_store import SessionStore
 from lambdas.escalation_worker import handler as worker_handler
 from tests.aws_resources import create_sessions_table
 from tests.lambdas.escalation_worker.helpers import SECRET, topic_with_inbox, work_event, worker_context
-from tests.log_capture import CapturedLogs
+from tests.log_capture import CapturedLogs, captured
 
 TABLE = "tandem-sessions-worker"
 BUCKET = "tandem-transcripts-worker"
@@ -85,7 +84,5 @@ def invoke(aws, lambda_context) -> Callable[..., dict[str, Any]]:
 def logs() -> CapturedLogs:
     """Every line the worker's Powertools logger writes (it holds the stdout of import time, which capsys
     does not see)."""
-    stream = io.StringIO()
-    previous = worker_handler.logger.registered_handler.setStream(stream)
-    yield CapturedLogs(stream)
-    worker_handler.logger.registered_handler.setStream(previous)
+    with captured(worker_handler.logger) as found:
+        yield found

@@ -30,6 +30,7 @@ from lambdas.common.transcript import EscalationRecord, Sentiment, Turn
 from lambdas.expert_api import handler as expert_handler
 from tests.aws_resources import create_sessions_table
 from tests.lambda_context import lambda_context as make_context
+from tests.log_capture import captured
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_ESCALATION_ID = "0b7e1f3a-5c2d-4e8f-9a61-2d3c4b5a6f70"  # the id in tests/events/expert_*.json
@@ -176,11 +177,8 @@ def call(aws, lambda_context) -> Callable[[dict[str, Any]], dict[str, Any]]:
 @pytest.fixture
 def log_output() -> io.StringIO:
     """What the function's Powertools logger writes (it binds its stream when the module is imported)."""
-    buffer = io.StringIO()
-    registered = expert_handler.logger.registered_handler
-    previous = registered.setStream(buffer)
-    yield buffer
-    registered.setStream(previous)
+    with captured(expert_handler.logger) as found:
+        yield found.stream
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ environment, the Lambda context and the lines its logger writes."""
 
 from __future__ import annotations
 
-import io
 import json
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -15,7 +14,7 @@ from moto import mock_aws
 from lambdas.common import clients
 from lambdas.finetune_dataset import handler as dataset_handler
 from tests.lambda_context import lambda_context as make_context
-from tests.log_capture import CapturedLogs
+from tests.log_capture import captured
 
 RATINGS_BUCKET = "tandem-labeling-unit"
 RATINGS_PREFIX = "ratings/"
@@ -87,7 +86,5 @@ def invoke(aws, lambda_context) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 @pytest.fixture
 def logs():
-    stream = io.StringIO()
-    previous = dataset_handler.logger.registered_handler.setStream(stream)
-    yield CapturedLogs(stream)
-    dataset_handler.logger.registered_handler.setStream(previous)
+    with captured(dataset_handler.logger) as found:
+        yield found

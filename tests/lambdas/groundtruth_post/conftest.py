@@ -5,7 +5,6 @@ DescribeLabelingJob, which moto does not implement, answered by a botocore Stubb
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +19,7 @@ from moto import mock_aws
 from lambdas.common import clients
 from lambdas.groundtruth_post import handler as post_handler
 from tests.lambda_context import lambda_context as make_context
-from tests.log_capture import CapturedLogs
+from tests.log_capture import captured
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 OUTPUT_BUCKET = "tandem-gt-output-unit"  # Ground Truth's output path: the payload files
@@ -101,10 +100,8 @@ def aws(monkeypatch):
 
 @pytest.fixture
 def logs():
-    stream = io.StringIO()
-    previous = post_handler.logger.registered_handler.setStream(stream)
-    yield CapturedLogs(stream)
-    post_handler.logger.registered_handler.setStream(previous)
+    with captured(post_handler.logger) as found:
+        yield found
 
 
 def batch_event(aws, payload: list[dict[str, Any]] | str, *, iteration: int = 1) -> dict[str, Any]:

@@ -4,7 +4,6 @@ records), its environment, the Lambda context and the lines its logger writes.""
 from __future__ import annotations
 
 import copy
-import io
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +16,7 @@ from moto import mock_aws
 from lambdas.common import clients
 from lambdas.groundtruth_pre import handler as pre_handler
 from tests.lambda_context import lambda_context as make_context
-from tests.log_capture import CapturedLogs
+from tests.log_capture import captured
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 BUCKET = "tandem-feedback-pre"
@@ -73,7 +72,5 @@ def invoke(aws, lambda_context) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 @pytest.fixture
 def logs():
-    stream = io.StringIO()
-    previous = pre_handler.logger.registered_handler.setStream(stream)
-    yield CapturedLogs(stream)
-    pre_handler.logger.registered_handler.setStream(previous)
+    with captured(pre_handler.logger) as found:
+        yield found
