@@ -24,7 +24,9 @@ from lambdas.common.escalations import EscalationStore
 from lambdas.common.session_store import SessionStore
 from lambdas.common.startup import Startup
 from lambdas.escalation_worker.messages import MalformedMessage, parse_message
+from lambdas.escalation_worker.notifier import ExpertNotifier
 from lambdas.escalation_worker.settings import WorkerSettings
+from lambdas.escalation_worker.task_completer import TaskCompleter
 from lambdas.escalation_worker.worker import EscalationWorker, outcome_metric
 
 logger = Logger()
@@ -42,6 +44,8 @@ def build_worker(settings: WorkerSettings) -> EscalationWorker:
         settings,
         sessions=SessionStore(table_name=settings.sessions_table, ttl_days=settings.session_ttl_days),
         escalations=EscalationStore(table_name=settings.sessions_table),
+        experts=ExpertNotifier(settings.experts_topic_arn, lambda: clients.client("sns")),
+        tasks=TaskCompleter(lambda: clients.client("stepfunctions")),
         signing_key=lambda: signing.signing_key(settings.signing_secret_arn),
     )
 

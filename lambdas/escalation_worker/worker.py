@@ -9,6 +9,9 @@
            notice never writes a second turn (the transcript follows from the table's stream).
 
 Every step is idempotent: SQS may deliver a message more than once, and a failed message is retried.
+
+The worker calls AWS only through what it is given (the stores, ExpertNotifier, TaskCompleter), so these
+rules, and what each failure leads to, can be tested without AWS.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common import clients
 from lambdas.common.escalations import EscalationStore
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import Turn
 from lambdas.escalation_worker.expert_email import compose, review_link
 from lambdas.escalation_worker.messages import CallbackMessage, NoticeMessage, WorkMessage
+from lambdas.escalation_worker.notifier import ExpertNotifier
 from lambdas.escalation_worker.settings import WorkerSettings
+from lambdas.escalation_worker.task_completer import TaskCompleter
 
 # Step Functions' answers for a task that is no longer waiting: nothing left to complete.
 TASK_CLOSED_ERRORS = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
@@ -40,10 +44,13 @@ class CallbackFailed(RuntimeError):
 
 class EscalationWorker:
     def __init__(self, settings: WorkerSettings, *, sessions: SessionStore, escalations: EscalationStore,
-                 signing_key: Callable[[], bytes], clock: Callable[[], float] = time.time):
+                 experts: ExpertNotifier, tasks: TaskCompleter, signing_key: Callable[[], bytes],
+                 clock: Callable[[], float] = time.time):
         self.settings = settings
         self.sessions = sessions
         self.escalations = escalations
+        self.experts = experts
+        self.tasks = tasks
         self.signing_key = signing_key
         self.clock = clock
 
@@ -74,8 +81,7 @@ class EscalationWorker:
         if not self.escalations.mark_notified(sid, eid):
             return "already_notified"  # a concurrent delivery of this message claimed it first
         try:
-            clients.client("sns").publish(TopicArn=self.settings.experts_topic_arn, Subject=email.subject,
-                                          Message=email.message)
+            self.experts.notify(email)
         except (ClientError, BotoCoreError):
             self.escalations.clear_notified(sid, eid)  # so that the retry of this message mails the experts
             raise
@@ -90,7 +96,7 @@ class EscalationWorker:
             return "token_stored"  # the expert API completes the task when the expert resolves
         # The expert resolved before this token was stored, so the API had none to send: complete it here.
         try:
-            clients.client("stepfunctions").send_task_success(taskToken=message.task_token, output="{}")
+            self.tasks.complete(message.task_token)
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "Unknown")
             if code in TASK_CLOSED_ERRORS:
