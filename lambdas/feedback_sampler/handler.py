@@ -11,29 +11,59 @@ A bad override is answered, not raised: {"started": false, "error": "<field>: <p
 A bad environment, a failed PII masking (nothing written) or an AWS error raises, so the invocation fails
 (and an asynchronous one is retried).
 
-The handler is thin: settings.py parses, sampler.py does the work. Logs carry counts and names, never a
+The handler is thin: settings.py parses, sampler.py does the work through the seams built here once. Logs carry counts and names, never a
 customer's text.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from lambdas.common import clients
+from lambdas.common.rating_files import RatingFiles
 from lambdas.common.startup import Startup
 from lambdas.feedback_sampler import sampler
+from lambdas.feedback_sampler.labeling import LabelingJobStarter, ManifestWriter
+from lambdas.feedback_sampler.masking import PiiMasker
 from lambdas.feedback_sampler.settings import OverrideError, SamplerSettings, parse_overrides
+from lambdas.feedback_sampler.transcript_reader import TranscriptReader
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tandem"))
 
 
-dependencies = Startup(SamplerSettings.from_env)
+@dataclass(frozen=True)
+class Dependencies:
+    settings: SamplerSettings  # the environment's; an on-demand invoke's overrides apply to one run
+    sampler: sampler.FeedbackSampler
+
+
+def build_sampler(settings: SamplerSettings) -> sampler.FeedbackSampler:
+    def s3() -> Any:
+        return clients.client("s3")
+
+    return sampler.FeedbackSampler(
+        transcripts=TranscriptReader(settings.transcripts_bucket, s3),
+        ratings=RatingFiles(s3(), settings.ratings_bucket, settings.ratings_prefix),
+        masker=PiiMasker(),
+        manifests=ManifestWriter(settings.labeling_bucket, s3),
+        jobs=LabelingJobStarter(lambda: clients.client("sagemaker")),
+    )
+
+
+def build() -> Dependencies:
+    settings = SamplerSettings.from_env()
+    return Dependencies(settings=settings, sampler=build_sampler(settings))
+
+
+dependencies = Startup(build)
 
 
 def is_scheduled(event: Any) -> bool:
@@ -60,7 +90,8 @@ def _now() -> datetime:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    settings = dependencies.get()
+    built = dependencies.get()
+    settings = built.settings
     dry_run = False
     if is_scheduled(event):
         now = scheduled_time(event)
@@ -78,7 +109,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         dry_run = overrides.dry_run
         now = _now()
     try:
-        summary = sampler.run(settings, now=now, dry_run=dry_run)
+        summary = built.sampler.run(settings, now=now, dry_run=dry_run)
     except sampler.SamplingFailed as error:
         metrics.add_metric(name="SamplingFailures", unit=MetricUnit.Count, value=1)
         logger.error("sampling stopped", extra={"trigger": trigger, "detail": str(error)})
@@ -91,4 +122,4 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     return summary
 
 
-dependencies.prepare_during_init()  # in Lambda's init phase: the settings before the first run
+dependencies.prepare_during_init()  # in Lambda's init phase: the settings and seams before the first run

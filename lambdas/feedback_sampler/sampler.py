@@ -1,7 +1,7 @@
 """One sampling run: transcripts -> candidates -> sample -> PII masked -> input manifest -> labeling job.
 
 Reading. The window is (now - window_days, now]. Transcripts live under `transcripts/dt=<start date>/`
-(lambdas/common/session_store.py), dated by the day the session *started*, so the run lists the prefixes of
+(lambdas/common/transcript.py), dated by the day the session *started*, so the run lists the prefixes of
 every day of the window plus SESSION_LOOKBACK_DAYS before it (a conversation that began the evening before
 the window and went on in it), then keeps the transcripts updated after the window's start, and of those
 the bot turns created in the window (sampling.py). A transcript updated after the window's end is kept: a
@@ -17,6 +17,10 @@ in it was masked (when REDACT_PII=true): a Comprehend failure raises before anyt
 workteam the run stops after the manifest and says so. A scheduled event's own time names the job, so a
 redelivery of the same event makes the same manifest and finds the job already there (ResourceInUse),
 instead of starting a second one.
+
+AWS. The run reads, masks, writes and starts only through what FeedbackSampler is given (TranscriptReader,
+RatingFiles, PiiMasker, ManifestWriter, LabelingJobStarter; the handler builds them once), so these rules,
+and what each failure leads to, can be tested without AWS.
 """
 
 from __future__ import annotations
@@ -28,15 +32,17 @@ from typing import Any, Iterator
 
 from botocore.exceptions import ClientError
 
-from lambdas.common import clients, redaction
+from lambdas.common import redaction
 from lambdas.common.feedback import Sampling
 from lambdas.common.rating_files import RatingFiles, turn_of
-from lambdas.common.transcript import Transcript
+from lambdas.common.transcript import TRANSCRIPTS_PREFIX, Transcript
+from lambdas.feedback_sampler.labeling import LabelingJobStarter, ManifestWriter
 from lambdas.feedback_sampler.manifest import manifest_body
+from lambdas.feedback_sampler.masking import PiiMasker
 from lambdas.feedback_sampler.sampling import Candidate, collect, select
 from lambdas.feedback_sampler.settings import TASK_DESCRIPTION, TASK_KEYWORDS, TASK_TITLE, SamplerSettings
+from lambdas.feedback_sampler.transcript_reader import TranscriptReader
 
-TRANSCRIPTS_PREFIX = "transcripts/"
 MANIFESTS_PREFIX = "manifests/"
 OUTPUT_PREFIX = "output/"
 SESSION_LOOKBACK_DAYS = 1
@@ -82,18 +88,6 @@ def default_seed(moment: datetime) -> int:
 
 # Reading -----------------------------------------------------------------------------------------------
 
-def _keys(bucket: str, prefix: str) -> Iterator[str]:
-    paginator = clients.client("s3").get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if not obj["Key"].endswith("/"):
-                yield obj["Key"]
-
-
-def _read(bucket: str, key: str) -> bytes:
-    return clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-
-
 @dataclass
 class ReadCounts:
     transcripts: int = 0
@@ -101,13 +95,13 @@ class ReadCounts:
     bad_rating_lines: int = 0
 
 
-def read_transcripts(bucket: str, window: Window, counts: ReadCounts) -> Iterator[Transcript]:
+def read_transcripts(reader: TranscriptReader, window: Window, counts: ReadCounts) -> Iterator[Transcript]:
     for prefix in window.prefixes():
-        for key in _keys(bucket, prefix):
+        for key in reader.keys(prefix):
             if not key.endswith(".json"):
                 continue
             try:
-                transcript = Transcript.from_dict(json.loads(_read(bucket, key)))
+                transcript = Transcript.from_dict(json.loads(reader.read(key)))
             except (ValueError, KeyError, TypeError, AttributeError):
                 counts.unreadable_transcripts += 1
                 continue
@@ -118,9 +112,8 @@ def read_transcripts(bucket: str, window: Window, counts: ReadCounts) -> Iterato
                 yield transcript
 
 
-def rated_turns(bucket: str, prefix: str, counts: ReadCounts) -> set[tuple[str, str]]:
+def rated_turns(files: RatingFiles, counts: ReadCounts) -> set[tuple[str, str]]:
     rated: set[tuple[str, str]] = set()
-    files = RatingFiles(clients.client("s3"), bucket, prefix)
     for key in files.list().keys:
         for line in files.lines(key):
             turn = turn_of(line)
@@ -133,11 +126,11 @@ def rated_turns(bucket: str, prefix: str, counts: ReadCounts) -> set[tuple[str, 
 
 # Masking -----------------------------------------------------------------------------------------------
 
-def mask(candidates: list[Candidate], language_code: str) -> list[Candidate]:
+def mask(candidates: list[Candidate], masker: PiiMasker, language_code: str) -> list[Candidate]:
     """The candidates with personal data masked in question and answer (all texts in as few requests as fit)."""
     texts = [text for c in candidates for text in (c.question, c.answer)]
     try:
-        masked = redaction.redact_texts(texts, language_code)
+        masked = masker.mask(texts, language_code)
     except redaction.RedactionFailed as error:
         raise SamplingFailed(f"PII redaction failed (Comprehend DetectPiiEntities: {error.code}); "
                              "no manifest was written and no labeling job was started") from None
@@ -173,58 +166,65 @@ def labeling_job_request(settings: SamplerSettings, name: str, manifest_uri: str
     }
 
 
-def run(settings: SamplerSettings, *, now: datetime, dry_run: bool = False) -> dict[str, Any]:
-    """Samples, masks, writes the manifest and starts the job; returns the run's summary."""
-    window = Window(start=now - timedelta(days=settings.window_days), end=now)
-    seed = settings.seed if settings.seed is not None else default_seed(now)
-    name = job_name(settings.job_name_prefix, now)
-    manifest_key = f"{MANIFESTS_PREFIX}{name}.manifest"
-    manifest_uri = f"s3://{settings.labeling_bucket}/{manifest_key}"
+class FeedbackSampler:
+    def __init__(self, *, transcripts: TranscriptReader, ratings: RatingFiles, masker: PiiMasker,
+                 manifests: ManifestWriter, jobs: LabelingJobStarter) -> None:
+        self.transcripts = transcripts
+        self.ratings = ratings
+        self.masker = masker
+        self.manifests = manifests
+        self.jobs = jobs
 
-    counts = ReadCounts()
-    rated = rated_turns(settings.ratings_bucket, settings.ratings_prefix, counts)
-    collected = collect(read_transcripts(settings.transcripts_bucket, window, counts),
-                        start=window.start_text, end=window.end_text)
-    fresh = [c for c in collected.candidates if c.key not in rated]
-    sample = select(fresh, strategy=settings.strategy, seed=seed, budget=settings.budget)
-    summary: dict[str, Any] = {
-        "manifest_uri": manifest_uri, "items": len(sample),
-        "skipped_already_rated": len(collected.candidates) - len(fresh),
-        "strategy": settings.strategy, "seed": seed, "redacted": False, "started": False,
-        "window": {"start": window.start_text, "end": window.end_text},
-        "candidates": len(fresh), "transcripts": counts.transcripts,
-        "skipped_unreadable_transcripts": counts.unreadable_transcripts,
-        "skipped_no_question": collected.no_question, "skipped_bad_ids": collected.bad_ids,
-        "bad_rating_lines": counts.bad_rating_lines,
-        "dry_run": dry_run,
-    }
-    if dry_run:
-        summary.update(reason="dry run: nothing was masked, written or started", manifest_uri=None)
-        return summary
-    if not sample:
-        summary.update(reason="no unrated bot answers in the window: nothing was written or started",
-                       manifest_uri=None)
-        return summary
-    if settings.redact_pii:
-        assert settings.language_code is not None
-        sample = mask(sample, settings.language_code)
-        summary["redacted"] = True
-    body = manifest_body(sample, Sampling(strategy=settings.strategy, seed=seed))
-    clients.client("s3").put_object(Bucket=settings.labeling_bucket, Key=manifest_key, Body=body,
-                                    ContentType="application/jsonlines; charset=utf-8")
-    if settings.job is None:
-        summary["reason"] = "no WORKTEAM_ARN configured: the manifest was written and no labeling job was started"
-        return summary
-    summary["job_name"] = name
-    try:
-        response = clients.client("sagemaker").create_labeling_job(
-            **labeling_job_request(settings, name, manifest_uri))
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ResourceInUse":
-            summary["reason"] = (f"a labeling job named {name} already exists (an earlier delivery of this "
-                                 "event started it): no second job was started")
+    def run(self, settings: SamplerSettings, *, now: datetime, dry_run: bool = False) -> dict[str, Any]:
+        """Samples, masks, writes the manifest and starts the job; returns the run's summary. `settings` are
+        the run's: the environment's, with an on-demand invoke's overrides."""
+        window = Window(start=now - timedelta(days=settings.window_days), end=now)
+        seed = settings.seed if settings.seed is not None else default_seed(now)
+        name = job_name(settings.job_name_prefix, now)
+        manifest_key = f"{MANIFESTS_PREFIX}{name}.manifest"
+        manifest_uri = f"s3://{settings.labeling_bucket}/{manifest_key}"
+
+        counts = ReadCounts()
+        rated = rated_turns(self.ratings, counts)
+        collected = collect(read_transcripts(self.transcripts, window, counts),
+                            start=window.start_text, end=window.end_text)
+        fresh = [c for c in collected.candidates if c.key not in rated]
+        sample = select(fresh, strategy=settings.strategy, seed=seed, budget=settings.budget)
+        summary: dict[str, Any] = {
+            "manifest_uri": manifest_uri, "items": len(sample),
+            "skipped_already_rated": len(collected.candidates) - len(fresh),
+            "strategy": settings.strategy, "seed": seed, "redacted": False, "started": False,
+            "window": {"start": window.start_text, "end": window.end_text},
+            "candidates": len(fresh), "transcripts": counts.transcripts,
+            "skipped_unreadable_transcripts": counts.unreadable_transcripts,
+            "skipped_no_question": collected.no_question, "skipped_bad_ids": collected.bad_ids,
+            "bad_rating_lines": counts.bad_rating_lines,
+            "dry_run": dry_run,
+        }
+        if dry_run:
+            summary.update(reason="dry run: nothing was masked, written or started", manifest_uri=None)
             return summary
-        raise
-    summary.update(started=True, job_arn=response["LabelingJobArn"])
-    return summary
-
+        if not sample:
+            summary.update(reason="no unrated bot answers in the window: nothing was written or started",
+                           manifest_uri=None)
+            return summary
+        if settings.redact_pii:
+            assert settings.language_code is not None
+            sample = mask(sample, self.masker, settings.language_code)
+            summary["redacted"] = True
+        self.manifests.write(manifest_key, manifest_body(sample, Sampling(strategy=settings.strategy, seed=seed)))
+        if settings.job is None:
+            summary["reason"] = ("no WORKTEAM_ARN configured: the manifest was written and no labeling job was "
+                                 "started")
+            return summary
+        summary["job_name"] = name
+        try:
+            job_arn = self.jobs.start(labeling_job_request(settings, name, manifest_uri))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ResourceInUse":
+                summary["reason"] = (f"a labeling job named {name} already exists (an earlier delivery of this "
+                                     "event started it): no second job was started")
+                return summary
+            raise
+        summary.update(started=True, job_arn=job_arn)
+        return summary
