@@ -11,8 +11,8 @@ A bad override is answered, not raised: {"started": false, "error": "<field>: <p
 A bad environment, a failed PII masking (nothing written) or an AWS error raises, so the invocation fails
 (and an asynchronous one is retried).
 
-The handler is thin: settings.py parses, sampler.py does the work through the seams built here once. Logs carry counts and names, never a
-customer's text.
+The handler is thin: settings.py parses, sampler.py does the work, through the AWS classes built here once.
+Logs carry counts and names, never a customer's text.
 """
 
 from __future__ import annotations
@@ -122,4 +122,4 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     return summary
 
 
-dependencies.prepare_during_init()  # in Lambda's init phase: the settings and seams before the first run
+dependencies.prepare_during_init()  # in Lambda's init phase: the settings and the run's classes before the first run
