@@ -102,7 +102,7 @@ def read_transcripts(reader: TranscriptReader, window: Window, counts: ReadCount
                 continue
             try:
                 transcript = Transcript.from_dict(json.loads(reader.read(key)))
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):  # one bad file never fails a run
                 counts.unreadable_transcripts += 1
                 continue
             # Updated after the window's end (a session still going when a scheduled run reads it): its

@@ -106,13 +106,14 @@ def test_unreadable_transcripts_are_skipped_and_counted_and_other_keys_left_alon
     run.transcripts.put(f"{day}not-json.json", b"{not json")
     run.transcripts.put(f"{day}other-schema.json", b'{"schema_version": 99, "session_id": "x"}')
     run.transcripts.put(f"{day}no-times.json", b'{"schema_version": 1, "session_id": "x"}')
+    run.transcripts.put(f"{day}too-deep.json", b"[" * 100_000 + b"]" * 100_000)  # deeper than Python's stack
     run.transcripts.put(f"{day}notes.txt", b"not a transcript and not read")
     old = conversation("session-9", NOW - timedelta(days=30))
     run.transcripts.put(f"{day}session-9.json", old)  # listed under a window day, but last updated before it
 
     summary = run()
 
-    assert summary["skipped_unreadable_transcripts"] == 3
+    assert summary["skipped_unreadable_transcripts"] == 4
     assert summary["transcripts"] == 3 and summary["items"] == 3
 
 
