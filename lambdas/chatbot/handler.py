@@ -1,8 +1,9 @@
 """POST /chat and GET /chat/{session_id}/messages: the chatbot Lambda, deployed by stacks/chatbot_stack.py behind API Gateway and Cognito.
 
 The routes are thin: authenticate the caller (Cognito claims), parse the request, hand it to ChatService,
-answer JSON; lambdas/common/http_api.py routes the requests and answers what the routes raise. The service and its AWS clients are built once per execution
-environment; inside Lambda they are built during init, so SnapStart snapshots them ready to use.
+answer JSON; lambdas/common/http_api.py routes the requests and answers what the routes raise. The service
+and its AWS clients are built once per execution environment; inside Lambda they are built during init, so
+SnapStart snapshots them ready to use.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 from typing import Any, Callable, Literal, Mapping, cast
 
@@ -52,6 +53,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from lambdas.common.request_errors import RequestError
 
 JSON = "application/json"
+_PARAMETER = re.compile(r"<(\w+)>")  # a route's path parameter, "<thing_id>"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +68,8 @@ class Problem:
     log: str | None = None  # the log line's message; None logs nothing
     level: Literal["info", "warning", "error", "exception"] = "info"  # "exception" adds the traceback
     metric: str | None = None  # a CloudWatch count of these
-    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # more log fields: ids, codes, never request text
+    # More log fields: ids, codes, outcomes; never a request's text.
+    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
         return {"error": {"field": self.field, "message": self.message}}
@@ -145,13 +148,19 @@ class HttpApi(APIGatewayRestResolver):
     def _answering(self, describe: Callable[[Any], Problem]) -> Callable[[Exception], Response]:
         return lambda error: self.problem(describe(error))
 
-    def allowed_methods(self, path: str) -> list[str]:
+    def routes(self) -> set[tuple[str, str]]:
+        """(method, path) of every route, the path as API Gateway names its resources ("/things/{thing_id}"):
+        the methods the function's API must have, no more and no fewer (tests/stacks check it)."""
+        return {(route.method, _PARAMETER.sub(r"{\1}", route.path))
+                for route in self._static_routes + self._dynamic_routes}
+
+    def _allowed_methods(self, path: str) -> list[str]:
         """The methods routed for `path`, by the resolver's own route tables and matching."""
         routes = self._static_routes + self._dynamic_routes
         return sorted({route.method for route in routes if route.rule.match(path)})
 
     def _no_route(self, _: NotFoundError) -> Response:
-        allowed = self.allowed_methods(self.current_event.path)
+        allowed = self._allowed_methods(self.current_event.path)
         if not allowed:
             return self.problem(Problem(404, None, "no such page"))
         response = self.problem(Problem(405, None, f"use {' or '.join(allowed)}"))

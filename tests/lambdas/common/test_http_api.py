@@ -86,6 +86,11 @@ def api() -> HttpApi:
     return make_api()[0]
 
 
+def test_the_routes_are_named_as_api_gateway_names_its_methods(api):
+    assert api.routes() == {("GET", "/things/{thing_id}"), ("POST", "/things/{thing_id}"),
+                            ("PUT", "/things/{thing_id}/colour")}
+
+
 def test_a_route_answers_with_its_path_argument(api):
     assert call(api, "GET", "/things/t-1") == (200, {"thing_id": "t-1", "query": {}})
     assert call(api, "POST", "/things/t-1") == (200, {"changed": "t-1"})
