@@ -9,10 +9,11 @@ request is authorized by the HMAC signature of the link it carries (lambdas/comm
     POST /escalations/{escalation_id}/resolve                      work link + note, close -> confirmation page
 
 A GET never changes anything (mail scanners open links). Answers: 403 bad link, 410 expired link or an
-escalation that is over, 404 no such escalation, 409 wrong state, 400 a bad field (named), 503 AWS trouble;
-HTML for browsers, JSON when the request sends or accepts JSON. The routes are thin: parse the request, call
-actions.py, shape the response; lambdas/common/http_api.py routes the requests and answers what the routes
-raise (the ERRORS table below). It logs ids and outcomes only: never a body, a query string or a token.
+escalation that is over, 404 no such escalation or page, 405 a page asked with the wrong method, 409 wrong
+state, 400 a bad field (named), 503 AWS trouble; HTML for browsers, JSON when the request sends or accepts
+JSON. The routes are thin: parse the request, call actions.py, shape the response; lambdas/common/http_api.py
+routes the requests and answers what the routes raise (the ERRORS table below). It logs ids and outcomes
+only: never a body, a query string or a token.
 """
 
 from __future__ import annotations
