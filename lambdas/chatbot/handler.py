@@ -1,13 +1,13 @@
 """POST /chat and GET /chat/{session_id}/messages: the chatbot Lambda, deployed by stacks/chatbot_stack.py behind API Gateway and Cognito.
 
-The handler is thin: authenticate the caller (Cognito claims), parse the body, hand the turn to
-ChatService, shape the HTTP response. The service and its AWS clients are built once per execution
-environment; inside Lambda they are built during init, so SnapStart snapshots them ready to use.
+The routes are thin: authenticate the caller (Cognito claims), parse the request, hand it to ChatService,
+answer JSON; lambdas/common/http_api.py routes the requests and answers what the routes raise. The service
+and its AWS clients are built once per execution environment; inside Lambda they are built during init, so
+SnapStart snapshots them ready to use.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -20,11 +20,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from langchain_aws import ChatBedrockConverse
 
 from lambdas.chatbot.answer import Answerer
-from lambdas.chatbot.request import RequestError, customer_id, parse_chat_request, parse_messages_request
+from lambdas.chatbot.request import customer_id, parse_chat_request, parse_messages_request
 from lambdas.chatbot.sentiment import make_detector
 from lambdas.chatbot.service import ChatService, SessionClosed
 from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS, ChatbotSettings
 from lambdas.common import clients
+from lambdas.common.http_api import HttpApi, Problem, Response, json_response
 from lambdas.common.session_store import SessionNotFound, SessionStore
 from lambdas.common.startup import Startup
 
@@ -89,36 +90,48 @@ def _chat_model(settings: ChatbotSettings, purpose: str, **kwargs: Any) -> ChatB
 dependencies = Startup(lambda: build_service(ChatbotSettings.from_env()))
 
 
-def response(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {"statusCode": status, "body": json.dumps(body, ensure_ascii=False),
-            "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"}}
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def render(problem: Problem) -> Response:
+    return json_response(problem.status, problem.body(), NO_STORE)
+
+
+def _not_stored(error: Exception) -> Problem:
+    return Problem(503, None, "the message could not be saved; please resend it", log="turn could not be stored",
+                   level="exception", metric="StorageFailures", details={"error": type(error).__name__})
+
+
+app = HttpApi(logger=logger, metrics=metrics, render=render, errors={
+    SessionNotFound: lambda _: Problem(404, "session_id", "no such session for this caller"),
+    SessionClosed: lambda _: Problem(409, "session_id", "an expert closed this conversation; start a new one"),
+    (ClientError, BotoCoreError): _not_stored,
+})
+
+
+@app.post("/chat")
+def chat() -> Response:
+    service = dependencies.get()
+    event = app.current_event.raw_event
+    caller = customer_id(event)
+    request = parse_chat_request(event, max_message_chars=service.settings.max_message_chars)
+    return json_response(200, service.handle(request, caller).to_body(), NO_STORE)
+
+
+@app.get("/chat/<session_id>/messages")
+def messages(session_id: str) -> Response:
+    service = dependencies.get()
+    event = app.current_event.raw_event
+    caller = customer_id(event)
+    session_id, after = parse_messages_request(session_id, event)
+    return json_response(200, service.messages_since(session_id, caller, after), NO_STORE)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler(capture_response=False)  # responses hold customer text: keep it out of X-Ray
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    service = dependencies.get()
-    try:
-        caller = customer_id(event)
-        if event.get("httpMethod") == "GET":  # GET /chat/{session_id}/messages
-            session_id, after = parse_messages_request(event)
-            return response(200, service.messages_since(session_id, caller, after))
-        request = parse_chat_request(event, max_message_chars=service.settings.max_message_chars)
-        result = service.handle(request, caller)
-    except RequestError as error:
-        logger.info("request rejected", extra={"field": error.field, "status": error.status})
-        return response(error.status, error.to_body())
-    except SessionNotFound:
-        return response(404, {"error": {"field": "session_id", "message": "no such session for this caller"}})
-    except SessionClosed:
-        return response(409, {"error": {"field": "session_id",
-                                        "message": "an expert closed this conversation; start a new one"}})
-    except (ClientError, BotoCoreError) as error:
-        metrics.add_metric(name="StorageFailures", unit="Count", value=1)
-        logger.exception("turn could not be stored", extra={"error": type(error).__name__})
-        return response(503, {"error": {"field": None, "message": "the message could not be saved; please resend it"}})
-    return response(200, result.to_body())
+    return app.resolve(event, context)
 
 
 # In Lambda's init phase: clients and the chain now, so SnapStart snapshots them and an on-demand cold start

@@ -68,10 +68,9 @@ def parse_chat_request(event: dict[str, Any], *, max_message_chars: int) -> Chat
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 
 
-def parse_messages_request(event: dict[str, Any]) -> tuple[str, str | None]:
-    """GET /chat/{session_id}/messages?after=<created_at of the last turn seen>."""
-    session_id = (event.get("pathParameters") or {}).get("session_id")
-    if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+def parse_messages_request(session_id: str, event: dict[str, Any]) -> tuple[str, str | None]:
+    """GET /chat/{session_id}/messages?after=<created_at of the last turn seen>, `session_id` from its path."""
+    if not SESSION_ID.fullmatch(session_id):
         raise RequestError("session_id", "must be a lowercase UUID v4 returned by an earlier /chat call")
     after = (event.get("queryStringParameters") or {}).get("after")
     if after is not None and not TIMESTAMP.fullmatch(after):

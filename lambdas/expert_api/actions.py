@@ -1,12 +1,15 @@
 """What an expert can do with an escalation: review it, accept it, reply, resolve it; and the knowledge-base
-export of a resolved conversation. Plain functions over EscalationStore, SessionStore and the Step
-Functions client of lambdas.common.clients; the handler turns their outcomes and exceptions into HTTP.
+export of a resolved conversation. The rules are plain functions of their inputs and of the seams ExpertApi
+holds, one small class per AWS service and purpose (the handler builds them; tests may hand in fakes):
+EscalationStore and SessionStore (the sessions table), ReplyStore (an expert's reply, replies.py),
+WorkflowTasks and WorkflowProbe (Step Functions, workflow.py), PiiMasker and KnowledgeBucket (Comprehend and
+S3, knowledge_base.py). The handler turns their outcomes and exceptions into HTTP.
 
 A request is checked in a fixed order, and a refused one changes nothing: `authorize` (the link:
 LinkInvalid 403, LinkExpired 410; the escalation: EscalationNotFound 404), `require_status`
 (EscalationConflict 409), then the handler checks the fields (400) and calls accept / reply / resolve
 with the authorized EscalationState. The task tokens are read from the table and handed to Step Functions
-only; they never leave this module in a return value, an exception message or a log line.
+only; they never leave the rules in a return value, an exception message or a log line.
 
 Accept claims the escalation first (a conditional write, so two experts clicking at once get one success
 and one conflict) and then completes the workflow's accept task. When that call fails, the execution's
@@ -36,31 +39,23 @@ from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common import clients, redaction, signing
-from lambdas.common.escalations import EscalationConflict, EscalationState, EscalationStore, escalation_key
-from lambdas.common.session_store import REQUEST_PREFIX, SessionStore
+from lambdas.common import redaction, signing
+from lambdas.common.escalations import EscalationConflict, EscalationState, EscalationStore
+from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Turn
+from lambdas.expert_api.knowledge_base import KnowledgeBucket, PiiMasker
+from lambdas.expert_api.replies import ReplyNotStored, ReplyStore
 from lambdas.expert_api.request import LinkParams
 from lambdas.expert_api.settings import ExpertApiSettings
-from lambdas.expert_api.workflow import WorkflowProbe
+from lambdas.expert_api.workflow import WorkflowGone, WorkflowProbe, WorkflowTasks, WorkflowUnavailable
 
 CLOSED_MESSAGE = "This conversation was closed by our expert."
 KNOWLEDGE_SOURCE = "tandem-escalation"
 MAX_METADATA_BYTES = 10_000  # Bedrock Knowledge Bases reject metadata files of 10 KB or more
 PAGE_TURNS = 200  # the latest turns a page shows
-# Step Functions' answers meaning "this task no longer waits" (AWS-CONTRACTS.md, Step Functions callbacks).
-WORKFLOW_GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
 # Statuses the state machine sets when it gives up: the escalation is over, not merely in another step.
 ENDED = ("timed_out", "failed", "cancelled")
 _SPEAKERS = {"customer": "Customer", "agent": "Expert"}
-
-
-class WorkflowGone(RuntimeError):
-    """The workflow no longer waits for this step (410). Carries the Step Functions error code only."""
-
-
-class WorkflowUnavailable(RuntimeError):
-    """Step Functions could not be told (503); nothing was changed. Carries the error code only."""
 
 
 class WorkflowUnconfirmed(RuntimeError):
@@ -71,17 +66,14 @@ class WorkflowUnconfirmed(RuntimeError):
 @dataclass(frozen=True)
 class ExpertApi:
     settings: ExpertApiSettings
+    key: bytes  # the link-signing key (read from Secrets Manager once, when the handler builds the API)
     escalations: EscalationStore
     sessions: SessionStore
-    key: bytes  # the link-signing key
-    workflow: WorkflowProbe
-
-    @classmethod
-    def build(cls, settings: ExpertApiSettings) -> "ExpertApi":
-        return cls(settings=settings, escalations=EscalationStore(table_name=settings.sessions_table),
-                   sessions=SessionStore(table_name=settings.sessions_table, ttl_days=settings.session_ttl_days),
-                   key=signing.signing_key(settings.signing_secret_arn),
-                   workflow=WorkflowProbe(lambda: clients.client("stepfunctions")))
+    replies: ReplyStore
+    tasks: WorkflowTasks  # completes the workflow's accept and resolve tasks
+    workflow: WorkflowProbe  # what the workflow did with an accept whose completion failed
+    masker: PiiMasker  # used when settings.redact_pii
+    knowledge: KnowledgeBucket
 
 
 @dataclass(frozen=True)
@@ -184,25 +176,13 @@ def messages(api: ExpertApi, state: EscalationState, after: str | None) -> list[
 
 # Changing -----------------------------------------------------------------------------------------
 
-def _complete_task(token: str, output: dict[str, object]) -> None:
-    """SendTaskSuccess. A failure surfaces as WorkflowGone / WorkflowUnavailable carrying the error code
-    alone: botocore's messages for these calls may quote the token."""
-    try:
-        clients.client("stepfunctions").send_task_success(taskToken=token, output=json.dumps(output))
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "ClientError")
-        raise (WorkflowGone if code in WORKFLOW_GONE else WorkflowUnavailable)(code) from None
-    except BotoCoreError as error:
-        raise WorkflowUnavailable(type(error).__name__) from None
-
-
 def accept(api: ExpertApi, state: EscalationState, expert: str, *, now: float | None = None) -> Accepted:
     """Claims an authorized, pending escalation for `expert` and completes the workflow's accept task."""
     session_id, escalation_id = state.record.session_id, state.record.escalation_id
     record, token = api.escalations.accept(session_id, escalation_id, expert)
     link = work_link(api, session_id, escalation_id, now=now)
     try:
-        _complete_task(token, {"accepted_by": expert})
+        api.tasks.complete(token, {"accepted_by": expert})
     except (WorkflowGone, WorkflowUnavailable) as failure:
         outcome = api.workflow.accept_outcome(state.execution_arn)
         if outcome == "taken":
@@ -221,41 +201,18 @@ def reply(api: ExpertApi, state: EscalationState, text: str, *, reply_id: str | 
     `reply_id` (the form's idempotency key) the reply is stored at most once: a second submission of the
     same form finds it and stores nothing."""
     require_status(state, "accepted", "reply to")
-    session_id, escalation_id = state.record.session_id, state.record.escalation_id
-    still_theirs = {"ConditionCheck": {
-        "TableName": api.escalations.table_name, "Key": escalation_key(session_id, escalation_id),
-        "ConditionExpression": "#status = :accepted AND accepted_by = :expert",
-        "ExpressionAttributeNames": {"#status": "status"},
-        "ExpressionAttributeValues": {":accepted": {"S": "accepted"}, ":expert": {"S": state.record.accepted_by or ""}},
-    }}
+    record = state.record
     turn = Turn(role="agent", text=text, turn_id=reply_id) if reply_id else Turn(role="agent", text=text)
-    writes = [still_theirs]
-    if reply_id:
-        writes.append({"Put": {
-            "TableName": api.escalations.table_name, "ConditionExpression": "attribute_not_exists(sk)",
-            "Item": {"session_id": {"S": session_id}, "sk": {"S": f"{REQUEST_PREFIX}{reply_id}"},
-                     "turn_id": {"S": turn.turn_id}, "created_at": {"S": turn.created_at},
-                     "expires_at": {"N": str(int(time.time()) + api.sessions.ttl_seconds)}}}})
-    session = api.sessions.load(session_id, None, recent_items=0)
     try:
-        api.sessions.record(session, [turn], extra_writes=writes)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-            earlier = _earlier_reply(api, session_id, reply_id) if reply_id else None
-            if earlier is not None:
-                return Replied(turn=Turn(role="agent", text=text, turn_id=earlier[0], created_at=earlier[1]),
-                               duplicate=True)
-            require_status(api.escalations.get(session_id, escalation_id), "accepted", "reply to")
+        api.replies.store(record, turn, reply_id=reply_id)
+    except ReplyNotStored:
+        earlier = api.replies.earlier(record.session_id, reply_id) if reply_id else None
+        if earlier is not None:
+            return Replied(turn=Turn(role="agent", text=text, turn_id=earlier[0], created_at=earlier[1]),
+                           duplicate=True)
+        require_status(api.escalations.get(record.session_id, record.escalation_id), "accepted", "reply to")
         raise
     return Replied(turn=turn)
-
-
-def _earlier_reply(api: ExpertApi, session_id: str, reply_id: str) -> tuple[str, str] | None:
-    """The turn id and time of a reply already stored under this idempotency key."""
-    item = clients.client("dynamodb").get_item(
-        TableName=api.escalations.table_name, ConsistentRead=True,
-        Key={"session_id": {"S": session_id}, "sk": {"S": f"{REQUEST_PREFIX}{reply_id}"}}).get("Item")
-    return (item["turn_id"]["S"], item["created_at"]["S"]) if item else None
 
 
 def resolve(api: ExpertApi, state: EscalationState, note: str, close: bool) -> Resolved:
@@ -282,7 +239,7 @@ def resolve(api: ExpertApi, state: EscalationState, note: str, close: bool) -> R
     try:
         token = token or api.escalations.get(session_id, escalation_id).resolve_token
         if token:
-            _complete_task(token, {"resolved_by": expert, "closed": close})
+            api.tasks.complete(token, {"resolved_by": expert, "closed": close})
             outcome.workflow = "notified"
     except WorkflowGone as gone:
         outcome.workflow, outcome.workflow_error = "gone", str(gone)
@@ -344,11 +301,11 @@ def knowledge_keys(prefix: str, escalation_id: str) -> tuple[str, str]:
 
 
 def redact_conversation(record: EscalationRecord, turns: list[Turn],
-                        language_code: str) -> tuple[EscalationRecord, list[Turn]]:
+                        masker: PiiMasker) -> tuple[EscalationRecord, list[Turn]]:
     """The handled turns and the expert's note with their personal data masked (experts may paste a
     customer's details too), checked together in as few Comprehend requests as fit. RedactionFailed if not."""
     turns = handled_turns(record, turns)
-    *texts, note = redaction.redact_texts([t.text for t in turns] + [record.note or ""], language_code)
+    *texts, note = masker.mask([t.text for t in turns] + [record.note or ""])
     return (replace(record, note=note if record.note else record.note),
             [replace(turn, text=text) for turn, text in zip(turns, texts, strict=True)])
 
@@ -361,11 +318,7 @@ def export_knowledge(api: ExpertApi, record: EscalationRecord, turns: list[Turn]
     if len(metadata) >= MAX_METADATA_BYTES:
         raise ValueError(f"knowledge metadata is {len(metadata)} bytes, over Bedrock's limit")
     if api.settings.redact_pii:
-        record, turns = redact_conversation(record, turns, api.settings.language_code or "")
-    document = knowledge_document(record, turns).encode()
-    s3 = clients.client("s3")
-    s3.put_object(Bucket=api.settings.knowledge_bucket, Key=document_key, ContentType="text/plain; charset=utf-8",
-                  Body=document)
-    s3.put_object(Bucket=api.settings.knowledge_bucket, Key=metadata_key, ContentType="application/json",
-                  Body=metadata)
+        record, turns = redact_conversation(record, turns, api.masker)
+    api.knowledge.put(document_key, knowledge_document(record, turns).encode(), "text/plain; charset=utf-8")
+    api.knowledge.put(metadata_key, metadata, "application/json")
     return document_key

@@ -9,33 +9,37 @@ request is authorized by the HMAC signature of the link it carries (lambdas/comm
     POST /escalations/{escalation_id}/resolve                      work link + note, close -> confirmation page
 
 A GET never changes anything (mail scanners open links). Answers: 403 bad link, 410 expired link or an
-escalation that is over, 404 no such escalation, 409 wrong state, 400 a bad field (named), 503 AWS trouble;
-HTML for browsers, JSON when the request sends or accepts JSON. The handler is thin: parse the event, call
-actions.py, shape the response. It logs ids and outcomes only: never a body, a query string or a token.
+escalation that is over, 404 no such escalation or page, 405 a page asked with the wrong method, 409 wrong
+state, 400 a bad field (named), 503 AWS trouble; HTML for browsers, JSON when the request sends or accepts
+JSON. The routes are thin: parse the request, call actions.py, shape the response; lambdas/common/http_api.py
+routes the requests and answers what the routes raise (the ERRORS table below). It logs ids and outcomes
+only: never a body, a query string or a token.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from typing import Any, Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common import clients
-from lambdas.common.escalations import EscalationConflict, EscalationNotFound
-from lambdas.common.session_store import SessionNotFound
+from lambdas.common import clients, signing
+from lambdas.common.escalations import EscalationConflict, EscalationNotFound, EscalationStore
+from lambdas.common.http_api import Errors, HttpApi, Problem, Response, json_response
+from lambdas.common.session_store import SessionNotFound, SessionStore
 from lambdas.common.signing import LinkExpired, LinkInvalid
 from lambdas.common.startup import Startup
+from lambdas.common.transcript import IDENTIFIER
 from lambdas.expert_api import actions, pages
-from lambdas.expert_api.actions import ExpertApi, WorkflowGone, WorkflowUnavailable, WorkflowUnconfirmed
+from lambdas.expert_api.actions import ExpertApi, WorkflowUnconfirmed
+from lambdas.expert_api.knowledge_base import KnowledgeBucket, PiiMasker
+from lambdas.expert_api.replies import ReplyNotStored, ReplyStore
 from lambdas.expert_api.request import (
     ExpertRequest,
-    RequestError,
     after_timestamp,
     body_fields,
     close_flag,
@@ -45,8 +49,10 @@ from lambdas.expert_api.request import (
     reply_id,
     reply_text,
     resolution_note,
+    wants_json,
 )
 from lambdas.expert_api.settings import ExpertApiSettings
+from lambdas.expert_api.workflow import WorkflowGone, WorkflowProbe, WorkflowTasks, WorkflowUnavailable
 
 # botocore's DEBUG log holds whole request and response bodies, task tokens included: whatever log level
 # the function is given, botocore stays at INFO.
@@ -76,7 +82,15 @@ def build_api(settings: ExpertApiSettings) -> ExpertApi:
         services.append("comprehend")
     for service in services:
         clients.client(service)
-    return ExpertApi.build(settings)
+    escalations = EscalationStore(table_name=settings.sessions_table)
+    sessions = SessionStore(table_name=settings.sessions_table, ttl_days=settings.session_ttl_days)
+    return ExpertApi(
+        settings=settings, key=signing.signing_key(settings.signing_secret_arn),
+        escalations=escalations, sessions=sessions, replies=ReplyStore(sessions, escalations),
+        tasks=WorkflowTasks(lambda: clients.client("stepfunctions")),
+        workflow=WorkflowProbe(lambda: clients.client("stepfunctions")),
+        masker=PiiMasker(settings.language_code or ""),
+        knowledge=KnowledgeBucket(settings.knowledge_bucket, lambda: clients.client("s3")))
 
 
 dependencies = Startup(lambda: build_api(ExpertApiSettings.from_env()))
@@ -84,41 +98,95 @@ dependencies = Startup(lambda: build_api(ExpertApiSettings.from_env()))
 
 # Responses --------------------------------------------------------------------------------------------
 
-def respond(status: int, body: str, content_type: str = HTML, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"statusCode": status, "body": body,
-            "headers": {**SECURITY_HEADERS, "Content-Type": content_type, **(headers or {})}}
+def respond(status: int, body: str, content_type: str = HTML, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, content_type, body, {**SECURITY_HEADERS, **(headers or {})})
 
 
-def respond_json(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    return respond(status, json.dumps(body, ensure_ascii=False), "application/json")
+def respond_json(status: int, body: dict[str, Any]) -> Response:
+    return json_response(status, body, SECURITY_HEADERS)
 
 
-def see_other(location: str, label: str) -> dict[str, Any]:
+def see_other(location: str, label: str) -> Response:
     return respond(303, pages.redirect_page(location, label), headers={"Location": location})
 
 
-def problem(request: ExpertRequest | None, status: int, field: str | None, message: str,
-            title: str = "This did not work") -> dict[str, Any]:
-    if request is None or request.wants_json:
-        return respond_json(status, {"error": {"field": field, "message": message}})
-    return respond(status, pages.error_page(title, message))
+def render(problem: Problem) -> Response:
+    """JSON for scripts, an HTML page for browsers."""
+    if wants_json(app.current_event.headers):
+        return respond_json(problem.status, problem.body())
+    return respond(problem.status, pages.error_page(problem.title, problem.page_message or problem.message))
+
+
+# Errors: each check of a request raises; this table says how each failure is answered and recorded.
+
+def _log_fields() -> dict[str, Any]:
+    escalation_id = app.current_event.path_parameters.get("escalation_id") or ""
+    return {"escalation_id": escalation_id[:64] if IDENTIFIER.fullmatch(escalation_id) else None,
+            "route": app.current_event.get("resource")}
+
+
+def _conflict(conflict: EscalationConflict) -> Problem:
+    # Timed out or failed: the workflow has given up on it, so it is gone rather than in another step.
+    return Problem(410 if conflict.status in actions.ENDED else 409, "status",
+                   f"This escalation is {conflict.status}: you cannot {conflict.action} it.", "Not possible now",
+                   log="wrong state", details={"escalation_status": conflict.status})
+
+
+def _aws_failed(error: Exception) -> Problem:
+    return Problem(503, None, "Please try again in a moment.", "Try again", log="AWS call failed",
+                   level="exception", metric="StorageFailures", details={"error": type(error).__name__})
+
+
+ERRORS: Errors = {
+    LinkInvalid: lambda _: Problem(
+        403, "sig", "This link is not valid. Use the link exactly as you received it.", "Link not valid",
+        log="link rejected", metric="LinkRejections"),
+    LinkExpired: lambda _: Problem(410, "exp", "This link has expired.", "Link expired", log="link expired"),
+    (EscalationNotFound, SessionNotFound): lambda _: Problem(
+        404, "escalation_id", "There is no such escalation.", "Not found", log="no such escalation"),
+    EscalationConflict: _conflict,
+    WorkflowGone: lambda gone: Problem(
+        410, "status", "This escalation is no longer waiting for an expert (its time ran out or it was stopped). "
+        "Nothing was changed.", "Too late", log="workflow no longer waiting", level="warning",
+        details={"error": str(gone)}),
+    WorkflowUnavailable: lambda error: Problem(
+        503, None, "Please try again in a moment. Nothing was changed.", "Try again",
+        log="Step Functions call failed", level="error", metric="WorkflowCallFailures", details={"error": str(error)}),
+    WorkflowUnconfirmed: lambda error: Problem(
+        503, None, "Your accept is recorded, but the workflow could not confirm it yet. Open the link again in a "
+        "minute: if the workflow did not take it, the escalation is released when its time runs out.",
+        "Not confirmed yet", log="accept sent but not confirmed", level="error", metric="WorkflowCallFailures",
+        details={"error": str(error)}),
+    (ClientError, BotoCoreError, ReplyNotStored): _aws_failed,
+}
+app = HttpApi(logger=logger, metrics=metrics, render=render, errors=ERRORS, log_fields=_log_fields)
+
+
+def _request(escalation_id: str) -> tuple[ExpertApi, ExpertRequest]:
+    return dependencies.get(), parse_event(app.current_event.raw_event, escalation_id)
 
 
 # Routes -------------------------------------------------------------------------------------------------
 
-def _review(api: ExpertApi, request: ExpertRequest) -> dict[str, Any]:
+@app.get("/escalations/<escalation_id>")
+def review(escalation_id: str) -> Response:
+    api, request = _request(escalation_id)
     conversation = actions.review(api, request.escalation_id, link_params(request.query))
     return respond(200, pages.review_page(conversation, accept_action=request.url("/accept")))
 
 
-def _console(api: ExpertApi, request: ExpertRequest) -> dict[str, Any]:
+@app.get("/escalations/<escalation_id>/console")
+def console(escalation_id: str) -> Response:
+    api, request = _request(escalation_id)
     conversation = actions.console(api, request.escalation_id, link_params(request.query))
     return respond(200, pages.console_page(
         conversation, reply_action=request.url("/reply"), resolve_action=request.url("/resolve"),
         refresh_url=request.url(f"/console?{conversation.link.query()}"), max_chars=api.settings.max_reply_chars))
 
 
-def _messages(api: ExpertApi, request: ExpertRequest) -> dict[str, Any]:
+@app.get("/escalations/<escalation_id>/messages")
+def messages(escalation_id: str) -> Response:
+    api, request = _request(escalation_id)
     state = actions.authorize(api, "work", request.escalation_id, link_params(request.query))
     turns = actions.messages(api, state, after_timestamp(request.query))
     return respond_json(200, {"turns": [t.to_dict() for t in turns]})
@@ -126,7 +194,9 @@ def _messages(api: ExpertApi, request: ExpertRequest) -> dict[str, Any]:
 
 # Each change checks, in this order: the link (403, 410), the escalation (404), its state (409), the fields (400).
 
-def _accept(api: ExpertApi, request: ExpertRequest) -> dict[str, Any]:
+@app.post("/escalations/<escalation_id>/accept")
+def accept(escalation_id: str) -> Response:
+    api, request = _request(escalation_id)
     fields = body_fields(request)
     state = actions.authorize(api, "review", request.escalation_id, link_params(fields))
     actions.require_status(state, "pending", "accept")
@@ -141,7 +211,9 @@ def _accept(api: ExpertApi, request: ExpertRequest) -> dict[str, Any]:
     return see_other(console, "Accepted: open the console")
 
 
-def _reply(api: ExpertApi, request: ExpertRequest) -> dict[str, Any]:
+@app.post("/escalations/<escalation_id>/reply")
+def reply(escalation_id: str) -> Response:
+    api, request = _request(escalation_id)
     fields = body_fields(request)
     link = link_params(fields)
     state = actions.authorize(api, "work", request.escalation_id, link)
@@ -157,7 +229,9 @@ def _reply(api: ExpertApi, request: ExpertRequest) -> dict[str, Any]:
     return see_other(request.url(f"/console?{actions.Link.of(link).query()}"), "Sent: back to the console")
 
 
-def _resolve(api: ExpertApi, request: ExpertRequest) -> dict[str, Any]:
+@app.post("/escalations/<escalation_id>/resolve")
+def resolve(escalation_id: str) -> Response:
+    api, request = _request(escalation_id)
     fields = body_fields(request)
     state = actions.authorize(api, "work", request.escalation_id, link_params(fields))
     actions.require_status(state, "accepted", "resolve")
@@ -185,78 +259,11 @@ def _log_problems(action: str, request: ExpertRequest, problems: list[str]) -> N
                      extra={"escalation_id": request.escalation_id, "problems": problems})
 
 
-ROUTES: dict[tuple[str, str], Callable[[ExpertApi, ExpertRequest], dict[str, Any]]] = {
-    ("GET", "/escalations/{escalation_id}"): _review,
-    ("POST", "/escalations/{escalation_id}/accept"): _accept,
-    ("GET", "/escalations/{escalation_id}/console"): _console,
-    ("GET", "/escalations/{escalation_id}/messages"): _messages,
-    ("POST", "/escalations/{escalation_id}/reply"): _reply,
-    ("POST", "/escalations/{escalation_id}/resolve"): _resolve,
-}
-
-
-def route(request: ExpertRequest) -> dict[str, Any]:
-    action = ROUTES.get((request.method, request.resource))
-    if action is None:
-        allowed = sorted(method for method, resource in ROUTES if resource == request.resource)
-        if allowed:
-            response = problem(request, 405, None, f"use {' or '.join(allowed)}")
-            response["headers"]["Allow"] = ", ".join(allowed)
-            return response
-        return problem(request, 404, None, "no such page")
-    log = {"escalation_id": request.escalation_id[:64], "route": request.resource}
-    try:
-        return action(dependencies.get(), request)
-    except RequestError as error:
-        logger.info("request rejected", extra={**log, "field": error.field, "status": error.status})
-        return problem(request, error.status, error.field, f"{error.field} {error.message}"
-                       if not request.wants_json else error.message)
-    except LinkInvalid:
-        metrics.add_metric(name="LinkRejections", unit="Count", value=1)
-        logger.info("link rejected", extra={**log, "status": 403})
-        return problem(request, 403, "sig", "This link is not valid. Use the link exactly as you received it.",
-                       "Link not valid")
-    except LinkExpired:
-        logger.info("link expired", extra={**log, "status": 410})
-        return problem(request, 410, "exp", "This link has expired.", "Link expired")
-    except (EscalationNotFound, SessionNotFound):
-        logger.info("no such escalation", extra={**log, "status": 404})
-        return problem(request, 404, "escalation_id", "There is no such escalation.", "Not found")
-    except EscalationConflict as conflict:
-        # Timed out or failed: the workflow has given up on it, so it is gone rather than in another step.
-        status = 410 if conflict.status in actions.ENDED else 409
-        logger.info("wrong state", extra={**log, "status": status, "escalation_status": conflict.status})
-        return problem(request, status, "status", f"This escalation is {conflict.status}: "
-                       f"you cannot {conflict.action} it.", "Not possible now")
-    except WorkflowGone as gone:
-        logger.warning("workflow no longer waiting", extra={**log, "status": 410, "error": str(gone)})
-        return problem(request, 410, "status", "This escalation is no longer waiting for an expert "
-                       "(its time ran out or it was stopped). Nothing was changed.", "Too late")
-    except WorkflowUnavailable as error:
-        metrics.add_metric(name="WorkflowCallFailures", unit="Count", value=1)
-        logger.error("Step Functions call failed", extra={**log, "status": 503, "error": str(error)})
-        return problem(request, 503, None, "Please try again in a moment. Nothing was changed.", "Try again")
-    except WorkflowUnconfirmed as error:
-        metrics.add_metric(name="WorkflowCallFailures", unit="Count", value=1)
-        logger.error("accept sent but not confirmed", extra={**log, "status": 503, "error": str(error)})
-        return problem(request, 503, None, "Your accept is recorded, but the workflow could not confirm it yet. "
-                       "Open the link again in a minute: if the workflow did not take it, the escalation is "
-                       "released when its time runs out.", "Not confirmed yet")
-    except (ClientError, BotoCoreError) as error:
-        metrics.add_metric(name="StorageFailures", unit="Count", value=1)
-        logger.exception("AWS call failed", extra={**log, "status": 503, "error": type(error).__name__})
-        return problem(request, 503, None, "Please try again in a moment.", "Try again")
-
-
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)  # pages hold customer text: keep them out of X-Ray
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    try:
-        request = parse_event(event)
-    except RequestError as error:
-        return problem(None, error.status, error.field, error.message)
-    return route(request)
+    return app.resolve(event, context)
 
 
 dependencies.prepare_during_init()  # in Lambda's init phase: clients and the signing key before the first expert

@@ -44,8 +44,6 @@ class LinkParams:
 
 @dataclass(frozen=True)
 class ExpertRequest:
-    method: str
-    resource: str  # the API Gateway resource path, e.g. "/escalations/{escalation_id}/accept"
     escalation_id: str
     query: dict[str, str]
     headers: Mapping[str, str]
@@ -55,18 +53,27 @@ class ExpertRequest:
 
     @property
     def wants_json(self) -> bool:
-        accept = self.headers.get("accept") or ""
-        return "application/json" in accept or self.content_type == "application/json"
+        return wants_json(self.headers)
 
     def url(self, suffix: str = "") -> str:
         """The path of this escalation's page (+ suffix), as the browser must request it."""
         return f"{self.base_path}/escalations/{quote(self.escalation_id, safe='')}{suffix}"
 
 
-def parse_event(raw: dict[str, Any]) -> ExpertRequest:
+def wants_json(headers: Mapping[str, str]) -> bool:
+    """JSON when the request accepts it or sends it; HTML otherwise (a browser). `headers` case-insensitive."""
+    return "application/json" in (headers.get("accept") or "") or _content_type(headers) == "application/json"
+
+
+def _content_type(headers: Mapping[str, str]) -> str:
+    return (headers.get("content-type") or "").split(";")[0].strip().lower()
+
+
+def parse_event(raw: dict[str, Any], escalation_id: str) -> ExpertRequest:
+    """The request an API Gateway proxy event carries. `escalation_id` is the path's segment as routed (a
+    REST API sends the path percent-encoded): anything but an escalation id is no escalation (404)."""
     event = APIGatewayProxyEvent(raw)
     context = raw.get("requestContext") or {}
-    content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
     body = raw.get("body")
     if body is not None and event.is_base64_encoded:
         try:
@@ -76,13 +83,11 @@ def parse_event(raw: dict[str, Any]) -> ExpertRequest:
     query = dict(event.query_string_parameters or {})
     for name, value in query.items():
         _check_text(name, value)
-    escalation_id = (event.path_parameters or {}).get("escalation_id") or ""
-    if escalation_id and not IDENTIFIER.fullmatch(escalation_id):
+    if not IDENTIFIER.fullmatch(escalation_id):
         raise RequestError("escalation_id", "is not an escalation id", status=404)
     return ExpertRequest(
-        method=(event.http_method or "").upper(), resource=raw.get("resource") or "",
         escalation_id=escalation_id, query=query, headers=event.headers, raw_body=body,
-        content_type=content_type, base_path=_base_path(event.path or "", context),
+        content_type=_content_type(event.headers), base_path=_base_path(event.path or "", context),
     )
 
 

@@ -1,4 +1,6 @@
-"""What the human-escalation workflow really did with an expert's accept, read from its execution history.
+"""The expert API's seam to the human-escalation workflow (Step Functions): `WorkflowTasks` completes the
+tasks that wait for an expert (SendTaskSuccess with a stored task token), `WorkflowProbe` reads what the
+workflow really did with an accept from its execution history.
 
 SendTaskSuccess can fail after Step Functions took it: the response is lost, botocore sends it again, and
 the second call is refused (InvalidToken, TaskTimedOut) because the first one succeeded. The answer of the
@@ -10,6 +12,7 @@ The state names are those of statemachines/human_escalation.asl.json (a test che
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -20,6 +23,32 @@ AFTER_ACCEPT_STATE = "WaitForResolve"  # entered only when the accept task succe
 # taken: the workflow moved on with the accept; refused: the accept task ended otherwise (timed out, failed,
 # stopped); waiting: the accept task still waits (the call was not applied); unknown: the history is unreadable.
 AcceptOutcome = Literal["taken", "refused", "waiting", "unknown"]
+# Step Functions' answers meaning "this task no longer waits" (AWS-CONTRACTS.md, Step Functions callbacks).
+WORKFLOW_GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
+
+
+class WorkflowGone(RuntimeError):
+    """The workflow no longer waits for this step (410). Carries the Step Functions error code only."""
+
+
+class WorkflowUnavailable(RuntimeError):
+    """Step Functions could not be told (503); nothing was changed. Carries the error code only."""
+
+
+class WorkflowTasks:
+    def __init__(self, client: Callable[[], Any]):
+        self.client = client
+
+    def complete(self, token: str, output: dict[str, object]) -> None:
+        """SendTaskSuccess. A failure surfaces as WorkflowGone / WorkflowUnavailable carrying the error code
+        alone: botocore's messages for these calls may quote the token."""
+        try:
+            self.client().send_task_success(taskToken=token, output=json.dumps(output))
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "ClientError")
+            raise (WorkflowGone if code in WORKFLOW_GONE else WorkflowUnavailable)(code) from None
+        except BotoCoreError as error:
+            raise WorkflowUnavailable(type(error).__name__) from None
 
 
 class WorkflowProbe:

@@ -7,9 +7,11 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from lambdas.chatbot.handler import app as chatbot_app
 from lambdas.chatbot.settings import ChatbotSettings
 from stacks.chatbot_stack import COUNTED_FAILURES
 from stacks.config import TandemConfig
+from tests.stacks.api_routes import api_methods
 from tests.stacks.conftest import as_list, statement, statements
 
 DEFAULT = TandemConfig()
@@ -73,6 +75,10 @@ def test_chat_method_requires_cognito_and_validates_the_body(make_template):
     assert model["properties"]["message"]["maxLength"] == 1234
     assert model["properties"]["message"]["minLength"] == 1
     template.has_resource_properties("AWS::ApiGateway::Authorizer", {"Type": "COGNITO_USER_POOLS"})
+
+
+def test_every_method_of_the_api_is_a_route_of_the_function_and_the_reverse(template):
+    assert api_methods(template) == chatbot_app.routes() == {("POST", "/chat"), ("GET", "/chat/{session_id}/messages")}
 
 
 def test_no_method_is_open(template):

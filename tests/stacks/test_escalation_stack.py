@@ -7,7 +7,9 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from lambdas.expert_api.handler import app as expert_app
 from stacks.escalation_stack import DEFINITION, EXPERT_API_FAILURES, definition_placeholders
+from tests.stacks.api_routes import api_methods
 from tests.stacks.conftest import as_list, statements
 
 
@@ -143,6 +145,11 @@ def test_expert_api_routes_and_their_authorization(escalation):
     assert {m["Properties"]["AuthorizationType"] for m in methods} == {"NONE"}
     escalation.has_resource_properties("AWS::ApiGateway::Stage", {
         "MethodSettings": [Match.object_like({"DataTraceEnabled": False})]})
+
+
+def test_every_method_of_the_expert_api_is_a_route_of_the_function_and_the_reverse(escalation):
+    assert api_methods(escalation) == expert_app.routes()
+    assert len(expert_app.routes()) == 6
 
 
 def test_expert_api_may_write_knowledge_documents_under_the_prefix_only(make_template):

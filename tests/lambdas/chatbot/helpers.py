@@ -5,11 +5,31 @@ from __future__ import annotations
 
 import json
 from typing import Any, Callable, Iterable
+from urllib.parse import quote
 
 from botocore.awsrequest import AWSResponse
 from moto.core.models import botocore_stubber
 
-from tests.lambdas.chatbot.conftest import BUCKET, TABLE
+from tests.lambdas.chatbot.conftest import BUCKET, CUSTOMER, TABLE, chat_event
+
+# Events ----------------------------------------------------------------------------------------------
+
+MESSAGES_RESOURCE = "/chat/{session_id}/messages"
+
+
+def messages_event(session_id: str, after: str | None = None, *, sub: str | None = CUSTOMER) -> dict[str, Any]:
+    """GET /chat/{session_id}/messages?after=... as API Gateway (REST) sends it: the path percent-encoded as
+    the client sent it, the path and query parameters decoded."""
+    event = chat_event(sub=sub)
+    path = f"/chat/{quote(session_id, safe='')}/messages"
+    query = {"after": after} if after else None
+    event.update(httpMethod="GET", resource=MESSAGES_RESOURCE, path=path, body=None,
+                 pathParameters={"session_id": session_id}, queryStringParameters=query,
+                 multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None)
+    event["requestContext"].update(httpMethod="GET", resourcePath=MESSAGES_RESOURCE,
+                                   path=f"/{event['requestContext']['stage']}{path}")
+    return event
+
 
 # DynamoDB and S3 ------------------------------------------------------------------------------------
 

@@ -12,10 +12,11 @@ import pytest
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.common import clients
 from lambdas.stream_consumer import handler as consumer_handler
-from tests.lambdas.chatbot.conftest import chat_event, comprehend_result, converse_text
+from tests.lambdas.chatbot.conftest import comprehend_result, converse_text
 from tests.lambdas.chatbot.helpers import (
     emitted_metrics,
     escalation_items,
+    messages_event,
     record_requests,
     session_item,
     transcript,
@@ -118,14 +119,6 @@ def test_zero_consecutive_turns_never_escalates_on_a_streak(aws, bedrock, compre
 
     assert [b["escalated"] for b in bodies] == [False] * 4
     assert escalation_items(aws.ddb, bodies[0]["session_id"]) == []
-
-
-def messages_event(session_id: str) -> dict:
-    """GET /chat/{session_id}/messages, as the customer's app polls it."""
-    event = chat_event()
-    event.update(httpMethod="GET", resource="/chat/{session_id}/messages", body=None,
-                 pathParameters={"session_id": session_id}, queryStringParameters=None)
-    return event
 
 
 def started_executions(aws) -> list[str]:

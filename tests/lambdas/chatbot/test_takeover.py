@@ -11,8 +11,8 @@ import pytest
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Turn
-from tests.lambdas.chatbot.conftest import CUSTOMER, TABLE, chat_event, converse_text
-from tests.lambdas.chatbot.helpers import escalation_items, session_item, transcript, turn_items
+from tests.lambdas.chatbot.conftest import CUSTOMER, TABLE, converse_text
+from tests.lambdas.chatbot.helpers import escalation_items, messages_event, session_item, transcript, turn_items
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
 OTHER_CUSTOMER = "0b0b0b0b-2222-4c4c-8d8d-0123456789ab"
@@ -38,11 +38,7 @@ def expert_says(session_id: str, text: str) -> Turn:
 
 
 def get_messages(lambda_context, session_id: str, after: str | None = None, sub: str = CUSTOMER):
-    event = chat_event(sub=sub)
-    event.update(httpMethod="GET", resource="/chat/{session_id}/messages", body=None,
-                 pathParameters={"session_id": session_id},
-                 queryStringParameters={"after": after} if after else None)
-    result = chatbot_handler.handler(event, lambda_context)
+    result = chatbot_handler.handler(messages_event(session_id, after, sub=sub), lambda_context)
     return result["statusCode"], json.loads(result["body"])
 
 

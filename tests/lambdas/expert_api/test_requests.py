@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 
@@ -111,7 +111,10 @@ def test_a_lone_surrogate_in_any_json_field_is_a_400_naming_it_that_changes_noth
 @pytest.mark.parametrize("escalation_id", ["../../etc", "a" * 200, "x\ud800"])
 def test_an_escalation_id_that_is_not_one_is_a_404(aws, escalation, call, escalation_id):
     event = expert_event("review", escalation.escalation_id, query=link("review", escalation))
-    event["pathParameters"]["escalation_id"] = escalation_id
+    # API Gateway sends the path percent-encoded, as the client sent it, and the path parameter decoded.
+    path = f"/escalations/{quote(escalation_id, safe='', errors='surrogatepass')}"
+    event.update(path=path, pathParameters={"escalation_id": escalation_id})
+    event["requestContext"]["path"] = f"/prod{path}"
 
     response = call(event)
 
@@ -126,6 +129,21 @@ def test_a_base64_encoded_form_is_read(aws, escalation, sfn, call):
     event["isBase64Encoded"] = True
 
     assert call(event)["statusCode"] == 303
+
+
+@pytest.mark.parametrize("accept, content_type", [("text/html,application/xhtml+xml", "text/html; charset=utf-8"),
+                                                  ("application/json", "application/json")])
+def test_a_body_that_cannot_be_decoded_is_a_400_in_the_format_the_client_accepts(aws, escalation, call, accept,
+                                                                                 content_type):
+    before = snapshot(aws)
+    event = expert_event("accept", escalation.escalation_id, raw_body="!!! not base64 !!!", headers={"Accept": accept})
+    event["isBase64Encoded"] = True
+
+    response = call(event)
+
+    assert (response["statusCode"], response["headers"]["Content-Type"]) == (400, content_type)
+    assert "is not valid base64-encoded UTF-8" in response["body"]
+    assert snapshot(aws) == before
 
 
 WORK_CASES = {
@@ -196,9 +214,10 @@ def test_every_answer_carries_the_security_headers(aws, escalation, sfn, call):
     sfn.add_response("send_task_success", {}, {"taskToken": ACCEPT_TOKEN, "output": json.dumps({"accepted_by": "Ann"})})
     review = link("review", escalation)
     unknown = expert_event("review", escalation.escalation_id, query=review)
-    unknown["resource"] = "/nothing/here"
+    unknown.update(resource="/nothing/here", path="/nothing/here", pathParameters=None)
+    unknown["requestContext"].update(resourcePath="/nothing/here", path="/prod/nothing/here")
     wrong_method = expert_event("review", escalation.escalation_id, query=review)
-    wrong_method["httpMethod"] = "DELETE"
+    wrong_method["httpMethod"] = wrong_method["requestContext"]["httpMethod"] = "DELETE"
     responses = [
         call(expert_event("review", escalation.escalation_id, query=review)),  # 200
         call(expert_event("accept", escalation.escalation_id, form={**review, "expert": "Ann"})),  # 303
