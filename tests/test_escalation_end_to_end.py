@@ -144,7 +144,7 @@ def test_a_customer_is_helped_by_an_expert_and_the_bot_takes_over_again(world):
     bedrock.will_answer("Click 'Forgot password' on the sign-in page.")
     first = customer.says("How do I reset my password?")
     assert (first["reply"], first["escalated"]) == ("Click 'Forgot password' on the sign-in page.", False)
-    assert "agent_active" not in first
+    assert "expert_active" not in first
     assert flow.sfn.list_executions(stateMachineArn=state_machine)["executions"] == []
 
     handoff = customer.says("I want to talk to a person")
@@ -212,7 +212,7 @@ def test_a_customer_is_helped_by_an_expert_and_the_bot_takes_over_again(world):
     # 4. The customer writes while the expert owns the conversation; the expert replies ---------------------------
     owned = customer.says("My order 1234 arrived with the wrong colour.")
     assert owned["reply"] is None and owned["escalated"] is False
-    assert (owned.get("agent_active"), owned.get("expert")) == (True, EXPERT)
+    assert (owned.get("expert_active"), owned.get("expert")) == (True, EXPERT)
     assert "messages" not in owned  # the hand-off was delivered with its turn
     assert len(bedrock.calls) == 1  # no model (and the vader gate calls nothing)
     all_so_far = customer.polls()["messages"]
@@ -229,13 +229,13 @@ def test_a_customer_is_helped_by_an_expert_and_the_bot_takes_over_again(world):
     assert replied["statusCode"] == 303, replied["body"]
 
     polled = customer.polls(after=customer_turn["created_at"])
-    assert (polled["agent_active"], polled["expert"], polled["closed"]) == (True, EXPERT, False)
-    agent_turn = the_only(polled["messages"], "new message")
-    assert (agent_turn["role"], agent_turn["text"]) == ("agent", reply_text)
+    assert (polled["expert_active"], polled["expert"], polled["closed"]) == (True, EXPERT, False)
+    expert_turn = the_only(polled["messages"], "new message")
+    assert (expert_turn["role"], expert_turn["text"]) == ("expert", reply_text)
 
     thanks = customer.says("Great, thank you!")
-    assert thanks["reply"] is None and thanks.get("agent_active") is True
-    assert thanks["messages"] == [agent_turn]
+    assert thanks["reply"] is None and thanks.get("expert_active") is True
+    assert thanks["messages"] == [expert_turn]
     assert len(bedrock.calls) == 1
 
     # 5. The expert resolves with a note --------------------------------------------------------------------------
@@ -281,7 +281,7 @@ def test_a_customer_is_helped_by_an_expert_and_the_bot_takes_over_again(world):
         ("customer", "I want to talk to a person"),
         ("system", CONFIG.handoff_message),
         ("customer", "My order 1234 arrived with the wrong colour."),
-        ("agent", reply_text),
+        ("expert", reply_text),
         ("customer", "Great, thank you!"),
         ("system", CONFIG.handback_message),
     ]
@@ -293,7 +293,7 @@ def test_a_customer_is_helped_by_an_expert_and_the_bot_takes_over_again(world):
     bedrock.will_answer("Go to Settings > Account > Email.")
     back = customer.says("One more thing: how do I change my email address?")
     assert (back["reply"], back["escalated"]) == ("Go to Settings > Account > Email.", False)
-    assert "agent_active" not in back and "escalation" not in back
+    assert "expert_active" not in back and "escalation" not in back
     assert [(m["role"], m["text"]) for m in back["messages"]] == [("system", CONFIG.handback_message)]
     assert len(bedrock.calls) == 2
     bedrock.assert_all_used()

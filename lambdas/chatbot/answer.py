@@ -32,7 +32,7 @@ class ModelFailure:
 
 
 def history_messages(turns: Sequence[Turn]) -> list[tuple[str, str]]:
-    """Customer turns become user messages, bot and agent turns assistant messages; the list starts with a
+    """Customer turns become user messages, bot and expert turns assistant messages; the list starts with a
     user message, as Converse requires (langchain-aws merges neighbours of the same role)."""
     messages = [("human" if t.role == "customer" else "ai", t.text) for t in turns if t.role != "system"]
     while messages and messages[0][0] != "human":

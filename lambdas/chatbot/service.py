@@ -59,7 +59,7 @@ class TurnResult:
         elif self.open_escalation_id is not None:
             body["escalation"] = {"escalation_id": self.open_escalation_id, "new": False}
         if self.expert is not None:
-            body["agent_active"] = True
+            body.update(expert_active=True, agent_active=True)  # agent_active: the former name, kept for clients
             body["expert"] = self.expert
         if self.messages:
             body["messages"] = [message_body(t) for t in self.messages]
@@ -76,7 +76,7 @@ def message_body(turn: Turn) -> dict[str, Any]:
 def unseen_by_customer(turns: list[Turn]) -> tuple[Turn, ...]:
     """Expert and system turns after the customer's latest turn that no /chat response carried."""
     last_customer = max((i for i, t in enumerate(turns) if t.role == "customer"), default=-1)
-    return tuple(t for t in turns[last_customer + 1:] if t.role in ("agent", "system") and t.reply_to is None)
+    return tuple(t for t in turns[last_customer + 1:] if t.role in ("expert", "system") and t.reply_to is None)
 
 
 class ChatService:
@@ -162,7 +162,8 @@ class ChatService:
         session = self.store.load(session_id, customer_id, recent_items=0)
         turns = self.store.turns(session_id, after=after) if after else self.store.turns(session_id)
         body: dict[str, Any] = {"session_id": session_id, "messages": [message_body(t) for t in turns],
-                                "agent_active": session.owner is not None, "closed": session.closed_at is not None}
+                                "expert_active": session.owner is not None, "closed": session.closed_at is not None}
+        body["agent_active"] = body["expert_active"]  # the former name, kept for clients that read it
         if session.owner is not None:
             body["expert"] = session.owner
         return body

@@ -1,7 +1,12 @@
 """The hub formats of a conversation (ARCHITECTURE.md): Turn, EscalationRecord and Transcript.
 
 Plain dataclasses with explicit to/from dict so every Lambda can use them without extra packages.
-`schema_version` is bumped whenever a field changes meaning; readers reject versions they do not know.
+`schema_version` is bumped whenever a field changes meaning; readers take the versions they know and
+reject the others.
+
+The human who takes a conversation over is an **expert** everywhere: the role of their turns, API fields,
+pages and mails. Version 1 called that role "agent"; readers still take it, as "expert", so turns stored
+and transcripts written before the rename stay readable.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal, Sequence
 
-SCHEMA_VERSION = 1
-Role = Literal["customer", "bot", "agent", "system"]
-ROLES: tuple[str, ...] = ("customer", "bot", "agent", "system")
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)  # 1: the expert's role was "agent"
+Role = Literal["customer", "bot", "expert", "system"]
+ROLES: tuple[str, ...] = ("customer", "bot", "expert", "system")
+_FORMER_ROLE_NAMES = {"agent": "expert"}
 SentimentLabel = Literal["negative", "neutral", "positive"]
 EscalationStatus = Literal["pending", "accepted", "resolved", "timed_out", "cancelled", "failed"]
 
@@ -85,7 +92,7 @@ class Turn:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Turn":
         return cls(
-            role=data["role"], text=data["text"], turn_id=data["turn_id"], created_at=data["created_at"],
+            role=_FORMER_ROLE_NAMES.get(data["role"], data["role"]), text=data["text"], turn_id=data["turn_id"], created_at=data["created_at"],
             sentiment=Sentiment.from_dict(data["sentiment"]) if data.get("sentiment") else None,
             model_id=data.get("model_id"),
             latency_ms=int(data["latency_ms"]) if data.get("latency_ms") is not None else None,
@@ -181,11 +188,13 @@ class Transcript:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Transcript":
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise ValueError(f"transcript schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+        # `type(...) is int`: JSON's true would otherwise pass as version 1
+        if type(version) is not int or version not in READABLE_SCHEMA_VERSIONS:
+            raise ValueError(f"transcript schema_version {version!r} is not supported "
+                             f"(readable: {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
         return cls(
             session_id=data["session_id"], started_at=data["started_at"], updated_at=data["updated_at"],
             turns=[Turn.from_dict(t) for t in data.get("turns", [])],
             escalations=[EscalationRecord.from_dict(e) for e in data.get("escalations", [])],
             feedback=list(data.get("feedback", [])),
-        )
+        )  # schema_version: the current one, since reading renamed what version 1 called otherwise

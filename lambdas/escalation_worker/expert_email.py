@@ -34,7 +34,7 @@ REASONS = {
     "negative_streak": "several negative customer messages in a row",
     "model_error": "the assistant could not answer",
 }
-ROLES = {"customer": "Customer", "bot": "Assistant", "agent": "Expert", "system": "Tandem"}
+ROLES = {"customer": "Customer", "bot": "Assistant", "expert": "Expert", "system": "Tandem"}
 # Bidirectional-text controls can make a line display in another order than it reads (a spoofed link or
 # name); they are dropped with the control characters.
 _BIDI_CONTROLS = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])

@@ -55,7 +55,7 @@ MAX_METADATA_BYTES = 10_000  # Bedrock Knowledge Bases reject metadata files of 
 PAGE_TURNS = 200  # the latest turns a page shows
 # Statuses the state machine sets when it gives up: the escalation is over, not merely in another step.
 ENDED = ("timed_out", "failed", "cancelled")
-_SPEAKERS = {"customer": "Customer", "agent": "Expert"}
+_SPEAKERS = {"customer": "Customer", "expert": "Expert"}
 
 
 class WorkflowUnconfirmed(RuntimeError):
@@ -196,19 +196,19 @@ def accept(api: ExpertApi, state: EscalationState, expert: str, *, now: float | 
 
 
 def reply(api: ExpertApi, state: EscalationState, text: str, *, reply_id: str | None = None) -> Replied:
-    """Stores the accepting expert's message to the customer (an `agent` turn), in one transaction with a
+    """Stores the accepting expert's message to the customer (an `expert` turn), in one transaction with a
     check that the escalation is still theirs: a reply racing the resolve cannot land after it. With a
     `reply_id` (the form's idempotency key) the reply is stored at most once: a second submission of the
     same form finds it and stores nothing."""
     require_status(state, "accepted", "reply to")
     record = state.record
-    turn = Turn(role="agent", text=text, turn_id=reply_id) if reply_id else Turn(role="agent", text=text)
+    turn = Turn(role="expert", text=text, turn_id=reply_id) if reply_id else Turn(role="expert", text=text)
     try:
         api.replies.store(record, turn, reply_id=reply_id)
     except ReplyNotStored:
         earlier = api.replies.earlier(record.session_id, reply_id) if reply_id else None
         if earlier is not None:
-            return Replied(turn=Turn(role="agent", text=text, turn_id=earlier[0], created_at=earlier[1]),
+            return Replied(turn=Turn(role="expert", text=text, turn_id=earlier[0], created_at=earlier[1]),
                            duplicate=True)
         require_status(api.escalations.get(record.session_id, record.escalation_id), "accepted", "reply to")
         raise

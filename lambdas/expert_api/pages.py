@@ -13,11 +13,11 @@ from lambdas.common.transcript import EscalationRecord, Turn
 from lambdas.expert_api.actions import Conversation, Link
 from lambdas.expert_api.request import MAX_EXPERT_NAME_CHARS
 
-ROLE_LABELS = {"customer": "Customer", "bot": "Assistant", "agent": "Expert", "system": "Tandem"}
+ROLE_LABELS = {"customer": "Customer", "bot": "Assistant", "expert": "Expert", "system": "Tandem"}
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.45;color:#222}
 .turn{border-left:4px solid #bbb;margin:.6rem 0;padding:.2rem .8rem}
-.customer{border-color:#c60}.agent{border-color:#06c}.system{border-color:#888;color:#555}
+.customer{border-color:#c60}.expert{border-color:#06c}.system{border-color:#888;color:#555}
 .meta{color:#666;font-size:.85em}.text{white-space:pre-wrap;margin:.2rem 0}
 form{margin:1.2rem 0;padding:1rem;background:#f5f5f5}label{display:block;margin:.4rem 0}
 input[type=text],textarea{width:100%;box-sizing:border-box}dt{font-weight:600}dd{margin:0 0 .4rem}

@@ -1,4 +1,4 @@
-"""Where an expert's replies are written: the `agent` turn, in one DynamoDB transaction with the check that the
+"""Where an expert's replies are written: the `expert` turn, in one DynamoDB transaction with the check that the
 escalation is still the expert's (a reply racing the resolve cannot land after it) and, when the reply form
 carries an idempotency key, the REQUEST item that lets a second submission of the same form find the first.
 """

@@ -3,7 +3,7 @@
 A candidate is a bot turn (role "bot") with text and no `error` (an error turn is an apology, not the
 model's answer), created inside the window, whose question can be found: the customer turn it replied to
 (Turn.reply_to) or else the nearest customer turn before it. `system` turns are canned messages and are
-never candidates; nor are agent turns. Each (session_id, turn_id) is a candidate once, and only when both
+never candidates; nor are expert turns. Each (session_id, turn_id) is a candidate once, and only when both
 ids are plain (transcript.IDENTIFIER: Tandem's are UUIDs): the manifest line's `source` ends with them, which makes it
 unique in its job (manifest.py), and a plain id cannot make two references read alike.
 

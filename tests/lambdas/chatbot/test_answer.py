@@ -139,7 +139,7 @@ def test_a_guardrail_intervention_is_passed_on_as_the_answer(aws, bedrock, chat,
 
 def test_history_maps_roles_skips_system_turns_and_starts_with_the_customer():
     turns = [Turn(role="bot", text="welcome"), Turn(role="customer", text="q1"), Turn(role="bot", text="a1"),
-             Turn(role="system", text="hand-off"), Turn(role="agent", text="expert here"),
+             Turn(role="system", text="hand-off"), Turn(role="expert", text="expert here"),
              Turn(role="customer", text="q2")]
 
     assert history_messages(turns) == [("human", "q1"), ("ai", "a1"), ("ai", "expert here"), ("human", "q2")]

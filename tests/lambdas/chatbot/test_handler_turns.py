@@ -67,7 +67,7 @@ def test_first_turn_answers_and_stores_session_turns_and_transcript(aws, bedrock
     assert key == f"transcripts/dt={session['started_at'][:10]}/{session_id}.json"
     assert session["started_at"][:10] in (day_before, today())
     assert bucket_keys(aws.s3) == [key]
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert doc["session_id"] == session_id and doc["started_at"] == session["started_at"]
     assert [(t["role"], t["text"]) for t in doc["turns"]] == [
         ("customer", "How do I reset my password?"),

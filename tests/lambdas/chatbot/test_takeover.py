@@ -32,7 +32,7 @@ def hand_back(ddb, session_id: str) -> None:
 
 def expert_says(session_id: str, text: str) -> Turn:
     store = SessionStore(table_name=TABLE, ttl_days=30)
-    turn = Turn(role="agent", text=text)
+    turn = Turn(role="expert", text=text)
     store.record(store.load(session_id, None, recent_items=0), [turn])
     return turn
 
@@ -56,7 +56,8 @@ def test_while_an_expert_owns_the_session_no_model_is_called(aws, bedrock, chat,
 
     assert status == 200
     assert body["reply"] is None
-    assert body["agent_active"] is True and body["expert"] == "Dana"
+    assert body["expert_active"] is True and body["expert"] == "Dana"
+    assert body["agent_active"] is True  # the field's former name, still sent for clients that read it
     turns = turn_items(aws.ddb, session_id)
     assert [(t["role"], t["text"]) for t in turns][-1] == ("customer", "Are you there?")
     assert "sentiment" not in turns[-1]  # no gate call either
@@ -71,13 +72,14 @@ def test_expert_replies_reach_the_customer_on_the_next_turn_and_by_polling(aws, 
 
     _, body = chat({"message": "Thanks", "session_id": session_id})
     assert [m["text"] for m in body["messages"]] == [reply.text]
-    assert body["messages"][0]["role"] == "agent"
+    assert body["messages"][0]["role"] == "expert"
 
     later = expert_says(session_id, "It ships today.")
     status, polled = get_messages(lambda_context, session_id, after=body["messages"][0]["created_at"])
     assert status == 200
     assert [m["text"] for m in polled["messages"]] == ["Thanks", later.text]
-    assert polled["agent_active"] is True and polled["closed"] is False
+    assert polled["expert_active"] is True and polled["closed"] is False
+    assert polled["agent_active"] is True
 
 
 def test_after_hand_back_the_bot_answers_again(aws, bedrock, chat, session_id):
@@ -89,7 +91,7 @@ def test_after_hand_back_the_bot_answers_again(aws, bedrock, chat, session_id):
     _, body = chat({"message": "Anything else I should know?", "session_id": session_id})
 
     assert body["reply"] == "Yes, the assistant is back."
-    assert "agent_active" not in body
+    assert "expert_active" not in body and "agent_active" not in body
 
 
 def test_a_closed_session_takes_no_more_turns(aws, chat, session_id):

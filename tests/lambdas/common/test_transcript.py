@@ -51,7 +51,7 @@ def test_round_trip_through_json_keeps_every_field():
 def test_to_dict_has_the_documented_shape():
     data = sample().to_dict()
 
-    assert data["schema_version"] == SCHEMA_VERSION == 1
+    assert data["schema_version"] == SCHEMA_VERSION == 2
     assert list(data) == ["schema_version", "session_id", "started_at", "updated_at", "turns", "escalations",
                           "feedback"]
     assert data["turns"][0]["sentiment"] == {"label": "negative", "score": 0.8123, "detector": "comprehend",
@@ -100,7 +100,7 @@ def test_merge_replaces_an_escalation_by_id_with_its_newer_status():
     assert transcript.escalations[1].status == "accepted"
 
 
-@pytest.mark.parametrize("version", [None, 0, 2, "1"])
+@pytest.mark.parametrize("version", [None, 0, 3, "1", "2", True, 1.5])
 def test_unknown_schema_versions_are_rejected(version):
     data = sample().to_dict()
     if version is None:
@@ -120,7 +120,28 @@ def test_invalid_roles_are_rejected(role):
         Turn.from_dict({"role": role, "text": "hi", "turn_id": "t", "created_at": utc_now()})
 
 
-@pytest.mark.parametrize("role", ["customer", "bot", "agent", "system"])
+def test_a_version_1_transcript_is_read_with_its_agent_turns_as_expert_turns():
+    data = sample().to_dict()
+    data["schema_version"] = 1
+    data["turns"].append({"turn_id": "t-9", "role": "agent", "text": "Expert here.",
+                           "created_at": "2026-03-01T10:00:09.000000Z"})
+
+    transcript = Transcript.from_dict(json.loads(json.dumps(data)))
+
+    assert transcript.turns[-1].role == "expert"
+    assert [t["role"] for t in transcript.to_dict()["turns"]][-1] == "expert"
+    assert transcript.to_dict()["schema_version"] == 2  # written back in the current version
+
+
+def test_the_former_role_name_is_read_but_never_written():
+    stored = {"turn_id": "t-1", "role": "agent", "text": "Expert here.", "created_at": utc_now()}
+
+    assert Turn.from_dict(stored).role == "expert"
+    with pytest.raises(ValueError, match="role"):
+        Turn(role="agent", text="Expert here.")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("role", ["customer", "bot", "expert", "system"])
 def test_every_documented_role_is_accepted(role):
     assert Turn(role=role, text="hi").role == role
 

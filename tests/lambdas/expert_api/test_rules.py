@@ -280,7 +280,7 @@ def resolved_record(w: SimpleNamespace) -> EscalationRecord:
 
 def test_the_export_masks_the_handled_turns_and_the_note_in_one_call_and_writes_both_files():
     w = world(masker=FakeMasker("555-0100"))
-    w.sessions.stored.append(Turn(role="agent", text="I will call 555-0100.", created_at=T2))
+    w.sessions.stored.append(Turn(role="expert", text="I will call 555-0100.", created_at=T2))
     record = resolved_record(w)
 
     key = actions.export_knowledge(w.api, record, w.sessions.stored)

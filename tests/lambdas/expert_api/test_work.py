@@ -43,13 +43,13 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarni
 
 # Reply ------------------------------------------------------------------------------------------------------
 
-def test_a_reply_is_stored_as_an_agent_turn(aws, accepted, call):
+def test_a_reply_is_stored_as_an_expert_turn(aws, accepted, call):
     response = call(reply_event(accepted, "Hello, I'm Ann.\r\nLet's fix this."))
 
     assert response["statusCode"] == 303
     assert link_in(response["headers"]["Location"])[0] == f"/prod/escalations/{accepted.escalation_id}/console"
     last = turns(aws.ddb, accepted.session_id)[-1]
-    assert (last["role"], last["text"]) == ("agent", "Hello, I'm Ann.\nLet's fix this.")
+    assert (last["role"], last["text"]) == ("expert", "Hello, I'm Ann.\nLet's fix this.")
 
 
 def test_the_same_reply_form_sent_twice_stores_one_reply(aws, accepted, call):
@@ -62,7 +62,7 @@ def test_the_same_reply_form_sent_twice_stores_one_reply(aws, accepted, call):
 
     assert first["statusCode"] == second["statusCode"] == 303
     assert [t["text"] for t in turns(aws.ddb, accepted.session_id)].count("On my way.") == 1
-    assert [t["turn_id"] for t in turns(aws.ddb, accepted.session_id) if t["role"] == "agent"] == [reply_id]
+    assert [t["turn_id"] for t in turns(aws.ddb, accepted.session_id) if t["role"] == "expert"] == [reply_id]
     again = call(expert_event("console", accepted.escalation_id, query=link_in(accepted.console_path)[1]))
     assert re.findall(r'name="reply_id" value="([0-9a-f-]{36})"', again["body"]) != [reply_id]  # a new form
 

@@ -88,7 +88,7 @@ def test_the_transcript_holds_every_turn_of_the_table_in_order_and_the_escalatio
     assert [t["turn_id"] for t in doc["turns"]] == [t.turn_id for t in stored]
     assert texts(doc) == ["one", "re: one", "two", "re: two", "a person please"]
     assert [(e["status"], e["accepted_by"]) for e in doc["escalations"]] == [("accepted", "Dana")]
-    assert doc["session_id"] == session.session_id and doc["schema_version"] == 1
+    assert doc["session_id"] == session.session_id and doc["schema_version"] == 2
 
 
 def test_materialising_again_changes_nothing(aws, writer):
@@ -111,6 +111,26 @@ def test_turns_the_table_no_longer_has_stay_in_the_transcript(aws, writer):
     writer.materialize(session.session_id)
 
     assert texts(read_transcript(aws, session.session_id)) == ["one", "re: one", "two", "re: two", "three"]
+
+
+def test_a_version_1_transcript_keeps_its_expired_turns_with_the_expert_role_renamed(aws, writer):
+    session = started(aws, "one")
+    writer.materialize(session.session_id)
+    key = transcript_key(session.session_id, session.started_at)
+    doc = read_transcript(aws, session.session_id)
+    # Written before the expert's role was renamed; its expert turn has since left the table by TTL.
+    doc["schema_version"] = 1
+    doc["turns"].append({"turn_id": "t-expired", "role": "agent", "text": "Expert here.",
+                         "created_at": doc["turns"][-1]["created_at"]})
+    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(doc).encode())
+
+    aws.sessions.record(session, [Turn(role="customer", text="two")])
+    writer.materialize(session.session_id)
+
+    rewritten = read_transcript(aws, session.session_id)
+    assert rewritten["schema_version"] == 2
+    assert [(t["role"], t["text"]) for t in rewritten["turns"]] == [
+        ("customer", "one"), ("bot", "re: one"), ("expert", "Expert here."), ("customer", "two")]
 
 
 def test_a_session_the_table_no_longer_has_is_left_alone(aws, writer):
