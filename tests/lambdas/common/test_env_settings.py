@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.common.env_settings import SettingsError, integer_setting
+from lambdas.common.env_settings import SettingsError, Variable, integer
+
+N = Variable("N", integer(1, 100))
 
 
 def test_an_integer_in_range_is_read():
-    assert integer_setting({"N": " 42 "}, "N", 1, 100) == 42
+    assert N.read({"N": " 42 "}) == 42
 
 
 def test_a_missing_integer_takes_its_default_or_is_required():
-    assert integer_setting({}, "N", 1, 100, default=7) == 7
-    assert integer_setting({"N": ""}, "N", 1, 100, default=7) == 7
+    assert N.read({}, default=7) == 7
+    assert N.read({"N": ""}, default=7) == 7
     with pytest.raises(SettingsError, match="environment variable N is required"):
-        integer_setting({}, "N", 1, 100)
+        N.read({})
 
 
 @pytest.mark.parametrize("value", ["0", "101", "-5", "1.5", "ten", "1e3", "99999999999999999999"])
 def test_a_bad_integer_names_the_variable_and_the_range(value):
     with pytest.raises(SettingsError, match="environment variable N must be an integer from 1 to 100") as raised:
-        integer_setting({"N": value}, "N", 1, 100, default=7)
+        N.read({"N": value}, default=7)
     assert raised.value.variable == "N"
