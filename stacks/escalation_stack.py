@@ -183,9 +183,11 @@ class EscalationStack(Stack):
 
     def _expert_api_function(self, config: TandemConfig, store: ConversationStore) -> PythonFunction:
         settings = ExpertApiSettings(
-            sessions_table=store.reference(self, "SessionsTableName"), signing_secret_arn=self.signing_secret.secret_arn,
-            knowledge_bucket=store.reference(self, "KnowledgeBucketName"), knowledge_prefix=config.knowledge_export_prefix,
-            handback_message=config.handback_message, resolve_timeout_seconds=config.resolve_timeout_hours * 3600,
+            sessions_table=store.reference(self, "SessionsTableName"),
+            signing_secret_arn=self.signing_secret.secret_arn,
+            knowledge_bucket=store.reference(self, "KnowledgeBucketName"),
+            knowledge_prefix=config.knowledge_export_prefix, handback_message=config.handback_message,
+            resolve_timeout_seconds=config.resolve_timeout_hours * 3600,
             session_ttl_days=config.session_ttl_days, max_reply_chars=config.max_message_chars,
             # Exported conversations feed a knowledge base other customers read: personal data is masked first.
             redact_pii=config.knowledge_export_redact_pii, language_code=config.language_code)

@@ -72,6 +72,12 @@ def _not_blank(text: str) -> str:
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
+def _range(low: float | None, high: float | None) -> str:
+    if low is None:
+        return ""
+    return f" from {low} to {high}" if high is not None else f" of at least {low}"
+
+
 def integer(low: int | None = None, high: int | None = None) -> Parser[int]:
     """A whole number, from low to high when they are given."""
 
@@ -83,7 +89,7 @@ def integer(low: int | None = None, high: int | None = None) -> Parser[int]:
             raise ValueError(text)
         return value
 
-    return Parser("an integer" if low is None else f"an integer from {low} to {high}", convert)
+    return Parser(f"an integer{_range(low, high)}", convert)
 
 
 def number(low: float | None = None, high: float | None = None) -> Parser[float]:
@@ -95,7 +101,7 @@ def number(low: float | None = None, high: float | None = None) -> Parser[float]
             raise ValueError(text)
         return value
 
-    return Parser("a number" if low is None else f"a number from {low} to {high}", convert)
+    return Parser(f"a number{_range(low, high)}", convert)
 
 
 def one_of(*choices: str) -> Parser[str]:
@@ -105,6 +111,18 @@ def one_of(*choices: str) -> Parser[str]:
         return text.strip()
 
     return Parser(f"one of {', '.join(choices)}", convert)
+
+
+def comma_list(accepted: str) -> Parser[list[str]]:
+    """Items separated by commas, none of them blank ("q_proj,v_proj")."""
+
+    def convert(text: str) -> list[str]:
+        items = [item.strip() for item in text.split(",")]
+        if not all(items):
+            raise ValueError(text)
+        return items
+
+    return Parser(accepted, convert, write=",".join)
 
 
 def matching(pattern: str, accepted: str) -> Parser[str]:
@@ -135,11 +153,13 @@ FLAG = Parser("true or false", lambda text: {"true": True, "false": False}[text.
 # is a mistake to report, not a value to guess.
 EXACT_FLAG = Parser("true or false", lambda text: {"true": True, "false": False}[text], _write_flag)
 # S3 bucket naming rules: 3-63 lower-case letters, digits, dots and hyphens.
-_BUCKET_NAME = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
-BUCKET = matching(_BUCKET_NAME, "an S3 bucket name")
+BUCKET_NAME = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+BUCKET = matching(BUCKET_NAME, "an S3 bucket name")
 # A key prefix is "" (the bucket's root) or folder names each ending in "/" ("ratings/", "a/b/").
-S3_PREFIX = matching(r"(?:[A-Za-z0-9!_.*'()-]+/)*", "empty or folder names each ending with '/'")
-S3_URI = matching(rf"s3://{_BUCKET_NAME}/.+", "an s3://bucket/key URI")
+_FOLDER = r"[A-Za-z0-9!_.*'()-]+/"
+S3_PREFIX = matching(rf"(?:{_FOLDER})*", "empty or folder names each ending with '/'")
+S3_FOLDERS = matching(rf"(?:{_FOLDER})+", "an S3 key prefix ending in '/', such as escalations/")
+S3_URI = matching(rf"s3://{BUCKET_NAME}/.+", "an s3://bucket/key URI")
 WORKTEAM_ARN = arn("sagemaker", "workteam/[a-zA-Z0-9-]+/[a-zA-Z0-9-]+",
                    "a SageMaker workteam ARN (arn:aws:sagemaker:<region>:<account>:workteam/private-crowd/<name>)")
 
@@ -160,7 +180,7 @@ class Variable(Mapping[str, Any], Generic[T]):
         if text is None or (not text.strip() and default is not dataclasses.MISSING):
             if default is dataclasses.MISSING:
                 raise SettingsError(self.name, "is required")
-            return default  # type: ignore[no-any-return]
+            return default
         try:
             return self.parser.parse(text)
         except Rejected as rejected:
@@ -232,7 +252,7 @@ def environment(settings: object) -> dict[str, str]:
         if declaration is not None:
             if value is not None:
                 variables[declaration.name] = declaration.parser.write(value)
-        elif dataclasses.is_dataclass(value):
+        elif isinstance(value, EnvSettings):
             variables.update(environment(value))
     return variables
 

@@ -53,6 +53,7 @@ _LABEL_ATTRIBUTE = matching(r"(?!.*-(metadata|ref)$)[a-zA-Z0-9](-*[a-zA-Z0-9]){0
                             "-metadata or -ref")
 _ROLE_ARN = matching(r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+", "an IAM role ARN")
 _LAMBDA_ARN = arn("lambda", "function:.+", "a Lambda function ARN")
+_WORKTEAM = Variable("WORKTEAM_ARN", WORKTEAM_ARN)  # set: a labeling job is started (JobSettings are read)
 # The job name is the prefix, "-" and a 15-character UTC time (20260105-020000): at most 63 characters.
 _JOB_PREFIX = matching(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,46}", "1-47 letters, digits and inner hyphens")
 
@@ -65,7 +66,7 @@ class OverrideError(FieldError):
 class JobSettings(EnvSettings):
     """What CreateLabelingJob needs beyond the manifest."""
 
-    workteam_arn: str = field(metadata=Variable("WORKTEAM_ARN", WORKTEAM_ARN))
+    workteam_arn: str = field(metadata=_WORKTEAM)
     label_attribute_name: str = field(metadata=Variable("LABEL_ATTRIBUTE_NAME", _LABEL_ATTRIBUTE))
     role_arn: str = field(metadata=Variable("LABELING_ROLE_ARN", _ROLE_ARN))
     template_s3_uri: str = field(metadata=Variable("TEMPLATE_S3_URI", S3_URI))
@@ -97,7 +98,7 @@ class SamplerSettings(EnvSettings):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> SamplerSettings:
-        job = JobSettings.from_env(environ) if environ.get("WORKTEAM_ARN", "").strip() else None
+        job = JobSettings.from_env(environ) if environ.get(_WORKTEAM.name, "").strip() else None
         return read(cls, environ, job=job, **masking_settings(environ))
 
 

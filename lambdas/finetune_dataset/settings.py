@@ -61,14 +61,14 @@ class DatasetSettings(EnvSettings):
 
     def __post_init__(self) -> None:
         if self.bad_max_rating >= self.good_min_rating:  # either may be the wrong one: the message names both
-            raise SettingsError("BAD_MAX_RATING", f"must be less than GOOD_MIN_RATING "
-                                                  f"({self.bad_max_rating:g} >= {self.good_min_rating:g})")
+            bad, good = (variable_of(DatasetSettings, f).name for f in ("bad_max_rating", "good_min_rating"))
+            raise SettingsError(bad, f"must be less than {good} ({self.bad_max_rating:g} >= {self.good_min_rating:g})")
         try:
             options = DatasetOptions(
                 good_min_rating=self.good_min_rating, bad_max_rating=self.bad_max_rating,
                 eval_fraction=self.eval_fraction, split_seed=self.split_seed,
                 weight_by_agreement=self.weight_by_agreement, system_prompt=self.system_prompt)
         except DatasetError as error:
-            variable = variable_of(type(self), error.field).name if error.field else "dataset options"
+            variable = variable_of(DatasetSettings, error.field).name if error.field else "dataset options"
             raise SettingsError(variable, f"is not valid: {error}") from None
         object.__setattr__(self, "options", options)  # a frozen dataclass sets its derived field this way
