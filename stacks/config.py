@@ -31,6 +31,7 @@ from lambdas.common.env_settings import (
     one_of,
     variable_of,
 )
+from lambdas.common.feedback import MAX_RATING, MIN_RATING
 from lambdas.common.redaction import LANGUAGE_CODES
 from lambdas.escalation_worker.settings import WorkerSettings
 from lambdas.expert_api.settings import ExpertApiSettings
@@ -417,8 +418,8 @@ def _validate_finetune(c: TandemConfig) -> None:
     _accepts("finetune_instance_type", c.finetune_instance_type, _INSTANCE_TYPE)
     _accepts("finetune_max_runtime_hours", c.finetune_max_runtime_hours, integer(1, FINETUNE_MAX_RUNTIME_HOURS))
     _accepts("finetune_volume_gb", c.finetune_volume_gb, integer(1, 16384))
-    _accepts("finetune_good_min_rating", c.finetune_good_min_rating, number(1.0, 5.0))
-    _accepts("finetune_bad_max_rating", c.finetune_bad_max_rating, number(1.0, 5.0))
+    for key in ("finetune_good_min_rating", "finetune_bad_max_rating"):  # a rating, as the raters give it
+        _accepts(key, getattr(c, key), number(float(MIN_RATING), float(MAX_RATING)))
     if not c.finetune_bad_max_rating < c.finetune_good_min_rating:
         raise ConfigError("finetune_bad_max_rating", c.finetune_bad_max_rating,
                           f"a rating below finetune_good_min_rating ({c.finetune_good_min_rating}): answers rated "
