@@ -6,8 +6,6 @@ The chatbot only writes the table: the escalation workflow and the transcripts f
 
 from __future__ import annotations
 
-import json
-
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -17,7 +15,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from lambdas.chatbot.request import SESSION_ID
-from lambdas.chatbot.settings import ENV_VAR, ChatbotSettings
+from lambdas.chatbot.settings import ChatbotSettings
 from stacks.config import TandemConfig
 from stacks.constructs.alarm_topic import notify
 from stacks.constructs.conversation_store import ConversationStore
@@ -66,15 +64,14 @@ class ChatbotStack(Stack):
     # The function and what it may touch ---------------------------------------------------------
 
     def _chatbot_function(self, config: TandemConfig) -> PythonFunction:
-        settings = {key: getattr(config, key) for key in ChatbotSettings.context_keys()}
+        settings = ChatbotSettings.from_config(config, sessions_table=self.store.reference(self, "SessionsTableName"))
         chatbot = PythonFunction(
             self, "Chatbot", name="chatbot",
             description="Tandem chatbot: Bedrock answer with a concurrent escalation gate",
             # More memory is more CPU: the langchain import and two concurrent calls want it.
             memory_size=1024, timeout=Duration.seconds(28),
             log_retention_days=config.log_retention_days, snapstart=config.snapstart,
-            environment={ENV_VAR: json.dumps(settings, separators=(",", ":")),
-                         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE},
+            environment={**settings.to_env(), "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE},
         )
         role = chatbot.role
         model_ids = {config.model_id}

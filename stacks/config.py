@@ -2,59 +2,88 @@
 
 Every key has a default here, documented in README.md ("Configuration"). Values given on the command
 line (`cdk deploy -c temperature=0.5`) arrive as strings, so each field is coerced before it is checked.
-A bad value stops synth with a ConfigError that names the key and what it accepts.
+A bad value stops synth with a ConfigError that names the key and what it accepts. The parsers are the
+functions' own (lambdas/common/env_settings.py), and a value a stack hands a function as it is passes the
+very check that function makes of its variable, so synth refuses what the function would refuse.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS, ChatbotSettings
-from lambdas.stream_consumer.settings import START_TIMEOUT_RANGE
+from lambdas.common.env_settings import (
+    BUCKET_NAME,
+    FLAG,
+    S3_FOLDERS,
+    SESSION_TTL_DAYS,
+    WORKTEAM_ARN,
+    Parser,
+    Rejected,
+    comma_list,
+    integer,
+    matching,
+    number,
+    one_of,
+    variable_of,
+)
+from lambdas.common.feedback import MAX_RATING, MIN_RATING
+from lambdas.common.redaction import LANGUAGE_CODES
+from lambdas.escalation_worker.settings import WorkerSettings
+from lambdas.expert_api.settings import ExpertApiSettings
+from lambdas.feedback_sampler.settings import JobSettings, SamplerSettings
+from lambdas.finetune_dataset.settings import DatasetSettings
+from lambdas.stream_consumer.settings import ConsumerSettings
 
 SENTIMENT_DETECTORS = ("llm", "comprehend", "vader")
-PII_LANGUAGES = ("en", "es")
-LABELING_STRATEGIES = ("random", "escalated_first")  # what Amazon Comprehend DetectPiiEntities accepts
 MFA_MODES = ("off", "optional", "required")
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)
-# Bedrock model ids, inference-profile ids ("us.anthropic...") and ARNs; no spaces, no empties.
-_MODEL_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9.:/_\-]{2,2047}$")
-_PROVIDER = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
-_KNOWLEDGE_BASE_ID = re.compile(r"^[0-9a-zA-Z]{10}$")
-_GUARDRAIL_ID = re.compile(r"^(([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+))$")
-_GUARDRAIL_VERSION = re.compile(r"^(([1-9][0-9]{0,7})|(DRAFT))$")
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-_S3_PREFIX = re.compile(r"^[a-zA-Z0-9!_.*'()-]+(/[a-zA-Z0-9!_.*'()-]+)*/$")
-_WORKTEAM_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:workteam/[a-zA-Z0-9-]+/[a-zA-Z0-9-]+$")
-_USER_POOL_ID = re.compile(r"^[a-z]{2}-[a-z]+-[0-9]_[0-9a-zA-Z]+$")
-_SCHEDULE = re.compile(r"^(rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\([^)]+\))$")
-_LANGUAGE_CODE = re.compile(r"^[a-z]{2}(-[A-Z]{2})?$")
+
+# The shapes of names, each with what to say when a value has another. Bedrock model ids,
+# inference-profile ids ("us.anthropic...") and ARNs; no spaces, no empties.
+_MODEL_ID = matching(r"[a-zA-Z0-9][a-zA-Z0-9.:/_\-]{2,2047}", "a Bedrock model id, inference profile id or ARN")
+_PROVIDER = matching(r"[a-z][a-z0-9-]{1,31}", "a provider name such as meta, mistral or amazon")
+_KNOWLEDGE_BASE_ID = matching(r"[0-9a-zA-Z]{10}", "a 10-character Bedrock Knowledge Base id")
+_GUARDRAIL_ID = matching(r"([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+)",
+                         "a Bedrock guardrail id or ARN")
+_GUARDRAIL_VERSION = matching(r"([1-9][0-9]{0,7})|(DRAFT)", "DRAFT or a version number")
+_EMAIL = matching(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                  r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+", "an email address")
+_LANGUAGE_CODE = matching(r"[a-z]{2}(-[A-Z]{2})?", "a language code such as en or pt-BR")
+_USER_POOL_ID = matching(r"[a-z]{2}-[a-z]+-[0-9]_[0-9a-zA-Z]+", "a Cognito user pool id such as us-east-1_AbCdEf123")
+_SCHEDULE = matching(r"rate\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\)|cron\([^)]+\)",
+                     "an EventBridge schedule expression: rate(7 days) or cron(0 3 ? * MON *)")
 # Fine-tuning: a Hugging Face hub id ("google/flan-t5-xl") or an S3 prefix holding the weights. The S3 key
 # is used in an IAM resource, so no "*" (it would widen the grant) and no spaces.
-_HUB_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
-_S3_MODEL_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/([A-Za-z0-9!_.'()/-]*)$")
+_BASE_MODEL = matching(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,95}}(/[A-Za-z0-9][A-Za-z0-9._-]{{0,95}})?"
+                       rf"|s3://{BUCKET_NAME}/[A-Za-z0-9!_.'()/-]*",
+                       "a Hugging Face model id (google/flan-t5-xl) or an S3 prefix holding the model "
+                       "(s3://bucket/models/base/), without '*'")
 # An ECR image (the training role may pull from that one repository); {region} is the stack's region.
-_ECR_IMAGE = re.compile(r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>\{region\}|[a-z]{2}(-[a-z]+)+-[0-9])"
+_ECR_IMAGE = re.compile(r"(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>\{region\}|[a-z]{2}(-[a-z]+)+-[0-9])"
                         r"\.amazonaws\.com(\.cn)?/(?P<repository>[a-z0-9]+([._/-][a-z0-9]+)*)"
-                        r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$")
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-_SPLIT_SEED = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+                        r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})")
+_TRAINING_IMAGE = matching(_ECR_IMAGE.pattern, "an ECR image URI (<account>.dkr.ecr.<region or {region}>"
+                                               ".amazonaws.com/<repository>:<tag>)")
+_INSTANCE_TYPE = matching(r"ml\.[a-z0-9]+\.[a-z0-9]+", "a SageMaker training instance type such as ml.g5.2xlarge")
+_SPLIT_SEED = matching(r"[A-Za-z0-9._-]{1,64}", "1 to 64 letters, digits or . _ -")
 FINETUNE_ALGORITHMS = ("reward-pg", "kto")  # training/cli.py's --algorithm choices
-# The training job's hyperparameters (training/cli.py) that finetune_hyperparameters may set, by the type
-# each must parse as. algorithm and model_name_or_path have keys of their own.
-FINETUNE_HYPERPARAMETERS: dict[str, str] = {
-    "learning_rate": "number", "epochs": "integer", "batch_size": "integer", "mini_batch_size": "integer",
-    "lora_r": "integer", "lora_alpha": "integer", "lora_dropout": "number", "lora_target_modules": "list",
-    "kl_coef": "number", "kto_beta": "number", "load_in_8bit": "boolean", "max_prompt_length": "integer",
-    "max_response_length": "integer", "seed": "integer", "merge": "boolean",
+# The training job's hyperparameters (training/cli.py) that finetune_hyperparameters may set, by how each
+# must parse. algorithm and model_name_or_path have keys of their own.
+_COUNT = dataclasses.replace(integer(0), accepted="a non-negative integer")
+_AMOUNT = dataclasses.replace(number(0.0), accepted="a non-negative number")
+FINETUNE_HYPERPARAMETERS: dict[str, Parser[Any]] = {
+    "learning_rate": _AMOUNT, "epochs": _COUNT, "batch_size": _COUNT, "mini_batch_size": _COUNT,
+    "lora_r": _COUNT, "lora_alpha": _COUNT, "lora_dropout": _AMOUNT,
+    "lora_target_modules": comma_list("a comma list of module names"), "kl_coef": _AMOUNT, "kto_beta": _AMOUNT,
+    "load_in_8bit": FLAG, "max_prompt_length": _COUNT, "max_response_length": _COUNT, "seed": _COUNT,
+    "merge": FLAG,
 }
 # Values reach the job as command-line arguments: plain tokens only.
 _HYPERPARAMETER_VALUE = re.compile(r"^[A-Za-z0-9._,:/+-]{1,256}$")
@@ -177,6 +206,32 @@ class TandemConfig:
         return self.finetune_base_model if self.finetune_base_model.startswith("s3://") else ""
 
 
+def _accepts(key: str, value: Any, parser: Parser[Any], *, or_empty: str | None = None) -> Any:
+    """`value` (a string, or a number to read as one) as `parser` reads it, else ConfigError; `or_empty`
+    allows "" and says what it means ("empty to disable retrieval")."""
+    if or_empty is not None and value == "":
+        return value
+    try:
+        return parser.parse(value if isinstance(value, str) else str(value))
+    except Rejected as rejected:
+        raise ConfigError(key, value, rejected.accepted + (f", or {or_empty}" if or_empty else "")) from None
+
+
+def _as_the_function_reads(key: str, value: Any, settings: type, field: str) -> None:
+    """A value the stack gives a function as it is: it must pass the check the function makes of it."""
+    _accepts(key, value, variable_of(settings, field).parser)
+
+
+def _from_json(key: str, value: Any, accepted: str) -> Any:
+    """A list or object given on the command line (-c key='[...]') as JSON text; any other value as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        raise ConfigError(key, value, accepted) from None
+
+
 def _as_str(key: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ConfigError(key, value, "a string")
@@ -184,40 +239,27 @@ def _as_str(key: str, value: Any) -> str:
 
 
 def _as_int(key: str, value: Any) -> int:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ConfigError(key, value, "an integer")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
-    raise ConfigError(key, value, "an integer")
+    return value if isinstance(value, int) else _accepts(key, value, integer())
 
 
 def _as_float(key: str, value: Any) -> float:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ConfigError(key, value, "a number")
-    if isinstance(value, (int, float)):
-        return float(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(key, value, "a number") from None
+    return float(value) if not isinstance(value, str) else _accepts(key, value, number())
 
 
 def _as_bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise ConfigError(key, value, "true or false")
+    if not isinstance(value, str):
+        raise ConfigError(key, value, FLAG.accepted)
+    return _accepts(key, value, FLAG)
 
 
 def _as_phrases(key: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):  # -c human_request_phrases='["agent","human"]'
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise ConfigError(key, value, "a JSON list of non-empty phrases") from None
+    value = _from_json(key, value, "a JSON list of non-empty phrases")
     if not isinstance(value, (list, tuple)) or not 0 < len(value) <= 30 or not all(
         isinstance(p, str) and 0 < len(p.strip()) <= 50 for p in value
     ):
@@ -231,11 +273,7 @@ def _as_hyperparameters(key: str, value: Any) -> tuple[tuple[str, str], ...]:
     Names may use hyphens (learning-rate) like the job's command line; they are stored with underscores.
     Numbers and booleans are turned into the strings SageMaker passes on (true/false for booleans).
     """
-    if isinstance(value, str):  # -c finetune_hyperparameters='{"epochs": 3}'
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise ConfigError(key, value, "a JSON object of hyperparameters") from None
+    value = _from_json(key, value, "a JSON object of hyperparameters")
     if not isinstance(value, Mapping):
         raise ConfigError(key, value, "a JSON object of hyperparameters, such as {\"epochs\": \"3\"}")
     pairs = {}
@@ -248,84 +286,49 @@ def _as_hyperparameters(key: str, value: Any) -> tuple[tuple[str, str], ...]:
             raise ConfigError(key, value, f"hyperparameter names of the training job; '{raw_name}' is not one of "
                               + ", ".join(FINETUNE_HYPERPARAMETERS))
         if isinstance(raw, bool):
-            text = "true" if raw else "false"
+            text = FLAG.write(raw)
         elif isinstance(raw, (int, float, str)):
             text = str(raw).strip()
         else:
             raise ConfigError(key, value, f"a string, number or boolean for '{name}'")
         if not _HYPERPARAMETER_VALUE.match(text):
             raise ConfigError(key, value, f"a value for '{name}' of 1 to 256 letters, digits or . _ , : / + -")
-        _check_hyperparameter_type(key, value, name, text)
-        pairs[name] = text.lower() if FINETUNE_HYPERPARAMETERS[name] == "boolean" else text
+        parser = FINETUNE_HYPERPARAMETERS[name]
+        try:
+            parsed = parser.parse(text)
+        except Rejected as rejected:
+            raise ConfigError(key, value, f"'{name}' as {rejected.accepted}") from None
+        pairs[name] = FLAG.write(parsed) if parser is FLAG else text
     return tuple(sorted(pairs.items()))
-
-
-def _check_hyperparameter_type(key: str, value: Any, name: str, text: str) -> None:
-    kind = FINETUNE_HYPERPARAMETERS[name]
-    try:
-        if kind == "integer":
-            ok = int(text) >= 0
-        elif kind == "number":
-            ok = math.isfinite(float(text)) and float(text) >= 0
-        elif kind == "boolean":
-            ok = text.lower() in ("true", "false")
-        else:  # a comma list of module names
-            ok = all(part.strip() for part in text.split(","))
-    except ValueError:
-        ok = False
-    if not ok:
-        expected = {"integer": "a non-negative integer", "number": "a non-negative number",
-                    "boolean": "true or false", "list": "a comma list of module names"}[kind]
-        raise ConfigError(key, value, f"'{name}' as {expected}")
 
 
 _COERCE: dict[type | str, Callable[[str, Any], Any]] = {
     "str": _as_str, "int": _as_int, "float": _as_float, "bool": _as_bool, "tuple[str, ...]": _as_phrases,
     "tuple[tuple[str, str], ...]": _as_hyperparameters,
 }
-
-
-def _in_range(key: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise ConfigError(key, value, f"a value from {low} to {high}")
-
-
-def _matches(key: str, value: str, pattern: re.Pattern[str], accepted: str, *, optional: bool = False) -> None:
-    if optional and value == "":
-        return
-    if not pattern.match(value):
-        raise ConfigError(key, value, accepted)
-
-
-def _one_of(key: str, value: Any, accepted: tuple[Any, ...]) -> None:
-    if value not in accepted:
-        raise ConfigError(key, value, "one of " + ", ".join(str(a) for a in accepted))
+_MESSAGE = matching(r"(?s).{1,500}", "a non-empty message of at most 500 characters")
 
 
 def _validate(c: TandemConfig) -> None:
-    _matches("model_id", c.model_id, _MODEL_ID, "a Bedrock model id, inference profile id or ARN")
-    _matches("gate_model_id", c.gate_model_id, _MODEL_ID, "a Bedrock model id, or empty for model_id",
-             optional=True)
-    _matches("model_provider", c.model_provider, _PROVIDER, "a provider name such as meta, mistral or amazon, or "
-             "empty", optional=True)
+    _accepts("model_id", c.model_id, _MODEL_ID)
+    _accepts("gate_model_id", c.gate_model_id, _MODEL_ID, or_empty="empty for model_id")
+    _accepts("model_provider", c.model_provider, _PROVIDER, or_empty="empty")
     if not c.model_provider and any(m.startswith("arn:") for m in (c.model_id, c.effective_gate_model_id)):
         raise ConfigError("model_provider", c.model_provider,
                           "the provider of the model behind the ARN in model_id or gate_model_id (meta for an "
                           "imported Llama, for example): an ARN does not name it")
-    _in_range("temperature", c.temperature, 0.0, 1.0)
-    _in_range("max_tokens", c.max_tokens, 1, 8192)
+    _accepts("temperature", c.temperature, number(0.0, 1.0))
+    _accepts("max_tokens", c.max_tokens, integer(1, 8192))
     # All chatbot settings travel in one Lambda environment variable; Lambda caps them at 4 KB together.
     if not 0 < len(c.system_prompt) <= 2000:
         raise ConfigError("system_prompt", c.system_prompt, "a non-empty prompt of at most 2000 characters")
-    _in_range("history_turns", c.history_turns, 0, 50)
-    _matches("knowledge_base_id", c.knowledge_base_id, _KNOWLEDGE_BASE_ID,
-             "a 10-character Bedrock Knowledge Base id, or empty to disable retrieval", optional=True)
-    _in_range("knowledge_base_results", c.knowledge_base_results, 1, 20)
-    _matches("guardrail_id", c.guardrail_id, _GUARDRAIL_ID, "a Bedrock guardrail id or ARN, or empty",
-             optional=True)
-    _matches("guardrail_version", c.guardrail_version, _GUARDRAIL_VERSION, "DRAFT or a version number")
-    _in_range("bedrock_max_attempts", c.bedrock_max_attempts, 1, 5)
-    _in_range("bedrock_read_timeout_seconds", c.bedrock_read_timeout_seconds, 1, 25)
+    _accepts("history_turns", c.history_turns, integer(0, 50))
+    _accepts("knowledge_base_id", c.knowledge_base_id, _KNOWLEDGE_BASE_ID, or_empty="empty to disable retrieval")
+    _accepts("knowledge_base_results", c.knowledge_base_results, integer(1, 20))
+    _accepts("guardrail_id", c.guardrail_id, _GUARDRAIL_ID, or_empty="empty")
+    _accepts("guardrail_version", c.guardrail_version, _GUARDRAIL_VERSION)
+    _accepts("bedrock_max_attempts", c.bedrock_max_attempts, integer(1, 5))
+    _accepts("bedrock_read_timeout_seconds", c.bedrock_read_timeout_seconds, integer(1, 25))
     # Every attempt may use its whole read timeout; all of them must fit in the API's timeout with room
     # for the gate, the writes and the retry back-off.
     # Retrieval (when a knowledge base is set) runs before the answer with its own fixed bound.
@@ -338,35 +341,49 @@ def _validate(c: TandemConfig) -> None:
             f"within its {API_TIMEOUT_SECONDS} s timeout (bedrock_max_attempts is {c.bedrock_max_attempts}"
             + (f"; knowledge-base retrieval takes up to {retrieval} s of it)" if retrieval else ")"),
         )
-    _one_of("sentiment_detector", c.sentiment_detector, SENTIMENT_DETECTORS)
-    _matches("language_code", c.language_code, _LANGUAGE_CODE, "a language code such as en or pt-BR")
-    _in_range("negative_threshold", c.negative_threshold, 0.0, 1.0)
-    _in_range("consecutive_negative_turns", c.consecutive_negative_turns, 0, 20)
-    for key in ("handoff_message", "model_error_message"):
-        if not 0 < len(getattr(c, key)) <= 500:
-            raise ConfigError(key, getattr(c, key), "a non-empty message of at most 500 characters")
-    _in_range("max_message_chars", c.max_message_chars, 1, 20000)
-    _in_range("api_throttle_rate_limit", c.api_throttle_rate_limit, 1, 10000)
-    _in_range("api_throttle_burst_limit", c.api_throttle_burst_limit, 1, 5000)
-    _one_of("mfa", c.mfa, MFA_MODES)
-    _in_range("session_ttl_days", c.session_ttl_days, 1, 3650)
-    _in_range("transcript_retention_days", c.transcript_retention_days, 1, 3650)
-    _one_of("log_retention_days", c.log_retention_days, LOG_RETENTION_DAYS)
-    _matches("alarm_email", c.alarm_email, _EMAIL, "an email address, or empty", optional=True)
-    _matches("expert_email", c.expert_email, _EMAIL, "an email address, or empty", optional=True)
-    _matches("fallback_email", c.fallback_email, _EMAIL, "an email address, or empty", optional=True)
-    _in_range("accept_timeout_minutes", c.accept_timeout_minutes, 1, 1440)
-    _in_range("resolve_timeout_hours", c.resolve_timeout_hours, 1, 168)
-    _in_range("escalation_start_timeout_seconds", c.escalation_start_timeout_seconds, *START_TIMEOUT_RANGE)
-    _in_range("email_turns", c.email_turns, 1, 20)
-    for key in ("busy_message", "handback_message"):
-        if not 0 < len(getattr(c, key)) <= 500:
-            raise ConfigError(key, getattr(c, key), "a non-empty message of at most 500 characters")
-    _matches("knowledge_export_prefix", c.knowledge_export_prefix, _S3_PREFIX,
-             "an S3 key prefix ending in '/', such as escalations/")
-    _matches("labeling_workteam_arn", c.labeling_workteam_arn, _WORKTEAM_ARN,
-             "a SageMaker workteam ARN (arn:aws:sagemaker:<region>:<account>:workteam/private-crowd/<name>), or empty",
-             optional=True)
+    _accepts("sentiment_detector", c.sentiment_detector, one_of(*SENTIMENT_DETECTORS))
+    _accepts("language_code", c.language_code, _LANGUAGE_CODE)
+    _accepts("negative_threshold", c.negative_threshold, number(0.0, 1.0))
+    _accepts("consecutive_negative_turns", c.consecutive_negative_turns, integer(0, 20))
+    for key in ("handoff_message", "model_error_message", "busy_message", "handback_message"):
+        _accepts(key, getattr(c, key), _MESSAGE)
+    _as_the_function_reads("max_message_chars", c.max_message_chars, ExpertApiSettings, "max_reply_chars")
+    _accepts("api_throttle_rate_limit", c.api_throttle_rate_limit, integer(1, 10000))
+    _accepts("api_throttle_burst_limit", c.api_throttle_burst_limit, integer(1, 5000))
+    _accepts("mfa", c.mfa, one_of(*MFA_MODES))
+    _accepts("session_ttl_days", c.session_ttl_days, SESSION_TTL_DAYS.parser)
+    _accepts("transcript_retention_days", c.transcript_retention_days, integer(1, 3650))
+    _accepts("log_retention_days", c.log_retention_days, one_of(*map(str, LOG_RETENTION_DAYS)))
+    for key in ("alarm_email", "expert_email", "fallback_email"):
+        _accepts(key, getattr(c, key), _EMAIL, or_empty="empty")
+    _validate_escalation(c)
+    _validate_labeling(c)
+    for masking in ("labeling_redact_pii", "knowledge_export_redact_pii"):
+        if getattr(c, masking) and c.language_code not in LANGUAGE_CODES:
+            raise ConfigError("language_code", c.language_code,
+                              f"one of {', '.join(LANGUAGE_CODES)} while {masking} is on (the languages Comprehend "
+                              f"DetectPiiEntities supports), or turn {masking} off")
+    _validate_finetune(c)
+    size = len(ChatbotSettings.context_json(c).encode())
+    if size > SETTINGS_BUDGET_BYTES:
+        largest = max(("system_prompt", "handoff_message", "model_error_message", "human_request_phrases"),
+                      key=lambda k: len(json.dumps(getattr(c, k))))
+        raise ConfigError(largest, getattr(c, largest),
+                          f"shorter text: the settings take {size} bytes of the chatbot's {SETTINGS_BUDGET_BYTES}-byte "
+                          "share of Lambda's 4 KB environment")
+
+
+def _validate_escalation(c: TandemConfig) -> None:
+    _accepts("accept_timeout_minutes", c.accept_timeout_minutes, integer(1, 1440))
+    _accepts("resolve_timeout_hours", c.resolve_timeout_hours, integer(1, 168))
+    _as_the_function_reads("escalation_start_timeout_seconds", c.escalation_start_timeout_seconds, ConsumerSettings,
+                           "start_timeout_seconds")
+    _as_the_function_reads("email_turns", c.email_turns, WorkerSettings, "email_turns")
+    _accepts("knowledge_export_prefix", c.knowledge_export_prefix, S3_FOLDERS)
+
+
+def _validate_labeling(c: TandemConfig) -> None:
+    _accepts("labeling_workteam_arn", c.labeling_workteam_arn, WORKTEAM_ARN, or_empty="empty")
     workteam = (c.workteam_user_pool_id, c.workteam_user_group, c.workteam_client_id)
     if any(workteam) and not all(workteam):
         names = ("workteam_user_pool_id", "workteam_user_group", "workteam_client_id")
@@ -376,54 +393,33 @@ def _validate(c: TandemConfig) -> None:
     if all(workteam) and c.labeling_workteam_arn:
         raise ConfigError("labeling_workteam_arn", c.labeling_workteam_arn,
                           "empty when the workteam_* keys create a workteam (one or the other)")
-    _matches("workteam_user_pool_id", c.workteam_user_pool_id, _USER_POOL_ID, "a Cognito user pool id such as "
-             "us-east-1_AbCdEf123, or empty", optional=True)
-    _matches("labeling_schedule", c.labeling_schedule, _SCHEDULE,
-             "an EventBridge schedule expression: rate(7 days) or cron(0 3 ? * MON *)")
-    _in_range("labeling_window_days", c.labeling_window_days, 1, 90)
-    _in_range("labeling_budget", c.labeling_budget, 1, 100_000)  # Ground Truth's objects per job
-    _one_of("labeling_strategy", c.labeling_strategy, LABELING_STRATEGIES)
-    _in_range("labeling_workers_per_object", c.labeling_workers_per_object, 1, 9)
-    _in_range("labeling_task_time_limit_seconds", c.labeling_task_time_limit_seconds, 30, 28_800)
-    _in_range("labeling_task_availability_seconds", c.labeling_task_availability_seconds, 60, 30 * 86_400)
-    if c.labeling_redact_pii and c.language_code not in PII_LANGUAGES:
-        raise ConfigError("language_code", c.language_code,
-                          f"one of {', '.join(PII_LANGUAGES)} while labeling_redact_pii is on (the languages "
-                          "Comprehend DetectPiiEntities supports), or turn labeling_redact_pii off")
-    if c.knowledge_export_redact_pii and c.language_code not in PII_LANGUAGES:
-        raise ConfigError("language_code", c.language_code,
-                          f"one of {', '.join(PII_LANGUAGES)} while knowledge_export_redact_pii is on (the languages "
-                          "Comprehend DetectPiiEntities supports), or turn knowledge_export_redact_pii off")
-    _validate_finetune(c)
-    chatbot_settings = {k: getattr(c, k) for k in ChatbotSettings.context_keys()}
-    size = len(json.dumps(chatbot_settings, separators=(",", ":")).encode())
-    if size > SETTINGS_BUDGET_BYTES:
-        largest = max(("system_prompt", "handoff_message", "model_error_message", "human_request_phrases"),
-                      key=lambda k: len(json.dumps(getattr(c, k))))
-        raise ConfigError(largest, getattr(c, largest),
-                          f"shorter text: the settings take {size} bytes of the chatbot's {SETTINGS_BUDGET_BYTES}-byte "
-                          "share of Lambda's 4 KB environment")
+    _accepts("workteam_user_pool_id", c.workteam_user_pool_id, _USER_POOL_ID, or_empty="empty")
+    _accepts("labeling_schedule", c.labeling_schedule, _SCHEDULE)
+    # The sampler's own settings, which the stack sets from these keys.
+    for key, settings, field in (
+        ("labeling_window_days", SamplerSettings, "window_days"), ("labeling_budget", SamplerSettings, "budget"),
+        ("labeling_strategy", SamplerSettings, "strategy"), ("labeling_seed", SamplerSettings, "seed"),
+        ("labeling_workers_per_object", JobSettings, "workers_per_object"),
+        ("labeling_task_time_limit_seconds", JobSettings, "task_time_limit_seconds"),
+        ("labeling_task_availability_seconds", JobSettings, "task_availability_seconds"),
+    ):
+        _as_the_function_reads(key, getattr(c, key), settings, field)
 
 
 def _validate_finetune(c: TandemConfig) -> None:
-    _one_of("finetune_algorithm", c.finetune_algorithm, FINETUNE_ALGORITHMS)
-    if not (_HUB_MODEL_ID.match(c.finetune_base_model) or _S3_MODEL_URI.match(c.finetune_base_model)):
-        raise ConfigError("finetune_base_model", c.finetune_base_model,
-                          "a Hugging Face model id (google/flan-t5-xl) or an S3 prefix holding the model "
-                          "(s3://bucket/models/base/), without '*'")
+    _accepts("finetune_algorithm", c.finetune_algorithm, one_of(*FINETUNE_ALGORITHMS))
+    _accepts("finetune_base_model", c.finetune_base_model, _BASE_MODEL)
     # TRL's KTO trainer takes causal language models only; a T5 (encoder-decoder) model fails in it.
     if c.finetune_algorithm == "kto" and not c.finetune_model_s3_uri and "t5" in c.finetune_base_model.lower():
         raise ConfigError("finetune_base_model", c.finetune_base_model,
                           "a causal language model (Llama-like) for finetune_algorithm kto: KTO cannot train T5 "
                           "models; use reward-pg for them")
-    _matches("finetune_training_image", c.finetune_training_image, _ECR_IMAGE,
-             "an ECR image URI (<account>.dkr.ecr.<region or {region}>.amazonaws.com/<repository>:<tag>)")
-    _matches("finetune_instance_type", c.finetune_instance_type, _INSTANCE_TYPE,
-             "a SageMaker training instance type such as ml.g5.2xlarge")
-    _in_range("finetune_max_runtime_hours", c.finetune_max_runtime_hours, 1, FINETUNE_MAX_RUNTIME_HOURS)
-    _in_range("finetune_volume_gb", c.finetune_volume_gb, 1, 16384)
-    _in_range("finetune_good_min_rating", c.finetune_good_min_rating, 1.0, 5.0)
-    _in_range("finetune_bad_max_rating", c.finetune_bad_max_rating, 1.0, 5.0)
+    _accepts("finetune_training_image", c.finetune_training_image, _TRAINING_IMAGE)
+    _accepts("finetune_instance_type", c.finetune_instance_type, _INSTANCE_TYPE)
+    _accepts("finetune_max_runtime_hours", c.finetune_max_runtime_hours, integer(1, FINETUNE_MAX_RUNTIME_HOURS))
+    _accepts("finetune_volume_gb", c.finetune_volume_gb, integer(1, 16384))
+    for key in ("finetune_good_min_rating", "finetune_bad_max_rating"):  # a rating, as the raters give it
+        _accepts(key, getattr(c, key), number(float(MIN_RATING), float(MAX_RATING)))
     if not c.finetune_bad_max_rating < c.finetune_good_min_rating:
         raise ConfigError("finetune_bad_max_rating", c.finetune_bad_max_rating,
                           f"a rating below finetune_good_min_rating ({c.finetune_good_min_rating}): answers rated "
@@ -431,9 +427,9 @@ def _validate_finetune(c: TandemConfig) -> None:
     if not 0.0 <= c.finetune_eval_fraction < 1.0:
         raise ConfigError("finetune_eval_fraction", c.finetune_eval_fraction,
                           "a share of sessions held out for evaluation, from 0 up to (not including) 1")
-    _matches("finetune_split_seed", c.finetune_split_seed, _SPLIT_SEED, "1 to 64 letters, digits or . _ -")
-    _in_range("finetune_min_train_rows", c.finetune_min_train_rows, 1, 1_000_000)
-    _matches("finetune_notify_email", c.finetune_notify_email, _EMAIL, "an email address, or empty", optional=True)
+    _accepts("finetune_split_seed", c.finetune_split_seed, _SPLIT_SEED)
+    _as_the_function_reads("finetune_min_train_rows", c.finetune_min_train_rows, DatasetSettings, "min_train_rows")
+    _accepts("finetune_notify_email", c.finetune_notify_email, _EMAIL, or_empty="empty")
     # Bedrock Custom Model Import reads the merged model the job writes only when merge is on.
     if c.finetune_import_model and dict(c.finetune_hyperparameters).get("merge", "true").lower() == "false":
         raise ConfigError("finetune_hyperparameters", dict(c.finetune_hyperparameters),
@@ -453,7 +449,7 @@ def load_config(context: Mapping[str, Any]) -> TandemConfig:
 
 def ecr_image_parts(image: str) -> tuple[str, str, str]:
     """(registry account, region or "{region}", repository) of a validated finetune_training_image."""
-    match = _ECR_IMAGE.match(image)
+    match = _ECR_IMAGE.fullmatch(image)
     if match is None:
         raise ConfigError("finetune_training_image", image, "an ECR image URI")
     return match.group("account"), match.group("region"), match.group("repository")

@@ -22,8 +22,7 @@ class DataStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.store = ConversationStore(self, "Conversations",
-                                       transcript_retention_days=config.transcript_retention_days,
-                                       session_ttl_days=config.session_ttl_days)
+                                       transcript_retention_days=config.transcript_retention_days)
         self.alarm_topic = AlarmTopic(self, "Alarms", email=config.alarm_email).topic if config.alarm_email else None
         self._api_gateway_logging()
 

@@ -23,6 +23,8 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from lambdas.escalation_worker.settings import WorkerSettings
+from lambdas.expert_api.settings import ExpertApiSettings
 from stacks.config import TandemConfig
 from stacks.constructs.alarm_topic import notify
 from stacks.constructs.conversation_store import ConversationStore
@@ -155,53 +157,52 @@ class EscalationStack(Stack):
     # The worker and the expert API -------------------------------------------------------------------------
 
     def _worker(self, config: TandemConfig, store: ConversationStore) -> PythonFunction:
+        settings = WorkerSettings(
+            sessions_table=store.reference(self, "SessionsTableName"), experts_topic_arn=self.experts_topic.topic_arn,
+            signing_secret_arn=self.signing_secret.secret_arn, expert_api_url=self.api.url,
+            accept_timeout_seconds=config.accept_timeout_minutes * 60, email_turns=config.email_turns,
+            busy_message=config.busy_message, handback_message=config.handback_message,
+            session_ttl_days=config.session_ttl_days)
         worker = PythonFunction(
             self, "Worker", name="escalation_worker",
             description="Tandem escalation worker: keeps task tokens server-side, mails experts signed links",
             memory_size=256, timeout=Duration.seconds(30), log_retention_days=config.log_retention_days,
-            environment={
-                "EXPERT_API_URL": self.api.url,
-                "ACCEPT_TIMEOUT_SECONDS": str(config.accept_timeout_minutes * 60),
-                "EMAIL_TURNS": str(config.email_turns),
-                "BUSY_MESSAGE": config.busy_message,
-                "HANDBACK_MESSAGE": config.handback_message,
-                "POWERTOOLS_METRICS_NAMESPACE": "Tandem",
-            },
+            environment={**settings.to_env(), "POWERTOOLS_METRICS_NAMESPACE": "Tandem"},
         )
         # Tokens and flags on the ESCALATION item, the latest turns for the email, the notice turn's transaction.
         store.grant_sessions(worker, policy_id="ConversationAccess",
                              actions=("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"))
-        self._allow_signing(worker)
+        self.signing_secret.grant_read(worker.role)
         # The topic uses the AWS-managed SNS key, whose key policy lets SNS use it for this account's callers:
         # sns:Publish is all the worker needs (grant_publish would add kms actions on key/*).
         worker.role.add_to_policy(iam.PolicyStatement(sid="MailExperts", actions=["sns:Publish"],
                                                       resources=[self.experts_topic.topic_arn]))
-        worker.function.add_environment("EXPERTS_TOPIC_ARN", self.experts_topic.topic_arn)
         worker.function.add_event_source(event_sources.SqsEventSource(
             self.work_queue, batch_size=10, report_batch_item_failures=True))
         return worker
 
     def _expert_api_function(self, config: TandemConfig, store: ConversationStore) -> PythonFunction:
+        settings = ExpertApiSettings(
+            sessions_table=store.reference(self, "SessionsTableName"),
+            signing_secret_arn=self.signing_secret.secret_arn,
+            knowledge_bucket=store.reference(self, "KnowledgeBucketName"),
+            knowledge_prefix=config.knowledge_export_prefix, handback_message=config.handback_message,
+            resolve_timeout_seconds=config.resolve_timeout_hours * 3600,
+            session_ttl_days=config.session_ttl_days, max_reply_chars=config.max_message_chars,
+            # Exported conversations feed a knowledge base other customers read: personal data is masked first.
+            redact_pii=config.knowledge_export_redact_pii, language_code=config.language_code)
         api_function = PythonFunction(
             self, "ExpertApiFunction", name="expert_api",
             description="Tandem expert API: review, accept, reply, resolve through signed links",
             # A resolve may wait on Comprehend (PII masking) after the workflow is told: room for it.
             memory_size=256, timeout=Duration.seconds(28), log_retention_days=config.log_retention_days,
-            environment={
-                "RESOLVE_TIMEOUT_SECONDS": str(config.resolve_timeout_hours * 3600),
-                "HANDBACK_MESSAGE": config.handback_message,
-                "MAX_REPLY_CHARS": str(config.max_message_chars),
-                "POWERTOOLS_METRICS_NAMESPACE": "Tandem",
-            },
+            environment={**settings.to_env(), "POWERTOOLS_METRICS_NAMESPACE": "Tandem"},
         )
         # Reading conversations, the accept/resolve transactions, and a reply's check that the expert still owns it.
         store.grant_sessions(api_function, policy_id="ConversationAccess", actions=(
             "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
             "dynamodb:ConditionCheckItem"))
         store.grant_knowledge_write(api_function, prefix=config.knowledge_export_prefix)
-        # Exported conversations feed a knowledge base other customers read: personal data is masked first.
-        api_function.function.add_environment("REDACT_PII", "true" if config.knowledge_export_redact_pii else "false")
-        api_function.function.add_environment("LANGUAGE_CODE", config.language_code)
         if config.knowledge_export_redact_pii:
             redaction = iam.Policy(self, "ExpertApiPiiRedaction", roles=[api_function.role], statements=[
                 iam.PolicyStatement(sid="DetectPii", actions=["comprehend:DetectPiiEntities"], resources=["*"])])
@@ -210,12 +211,8 @@ class EscalationStack(Stack):
                 "comprehend:DetectPiiEntities supports no resource-level permissions; it only analyses the text "
                 "sent, so that personal data is masked before a conversation becomes a knowledge document.",
             )
-        self._allow_signing(api_function)
+        self.signing_secret.grant_read(api_function.role)
         return api_function
-
-    def _allow_signing(self, function: PythonFunction) -> None:
-        self.signing_secret.grant_read(function.role)
-        function.function.add_environment("SIGNING_SECRET_ARN", self.signing_secret.secret_arn)
 
     def _allow_task_results(self, function: PythonFunction) -> None:
         policy = iam.Policy(self, f"{function.node.id}TaskResults", roles=[function.role], statements=[

@@ -24,6 +24,9 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from lambdas.common.rating_files import DEFAULT_PREFIX as DEFAULT_RATINGS_PREFIX
+from lambdas.feedback_sampler.settings import JobSettings, SamplerSettings
+from lambdas.groundtruth_post.settings import PostSettings
+from lambdas.groundtruth_pre.settings import PreSettings
 from stacks.config import TandemConfig
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge
@@ -41,19 +44,20 @@ class FeedbackStack(Stack):
                  **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         bucket = store.reference(self, "LabelingBucketName")
-        ratings = {"RATINGS_BUCKET": bucket, "RATINGS_PREFIX": RATINGS}
 
         self.template = s3_assets.Asset(self, "RelevanceTemplate", path=str(TEMPLATE))
         self.pre = PythonFunction(self, "PreAnnotation", name="groundtruth_pre",
                                   description="Tandem Ground Truth pre-annotation: the task a rater sees",
                                   memory_size=256, timeout=Duration.seconds(30),
-                                  log_retention_days=config.log_retention_days, environment=ratings)
+                                  log_retention_days=config.log_retention_days,
+                                  environment=PreSettings(ratings_bucket=bucket, ratings_prefix=RATINGS).to_env())
         store.grant_labeling(self.pre.role, self.pre, "LabelingAccess", read=(MANIFESTS, RATINGS),
                              why="the pre-annotation Lambda reads source-ref items and the ratings already given.")
         self.post = PythonFunction(self, "Consolidation", name="groundtruth_post",
                                    description="Tandem Ground Truth consolidation: median rating per answer",
                                    memory_size=512, timeout=Duration.minutes(5),
-                                   log_retention_days=config.log_retention_days, environment=ratings)
+                                   log_retention_days=config.log_retention_days,
+                                   environment=PostSettings(ratings_bucket=bucket, ratings_prefix=RATINGS).to_env())
         store.grant_labeling(self.post.role, self.post, "LabelingAccess", read=(OUTPUT, RATINGS, MANIFESTS),
                              write=(RATINGS,),
                              why="the consolidation Lambda streams the annotation payloads Ground Truth writes under "
@@ -63,7 +67,7 @@ class FeedbackStack(Stack):
 
         self.labeling_role = self._labeling_role(store)
         workteam_arn = self._workteam(config)
-        self.sampler = self._sampler(config, store, ratings, workteam_arn)
+        self.sampler = self._sampler(config, store, workteam_arn)
 
         CfnOutput(self, "SamplerFunctionName", value=self.sampler.function.function_name)
         CfnOutput(self, "LabelingRoleArn", value=self.labeling_role.role_arn)
@@ -137,32 +141,27 @@ class FeedbackStack(Stack):
                     cognito_client_id=config.workteam_client_id))])
         return team.attr_workteam_arn
 
-    def _sampler(self, config: TandemConfig, store: ConversationStore, ratings: dict[str, str],
-                 workteam_arn: str) -> PythonFunction:
+    def _sampler(self, config: TandemConfig, store: ConversationStore, workteam_arn: str) -> PythonFunction:
+        # Without a workteam (workteam_arn ""), the sampler writes the manifest and starts no job.
+        job = JobSettings(
+            workteam_arn=workteam_arn, label_attribute_name=LABEL_ATTRIBUTE, role_arn=self.labeling_role.role_arn,
+            template_s3_uri=self.template.s3_object_url, pre_annotation_lambda_arn=self.pre.function.function_arn,
+            consolidation_lambda_arn=self.post.function.function_arn,
+            workers_per_object=config.labeling_workers_per_object,
+            task_time_limit_seconds=config.labeling_task_time_limit_seconds,
+            task_availability_seconds=config.labeling_task_availability_seconds)
+        settings = SamplerSettings(
+            transcripts_bucket=store.reference(self, "TranscriptsBucketName"),
+            ratings_bucket=store.reference(self, "LabelingBucketName"), ratings_prefix=RATINGS,
+            labeling_bucket=store.reference(self, "LabelingBucketName"), window_days=config.labeling_window_days,
+            budget=config.labeling_budget, strategy=config.labeling_strategy, seed=config.labeling_seed,
+            redact_pii=config.labeling_redact_pii, language_code=config.language_code,
+            job_name_prefix=JOB_NAME_PREFIX, job=job)
         sampler = PythonFunction(
             self, "Sampler", name="feedback_sampler",
             description="Tandem feedback sampler: picks answers to rate and starts the labeling job",
             memory_size=512, timeout=Duration.minutes(5), log_retention_days=config.log_retention_days,
-            environment={
-                **ratings,
-                "LABELING_BUCKET": store.reference(self, "LabelingBucketName"),
-                "LABEL_ATTRIBUTE_NAME": LABEL_ATTRIBUTE,
-                "JOB_NAME_PREFIX": JOB_NAME_PREFIX,
-                "LABELING_ROLE_ARN": self.labeling_role.role_arn,
-                "WORKTEAM_ARN": workteam_arn,
-                "TEMPLATE_S3_URI": self.template.s3_object_url,
-                "PRE_ANNOTATION_LAMBDA_ARN": self.pre.function.function_arn,
-                "CONSOLIDATION_LAMBDA_ARN": self.post.function.function_arn,
-                "WORKERS_PER_OBJECT": str(config.labeling_workers_per_object),
-                "TASK_TIME_LIMIT_SECONDS": str(config.labeling_task_time_limit_seconds),
-                "TASK_AVAILABILITY_SECONDS": str(config.labeling_task_availability_seconds),
-                "WINDOW_DAYS": str(config.labeling_window_days),
-                "BUDGET": str(config.labeling_budget),
-                "STRATEGY": config.labeling_strategy,
-                "SEED": str(config.labeling_seed),
-                "REDACT_PII": "true" if config.labeling_redact_pii else "false",
-                "LANGUAGE_CODE": config.language_code,
-            },
+            environment=settings.to_env(),
         )
         store.grant_transcript_read(sampler, policy_id="TranscriptRead")
         store.grant_labeling(sampler.role, sampler, "LabelingAccess", read=(RATINGS,), write=(MANIFESTS,),

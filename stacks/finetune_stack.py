@@ -29,6 +29,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from lambdas.common.rating_files import DEFAULT_PREFIX as DEFAULT_RATINGS_PREFIX
+from lambdas.finetune_dataset.settings import DatasetSettings
 from stacks.config import TandemConfig, ecr_image_parts
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge, arn_ref
@@ -107,20 +108,14 @@ class FinetuneStack(Stack):
             self, "Dataset", name="finetune_dataset",
             description="Tandem fine-tuning dataset: rating records -> train/eval splits",
             memory_size=1024, timeout=Duration.minutes(10), log_retention_days=config.log_retention_days,
-            environment={
-                "RATINGS_BUCKET": store.reference(self, "LabelingBucketName"),
-                "RATINGS_PREFIX": RATINGS,
-                "DATASET_BUCKET": self.artifacts.bucket_name,
-                "DATASET_PREFIX": DATASETS,
-                "GOOD_MIN_RATING": str(config.finetune_good_min_rating),
-                "BAD_MAX_RATING": str(config.finetune_bad_max_rating),
-                "EVAL_FRACTION": str(config.finetune_eval_fraction),
-                "SPLIT_SEED": config.finetune_split_seed,
-                "WEIGHT_BY_AGREEMENT": "true" if config.finetune_weight_by_agreement else "false",
-                "MIN_TRAIN_ROWS": str(config.finetune_min_train_rows),
+            environment=DatasetSettings(
+                ratings_bucket=store.reference(self, "LabelingBucketName"), ratings_prefix=RATINGS,
+                dataset_bucket=self.artifacts.bucket_name, dataset_prefix=DATASETS,
+                good_min_rating=config.finetune_good_min_rating, bad_max_rating=config.finetune_bad_max_rating,
+                eval_fraction=config.finetune_eval_fraction, split_seed=config.finetune_split_seed,
+                weight_by_agreement=config.finetune_weight_by_agreement, min_train_rows=config.finetune_min_train_rows,
                 # Every row carries the chatbot's own system prompt: the tuned model is served with it.
-                "SYSTEM_PROMPT": config.system_prompt,
-            },
+                system_prompt=config.system_prompt).to_env(),
         )
         store.grant_labeling(function.role, function, "RatingsRead", read=(RATINGS,),
                              why="the dataset Lambda reads every rating record to build the train and "

@@ -22,6 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from lambdas.stream_consumer.settings import ConsumerSettings
 from stacks.config import TandemConfig
 from stacks.constructs.alarm_topic import notify
 from stacks.constructs.conversation_store import ConversationStore
@@ -50,17 +51,18 @@ class OutboxStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, store: ConversationStore,
                  escalation_workflow: sfn.IStateMachine, alarm_topic: sns.ITopic | None = None, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        settings = ConsumerSettings(
+            sessions_table=store.reference(self, "SessionsTableName"),
+            transcripts_bucket=store.reference(self, "TranscriptsBucketName"),
+            state_machine_arn=escalation_workflow.state_machine_arn,
+            start_timeout_seconds=config.escalation_start_timeout_seconds, busy_message=config.busy_message,
+            session_ttl_days=config.session_ttl_days)
         self.consumer = PythonFunction(
             self, "StreamConsumer", name="stream_consumer",
             description="Tandem stream consumer: starts escalation workflows, materialises transcripts",
             # A batch may wait RETRY_PAUSE_SECONDS on a failing start and rewrite several transcripts.
             memory_size=256, timeout=Duration.seconds(60), log_retention_days=config.log_retention_days,
-            environment={
-                "ESCALATION_STATE_MACHINE_ARN": escalation_workflow.state_machine_arn,
-                "ESCALATION_START_TIMEOUT_SECONDS": str(config.escalation_start_timeout_seconds),
-                "BUSY_MESSAGE": config.busy_message,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            },
+            environment={**settings.to_env(), "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE},
         )
         store.grant_sessions(self.consumer, policy_id="ConversationAccess", actions=SESSION_ACTIONS)
         store.grant_transcript_write(self.consumer, policy_id="TranscriptWrite")

@@ -55,10 +55,9 @@ def stack_environment(config: TandemConfig, *, flow: Flow, state_machine_arn: st
     API (one process here, so their union; where two functions get the same variable, the stacks give them
     the same value).
 
-    stacks/constructs/conversation_store.py: SESSIONS_TABLE, SESSION_TTL_DAYS (all four), TRANSCRIPTS_BUCKET
-    (stream consumer), KNOWLEDGE_BUCKET, KNOWLEDGE_PREFIX (expert API); stacks/chatbot_stack.py:
-    CHATBOT_SETTINGS; stacks/outbox_stack.py: ESCALATION_STATE_MACHINE_ARN, ESCALATION_START_TIMEOUT_SECONDS;
-    stacks/escalation_stack.py: the rest."""
+    Each function's variables are those its settings class declares (lambdas/<function>/settings.py), which
+    its stack fills in: SESSIONS_TABLE (all four), SESSION_TTL_DAYS (all but the chatbot, whose TTL is in
+    CHATBOT_SETTINGS), TRANSCRIPTS_BUCKET and ESCALATION_* (stream consumer), KNOWLEDGE_* (expert API)."""
     settings = {key: getattr(config, key) for key in ChatbotSettings.context_keys()}
     return {
         # all four

@@ -69,7 +69,7 @@ def build_service(settings: ChatbotSettings) -> ChatService:
     # SnapStart snapshot) instead of in a customer's wait.
     for service in ("dynamodb", *(["comprehend"] if settings.sentiment_detector == "comprehend" else [])):
         clients.client(service)
-    store = SessionStore(table_name=os.environ["SESSIONS_TABLE"], ttl_days=settings.session_ttl_days)
+    store = SessionStore(table_name=settings.sessions_table, ttl_days=settings.session_ttl_days)
     return ChatService(settings=settings, store=store, answerer=answerer, detector=detector,
                        # Two per turn (answer, gate), plus room for a gate thread still finishing after its grace.
                        executor=ThreadPoolExecutor(4, thread_name_prefix="turn"),

@@ -1,7 +1,9 @@
-"""The chatbot's runtime settings, handed over by ChatbotStack as one JSON environment variable.
+"""The chatbot's runtime settings, handed over by ChatbotStack: the cdk.json values as one JSON environment
+variable, and the sessions table's name beside it.
 
-The field names are the cdk.json context keys they come from (stacks/config.py validates them at synth);
-the stack serializes exactly `ChatbotSettings.context_keys()`, so the two cannot drift apart.
+The JSON's keys are the fields' names, which are the cdk.json context keys they come from (stacks/config.py
+validates them at synth): the stack writes `ChatbotSettings.from_config(...).to_env()` and the function
+reads `ChatbotSettings.from_env()`, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass
-from typing import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from lambdas.common.env_settings import SESSIONS_TABLE, EnvSettings, Parser, SettingsError, Variable, declared, read
 
 ENV_VAR = "CHATBOT_SETTINGS"
 # Knowledge-base retrieval is a fast vector search: few attempts, short time-outs (stacks/config.py counts
@@ -19,8 +23,18 @@ RETRIEVAL_MAX_ATTEMPTS = 2
 RETRIEVAL_READ_TIMEOUT_SECONDS = 3
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(text)
+    return value
+
+
+_CONTEXT = Variable(ENV_VAR, Parser("a JSON object of the context keys", _json_object))
+
+
 @dataclass(frozen=True)
-class ChatbotSettings:
+class ChatbotSettings(EnvSettings):
     model_id: str
     # langchain-aws cannot tell the provider from an ARN (an imported or provisioned model): it is given here.
     model_provider: str
@@ -45,23 +59,37 @@ class ChatbotSettings:
     model_error_message: str
     max_message_chars: int
     session_ttl_days: int
+    # Not a context key: the table the stack creates, a variable of its own.
+    sessions_table: str = field(metadata=SESSIONS_TABLE)
 
     @classmethod
     def context_keys(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
+        """The fields CHATBOT_SETTINGS carries: every field that is not a variable of its own."""
+        return [f.name for f in dataclasses.fields(cls) if declared(f) is None]
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, object]) -> "ChatbotSettings":
+    def from_config(cls, config: object, *, sessions_table: str) -> ChatbotSettings:
+        """The settings a stack gives the function: `config` (stacks/config.py's TandemConfig) has an
+        attribute for every context key."""
+        return cls(sessions_table=sessions_table, **{k: getattr(config, k) for k in cls.context_keys()})
+
+    @classmethod
+    def context_json(cls, values: object) -> str:
+        """CHATBOT_SETTINGS for the context keys' values, attributes of `values` (settings or a config)."""
+        return json.dumps({k: getattr(values, k) for k in cls.context_keys()}, separators=(",", ":"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> ChatbotSettings:
+        values = _CONTEXT.read(environ)
         missing = [k for k in cls.context_keys() if k not in values]
         if missing:
-            raise ValueError(f"{ENV_VAR} lacks {', '.join(missing)}")
+            raise SettingsError(ENV_VAR, f"lacks {', '.join(missing)}")
         data = {k: values[k] for k in cls.context_keys()}
-        data["human_request_phrases"] = tuple(data["human_request_phrases"])  # type: ignore[arg-type]
-        return cls(**data)  # type: ignore[arg-type]
+        data["human_request_phrases"] = tuple(data["human_request_phrases"])
+        return read(cls, environ, **data)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "ChatbotSettings":
-        return cls.from_mapping(json.loads(environ[ENV_VAR]))
+    def to_env(self) -> dict[str, str]:
+        return {ENV_VAR: self.context_json(self), **super().to_env()}
 
     @property
     def effective_gate_model_id(self) -> str:

@@ -8,6 +8,8 @@ a word, a false negative leaks it.
 Fail safe: when Comprehend cannot check the text (any ClientError or BotoCoreError, or an answer whose
 offsets do not fit the text) `redact_texts` raises RedactionFailed, carrying the error code only, and the
 caller writes nothing. The text never goes out unmasked because a check failed.
+
+A function that masks reads two variables, REDACT_PII and LANGUAGE_CODE (`masking_settings`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,13 @@ from typing import Any, Iterable, Mapping, Sequence
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common import clients
+from lambdas.common.env_settings import EXACT_FLAG, SettingsError, Variable, one_of
 
 MAX_REQUEST_BYTES = 100_000  # DetectPiiEntities' Text limit, 100 KB of UTF-8 (AWS-CONTRACTS.md, Comprehend)
+LANGUAGE_CODES = ("en", "es")  # the languages DetectPiiEntities masks (AWS-CONTRACTS.md, Comprehend)
+# Whether the function masks (exactly as the stack writes it), and the conversations' language.
+REDACT_PII = Variable("REDACT_PII", EXACT_FLAG)
+LANGUAGE_CODE = Variable("LANGUAGE_CODE", one_of(*LANGUAGE_CODES))
 JOINT = "\n\n"  # between the texts that share a request
 _TYPE = re.compile(r"[A-Z][A-Z0-9_]*")
 
@@ -41,6 +48,16 @@ class Entity:
     type: str
     begin: int | None  # None (a Comprehend answer without the offset) is refused by `redact`
     end: int | None
+
+
+def masking_settings(environ: Mapping[str, str]) -> dict[str, Any]:
+    """`redact_pii` and `language_code` of a function's settings. LANGUAGE_CODE is read only when masking
+    (None otherwise), and then it is required."""
+    if not REDACT_PII.read(environ):
+        return {"redact_pii": False, "language_code": None}
+    if not environ.get(LANGUAGE_CODE.name, "").strip():
+        raise SettingsError(LANGUAGE_CODE.name, f"is required when {REDACT_PII.name} is true")
+    return {"redact_pii": True, "language_code": LANGUAGE_CODE.read(environ)}
 
 
 # Masking (pure) ---------------------------------------------------------------------------------------

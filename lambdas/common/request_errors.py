@@ -1,4 +1,5 @@
-"""The error every Tandem API raises for a request it rejects before anything is written."""
+"""The errors of an input refused before anything is written: RequestError for a request to a Tandem API,
+FieldError for any other (a work message, the overrides of an invoke)."""
 
 from __future__ import annotations
 
@@ -16,3 +17,13 @@ class RequestError(ValueError):
 
     def to_body(self) -> dict[str, Any]:
         return {"error": {"field": self.field, "message": self.message}}
+
+
+class FieldError(ValueError):
+    """`field` names what is wrong and `problem` says how; neither repeats the value, which may be a secret
+    (a task token) or a customer's words."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem

@@ -17,19 +17,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from lambdas.common.escalations import NOTICES
+from lambdas.common.request_errors import FieldError
 from lambdas.common.transcript import IDENTIFIER
 
 KINDS: tuple[str, ...] = ("accept", "resolve", "notice")
 MAX_TOKEN_CHARS = 2048  # Step Functions task tokens are 1..2048 characters
 
 
-class MalformedMessage(ValueError):
+class MalformedMessage(FieldError):
     """A work message that cannot be handled however often it is retried."""
-
-    def __init__(self, field: str, problem: str):
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,29 @@ the manifest and starts nothing, so a stack that has no workforce yet need not i
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from lambdas.common.env_settings import BUCKET_NAME, SettingsError, integer_setting, ratings_location
+from lambdas.common.env_settings import (
+    BUCKET,
+    RATINGS_BUCKET,
+    RATINGS_PREFIX,
+    S3_URI,
+    TRANSCRIPTS_BUCKET,
+    WORKTEAM_ARN,
+    EnvSettings,
+    Variable,
+    arn,
+    integer,
+    matching,
+    one_of,
+    read,
+)
+from lambdas.common.env_settings import SettingsError as SettingsError  # raised by from_env: callers catch it here
+from lambdas.common.redaction import LANGUAGE_CODE, REDACT_PII, masking_settings
+from lambdas.common.request_errors import FieldError
 
 STRATEGIES = ("random", "escalated_first")
-LANGUAGE_CODES = ("en", "es")
 MAX_WINDOW_DAYS = 90
 MAX_BUDGET = 100_000  # Ground Truth's limit on objects per labeling job (AWS-CONTRACTS.md)
 MAX_SEED = 2**63 - 1
@@ -31,121 +46,60 @@ TASK_DESCRIPTION = ("Read the customer's question and the assistant's answer, th
                     "helpful the answer is: 1 (not at all) to 5 (fully).")
 TASK_KEYWORDS = ("text", "rating", "chatbot", "relevance")
 
-# botocore's sagemaker model (CreateLabelingJob) and AWS-CONTRACTS.md.
-_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
-_WORKTEAM_ARN = re.compile(r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:workteam/.+$")
-_LAMBDA_ARN = re.compile(r"^arn:aws[a-z\-]*:lambda:[a-z0-9\-]*:[0-9]{12}:function:.+$")
-_S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
+# botocore's sagemaker model (CreateLabelingJob) and AWS-CONTRACTS.md. Ground Truth adds "<name>-metadata"
+# beside the label attribute, and "-ref" names a reference: neither may end it.
+_LABEL_ATTRIBUTE = matching(r"(?!.*-(metadata|ref)$)[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}",
+                            "1-127 letters, digits and inner hyphens (botocore's pattern), not ending with "
+                            "-metadata or -ref")
+_ROLE_ARN = matching(r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+", "an IAM role ARN")
+_LAMBDA_ARN = arn("lambda", "function:.+", "a Lambda function ARN")
+_WORKTEAM = Variable("WORKTEAM_ARN", WORKTEAM_ARN)  # set: a labeling job is started (JobSettings are read)
 # The job name is the prefix, "-" and a 15-character UTC time (20260105-020000): at most 63 characters.
-_JOB_PREFIX = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,46}$")
+_JOB_PREFIX = matching(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,46}", "1-47 letters, digits and inner hyphens")
 
 
-class OverrideError(ValueError):
+class OverrideError(FieldError):
     """A bad field of an on-demand invoke."""
 
-    def __init__(self, field_name: str, problem: str):
-        super().__init__(f"{field_name}: {problem}")
-        self.field = field_name
-        self.problem = problem
-
 
 @dataclass(frozen=True)
-class JobSettings:
+class JobSettings(EnvSettings):
     """What CreateLabelingJob needs beyond the manifest."""
 
-    workteam_arn: str
-    label_attribute_name: str
-    role_arn: str
-    template_s3_uri: str
-    pre_annotation_lambda_arn: str
-    consolidation_lambda_arn: str
-    workers_per_object: int
-    task_time_limit_seconds: int
-    task_availability_seconds: int
-    max_concurrent_task_count: int
+    workteam_arn: str = field(metadata=_WORKTEAM)
+    label_attribute_name: str = field(metadata=Variable("LABEL_ATTRIBUTE_NAME", _LABEL_ATTRIBUTE))
+    role_arn: str = field(metadata=Variable("LABELING_ROLE_ARN", _ROLE_ARN))
+    template_s3_uri: str = field(metadata=Variable("TEMPLATE_S3_URI", S3_URI))
+    pre_annotation_lambda_arn: str = field(metadata=Variable("PRE_ANNOTATION_LAMBDA_ARN", _LAMBDA_ARN))
+    consolidation_lambda_arn: str = field(metadata=Variable("CONSOLIDATION_LAMBDA_ARN", _LAMBDA_ARN))
+    workers_per_object: int = field(metadata=Variable("WORKERS_PER_OBJECT", integer(1, 9)))
+    task_time_limit_seconds: int = field(metadata=Variable("TASK_TIME_LIMIT_SECONDS", integer(30, 28800)))
+    task_availability_seconds: int = field(metadata=Variable("TASK_AVAILABILITY_SECONDS",
+                                                             integer(60, MAX_TASK_AVAILABILITY_SECONDS)))
+    max_concurrent_task_count: int = field(default=DEFAULT_MAX_CONCURRENT_TASK_COUNT,
+                                           metadata=Variable("MAX_CONCURRENT_TASK_COUNT", integer(1, 5000)))
 
 
 @dataclass(frozen=True)
-class SamplerSettings:
-    transcripts_bucket: str
-    ratings_bucket: str
-    ratings_prefix: str  # "" or ending with "/"
-    labeling_bucket: str
-    window_days: int
-    budget: int
-    strategy: str
-    seed: int | None  # None: derived from the run's time (and reported, so the run can be repeated)
-    redact_pii: bool
-    language_code: str | None  # required when redact_pii
-    job_name_prefix: str
+class SamplerSettings(EnvSettings):
+    transcripts_bucket: str = field(metadata=TRANSCRIPTS_BUCKET)
+    ratings_bucket: str = field(metadata=RATINGS_BUCKET)
+    ratings_prefix: str = field(metadata=RATINGS_PREFIX)  # "" or ending with "/"
+    labeling_bucket: str = field(metadata=Variable("LABELING_BUCKET", BUCKET))
+    window_days: int = field(metadata=Variable("WINDOW_DAYS", integer(1, MAX_WINDOW_DAYS)))
+    budget: int = field(metadata=Variable("BUDGET", integer(1, MAX_BUDGET)))
+    strategy: str = field(metadata=Variable("STRATEGY", one_of(*STRATEGIES)))
+    redact_pii: bool = field(metadata=REDACT_PII)
+    language_code: str | None = field(metadata=LANGUAGE_CODE)  # None unless redact_pii
     job: JobSettings | None  # None: no WORKTEAM_ARN, write the manifest and start nothing
+    # None: derived from the run's time (and reported, so the run can be repeated).
+    seed: int | None = field(default=None, metadata=Variable("SEED", integer(0, MAX_SEED)))
+    job_name_prefix: str = field(default=DEFAULT_JOB_NAME_PREFIX, metadata=Variable("JOB_NAME_PREFIX", _JOB_PREFIX))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "SamplerSettings":
-        def text(name: str, default: str | None = None) -> str:
-            value = environ.get(name, "").strip()
-            if not value:
-                if default is not None:
-                    return default
-                raise SettingsError(name, "is required")
-            return value
-
-        def integer(name: str, low: int, high: int, default: int | None = None) -> int:
-            return integer_setting(environ, name, low, high, default)
-
-        def matching(name: str, pattern: re.Pattern[str], what: str) -> str:
-            value = text(name)
-            if not pattern.fullmatch(value):
-                raise SettingsError(name, f"must be {what}")
-            return value
-
-        def bucket(name: str) -> str:
-            return matching(name, BUCKET_NAME, "an S3 bucket name")
-
-        redact_raw = text("REDACT_PII").lower()
-        if redact_raw not in ("true", "false"):
-            raise SettingsError("REDACT_PII", "must be true or false")
-        redact_pii = redact_raw == "true"
-        language_code = None
-        if redact_pii:
-            language_code = text("LANGUAGE_CODE")
-            if language_code not in LANGUAGE_CODES:
-                raise SettingsError("LANGUAGE_CODE", f"must be one of {', '.join(LANGUAGE_CODES)}")
-        strategy = text("STRATEGY")
-        if strategy not in STRATEGIES:
-            raise SettingsError("STRATEGY", f"must be one of {', '.join(STRATEGIES)}")
-        ratings_bucket, ratings_prefix = ratings_location(environ)
-        seed = integer("SEED", 0, MAX_SEED) if environ.get("SEED", "").strip() else None
-
-        job = None
-        if environ.get("WORKTEAM_ARN", "").strip():
-            label = matching("LABEL_ATTRIBUTE_NAME", _NAME,
-                             "1-127 letters, digits and inner hyphens (botocore's pattern)")
-            if label.endswith("-metadata") or label.endswith("-ref"):
-                raise SettingsError("LABEL_ATTRIBUTE_NAME", "must not end with -metadata or -ref")
-            job = JobSettings(
-                workteam_arn=matching("WORKTEAM_ARN", _WORKTEAM_ARN, "a SageMaker workteam ARN"),
-                label_attribute_name=label,
-                role_arn=matching("LABELING_ROLE_ARN", _ROLE_ARN, "an IAM role ARN"),
-                template_s3_uri=matching("TEMPLATE_S3_URI", _S3_URI, "an s3://bucket/key URI"),
-                pre_annotation_lambda_arn=matching("PRE_ANNOTATION_LAMBDA_ARN", _LAMBDA_ARN, "a Lambda function ARN"),
-                consolidation_lambda_arn=matching("CONSOLIDATION_LAMBDA_ARN", _LAMBDA_ARN, "a Lambda function ARN"),
-                workers_per_object=integer("WORKERS_PER_OBJECT", 1, 9),
-                task_time_limit_seconds=integer("TASK_TIME_LIMIT_SECONDS", 30, 28800),
-                task_availability_seconds=integer("TASK_AVAILABILITY_SECONDS", 60, MAX_TASK_AVAILABILITY_SECONDS),
-                max_concurrent_task_count=integer("MAX_CONCURRENT_TASK_COUNT", 1, 5000,
-                                                  default=DEFAULT_MAX_CONCURRENT_TASK_COUNT),
-            )
-        return cls(
-            transcripts_bucket=bucket("TRANSCRIPTS_BUCKET"), ratings_bucket=ratings_bucket,
-            ratings_prefix=ratings_prefix, labeling_bucket=bucket("LABELING_BUCKET"),
-            window_days=integer("WINDOW_DAYS", 1, MAX_WINDOW_DAYS), budget=integer("BUDGET", 1, MAX_BUDGET),
-            strategy=strategy, seed=seed, redact_pii=redact_pii, language_code=language_code,
-            job_name_prefix=matching("JOB_NAME_PREFIX", _JOB_PREFIX, "1-47 letters, digits and inner hyphens")
-            if environ.get("JOB_NAME_PREFIX", "").strip() else DEFAULT_JOB_NAME_PREFIX,
-            job=job,
-        )
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> SamplerSettings:
+        job = JobSettings.from_env(environ) if environ.get(_WORKTEAM.name, "").strip() else None
+        return read(cls, environ, job=job, **masking_settings(environ))
 
 
 @dataclass(frozen=True)

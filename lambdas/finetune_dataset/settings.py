@@ -18,76 +18,57 @@ A missing or bad variable fails the invocation with an error naming it.
 
 from __future__ import annotations
 
-import math
-import os
-from dataclasses import dataclass
-from typing import Mapping
+from dataclasses import dataclass, field
 
-from lambdas.common.env_settings import BUCKET_NAME, S3_PREFIX, SettingsError, integer_setting, ratings_location
+from lambdas.common.env_settings import (
+    BUCKET,
+    FLAG,
+    RATINGS_BUCKET,
+    RATINGS_PREFIX,
+    S3_PREFIX,
+    TEXT,
+    EnvSettings,
+    SettingsError,
+    Variable,
+    integer,
+    number,
+    variable_of,
+)
 from lambdas.common.training_data import DatasetError, DatasetOptions
 
-# DatasetOptions field -> the variable that sets it, so that an option's error names the variable.
-_VARIABLES = {"good_min_rating": "GOOD_MIN_RATING", "bad_max_rating": "BAD_MAX_RATING",
-              "eval_fraction": "EVAL_FRACTION", "split_seed": "SPLIT_SEED",
-              "weight_by_agreement": "WEIGHT_BY_AGREEMENT", "system_prompt": "SYSTEM_PROMPT"}
 DEFAULT_MIN_TRAIN_ROWS = 10
+_DEFAULTS = DatasetOptions()
 
 
 @dataclass(frozen=True)
-class DatasetSettings:
-    ratings_bucket: str
-    ratings_prefix: str
-    dataset_bucket: str
-    dataset_prefix: str
-    options: DatasetOptions
-    min_train_rows: int = DEFAULT_MIN_TRAIN_ROWS
+class DatasetSettings(EnvSettings):
+    ratings_bucket: str = field(metadata=RATINGS_BUCKET)
+    ratings_prefix: str = field(metadata=RATINGS_PREFIX)
+    dataset_bucket: str = field(metadata=Variable("DATASET_BUCKET", BUCKET))
+    dataset_prefix: str = field(metadata=Variable("DATASET_PREFIX", S3_PREFIX))
+    # The DatasetOptions, one variable each (DatasetOptions checks their ranges).
+    good_min_rating: float = field(default=_DEFAULTS.good_min_rating,
+                                   metadata=Variable("GOOD_MIN_RATING", number()))
+    bad_max_rating: float = field(default=_DEFAULTS.bad_max_rating, metadata=Variable("BAD_MAX_RATING", number()))
+    eval_fraction: float = field(default=_DEFAULTS.eval_fraction, metadata=Variable("EVAL_FRACTION", number()))
+    split_seed: str = field(default=_DEFAULTS.split_seed, metadata=Variable("SPLIT_SEED", TEXT))
+    weight_by_agreement: bool = field(default=_DEFAULTS.weight_by_agreement,
+                                      metadata=Variable("WEIGHT_BY_AGREEMENT", FLAG))
+    system_prompt: str = field(default=_DEFAULTS.system_prompt, metadata=Variable("SYSTEM_PROMPT", TEXT))
+    min_train_rows: int = field(default=DEFAULT_MIN_TRAIN_ROWS,
+                                metadata=Variable("MIN_TRAIN_ROWS", integer(1, 1_000_000)))
+    options: DatasetOptions = field(init=False, repr=False)  # the six above, checked
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "DatasetSettings":
-        ratings_bucket, ratings_prefix = ratings_location(environ)
-        dataset_bucket = environ.get("DATASET_BUCKET", "").strip()
-        if not dataset_bucket:
-            raise SettingsError("DATASET_BUCKET", "is required")
-        if not BUCKET_NAME.fullmatch(dataset_bucket):
-            raise SettingsError("DATASET_BUCKET", "must be an S3 bucket name")
-        if "DATASET_PREFIX" not in environ:
-            raise SettingsError("DATASET_PREFIX", "is required (an empty value means the bucket's root)")
-        dataset_prefix = environ["DATASET_PREFIX"].strip()
-        if not S3_PREFIX.fullmatch(dataset_prefix):
-            raise SettingsError("DATASET_PREFIX", "must be empty or folder names each ending with '/'")
-        return cls(ratings_bucket=ratings_bucket, ratings_prefix=ratings_prefix, dataset_bucket=dataset_bucket,
-                   dataset_prefix=dataset_prefix, options=_options(environ),
-                   min_train_rows=integer_setting(environ, "MIN_TRAIN_ROWS", 1, 1_000_000, DEFAULT_MIN_TRAIN_ROWS))
-
-
-def _number(environ: Mapping[str, str], name: str, default: float) -> float:
-    value = environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise SettingsError(name, "must be a number") from None
-    if not math.isfinite(number):
-        raise SettingsError(name, "must be a number")
-    return number
-
-
-def _options(environ: Mapping[str, str]) -> DatasetOptions:
-    defaults = DatasetOptions()
-    weight = environ.get("WEIGHT_BY_AGREEMENT", "").strip().lower() or "false"
-    if weight not in ("true", "false"):
-        raise SettingsError("WEIGHT_BY_AGREEMENT", "must be true or false")
-    good = _number(environ, "GOOD_MIN_RATING", defaults.good_min_rating)
-    bad = _number(environ, "BAD_MAX_RATING", defaults.bad_max_rating)
-    if bad >= good:  # either may be the wrong one: the message names both
-        raise SettingsError("BAD_MAX_RATING", f"must be less than GOOD_MIN_RATING ({bad:g} >= {good:g})")
-    try:
-        return DatasetOptions(
-            good_min_rating=good, bad_max_rating=bad,
-            eval_fraction=_number(environ, "EVAL_FRACTION", defaults.eval_fraction),
-            split_seed=environ.get("SPLIT_SEED", "").strip() or defaults.split_seed,
-            weight_by_agreement=weight == "true", system_prompt=environ.get("SYSTEM_PROMPT", "").strip())
-    except DatasetError as error:
-        variable = _VARIABLES.get(error.field or "", "dataset options")
-        raise SettingsError(variable, f"is not valid: {error}") from None
+    def __post_init__(self) -> None:
+        if self.bad_max_rating >= self.good_min_rating:  # either may be the wrong one: the message names both
+            bad, good = (variable_of(DatasetSettings, f).name for f in ("bad_max_rating", "good_min_rating"))
+            raise SettingsError(bad, f"must be less than {good} ({self.bad_max_rating:g} >= {self.good_min_rating:g})")
+        try:
+            options = DatasetOptions(
+                good_min_rating=self.good_min_rating, bad_max_rating=self.bad_max_rating,
+                eval_fraction=self.eval_fraction, split_seed=self.split_seed,
+                weight_by_agreement=self.weight_by_agreement, system_prompt=self.system_prompt)
+        except DatasetError as error:
+            variable = variable_of(DatasetSettings, error.field).name if error.field else "dataset options"
+            raise SettingsError(variable, f"is not valid: {error}") from None
+        object.__setattr__(self, "options", options)  # a frozen dataclass sets its derived field this way

@@ -1,4 +1,4 @@
-"""The post-annotation Lambda's settings, from the environment its stack gives the function.
+"""The post-annotation Lambda's settings: the environment stacks/feedback_stack.py gives the function.
 
 Both variables are required: a missing or bad one fails the invocation with an error naming it, before
 any rating is written (Ground Truth retries the batch), instead of writing ratings to the wrong place.
@@ -6,19 +6,13 @@ any rating is written (Ground Truth retries the batch), instead of writing ratin
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from typing import Mapping
+from dataclasses import dataclass, field
 
-from lambdas.common.env_settings import ratings_location
+from lambdas.common.env_settings import RATINGS_BUCKET, RATINGS_PREFIX, EnvSettings
 
 
 @dataclass(frozen=True)
-class PostSettings:
-    ratings_bucket: str
-    ratings_prefix: str  # "" or folders ending with "/": the file is <prefix><job-name>.jsonl
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "PostSettings":
-        bucket, prefix = ratings_location(environ)
-        return cls(ratings_bucket=bucket, ratings_prefix=prefix)
+class PostSettings(EnvSettings):
+    ratings_bucket: str = field(metadata=RATINGS_BUCKET)
+    # "" or folders ending with "/": the file is <prefix><job-name>.jsonl
+    ratings_prefix: str = field(metadata=RATINGS_PREFIX)

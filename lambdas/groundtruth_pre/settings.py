@@ -1,4 +1,4 @@
-"""The pre-annotation Lambda's settings, from the environment stacks/feedback_stack.py gives the function.
+"""The pre-annotation Lambda's settings: the environment stacks/feedback_stack.py gives the function.
 
     RATINGS_BUCKET           required: the bucket holding the rating records (JSON Lines)
     RATINGS_PREFIX           required, may be empty (the bucket's root): folder names each ending with "/",
@@ -14,23 +14,15 @@ object), instead of silently sending every already-rated item back to the raters
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from typing import Mapping
+from dataclasses import dataclass, field
 
-from lambdas.common.env_settings import integer_setting, ratings_location
+from lambdas.common.env_settings import RATINGS_BUCKET, RATINGS_PREFIX, EnvSettings, Variable, integer
 
 
 @dataclass(frozen=True)
-class PreSettings:
-    ratings_bucket: str
-    ratings_prefix: str
-    cache_seconds: int = 3600
-    cache_max_turns: int = 500_000
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "PreSettings":
-        bucket, prefix = ratings_location(environ)
-        return cls(ratings_bucket=bucket, ratings_prefix=prefix,
-                   cache_seconds=integer_setting(environ, "RATINGS_CACHE_SECONDS", 60, 86400, cls.cache_seconds),
-                   cache_max_turns=integer_setting(environ, "RATINGS_CACHE_MAX_TURNS", 1, 5_000_000, cls.cache_max_turns))
+class PreSettings(EnvSettings):
+    ratings_bucket: str = field(metadata=RATINGS_BUCKET)
+    ratings_prefix: str = field(metadata=RATINGS_PREFIX)
+    cache_seconds: int = field(default=3600, metadata=Variable("RATINGS_CACHE_SECONDS", integer(60, 86400)))
+    cache_max_turns: int = field(default=500_000,
+                                 metadata=Variable("RATINGS_CACHE_MAX_TURNS", integer(1, 5_000_000)))

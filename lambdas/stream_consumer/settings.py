@@ -1,4 +1,4 @@
-"""The stream consumer's settings, from the environment stacks/outbox_stack.py gives the function.
+"""The stream consumer's settings: the environment stacks/outbox_stack.py gives the function.
 
 Every variable is required: a missing or bad one fails the invocation with an error naming it, and the
 stream records wait (they are retried) instead of being handled with half a configuration.
@@ -6,36 +6,32 @@ stream records wait (they are retried) instead of being handled with half a conf
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from typing import Mapping
+from dataclasses import dataclass, field
 
-from lambdas.common.env_settings import SettingsError, integer_setting, text_setting
+from lambdas.common.env_settings import (
+    BUSY_MESSAGE,
+    SESSION_TTL_DAYS,
+    SESSIONS_TABLE,
+    TRANSCRIPTS_BUCKET,
+    EnvSettings,
+    Variable,
+    arn,
+    integer,
+)
 
 # stacks/config.py bounds escalation_start_timeout_seconds the same way.
 START_TIMEOUT_RANGE = (30, 3600)
+_STATE_MACHINE_ARN = arn("states", "stateMachine:.+", "a Step Functions state machine ARN")
 
 
 @dataclass(frozen=True)
-class ConsumerSettings:
-    sessions_table: str
-    transcripts_bucket: str
-    state_machine_arn: str  # the human-escalation workflow
-    start_timeout_seconds: int  # an escalation whose workflow cannot start by then is withdrawn
-    busy_message: str  # what the customer is told then
-    session_ttl_days: int  # the notice turn expires with the session
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "ConsumerSettings":
-        def text(name: str) -> str:
-            return text_setting(environ, name)
-
-        arn = text("ESCALATION_STATE_MACHINE_ARN")
-        if ":stateMachine:" not in arn:
-            raise SettingsError("ESCALATION_STATE_MACHINE_ARN", "must be a Step Functions state machine ARN")
-        return cls(sessions_table=text("SESSIONS_TABLE"), transcripts_bucket=text("TRANSCRIPTS_BUCKET"),
-                   state_machine_arn=arn,
-                   start_timeout_seconds=integer_setting(environ, "ESCALATION_START_TIMEOUT_SECONDS",
-                                                         *START_TIMEOUT_RANGE),
-                   busy_message=text("BUSY_MESSAGE"),
-                   session_ttl_days=integer_setting(environ, "SESSION_TTL_DAYS", 1, 3650))
+class ConsumerSettings(EnvSettings):
+    sessions_table: str = field(metadata=SESSIONS_TABLE)
+    transcripts_bucket: str = field(metadata=TRANSCRIPTS_BUCKET)
+    # The human-escalation workflow.
+    state_machine_arn: str = field(metadata=Variable("ESCALATION_STATE_MACHINE_ARN", _STATE_MACHINE_ARN))
+    # An escalation whose workflow cannot start by then is withdrawn, and the customer told busy_message.
+    start_timeout_seconds: int = field(metadata=Variable("ESCALATION_START_TIMEOUT_SECONDS",
+                                                         integer(*START_TIMEOUT_RANGE)))
+    busy_message: str = field(metadata=BUSY_MESSAGE)
+    session_ttl_days: int = field(metadata=SESSION_TTL_DAYS)  # the notice turn expires with the session

@@ -1,9 +1,10 @@
 """Where conversations are kept: the sessions table (with its stream), the transcripts bucket and the
 knowledge bucket.
 
-The `grant_*` methods are the only way a function gets at them: each adds the least-privilege policy and
-the environment variables naming the resources in one place, so the two cannot drift apart. Other stacks
-read the store through named exports, and `reference` declares the stack dependency each import needs
+The `grant_*` methods are the only way a function gets at them: each adds the least-privilege policy for
+what the function does. The names of the resources reach the function through its settings (each stack
+puts `reference(...)` into the function's settings class, lambdas/*/settings.py). Other stacks read the
+store through named exports, and `reference` declares the stack dependency each import needs
 (CloudFormation records none for an export read by name, so `cdk deploy <one stack>` would otherwise not
 deploy this one first).
 """
@@ -26,10 +27,8 @@ SESSION_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dy
 
 
 class ConversationStore(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, transcript_retention_days: int,
-                 session_ttl_days: int) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, transcript_retention_days: int) -> None:
         super().__init__(scope, construct_id)
-        self.session_ttl_days = session_ttl_days
         self.access_logs = access_log_bucket(self, "AccessLogs", retention_days=transcript_retention_days)
         self.transcripts = secure_bucket(self, "Transcripts", access_logs=self.access_logs,
                                          log_prefix="transcripts/", current_days=transcript_retention_days)
@@ -94,9 +93,6 @@ class ConversationStore(Construct):
         policy = iam.Policy(function, policy_id, roles=[function.role], statements=[
             iam.PolicyStatement(sid="SessionItems", actions=sorted(actions),
                                 resources=[self.reference(function, "SessionsTableArn")])])
-        function.function.add_environment("SESSIONS_TABLE", self.reference(function, "SessionsTableName"))
-        # Every write renews the session's expiry: all writers must agree on it.
-        function.function.add_environment("SESSION_TTL_DAYS", str(self.session_ttl_days))
         return policy
 
     def grant_transcript_write(self, function: PythonFunction, *, policy_id: str) -> iam.Policy:
@@ -112,7 +108,6 @@ class ConversationStore(Construct):
                 sid="TranscriptListing", actions=["s3:ListBucket"],
                 resources=[self.reference(function, "TranscriptsBucketArn")]),
         ])
-        function.function.add_environment("TRANSCRIPTS_BUCKET", self.reference(function, "TranscriptsBucketName"))
         acknowledge(
             policy, f"AwsSolutions-IAM5[Resource::{self._nag_ref(function, 'TranscriptsBucketArn')}/{TRANSCRIPTS_PREFIX}*]",
             "Object access is limited to the transcripts/ prefix of the transcripts bucket (one object per "
@@ -129,7 +124,6 @@ class ConversationStore(Construct):
             iam.PolicyStatement(sid="ListTranscripts", actions=["s3:ListBucket"], resources=[arn],
                                 conditions={"StringLike": {"s3:prefix": [f"{TRANSCRIPTS_PREFIX}*"]}}),
         ])
-        function.function.add_environment("TRANSCRIPTS_BUCKET", self.reference(function, "TranscriptsBucketName"))
         acknowledge(
             policy, f"AwsSolutions-IAM5[Resource::{self._nag_ref(function, 'TranscriptsBucketArn')}/{TRANSCRIPTS_PREFIX}*]",
             "Read-only access to the transcripts/ prefix (one object per session, named by a random id, so no "
@@ -143,8 +137,6 @@ class ConversationStore(Construct):
             iam.PolicyStatement(sid="KnowledgeDocuments", actions=["s3:PutObject"],
                                 resources=[f"{self.reference(function, 'KnowledgeBucketArn')}/{prefix}*"]),
         ])
-        function.function.add_environment("KNOWLEDGE_BUCKET", self.reference(function, "KnowledgeBucketName"))
-        function.function.add_environment("KNOWLEDGE_PREFIX", prefix)
         acknowledge(
             policy, f"AwsSolutions-IAM5[Resource::{self._nag_ref(function, 'KnowledgeBucketArn')}/{prefix}*]",
             f"Write-only access to the {prefix} prefix of the knowledge bucket: one document (and its metadata "

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from lambdas.common.env_settings import variable_of
+from lambdas.escalation_worker.settings import WorkerSettings
+from lambdas.expert_api.settings import ExpertApiSettings
+from lambdas.feedback_sampler.settings import SamplerSettings
+from lambdas.finetune_dataset.settings import DatasetSettings
+from lambdas.stream_consumer.settings import ConsumerSettings
 from stacks.config import ConfigError, TandemConfig, config_keys, defaults_as_context, ecr_image_parts, load_config
 from tests.stacks.conftest import CDK_CONTEXT, ROOT
 
@@ -225,3 +231,19 @@ def test_training_images_name_their_repository():
     image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/trainer@sha256:" + "a" * 64
     assert ecr_image_parts(load_config({"finetune_training_image": image}).finetune_training_image) == (
         "123456789012", "eu-west-1", "team/trainer")
+
+
+@pytest.mark.parametrize("key, value, settings, field", [
+    ("labeling_seed", -1, SamplerSettings, "seed"),
+    ("labeling_budget", 100_001, SamplerSettings, "budget"),
+    ("labeling_strategy", "newest", SamplerSettings, "strategy"),
+    ("session_ttl_days", 3651, ConsumerSettings, "session_ttl_days"),
+    ("email_turns", 21, WorkerSettings, "email_turns"),
+    ("max_message_chars", 20_001, ExpertApiSettings, "max_reply_chars"),
+    ("finetune_min_train_rows", 0, DatasetSettings, "min_train_rows"),
+])
+def test_a_value_handed_to_a_function_passes_that_functions_own_check(key, value, settings, field):
+    with pytest.raises(ConfigError) as error:
+        load_config({key: value})
+    assert error.value.key == key
+    assert str(error.value).endswith(f"expected {variable_of(settings, field).parser.accepted}")

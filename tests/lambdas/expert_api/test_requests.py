@@ -274,7 +274,7 @@ def test_no_task_token_appears_in_any_response_or_log(aws, escalation, sfn, call
 
 # Settings ------------------------------------------------------------------------------------------------------
 
-REQUIRED_ENV = {"SESSIONS_TABLE": "t", "SIGNING_SECRET_ARN": "arn", "KNOWLEDGE_BUCKET": "k",
+REQUIRED_ENV = {"SESSIONS_TABLE": "t", "SIGNING_SECRET_ARN": "arn", "KNOWLEDGE_BUCKET": "tandem-knowledge",
                 "KNOWLEDGE_PREFIX": "escalations/", "HANDBACK_MESSAGE": "back", "RESOLVE_TIMEOUT_SECONDS": "3600",
                 "SESSION_TTL_DAYS": "90", "REDACT_PII": "true", "LANGUAGE_CODE": "en"}
 
