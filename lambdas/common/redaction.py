@@ -196,3 +196,13 @@ def redact_texts(texts: Sequence[str], language_code: str, *, max_bytes: int = M
     """Each text with its personal data masked; RedactionFailed (nothing masked) if Comprehend failed."""
     found = detect_pii(texts, language_code, max_bytes=max_bytes)
     return [redact(text, entities) for text, entities in zip(texts, found, strict=True)]
+
+
+class PiiMasker:
+    """The seam between a function's rules and Comprehend: the expert API's knowledge export and the
+    sampler's manifest both mask through it, and their tests stand in for it. What a RedactionFailed means
+    (nothing masked) is decided by the caller's rules."""
+
+    def mask(self, texts: Sequence[str], language_code: str) -> list[str]:
+        """Each text with its personal data masked, in the order given, in as few Comprehend requests as fit."""
+        return redact_texts(texts, language_code)

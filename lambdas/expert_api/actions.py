@@ -2,8 +2,8 @@
 export of a resolved conversation. The rules are plain functions of their inputs and of the seams ExpertApi
 holds, one small class per AWS service and purpose (the handler builds them; tests may hand in fakes):
 EscalationStore and SessionStore (the sessions table), ReplyStore (an expert's reply, replies.py),
-WorkflowTasks and WorkflowProbe (Step Functions, workflow.py), PiiMasker and KnowledgeBucket (Comprehend and
-S3, knowledge_base.py). The handler turns their outcomes and exceptions into HTTP.
+WorkflowTasks and WorkflowProbe (Step Functions, workflow.py), PiiMasker (Comprehend, lambdas/common/redaction.py)
+and KnowledgeBucket (S3, knowledge_base.py). The handler turns their outcomes and exceptions into HTTP.
 
 A request is checked in a fixed order, and a refused one changes nothing: `authorize` (the link:
 LinkInvalid 403, LinkExpired 410; the escalation: EscalationNotFound 404), `require_status`
@@ -41,9 +41,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common import redaction, signing
 from lambdas.common.escalations import EscalationConflict, EscalationState, EscalationStore
+from lambdas.common.redaction import PiiMasker
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Turn
-from lambdas.expert_api.knowledge_base import KnowledgeBucket, PiiMasker
+from lambdas.expert_api.knowledge_base import KnowledgeBucket
 from lambdas.expert_api.replies import ReplyNotStored, ReplyStore
 from lambdas.expert_api.request import LinkParams
 from lambdas.expert_api.settings import ExpertApiSettings
@@ -300,12 +301,12 @@ def knowledge_keys(prefix: str, escalation_id: str) -> tuple[str, str]:
     return document, f"{document}.metadata.json"
 
 
-def redact_conversation(record: EscalationRecord, turns: list[Turn],
-                        masker: PiiMasker) -> tuple[EscalationRecord, list[Turn]]:
+def redact_conversation(record: EscalationRecord, turns: list[Turn], masker: PiiMasker,
+                        language_code: str) -> tuple[EscalationRecord, list[Turn]]:
     """The handled turns and the expert's note with their personal data masked (experts may paste a
     customer's details too), checked together in as few Comprehend requests as fit. RedactionFailed if not."""
     turns = handled_turns(record, turns)
-    *texts, note = masker.mask([t.text for t in turns] + [record.note or ""])
+    *texts, note = masker.mask([t.text for t in turns] + [record.note or ""], language_code)
     return (replace(record, note=note if record.note else record.note),
             [replace(turn, text=text) for turn, text in zip(turns, texts, strict=True)])
 
@@ -318,7 +319,7 @@ def export_knowledge(api: ExpertApi, record: EscalationRecord, turns: list[Turn]
     if len(metadata) >= MAX_METADATA_BYTES:
         raise ValueError(f"knowledge metadata is {len(metadata)} bytes, over Bedrock's limit")
     if api.settings.redact_pii:
-        record, turns = redact_conversation(record, turns, api.masker)
+        record, turns = redact_conversation(record, turns, api.masker, api.settings.language_code or "")
     api.knowledge.put(document_key, knowledge_document(record, turns).encode(), "text/plain; charset=utf-8")
     api.knowledge.put(metadata_key, metadata, "application/json")
     return document_key

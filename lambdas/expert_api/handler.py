@@ -30,13 +30,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambdas.common import clients, signing
 from lambdas.common.escalations import EscalationConflict, EscalationNotFound, EscalationStore
 from lambdas.common.http_api import Errors, HttpApi, Problem, Response, json_response
+from lambdas.common.redaction import PiiMasker
 from lambdas.common.session_store import SessionNotFound, SessionStore
 from lambdas.common.signing import LinkExpired, LinkInvalid
 from lambdas.common.startup import Startup
 from lambdas.common.transcript import IDENTIFIER
 from lambdas.expert_api import actions, pages
 from lambdas.expert_api.actions import ExpertApi, WorkflowUnconfirmed
-from lambdas.expert_api.knowledge_base import KnowledgeBucket, PiiMasker
+from lambdas.expert_api.knowledge_base import KnowledgeBucket
 from lambdas.expert_api.replies import ReplyNotStored, ReplyStore
 from lambdas.expert_api.request import (
     ExpertRequest,
@@ -89,7 +90,7 @@ def build_api(settings: ExpertApiSettings) -> ExpertApi:
         escalations=escalations, sessions=sessions, replies=ReplyStore(sessions, escalations),
         tasks=WorkflowTasks(lambda: clients.client("stepfunctions")),
         workflow=WorkflowProbe(lambda: clients.client("stepfunctions")),
-        masker=PiiMasker(settings.language_code or ""),
+        masker=PiiMasker(),
         knowledge=KnowledgeBucket(settings.knowledge_bucket, lambda: clients.client("s3")))
 
 

@@ -27,10 +27,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.common import clients
 from lambdas.common.rating_files import RatingFiles
+from lambdas.common.redaction import PiiMasker
 from lambdas.common.startup import Startup
 from lambdas.feedback_sampler import sampler
 from lambdas.feedback_sampler.labeling import LabelingJobStarter, ManifestWriter
-from lambdas.feedback_sampler.masking import PiiMasker
 from lambdas.feedback_sampler.settings import OverrideError, SamplerSettings, parse_overrides
 from lambdas.feedback_sampler.transcript_reader import TranscriptReader
 

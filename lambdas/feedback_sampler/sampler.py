@@ -35,10 +35,10 @@ from botocore.exceptions import ClientError
 from lambdas.common import redaction
 from lambdas.common.feedback import Sampling
 from lambdas.common.rating_files import RatingFiles, turn_of
+from lambdas.common.redaction import PiiMasker
 from lambdas.common.transcript import TRANSCRIPTS_PREFIX, Transcript
 from lambdas.feedback_sampler.labeling import LabelingJobStarter, ManifestWriter
 from lambdas.feedback_sampler.manifest import manifest_body
-from lambdas.feedback_sampler.masking import PiiMasker
 from lambdas.feedback_sampler.sampling import Candidate, collect, select
 from lambdas.feedback_sampler.settings import TASK_DESCRIPTION, TASK_KEYWORDS, TASK_TITLE, SamplerSettings
 from lambdas.feedback_sampler.transcript_reader import TranscriptReader

@@ -138,7 +138,7 @@ class FakeMasker:
         self.failure = failure
         self.asked: list[list[str]] = []
 
-    def mask(self, texts: Sequence[str]) -> list[str]:
+    def mask(self, texts: Sequence[str], language_code: str) -> list[str]:
         self.asked.append(list(texts))
         if self.failure is not None:
             raise self.failure

@@ -15,12 +15,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lambdas.common.escalations import EscalationConflict, EscalationState, EscalationStore
-from lambdas.common.redaction import RedactionFailed
+from lambdas.common.redaction import PiiMasker, RedactionFailed
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Turn
 from lambdas.expert_api import actions
 from lambdas.expert_api.actions import CLOSED_MESSAGE, ExpertApi, WorkflowUnconfirmed
-from lambdas.expert_api.knowledge_base import KnowledgeBucket, PiiMasker
+from lambdas.expert_api.knowledge_base import KnowledgeBucket
 from lambdas.expert_api.replies import ReplyNotStored, ReplyStore
 from lambdas.expert_api.settings import ExpertApiSettings
 from lambdas.expert_api.workflow import WorkflowGone, WorkflowProbe, WorkflowTasks, WorkflowUnavailable
