@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stacks.config import ConfigError, TandemConfig, config_keys, defaults_as_context, ecr_image_parts, load_config
-from tests.stacks.conftest import CDK_CONTEXT, ROOT
+from testing.tandem_app import CDK_CONTEXT, ROOT
 
 
 def test_cdk_json_context_holds_every_default():
