@@ -23,12 +23,11 @@ import json
 import time
 import warnings
 from collections import Counter
-from types import SimpleNamespace
 from typing import Any
 
 from bench.common import OFFLINE_ENV, REGION, ROOT, chatbot_env, patched_environ, percentile, table, verdict
 from bench.gate_overhead import ANSWER_DELAY, CUSTOMER, GATE_DELAY, CallCounter, Sleeper, stubbed_bedrock
-from tests.bedrock_replies import converse_text, converse_verdict
+from testing.bedrock_replies import converse_text, converse_verdict
 
 DYNAMODB_DELAY = 0.008  # seconds per DynamoDB call, a single-digit-millisecond service
 TURNS = 50  # measured turns per variant
@@ -81,10 +80,9 @@ def _run(turns: int, warmup: int) -> str:
 
     from lambdas.chatbot import handler as chatbot_handler
     from lambdas.common import clients
+    from testing.lambda_context import lambda_context
 
-    context = SimpleNamespace(function_name="tandem-chatbot", memory_limit_in_mb=1024, aws_request_id="req-bench",
-                              invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tandem-chatbot:live",
-                              get_remaining_time_in_millis=lambda: 28000)
+    context = lambda_context("tandem-chatbot", memory_mb=1024, request_id="req-bench", qualifier="live")
     event_template = json.loads((ROOT / "tests" / "events" / "chat_request.json").read_text())
     event_template["requestContext"]["authorizer"]["claims"]["sub"] = CUSTOMER
     latencies: dict[str, list[float]] = {name: [] for name in VARIANTS}
@@ -146,19 +144,16 @@ def moto_transactions() -> str:
     turn's write) under moto, on a table holding MOTO_SIZES items: why this benchmark stubs DynamoDB."""
     import statistics
 
-    import boto3
-    from moto import mock_aws
-
-    from tests.aws_resources import create_sessions_table
+    from testing.moto_aws import MotoAws
 
     def put(session: str, sk: str) -> dict[str, Any]:
         return {"Put": {"TableName": "bench", "ConditionExpression": "attribute_not_exists(sk)", "Item": {
             "session_id": {"S": session}, "sk": {"S": sk}, "body": {"S": "x" * 300}}}}
 
     rows = []
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        create_sessions_table(ddb, "bench")
+    with MotoAws() as aws:
+        ddb = aws.ddb
+        aws.create("sessions_table", "bench")
         filled = 0
         for size in MOTO_SIZES:
             while filled < size:

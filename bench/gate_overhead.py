@@ -1,7 +1,7 @@
 """Gate overhead: whole-turn latency of the real chatbot handler, gated vs ungated vs sequential.
 
 Harness (the same as the tests' `aws`, `bedrock` and `gate_bedrock` fixtures in tests/lambdas/chatbot/conftest.py):
-- moto `mock_aws` serves DynamoDB in-process (the sessions table, created empty);
+- moto serves DynamoDB in-process (the sessions table as DataStack defines it, created empty: testing/moto_aws.py);
 - the answer's bedrock-runtime client and the gate's (purpose="gate") are botocore Stubbers returning canned
   Converse replies (a text answer; a SentimentVerdict toolUse for the `llm` detector);
 - each Stubber-wrapped client sleeps ANSWER_DELAY / GATE_DELAY per Converse call, standing in for Bedrock.
@@ -35,12 +35,10 @@ import warnings
 from collections import Counter
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any, Callable
 
 from bench.common import OFFLINE_ENV, REGION, ROOT, TABLE, chatbot_env, patched_environ, percentile, table, verdict
-from tests.aws_resources import create_sessions_table
-from tests.bedrock_replies import converse_text, converse_verdict
+from testing.bedrock_replies import converse_text, converse_verdict
 
 ANSWER_DELAY = 0.300  # seconds per Converse call of the answer
 GATE_DELAY = 0.200  # seconds per Converse call of the gate
@@ -189,26 +187,21 @@ def run(turns: int = TURNS, warmup: int = WARMUP_TURNS) -> str:
 
 
 def _run(turns: int, warmup: int) -> str:
-    import boto3
-    from moto import mock_aws
-
     from lambdas.chatbot import handler as chatbot_handler
     from lambdas.common import clients
+    from testing.lambda_context import lambda_context
+    from testing.moto_aws import MotoAws
 
     check_rows = delay_check()
-    context = SimpleNamespace(function_name="tandem-chatbot", memory_limit_in_mb=1024, aws_request_id="req-bench",
-                              invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:tandem-chatbot:live",
-                              get_remaining_time_in_millis=lambda: 28000)
+    context = lambda_context("tandem-chatbot", memory_mb=1024, request_id="req-bench", qualifier="live")
     event_template = json.loads((ROOT / "tests" / "events" / "chat_request.json").read_text())
     event_template["requestContext"]["authorizer"]["claims"]["sub"] = CUSTOMER
     findings = Findings()
     counter = CallCounter()
 
-    with mock_aws():
-        clients.reset()
+    with MotoAws() as aws:
         chatbot_handler.dependencies.reset()
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        create_sessions_table(ddb, TABLE)
+        aws.create("sessions_table", TABLE)
         _, answer_stub, answer_sleeper = stubbed_bedrock("default", ANSWER_DELAY)
         _, gate_stub, gate_sleeper = stubbed_bedrock("gate", GATE_DELAY)
 

@@ -1,6 +1,6 @@
 """Training throughput and held-out margins of the fine-tuning job on tiny models, on the CPU.
 
-Models: the tiny RANDOMLY INITIALISED T5 and Llama of tests/tiny_models.py (d_model/hidden 64, 2 layers,
+Models: the tiny RANDOMLY INITIALISED T5 and Llama of testing/tiny_models.py (d_model/hidden 64, 2 layers,
 a BPE tokenizer trained on the spot), on its synthetic ratings: 64 training rows (32 sessions, one well-
 and one badly-rated answer each) and 16 held-out rows from sessions whose verb/noun pairs training never
 saw. These numbers measure our training loop and show that each algorithm moves the model the way the
@@ -25,7 +25,7 @@ import torch
 
 from bench.common import median, table
 from lambdas.common.training_data import KTO_FILE, REWARD_FILE, to_jsonl
-from tests.tiny_models import all_texts, build_tokenizer, save_tiny_llama, save_tiny_t5, synthetic_splits
+from testing.tiny_models import all_texts, build_tokenizer, save_tiny_llama, save_tiny_t5, synthetic_splits
 from training import data as training_data
 from training import job
 from training.config import Hyperparameters

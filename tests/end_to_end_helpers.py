@@ -24,16 +24,13 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import boto3
-from botocore.stub import Stubber
-
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.chatbot.settings import ENV_VAR, ChatbotSettings
-from lambdas.common import clients
 from lambdas.expert_api import handler as expert_handler
 from stacks.config import TandemConfig
-from tests.bedrock_replies import converse_text
-from tests.lambda_context import lambda_context as make_context
+from testing.bedrock_replies import converse_text
+from testing.lambda_context import lambda_context as make_context
+from testing.moto_aws import MotoAws
 from tests.lambdas.escalation_worker.conftest import TABLE
 from tests.lambdas.escalation_worker.helpers import drain
 from tests.statemachines.conftest import BUCKET, Flow
@@ -91,14 +88,12 @@ class Bedrock:
     """The chatbot's bedrock-runtime client under a Stubber (queue one reply per expected answer) that also
     counts every converse call it receives, stubbed or not."""
 
-    def __init__(self) -> None:
-        self.client = boto3.client("bedrock-runtime", region_name="us-east-1")
-        self.stubber = Stubber(self.client)
-        self.stubber.activate()
+    def __init__(self, aws: MotoAws) -> None:
+        self.stubber = aws.stub("bedrock-runtime")
+        self.client = self.stubber.client
         self.calls: list[dict[str, Any]] = []
         self.client.meta.events.register("before-parameter-build.bedrock-runtime.Converse",
                                          lambda params, **_: self.calls.append(params))
-        clients.set_client("bedrock-runtime", self.client)
 
     def will_answer(self, text: str) -> None:
         self.stubber.add_response("converse", converse_text(text))

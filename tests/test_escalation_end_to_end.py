@@ -26,13 +26,10 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from moto import mock_aws
 
-from lambdas.chatbot import handler as chatbot_handler
-from lambdas.common import clients, signing
-from lambdas.escalation_worker import handler as worker_handler
-from lambdas.expert_api import handler as expert_handler
+from lambdas.common import signing
 from stacks.config import TandemConfig
+from testing.outbox import Outbox
 from tests.end_to_end_helpers import (
     EXPERT_API_URL,
     KNOWLEDGE_BUCKET,
@@ -48,9 +45,11 @@ from tests.end_to_end_helpers import (
     table_scan,
 )
 from tests.lambdas.escalation_worker.conftest import TABLE
-from tests.lambdas.escalation_worker.helpers import SECRET, worker_context
-from tests.outbox import Outbox
-from tests.statemachines.conftest import BUCKET, Flow
+from tests.lambdas.escalation_worker.helpers import SECRET
+from tests.statemachines import conftest as workflow
+from tests.statemachines.conftest import BUCKET
+
+flow, moto_config = workflow.flow, workflow.moto_config  # the workflow's world, executed by moto
 
 # Handler invocations that emit no business metric make Powertools warn.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -69,12 +68,8 @@ class World(SimpleNamespace):
         # The worker refuses a link validity under 60 s (the config's minimum accept time-out is a minute).
         environment = stack_environment(CONFIG, flow=self.flow, state_machine_arn=arn,
                                         worker_accept_seconds=max(accept_seconds, 60))
-        for name, value in environment.items():
-            self.monkeypatch.setenv(name, value)
+        self.set_environment(environment)
         self.flow.outbox = Outbox(TABLE)
-        chatbot_handler.dependencies.reset()
-        worker_handler.dependencies.reset()
-        expert_handler.dependencies.reset()
         return arn
 
     def execution_of(self, state_machine_arn: str, escalation_id: str) -> dict:
@@ -99,23 +94,11 @@ class World(SimpleNamespace):
 
 
 @pytest.fixture
-def world(monkeypatch):
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        clients.reset()
-        chatbot_handler.dependencies.reset()
-        worker_handler.dependencies.reset()
-        expert_handler.dependencies.reset()
-        monkeypatch.setattr(signing, "_key_cache", {})
-        flow = Flow(worker_context())
-        flow.s3.create_bucket(Bucket=KNOWLEDGE_BUCKET)
-        bedrock = Bedrock()  # before the chatbot builds its model, which takes the client from `clients`
-        yield World(flow=flow, bedrock=bedrock, monkeypatch=monkeypatch, customer=Customer(), expert=ExpertBrowser())
-        flow.stop_running()
-        bedrock.stubber.deactivate()
-        clients.reset()
-        chatbot_handler.dependencies.reset()
-        worker_handler.dependencies.reset()
-        expert_handler.dependencies.reset()
+def world(flow, aws, set_environment):
+    aws.create("knowledge_bucket", KNOWLEDGE_BUCKET)
+    bedrock = Bedrock(aws)  # before the chatbot builds its model, which takes the client from `clients`
+    return World(flow=flow, bedrock=bedrock, set_environment=set_environment, customer=Customer(),
+                 expert=ExpertBrowser())
 
 
 def the_only(items: list, what: str):

@@ -32,9 +32,7 @@ from types import SimpleNamespace
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
-from lambdas.chatbot import handler as chatbot_handler
 from lambdas.chatbot import service as chatbot_service
 from lambdas.common import clients
 from lambdas.common.training_data import read_rows
@@ -43,17 +41,18 @@ from lambdas.finetune_dataset import handler as dataset_handler
 from lambdas.groundtruth_post import handler as post_handler
 from lambdas.groundtruth_pre import handler as pre_handler
 from stacks.config import TandemConfig
+from testing.outbox import Outbox
+from testing.tiny_models import build_tokenizer, save_tiny_t5
 from tests.end_to_end_helpers import Bedrock, Customer, lambda_context, stack_environment
 from tests.lambdas.escalation_worker.conftest import TABLE
 from tests.lambdas.groundtruth_post.conftest import described_job
-from tests.outbox import Outbox
-from tests.statemachines.conftest import Flow
-from tests.tiny_models import build_tokenizer, save_tiny_t5
+from tests.statemachines import conftest as workflow
 from training import data as training_data
 from training import job
 from training.config import Hyperparameters
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+flow, moto_config = workflow.flow, workflow.moto_config  # the escalation workflow's world, executed by moto
 
 LABELING = "tandem-labeling-e2e"
 RATINGS_PREFIX = "ratings/"
@@ -69,39 +68,25 @@ CONVERSATIONS = 16  # eight good answers and eight bad ones
 
 
 @pytest.fixture
-def world(monkeypatch):
+def world(flow, aws, set_environment, monkeypatch):
     config = TandemConfig(sentiment_detector="vader")  # offline gate: no Comprehend call per turn
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        clients.reset()
-        chatbot_handler.dependencies.reset()
-        post_handler.dependencies.reset()
-        flow = Flow(lambda_context("worker"))
-        flow.outbox = Outbox(TABLE)
-        flow.s3.create_bucket(Bucket=LABELING)
-        bedrock = Bedrock()
-        environment = stack_environment(config, flow=flow, state_machine_arn=flow.state_machine(
-            accept_seconds=900, resolve_seconds=3600), worker_accept_seconds=900)
-        environment.update({
-            # stacks/feedback_stack.py: the sampler and both Ground Truth Lambdas
-            "RATINGS_BUCKET": LABELING, "RATINGS_PREFIX": RATINGS_PREFIX, "LABELING_BUCKET": LABELING,
-            "WINDOW_DAYS": "1", "BUDGET": "100", "STRATEGY": "random", "SEED": "7", "REDACT_PII": "false",
-            # stacks/finetune_stack.py: the dataset Lambda
-            "DATASET_BUCKET": LABELING, "DATASET_PREFIX": DATASETS_PREFIX, "EVAL_FRACTION": "0.25",
-            "MIN_TRAIN_ROWS": "2", "SPLIT_SEED": "e2e",
-        })
-        dataset_handler.dependencies.reset()
-        for name, value in environment.items():
-            monkeypatch.setenv(name, value)
-        ids = random.Random(7)
-        monkeypatch.setattr(chatbot_service, "new_id", lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)))
-        yield SimpleNamespace(flow=flow, s3=flow.s3, bedrock=bedrock, monkeypatch=monkeypatch, config=config)
-        flow.stop_running()
-        flow.outbox.close()
-        bedrock.stubber.deactivate()
-        post_handler.dependencies.reset()
-        clients.reset()
-        chatbot_handler.dependencies.reset()
-        dataset_handler.dependencies.reset()
+    flow.outbox = Outbox(TABLE)
+    aws.create("labeling_bucket", LABELING)
+    bedrock = Bedrock(aws)
+    environment = stack_environment(config, flow=flow, state_machine_arn=flow.state_machine(
+        accept_seconds=900, resolve_seconds=3600), worker_accept_seconds=900)
+    environment.update({
+        # stacks/feedback_stack.py: the sampler and both Ground Truth Lambdas
+        "RATINGS_BUCKET": LABELING, "RATINGS_PREFIX": RATINGS_PREFIX, "LABELING_BUCKET": LABELING,
+        "WINDOW_DAYS": "1", "BUDGET": "100", "STRATEGY": "random", "SEED": "7", "REDACT_PII": "false",
+        # stacks/finetune_stack.py: the dataset Lambda
+        "DATASET_BUCKET": LABELING, "DATASET_PREFIX": DATASETS_PREFIX, "EVAL_FRACTION": "0.25",
+        "MIN_TRAIN_ROWS": "2", "SPLIT_SEED": "e2e",
+    })
+    set_environment(environment)
+    ids = random.Random(7)
+    monkeypatch.setattr(chatbot_service, "new_id", lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)))
+    return SimpleNamespace(flow=flow, s3=flow.s3, bedrock=bedrock, monkeypatch=monkeypatch, config=config)
 
 
 def chat(world) -> dict[str, bool]:

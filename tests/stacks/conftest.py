@@ -3,45 +3,28 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Callable
 
-import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from app import create_stacks
-from stacks.config import load_config
-
-ROOT = Path(__file__).resolve().parents[2]
-CDK_CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
-SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
-
-
-def app_context(**overrides: Any) -> dict[str, Any]:
-    return {**CDK_CONTEXT, **overrides, **SKIP_BUNDLING}
-
-
-def build_stacks(**overrides: Any) -> dict[str, cdk.Stack]:
-    """The app's stacks, as app.py wires them, without cdk-nag (tests/stacks/test_nag_and_lint.py runs it)."""
-    context = app_context(**overrides)
-    app = cdk.App(context=context)
-    return create_stacks(app, load_config(context))
+from testing.tandem_app import tandem_stacks
 
 
 def stack_template(stack: str = "chatbot", **overrides: Any) -> Template:
-    return Template.from_stack(build_stacks(**overrides)[stack])
+    """A stack of the app, as app.py wires it, without cdk-nag (tests/stacks/test_nag_and_lint.py runs it)."""
+    return Template.from_stack(tandem_stacks(**overrides)[stack])
 
 
 @pytest.fixture(scope="session")
-def template() -> Template:
+def template(make_template) -> Template:
     """ChatbotStack with cdk.json's defaults."""
-    return stack_template()
+    return make_template()
 
 
 @pytest.fixture(scope="session")
-def data_template() -> Template:
-    return stack_template("data")
+def data_template(make_template) -> Template:
+    return make_template("data")
 
 
 @pytest.fixture(scope="session")

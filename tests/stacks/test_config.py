@@ -11,7 +11,7 @@ from lambdas.feedback_sampler.settings import SamplerSettings
 from lambdas.finetune_dataset.settings import DatasetSettings
 from lambdas.stream_consumer.settings import ConsumerSettings
 from stacks.config import ConfigError, TandemConfig, config_keys, defaults_as_context, ecr_image_parts, load_config
-from tests.stacks.conftest import CDK_CONTEXT, ROOT
+from testing.tandem_app import CDK_CONTEXT, ROOT
 
 
 def test_cdk_json_context_holds_every_default():

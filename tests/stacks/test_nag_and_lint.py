@@ -16,7 +16,7 @@ from app import build_app
 from stacks.config import load_config
 from stacks.data_stack import DataStack
 from stacks.finetune_stack import FinetuneStack
-from tests.stacks.conftest import app_context
+from testing.tandem_app import app_context
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import pytest
 from app import create_stacks
 from stacks.config import load_config
 from stacks.outbox_stack import COUNTED, MAX_RECORD_AGE
-from tests.stacks.conftest import app_context, as_list, statements
+from testing.tandem_app import app_context
+from tests.stacks.conftest import as_list, statements
 
 
 @pytest.fixture(scope="module")

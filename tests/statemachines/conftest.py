@@ -1,10 +1,10 @@
 """The human-escalation workflow under moto, executed for real (FACTS.md: moto runs definitions only with
 `execute_state_machine`), with the real escalation worker reading its work queue.
 
-`Flow` builds what stacks/escalation_stack.py deploys, in moto: the sessions table, the transcripts bucket,
-the internal work queue, the experts and fallback topics (each with an SQS inbox that captures every
-notification), the link-signing secret, and the state machine from statemachines/human_escalation.asl.json
-with its ${Placeholders} substituted.
+`Flow` builds what stacks/escalation_stack.py deploys, in moto, from the synthesized template's definitions
+(the `aws` fixture): the sessions table, the transcripts bucket, the internal work queue, the experts and
+fallback topics (each with an SQS inbox that captures every notification), the link-signing secret, and the
+state machine from statemachines/human_escalation.asl.json with its ${Placeholders} substituted.
 """
 
 from __future__ import annotations
@@ -13,31 +13,27 @@ import json
 import re
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from lambdas.common import clients, signing
 from lambdas.common.escalations import EscalationState, EscalationStore
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord
 from lambdas.escalation_worker import handler as worker_handler
 from lambdas.stream_consumer.starter import StepFunctionsStarter
 from lambdas.stream_consumer.transcripts import TranscriptWriter
-from tests.aws_resources import create_sessions_table
+from testing.moto_aws import MotoAws
+from testing.outbox import Outbox
 from tests.lambdas.escalation_worker.conftest import TABLE, worker_environment
 from tests.lambdas.escalation_worker.helpers import (
     SECRET,
     drain,
     read_transcript,
+    subscribed_inbox,
     table_item,
-    topic_with_inbox,
     worker_context,
 )
-from tests.outbox import Outbox
 
 DEFINITION = Path(__file__).resolve().parents[2] / "statemachines" / "human_escalation.asl.json"
 BUCKET = "tandem-transcripts-workflow"
@@ -46,19 +42,19 @@ POLL_SECONDS = 0.05
 
 
 class Flow:
-    def __init__(self, lambda_context: Any):
+    def __init__(self, aws: MotoAws, lambda_context: Any):
         self.context = lambda_context
-        self.ddb, self.s3, self.sns, self.sqs, self.sfn = (
-            boto3.client(s) for s in ("dynamodb", "s3", "sns", "sqs", "stepfunctions"))
-        create_sessions_table(self.ddb, TABLE)
-        self.s3.create_bucket(Bucket=BUCKET)
-        self.work_queue_url = self.sqs.create_queue(QueueName="tandem-escalation-work")["QueueUrl"]
+        self.ddb, self.s3, self.sns, self.sqs, self.sfn = aws.ddb, aws.s3, aws.sns, aws.sqs, aws.sfn
+        aws.create("sessions_table", TABLE)
+        aws.create("transcripts_bucket", BUCKET)
+        self.work_queue_url = aws.create("work_queue", "tandem-escalation-work")
         self.work_queue_arn = self.sqs.get_queue_attributes(
             QueueUrl=self.work_queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.experts_topic, self.experts_inbox = topic_with_inbox(self.sns, self.sqs, "tandem-experts")
-        self.fallback_topic, self.fallback_inbox = topic_with_inbox(self.sns, self.sqs, "tandem-fallback")
-        self.secret_arn = boto3.client("secretsmanager").create_secret(
-            Name="tandem-link-signing", SecretString=SECRET)["ARN"]
+        self.experts_topic = aws.create("experts_topic", "tandem-experts")
+        self.experts_inbox = subscribed_inbox(self.sns, self.sqs, self.experts_topic)
+        self.fallback_topic = aws.create("fallback_topic", "tandem-fallback")
+        self.fallback_inbox = subscribed_inbox(self.sns, self.sqs, self.fallback_topic)
+        self.secret_arn = aws.create("link_signing_secret", "tandem-link-signing", secret_string=SECRET)
         self.store = SessionStore(table_name=TABLE, ttl_days=90)
         self.escalations = EscalationStore(table_name=TABLE)
         self.experts_mail: list[dict[str, Any]] = []
@@ -210,22 +206,16 @@ class Flow:
 
 
 @pytest.fixture
-def flow(monkeypatch, lambda_context):
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        clients.reset()
-        worker_handler.dependencies.reset()
-        monkeypatch.setattr(signing, "_key_cache", {})
-        flow = Flow(lambda_context)
-        for name, value in flow.environment().items():
-            monkeypatch.setenv(name, value)
-        yield flow
-        flow.stop_running()
-        if flow.outbox is not None:
-            flow.outbox.close()
-        clients.reset()
-        worker_handler.dependencies.reset()
+def moto_config() -> dict[str, Any]:
+    """moto runs a state machine's definition only when told to."""
+    return {"stepfunctions": {"execute_state_machine": True}}
 
 
 @pytest.fixture
-def lambda_context() -> SimpleNamespace:
-    return worker_context()
+def flow(aws, set_environment):
+    flow = Flow(aws, worker_context())
+    set_environment(flow.environment())
+    yield flow
+    flow.stop_running()
+    if flow.outbox is not None:
+        flow.outbox.close()

@@ -29,8 +29,8 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from moto import mock_aws
 
+from testing.moto_aws import MotoAws
 from tests.statemachines.finetune_pipeline_helpers import (
     ACCOUNT,
     BUCKET,
@@ -153,9 +153,9 @@ def test_the_stand_in_responses_have_the_services_shapes():
 class Pipeline:
     """The workflow's AWS surroundings in moto: the notices topic with an SQS inbox, the dataset function."""
 
-    def __init__(self) -> None:
-        self.sfn, self.sns, self.sqs = (boto3.client(s, region_name=REGION) for s in ("stepfunctions", "sns", "sqs"))
-        self.topic = self.sns.create_topic(Name="tandem-finetune-notices")["TopicArn"]
+    def __init__(self, aws: MotoAws) -> None:
+        self.sfn, self.sns, self.sqs = aws.sfn, aws.sns, aws.sqs
+        self.topic = aws.create("finetune_notices_topic", "tandem-finetune-notices")
         self.inbox = self.sqs.create_queue(QueueName="notices-inbox")["QueueUrl"]
         self.subscribe(self.topic)
         role = boto3.client("iam").create_role(RoleName="dataset", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -208,9 +208,13 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline():
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
-        yield Pipeline()
+def moto_config(moto_config):
+    return {**moto_config, "lambda": {"use_docker": False}}
+
+
+@pytest.fixture
+def pipeline(aws):
+    return Pipeline(aws)
 
 
 def assert_valid_requests(pipeline: Pipeline, state: str) -> list[dict[str, Any]]:

@@ -7,11 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from lambdas.common import clients
 from lambdas.common.feedback import RatingRecord
 from lambdas.common.transcript import Transcript, Turn, transcript_key
 from tools import import_ratings
@@ -143,21 +140,18 @@ def test_a_csv_with_a_byte_order_mark_and_spaced_headers_is_read(tmp_path, trans
     assert records(output)[0].rating == 2.0
 
 
-def test_transcripts_are_read_from_the_bucket(tmp_path):
-    with mock_aws():
-        clients.reset()
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="tandem-transcripts-import")
-        for t in TRANSCRIPTS:
-            s3.put_object(Bucket="tandem-transcripts-import", Key=transcript_key(t.session_id, t.started_at),
-                          Body=json.dumps(t.to_dict()).encode())
-        s3.put_object(Bucket="tandem-transcripts-import", Key=f"elsewhere/{S2}.json", Body=b"not a transcript")
-        source = write_csv(tmp_path, "session_id,turn_id,rating,rater", f"{S1},a1,5,alice", f"{S2},a2,1,bob")
-        output = tmp_path / "out.jsonl"
+def test_transcripts_are_read_from_the_bucket(tmp_path, aws):
+    s3 = aws.s3
+    aws.create("transcripts_bucket", "tandem-transcripts-import")
+    for t in TRANSCRIPTS:
+        s3.put_object(Bucket="tandem-transcripts-import", Key=transcript_key(t.session_id, t.started_at),
+                      Body=json.dumps(t.to_dict()).encode())
+    s3.put_object(Bucket="tandem-transcripts-import", Key=f"elsewhere/{S2}.json", Body=b"not a transcript")
+    source = write_csv(tmp_path, "session_id,turn_id,rating,rater", f"{S1},a1,5,alice", f"{S2},a2,1,bob")
+    output = tmp_path / "out.jsonl"
 
-        code = import_ratings.main(["--input", str(source), "--transcripts-bucket", "tandem-transcripts-import",
-                                    "--output", str(output)])
-        clients.reset()
+    code = import_ratings.main(["--input", str(source), "--transcripts-bucket", "tandem-transcripts-import",
+                                "--output", str(output)])
 
     assert code == EXIT_OK
     assert [(r.session_id, r.answer) for r in records(output)] == [(S1, A1.text), (S2, A2.text)]
@@ -287,13 +281,10 @@ def test_what_keeps_the_command_from_running_exits_2(tmp_path, transcripts_dir, 
     assert capsys.readouterr().err.startswith("error: ")
 
 
-def test_an_unreachable_bucket_exits_2(tmp_path, capsys):
+def test_an_unreachable_bucket_exits_2(tmp_path, capsys, aws):
     source = write_csv(tmp_path, "session_id,turn_id,rating,rater", f"{S1},a1,5,alice")
-    with mock_aws():
-        clients.reset()
-        code = import_ratings.main(["--input", str(source), "--transcripts-bucket", "tandem-no-such-bucket",
-                                    "--output", str(tmp_path / "out.jsonl")])
-        clients.reset()
+    code = import_ratings.main(["--input", str(source), "--transcripts-bucket", "tandem-no-such-bucket",
+                                "--output", str(tmp_path / "out.jsonl")])
 
     assert code == EXIT_ERROR
     assert "cannot be listed (NoSuchBucket)" in capsys.readouterr().err

@@ -12,8 +12,11 @@ from botocore.stub import Stubber
 
 from lambdas.common import clients
 from lambdas.common.transcript import EscalationRecord, Turn, new_id
+from tests.lambdas.stream_consumer import conftest as outbox
 from tests.lambdas.stream_consumer.conftest import BUCKET, CUSTOMER, TABLE, executions, read_transcript
 from tools import replay_outbox
+
+aws = outbox.aws  # the replay tool works on the outbox's world: the stream consumer tests' `aws`
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
 

@@ -11,22 +11,14 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable
 
-import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
-from lambdas.chatbot import handler as chatbot_handler
 from lambdas.chatbot.settings import ENV_VAR, ChatbotSettings
-from lambdas.common import clients
 from stacks.config import defaults_as_context
-from tests.aws_resources import create_sessions_table
-from tests.bedrock_replies import comprehend_result, converse_text, converse_verdict  # noqa: F401 (re-exported)
-from tests.lambda_context import lambda_context as make_context
-from tests.outbox import Outbox, consumer_environment, idle_workflow
+from testing.outbox import Outbox, consumer_environment, idle_workflow
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TABLE = "tandem-sessions-test"
@@ -45,52 +37,35 @@ def chat_event(body: Any = None, *, raw_body: str | None = None, sub: str | None
 
 
 @pytest.fixture
-def lambda_context() -> SimpleNamespace:
-    return make_context("tandem-chatbot", memory_mb=1024, qualifier="live")
-
-
-@pytest.fixture
-def aws():
-    with mock_aws():
-        clients.reset()
-        chatbot_handler.dependencies.reset()
-        ddb = boto3.client("dynamodb")
-        create_sessions_table(ddb, TABLE)
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        outbox = Outbox(TABLE)
-        yield SimpleNamespace(ddb=ddb, s3=boto3.client("s3"), outbox=outbox, workflow_arn=idle_workflow())
-        outbox.close()
-        clients.reset()
-        chatbot_handler.dependencies.reset()
-
-
-def _stubbed(service: str, purpose: str = "default") -> Stubber:
-    client = boto3.client(service, region_name="us-east-1")
-    stubber = Stubber(client)
-    stubber.activate()
-    clients.set_client(service, client, purpose=purpose)
-    return stubber
+def aws(aws):
+    """The chatbot's table and the outbox behind it: `aws.outbox`, `aws.workflow_arn`."""
+    aws.create("sessions_table", TABLE)
+    aws.create("transcripts_bucket", BUCKET)
+    aws.outbox = Outbox(TABLE)
+    aws.workflow_arn = idle_workflow()
+    yield aws
+    aws.outbox.close()
 
 
 @pytest.fixture
 def bedrock(aws) -> Stubber:
     """The answer's Bedrock client."""
-    return _stubbed("bedrock-runtime")
+    return aws.stub("bedrock-runtime")
 
 
 @pytest.fixture
 def gate_bedrock(aws) -> Stubber:
     """The gate's Bedrock client (the llm detector)."""
-    return _stubbed("bedrock-runtime", purpose="gate")
+    return aws.stub("bedrock-runtime", purpose="gate")
 
 
 @pytest.fixture
 def comprehend(aws) -> Stubber:
-    return _stubbed("comprehend")
+    return aws.stub("comprehend")
 
 
 @pytest.fixture
-def configure(monkeypatch, aws) -> Callable[..., dict[str, Any]]:
+def configure(aws, set_environment) -> Callable[..., dict[str, Any]]:
     """Sets the chatbot's environment from cdk.json defaults plus overrides (and the stream consumer's);
     returns the chatbot's settings."""
 
@@ -98,11 +73,8 @@ def configure(monkeypatch, aws) -> Callable[..., dict[str, Any]]:
         defaults = defaults_as_context()
         values = {k: copy.deepcopy(defaults[k]) for k in ChatbotSettings.context_keys()}
         values.update({"sentiment_detector": "vader", **overrides})
-        for name, value in consumer_environment(table=TABLE, bucket=BUCKET,
-                                                state_machine_arn=aws.workflow_arn).items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv(ENV_VAR, json.dumps(values))
-        chatbot_handler.dependencies.reset()
+        set_environment({**consumer_environment(table=TABLE, bucket=BUCKET, state_machine_arn=aws.workflow_arn),
+                         ENV_VAR: json.dumps(values)})
         return values
 
     apply()
@@ -110,11 +82,11 @@ def configure(monkeypatch, aws) -> Callable[..., dict[str, Any]]:
 
 
 @pytest.fixture
-def chat(configure, lambda_context) -> Callable[..., tuple[int, dict[str, Any]]]:
+def chat(configure, invoke) -> Callable[..., tuple[int, dict[str, Any]]]:
     """Calls the real handler; returns (status code, parsed body)."""
 
     def call(body: Any = None, **event_kwargs: Any) -> tuple[int, dict[str, Any]]:
-        result = chatbot_handler.handler(chat_event(body, **event_kwargs), lambda_context)
+        result = invoke(chat_event(body, **event_kwargs))
         return result["statusCode"], json.loads(result["body"])
 
     return call

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 
 from lambdas.chatbot.answer import documents_to_sources, history_messages, reference_block
 from lambdas.common import clients
 from lambdas.common.transcript import Source, Turn
-from tests.lambdas.chatbot.conftest import converse_text
+from testing.bedrock_replies import converse_text
 from tests.lambdas.chatbot.helpers import record_requests, transcript, turn_items
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
@@ -23,11 +22,7 @@ URI = "s3://tandem-kb/docs/account/password-reset.md"
 
 @pytest.fixture
 def knowledge_base(aws) -> Stubber:
-    client = boto3.client("bedrock-agent-runtime", region_name="us-east-1")
-    stubber = Stubber(client)
-    stubber.activate()
-    clients.set_client("bedrock-agent-runtime", client)
-    return stubber
+    return aws.stub("bedrock-agent-runtime")
 
 
 def retrieve_response(*results: tuple[str, str, float]) -> dict:

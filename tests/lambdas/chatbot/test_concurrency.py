@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.common import clients
 from lambdas.stream_consumer import handler as consumer_handler
-from tests.lambdas.chatbot.conftest import converse_text
+from testing.bedrock_replies import converse_text
 from tests.lambdas.chatbot.helpers import transcript, turn_items
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")

@@ -12,7 +12,8 @@ import pytest
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.common import clients
 from lambdas.stream_consumer import handler as consumer_handler
-from tests.lambdas.chatbot.conftest import comprehend_result, converse_text
+from testing.bedrock_replies import comprehend_result, converse_text
+from testing.outbox import BUSY_MESSAGE
 from tests.lambdas.chatbot.helpers import (
     emitted_metrics,
     escalation_items,
@@ -22,7 +23,6 @@ from tests.lambdas.chatbot.helpers import (
     transcript,
     turn_items,
 )
-from tests.outbox import BUSY_MESSAGE
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
 

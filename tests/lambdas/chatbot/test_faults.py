@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.common import clients
-from tests.lambdas.chatbot.conftest import BUCKET, TABLE, converse_text
+from testing.bedrock_replies import converse_text
+from tests.lambdas.chatbot.conftest import BUCKET, TABLE
 from tests.lambdas.chatbot.helpers import (
     bucket_keys,
     emitted_metrics,

@@ -12,7 +12,8 @@ import pytest
 
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.common import clients
-from tests.lambdas.chatbot.conftest import CUSTOMER, chat_event, converse_text
+from testing.bedrock_replies import converse_text
+from tests.lambdas.chatbot.conftest import CUSTOMER, chat_event
 from tests.lambdas.chatbot.helpers import (
     bucket_keys,
     items,

@@ -11,7 +11,7 @@ import pytest
 
 from lambdas.chatbot.sentiment import LLM_SYSTEM_PROMPT
 from lambdas.common import clients
-from tests.lambdas.chatbot.conftest import converse_text, converse_verdict
+from testing.bedrock_replies import converse_text, converse_verdict
 from tests.lambdas.chatbot.helpers import emitted_metrics, record_requests, transcript, turn_items
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")

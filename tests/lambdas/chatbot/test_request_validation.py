@@ -13,7 +13,8 @@ import pytest
 
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.chatbot.request import RequestError, parse_chat_request
-from tests.lambdas.chatbot.conftest import CUSTOMER, chat_event, converse_text
+from testing.bedrock_replies import converse_text
+from tests.lambdas.chatbot.conftest import CUSTOMER, chat_event
 from tests.lambdas.chatbot.helpers import assert_nothing_written, bucket_keys, items, transcript
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")

@@ -14,7 +14,7 @@ from lambdas.chatbot.sentiment import (
     truncate_utf8,
 )
 from lambdas.common import clients
-from tests.lambdas.chatbot.conftest import comprehend_result, converse_text, converse_verdict
+from testing.bedrock_replies import comprehend_result, converse_text, converse_verdict
 from tests.lambdas.chatbot.helpers import record_requests, transcript, turn_items
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")

@@ -11,7 +11,8 @@ import pytest
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Turn
-from tests.lambdas.chatbot.conftest import CUSTOMER, TABLE, converse_text
+from testing.bedrock_replies import converse_text
+from tests.lambdas.chatbot.conftest import CUSTOMER, TABLE
 from tests.lambdas.chatbot.helpers import escalation_items, messages_event, session_item, transcript, turn_items
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")

@@ -5,9 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from lambdas.common.rating_files import DEFAULT_PREFIX, RatingFiles, ratings_key, turn_of
 
@@ -15,11 +13,9 @@ BUCKET = "tandem-labeling-unit"
 
 
 @pytest.fixture
-def files():
-    with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        yield RatingFiles(s3, BUCKET, DEFAULT_PREFIX)
+def files(aws):
+    aws.create("labeling_bucket", BUCKET)
+    return RatingFiles(aws.s3, BUCKET, DEFAULT_PREFIX)
 
 
 def put(files: RatingFiles, key: str, body: bytes) -> None:

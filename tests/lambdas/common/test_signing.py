@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from lambdas.common import clients, signing
+from lambdas.common import clients
 from lambdas.common.signing import LinkExpired, LinkInvalid, sign, signed_query, signing_key, verify
 
 KEY = b"k" * 32
@@ -112,16 +110,12 @@ def test_signed_query_round_trips_through_verify():
 # The key ----------------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def secrets(monkeypatch):
-    with mock_aws():
-        clients.reset()
-        monkeypatch.setattr(signing, "_key_cache", {})
-        client = clients.client("secretsmanager")
-        calls: list[str] = []
-        client.meta.events.register("before-parameter-build.secrets-manager.GetSecretValue",
-                                    lambda params, **_: calls.append(params["SecretId"]))
-        yield boto3.client("secretsmanager"), calls
-        clients.reset()
+def secrets(aws):
+    client = clients.client("secretsmanager")
+    calls: list[str] = []
+    client.meta.events.register("before-parameter-build.secrets-manager.GetSecretValue",
+                                lambda params, **_: calls.append(params["SecretId"]))
+    return aws.secrets, calls
 
 
 def test_the_key_is_read_from_secrets_manager_once(secrets):

@@ -4,21 +4,13 @@ call, so a test that queues nothing also proves the worker did not complete a ta
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any, Callable
 
-import boto3
 import pytest
-from botocore.stub import Stubber
-from moto import mock_aws
 
-from lambdas.common import clients, signing
 from lambdas.common.escalations import EscalationStore
 from lambdas.common.session_store import SessionStore
-from lambdas.escalation_worker import handler as worker_handler
-from tests.aws_resources import create_sessions_table
-from tests.lambdas.escalation_worker.helpers import SECRET, topic_with_inbox, work_event, worker_context
-from tests.log_capture import CapturedLogs, captured
+from tests.lambdas.escalation_worker.helpers import SECRET, subscribed_inbox, work_event
 
 TABLE = "tandem-sessions-worker"
 BUCKET = "tandem-transcripts-worker"
@@ -39,50 +31,27 @@ def worker_environment(*, table: str, topic_arn: str, secret_arn: str,
 
 
 @pytest.fixture
-def lambda_context() -> SimpleNamespace:
-    return worker_context()
+def aws(aws, set_environment):
+    """The worker's surroundings: the experts' topic `aws.topic_arn` and its email `aws.inbox`, the link
+    signing secret `aws.secret_arn`, the stores `aws.store` and `aws.escalations`, Step Functions `aws.sfn`
+    (a Stubber)."""
+    aws.create("sessions_table", TABLE)
+    aws.create("transcripts_bucket", BUCKET)
+    aws.topic_arn = aws.create("experts_topic", "tandem-experts")
+    aws.inbox = subscribed_inbox(aws.sns, aws.sqs, aws.topic_arn)
+    aws.secret_arn = aws.create("link_signing_secret", "tandem-link-signing", secret_string=SECRET)
+    set_environment(worker_environment(table=TABLE, topic_arn=aws.topic_arn, secret_arn=aws.secret_arn))
+    aws.sfn = aws.stub("stepfunctions")
+    aws.store = SessionStore(table_name=TABLE, ttl_days=90)
+    aws.escalations = EscalationStore(table_name=TABLE)
+    return aws
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    with mock_aws():
-        clients.reset()
-        worker_handler.dependencies.reset()
-        monkeypatch.setattr(signing, "_key_cache", {})
-        ddb, s3, sns, sqs = (boto3.client(s) for s in ("dynamodb", "s3", "sns", "sqs"))
-        create_sessions_table(ddb, TABLE)
-        s3.create_bucket(Bucket=BUCKET)
-        topic_arn, inbox = topic_with_inbox(sns, sqs, "tandem-experts")
-        secret_arn = boto3.client("secretsmanager").create_secret(Name="tandem-link-signing",
-                                                                   SecretString=SECRET)["ARN"]
-        for name, value in worker_environment(table=TABLE, topic_arn=topic_arn, secret_arn=secret_arn).items():
-            monkeypatch.setenv(name, value)
-        sfn_client = boto3.client("stepfunctions")
-        sfn = Stubber(sfn_client)
-        sfn.activate()
-        clients.set_client("stepfunctions", sfn_client)
-        yield SimpleNamespace(ddb=ddb, s3=s3, sns=sns, sqs=sqs, topic_arn=topic_arn, inbox=inbox, sfn=sfn,
-                              secret_arn=secret_arn,
-                              store=SessionStore(table_name=TABLE, ttl_days=90),
-                              escalations=EscalationStore(table_name=TABLE))
-        sfn.deactivate()
-        clients.reset()
-        worker_handler.dependencies.reset()
-
-
-@pytest.fixture
-def invoke(aws, lambda_context) -> Callable[..., dict[str, Any]]:
+def invoke(invoke) -> Callable[..., dict[str, Any]]:
     """Calls the real handler with an SQS event of `records`; returns its response (batchItemFailures)."""
 
     def call(*records: dict[str, Any]) -> dict[str, Any]:
-        return worker_handler.handler(work_event(*records), lambda_context)
+        return invoke(work_event(*records))
 
     return call
-
-
-@pytest.fixture
-def logs() -> CapturedLogs:
-    """Every line the worker's Powertools logger writes (it holds the stdout of import time, which capsys
-    does not see)."""
-    with captured(worker_handler.logger) as found:
-        yield found

@@ -11,7 +11,7 @@ from typing import Any
 
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Sentiment, Turn, new_id
-from tests.lambda_context import lambda_context
+from testing.lambda_context import lambda_context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 HANDOFF = "I'm bringing in a human expert to help you. Please stay here: they will reply in this conversation."
@@ -94,13 +94,12 @@ def read_transcript(s3: Any, bucket: str, ddb: Any, table: str, session_id: str)
 
 # SNS -> SQS -----------------------------------------------------------------------------------------
 
-def topic_with_inbox(sns: Any, sqs: Any, name: str) -> tuple[str, str]:
-    """(topic ARN, URL of an SQS queue subscribed to it): every notification the topic sends lands there."""
-    topic_arn = sns.create_topic(Name=name)["TopicArn"]
-    queue_url = sqs.create_queue(QueueName=f"{name}-inbox")["QueueUrl"]
+def subscribed_inbox(sns: Any, sqs: Any, topic_arn: str) -> str:
+    """The URL of an SQS queue subscribed to the topic: every notification the topic sends lands there."""
+    queue_url = sqs.create_queue(QueueName=f"{topic_arn.rsplit(':', 1)[-1]}-inbox")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    return topic_arn, queue_url
+    return queue_url
 
 
 def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:

@@ -18,19 +18,13 @@ from types import SimpleNamespace
 from typing import Any, Callable
 from urllib.parse import urlencode
 
-import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
-from lambdas.common import clients, signing
+from lambdas.common import signing
 from lambdas.common.escalations import EscalationStore
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Sentiment, Turn
-from lambdas.expert_api import handler as expert_handler
-from tests.aws_resources import create_sessions_table
-from tests.lambda_context import lambda_context as make_context
-from tests.log_capture import captured
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_ESCALATION_ID = "0b7e1f3a-5c2d-4e8f-9a61-2d3c4b5a6f70"  # the id in tests/events/expert_*.json
@@ -51,50 +45,24 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarni
 
 
 @pytest.fixture
-def lambda_context() -> SimpleNamespace:
-    return make_context("tandem-expert-api", request_id="req-expert-1")
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    with mock_aws():
-        clients.reset()
-        expert_handler.dependencies.reset()
-        monkeypatch.setattr(signing, "_key_cache", {})
-        ddb = boto3.client("dynamodb")
-        create_sessions_table(ddb, TABLE)
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=KNOWLEDGE_BUCKET)
-        secret_arn = boto3.client("secretsmanager").create_secret(Name="tandem-link-signing",
-                                                                   SecretString=SECRET)["ARN"]
-        monkeypatch.setenv("SESSIONS_TABLE", TABLE)
-        monkeypatch.setenv("SIGNING_SECRET_ARN", secret_arn)
-        monkeypatch.setenv("KNOWLEDGE_BUCKET", KNOWLEDGE_BUCKET)
-        monkeypatch.setenv("KNOWLEDGE_PREFIX", KNOWLEDGE_PREFIX)
-        monkeypatch.setenv("HANDBACK_MESSAGE", HANDBACK)
-        monkeypatch.setenv("RESOLVE_TIMEOUT_SECONDS", str(RESOLVE_TIMEOUT_SECONDS))
-        monkeypatch.setenv("SESSION_TTL_DAYS", "90")
-        monkeypatch.delenv("MAX_REPLY_CHARS", raising=False)
-        monkeypatch.setenv("REDACT_PII", "true")
-        monkeypatch.setenv("LANGUAGE_CODE", LANGUAGE_CODE)
-        comprehend = Stubber(boto3.client("comprehend", region_name="us-east-1"))
-        comprehend.activate()
-        clients.set_client("comprehend", comprehend.client)
-        yield SimpleNamespace(ddb=ddb, s3=s3, comprehend=comprehend)
-        comprehend.deactivate()
-        clients.reset()
-        expert_handler.dependencies.reset()
+def aws(aws, set_environment):
+    """The API's table, knowledge bucket and link-signing secret, its environment, and Comprehend as a
+    Stubber (`aws.comprehend`)."""
+    aws.create("sessions_table", TABLE)
+    aws.create("knowledge_bucket", KNOWLEDGE_BUCKET)
+    secret_arn = aws.create("link_signing_secret", "tandem-link-signing", secret_string=SECRET)
+    set_environment({"SESSIONS_TABLE": TABLE, "SIGNING_SECRET_ARN": secret_arn, "KNOWLEDGE_BUCKET": KNOWLEDGE_BUCKET,
+                     "KNOWLEDGE_PREFIX": KNOWLEDGE_PREFIX, "HANDBACK_MESSAGE": HANDBACK,
+                     "RESOLVE_TIMEOUT_SECONDS": str(RESOLVE_TIMEOUT_SECONDS), "SESSION_TTL_DAYS": "90",
+                     "MAX_REPLY_CHARS": None, "REDACT_PII": "true", "LANGUAGE_CODE": LANGUAGE_CODE})
+    aws.comprehend = aws.stub("comprehend")
+    return aws
 
 
 @pytest.fixture
 def sfn(aws) -> Stubber:
     """The Step Functions client the API uses; queue the calls a test expects."""
-    client = boto3.client("stepfunctions", region_name="us-east-1")
-    stubber = Stubber(client)
-    stubber.activate()
-    clients.set_client("stepfunctions", client)
-    yield stubber
-    stubber.deactivate()
+    return aws.stub("stepfunctions")
 
 
 @pytest.fixture
@@ -165,20 +133,15 @@ def expert_event(name: str, escalation_id: str, *, query: dict[str, str] | None 
 
 
 @pytest.fixture
-def call(aws, lambda_context) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def call(invoke) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Invokes the real handler; returns its raw API Gateway response."""
-
-    def invoke(event: dict[str, Any]) -> dict[str, Any]:
-        return expert_handler.handler(event, lambda_context)
-
     return invoke
 
 
 @pytest.fixture
-def log_output() -> io.StringIO:
-    """What the function's Powertools logger writes (it binds its stream when the module is imported)."""
-    with captured(expert_handler.logger) as found:
-        yield found.stream
+def log_output(logs) -> io.StringIO:
+    """What the function's Powertools logger writes, as text."""
+    return logs.stream
 
 
 @pytest.fixture

@@ -6,18 +6,13 @@ also proves the service was not called."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any, Callable
 
-import boto3
 import pytest
-from botocore.stub import Stubber
-from moto import mock_aws
 
-from lambdas.common import clients
 from lambdas.common.feedback import LabelingItem
 from lambdas.feedback_sampler import handler as sampler_handler
-from tests.lambdas.feedback_sampler.helpers import NOW, WINDOW_DAYS, Corpus, make_corpus, sampler_context
+from tests.lambdas.feedback_sampler.helpers import NOW, WINDOW_DAYS, Corpus, make_corpus
 
 TRANSCRIPTS = "tandem-transcripts-sampler"
 RATINGS = "tandem-ratings-sampler"
@@ -54,38 +49,28 @@ def corpus() -> Corpus:
 
 
 @pytest.fixture
-def aws(monkeypatch, corpus):
-    with mock_aws():
-        clients.reset()
-        s3 = boto3.client("s3", region_name="us-east-1")
-        for bucket in (TRANSCRIPTS, RATINGS, LABELING):
-            s3.create_bucket(Bucket=bucket)
-        corpus.store(s3, TRANSCRIPTS)
-        for name, value in base_environment().items():
-            monkeypatch.setenv(name, value)
-        for name in job_environment():
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv("LANGUAGE_CODE", raising=False)
-        monkeypatch.setattr(sampler_handler, "_now", lambda: NOW)
-        comprehend = Stubber(boto3.client("comprehend", region_name="us-east-1"))
-        sagemaker = Stubber(boto3.client("sagemaker", region_name="us-east-1"))
-        for stub in (comprehend, sagemaker):
-            stub.activate()
-        clients.set_client("comprehend", comprehend.client)
-        clients.set_client("sagemaker", sagemaker.client)
-        yield SimpleNamespace(s3=s3, comprehend=comprehend, sagemaker=sagemaker)
-        comprehend.deactivate()
-        sagemaker.deactivate()
-        clients.reset()
+def aws(aws, set_environment, monkeypatch, corpus):
+    """The transcripts, ratings and labeling buckets holding the corpus, the manifest-only environment, and
+    Comprehend and SageMaker as Stubbers (`aws.comprehend`, `aws.sagemaker`)."""
+    for role, bucket in (("transcripts_bucket", TRANSCRIPTS), ("labeling_bucket", RATINGS),
+                         ("labeling_bucket", LABELING)):
+        aws.create(role, bucket)
+    corpus.store(aws.s3, TRANSCRIPTS)
+    set_environment({**base_environment(), **dict.fromkeys(job_environment()), "LANGUAGE_CODE": None})
+    monkeypatch.setattr(sampler_handler, "_now", lambda: NOW)
+    aws.comprehend = aws.stub("comprehend")
+    aws.sagemaker = aws.stub("sagemaker")
+    return aws
 
 
 @pytest.fixture
-def invoke(aws) -> Callable[[Any], dict[str, Any]]:
-    """Calls the real handler with `event` (a scheduled event or a direct invoke's overrides)."""
+def invoke(invoke) -> Callable[[Any], dict[str, Any]]:
+    """Calls the real handler with `event` (a scheduled event or a direct invoke's overrides), built from
+    the environment the test set."""
 
     def call(event: Any) -> dict[str, Any]:
-        sampler_handler.dependencies.reset()  # the settings are read from the environment this test set
-        return sampler_handler.handler(event, sampler_context())
+        sampler_handler.dependencies.reset()
+        return invoke(event)
 
     return call
 

@@ -15,11 +15,9 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from lambdas.common.transcript import EscalationRecord, Sentiment, Transcript, Turn
-from tests.lambda_context import lambda_context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 NOW = datetime(2026, 3, 10, 2, 0, 0, tzinfo=timezone.utc)  # tests/events/feedback_sampler_scheduled.json
@@ -42,10 +40,6 @@ def iso(moment: datetime) -> str:
 
 def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())
-
-
-def sampler_context() -> SimpleNamespace:
-    return lambda_context("tandem-feedback-sampler", remaining_ms=280_000)
 
 
 @dataclass

@@ -1,20 +1,12 @@
-"""Fixtures for the dataset Lambda: moto S3 (the labeling bucket's rating records, the dataset bucket), its
-environment, the Lambda context and the lines its logger writes."""
+"""Fixtures for the dataset Lambda: moto S3 (the labeling bucket's rating records, the dataset bucket) and its
+environment; the context, `invoke` and `logs` are tests/conftest.py's."""
 
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
-
-from lambdas.common import clients
-from lambdas.finetune_dataset import handler as dataset_handler
-from tests.lambda_context import lambda_context as make_context
-from tests.log_capture import captured
 
 RATINGS_BUCKET = "tandem-labeling-unit"
 RATINGS_PREFIX = "ratings/"
@@ -44,47 +36,22 @@ def rating_line(session_id: str, turn_id: str, rating: float = 4, **changes: Any
 
 
 @pytest.fixture
-def lambda_context() -> SimpleNamespace:
-    return make_context("tandem-finetune-dataset", memory_mb=1024, remaining_ms=600_000)
+def aws(aws, set_environment):
+    """The labeling bucket's rating records (`aws.put_ratings`) and the dataset bucket (`aws.read`,
+    `aws.keys`), and the function's environment."""
+    set_environment(ENVIRONMENT)
+    aws.create("labeling_bucket", RATINGS_BUCKET)
+    aws.create("finetune_artifacts_bucket", DATASET_BUCKET)
 
+    def put_ratings(name: str, *lines: str) -> None:
+        aws.s3.put_object(Bucket=RATINGS_BUCKET, Key=f"{RATINGS_PREFIX}{name}", Body="\n".join(lines).encode())
 
-@pytest.fixture
-def aws(monkeypatch):
-    with mock_aws():
-        clients.reset()
-        dataset_handler.dependencies.reset()
-        for name, value in ENVIRONMENT.items():
-            monkeypatch.setenv(name, value)
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=RATINGS_BUCKET)
-        s3.create_bucket(Bucket=DATASET_BUCKET)
+    def read(key: str) -> bytes:
+        return aws.s3.get_object(Bucket=DATASET_BUCKET, Key=key)["Body"].read()
 
-        def put_ratings(name: str, *lines: str) -> None:
-            s3.put_object(Bucket=RATINGS_BUCKET, Key=f"{RATINGS_PREFIX}{name}", Body="\n".join(lines).encode())
+    def keys() -> list[str]:
+        pages = aws.s3.get_paginator("list_objects_v2").paginate(Bucket=DATASET_BUCKET)
+        return sorted(entry["Key"] for page in pages for entry in page.get("Contents", []))
 
-        def read(key: str) -> bytes:
-            return s3.get_object(Bucket=DATASET_BUCKET, Key=key)["Body"].read()
-
-        def keys() -> list[str]:
-            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=DATASET_BUCKET)
-            return sorted(entry["Key"] for page in pages for entry in page.get("Contents", []))
-
-        yield SimpleNamespace(s3=s3, put_ratings=put_ratings, read=read, keys=keys)
-        clients.reset()
-        dataset_handler.dependencies.reset()
-
-
-@pytest.fixture
-def invoke(aws, lambda_context) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    def call(request: Any) -> dict[str, Any]:
-        result = dataset_handler.handler(request, lambda_context)
-        json.dumps(result)  # what Lambda hands to Step Functions must serialise
-        return result
-
-    return call
-
-
-@pytest.fixture
-def logs():
-    with captured(dataset_handler.logger) as found:
-        yield found
+    aws.put_ratings, aws.read, aws.keys = put_ratings, read, keys
+    return aws

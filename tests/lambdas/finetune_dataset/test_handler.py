@@ -10,7 +10,6 @@ import pytest
 
 from lambdas.common.env_settings import SettingsError
 from lambdas.common.training_data import read_rows
-from lambdas.finetune_dataset import handler as dataset_handler
 from lambdas.finetune_dataset.handler import InvalidRequest, NotEnoughTrainingData
 from tests.lambdas.finetune_dataset.conftest import (
     DATASET_BUCKET,
@@ -238,12 +237,8 @@ def test_the_longest_dataset_id_is_accepted(aws, invoke):
     ("MIN_TRAIN_ROWS", "0", "must be an integer from 1"),
     ("MIN_TRAIN_ROWS", "many", "must be an integer from 1"),
 ])
-def test_a_bad_setting_fails_the_invocation_naming_the_variable(invoke, monkeypatch, name, value, problem):
-    if value is None:
-        monkeypatch.delenv(name, raising=False)
-    else:
-        monkeypatch.setenv(name, value)
-    dataset_handler.dependencies.reset()
+def test_a_bad_setting_fails_the_invocation_naming_the_variable(invoke, set_environment, name, value, problem):
+    set_environment({name: value})
 
     with pytest.raises(SettingsError, match=f"{name} {problem}"):
         invoke(event())

@@ -8,18 +8,10 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
-
-from lambdas.common import clients
-from lambdas.groundtruth_post import handler as post_handler
-from tests.lambda_context import lambda_context as make_context
-from tests.log_capture import captured
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 OUTPUT_BUCKET = "tandem-gt-output-unit"  # Ground Truth's output path: the payload files
@@ -70,38 +62,20 @@ def expect_describe(stub: Stubber, name: str = JOB, manifest_uri: str = MANIFEST
 
 
 @pytest.fixture
-def lambda_context() -> SimpleNamespace:
-    return make_context("tandem-GtRecipe-post", remaining_ms=280_000, account="111122223333")
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    with mock_aws():
-        clients.reset()
-        post_handler.dependencies.reset()
-        monkeypatch.setenv("RATINGS_BUCKET", RATINGS_BUCKET)
-        monkeypatch.setenv("RATINGS_PREFIX", RATINGS_PREFIX)
-        s3 = boto3.client("s3")
-        for bucket in (OUTPUT_BUCKET, INPUT_BUCKET, RATINGS_BUCKET):
-            s3.create_bucket(Bucket=bucket)
-        s3.put_object(Bucket=INPUT_BUCKET, Key=MANIFEST_KEY, Body=(EVENTS / MANIFEST).read_bytes())
-        s3.put_object(Bucket=INPUT_BUCKET, Key="items/3.json", Body=(EVENTS / "groundtruth_post_item_3.json").read_bytes())
-        s3.put_object(Bucket=INPUT_BUCKET, Key="annotations/2-w2.json",
+def aws(aws, set_environment):
+    """The job's buckets holding its input manifest and the objects it points at, the ratings bucket, and
+    SageMaker as a Stubber (`aws.sagemaker`) that describes the job once."""
+    set_environment({"RATINGS_BUCKET": RATINGS_BUCKET, "RATINGS_PREFIX": RATINGS_PREFIX})
+    for bucket in (OUTPUT_BUCKET, INPUT_BUCKET, RATINGS_BUCKET):
+        aws.create("labeling_bucket", bucket)
+    aws.s3.put_object(Bucket=INPUT_BUCKET, Key=MANIFEST_KEY, Body=(EVENTS / MANIFEST).read_bytes())
+    aws.s3.put_object(Bucket=INPUT_BUCKET, Key="items/3.json",
+                      Body=(EVENTS / "groundtruth_post_item_3.json").read_bytes())
+    aws.s3.put_object(Bucket=INPUT_BUCKET, Key="annotations/2-w2.json",
                       Body=(EVENTS / "groundtruth_post_annotation_2_w2.json").read_bytes())
-        sagemaker = Stubber(boto3.client("sagemaker"))
-        sagemaker.activate()
-        clients.set_client("sagemaker", sagemaker.client)
-        expect_describe(sagemaker)  # once per execution environment: the answer is kept per job
-        yield SimpleNamespace(s3=s3, sagemaker=sagemaker)
-        sagemaker.deactivate()
-        post_handler.dependencies.reset()
-        clients.reset()
-
-
-@pytest.fixture
-def logs():
-    with captured(post_handler.logger) as found:
-        yield found
+    aws.sagemaker = aws.stub("sagemaker")
+    expect_describe(aws.sagemaker)  # once per execution environment: the answer is kept per job
+    return aws
 
 
 def batch_event(aws, payload: list[dict[str, Any]] | str, *, iteration: int = 1) -> dict[str, Any]:

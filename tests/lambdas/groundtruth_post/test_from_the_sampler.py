@@ -15,19 +15,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
 
-import boto3
 import pytest
-from botocore.stub import Stubber
-from moto import mock_aws
 
-from lambdas.common import clients
 from lambdas.common.transcript import Transcript, Turn
 from lambdas.feedback_sampler import handler as sampler_handler
 from lambdas.groundtruth_post import handler as post_handler
 from lambdas.groundtruth_pre import handler as pre_handler
-from tests.lambda_context import lambda_context
+from testing.lambda_context import lambda_context
 from tests.lambdas.feedback_sampler.helpers import iso, transcript_key
 from tests.lambdas.groundtruth_post.conftest import described_job
 
@@ -66,25 +61,13 @@ def environment() -> dict[str, str]:
 
 
 @pytest.fixture
-def world(monkeypatch):
-    with mock_aws():
-        clients.reset()
-        pre_handler.dependencies.reset()
-        post_handler.dependencies.reset()
-        for name, value in environment().items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setattr(sampler_handler, "_now", lambda: NOW)
-        s3 = boto3.client("s3")
-        for bucket in (TRANSCRIPTS, LABELING):
-            s3.create_bucket(Bucket=bucket)
-        sagemaker = Stubber(boto3.client("sagemaker"))
-        sagemaker.activate()
-        clients.set_client("sagemaker", sagemaker.client)
-        yield SimpleNamespace(s3=s3, sagemaker=sagemaker)
-        sagemaker.deactivate()
-        pre_handler.dependencies.reset()
-        post_handler.dependencies.reset()
-        clients.reset()
+def world(aws, set_environment, monkeypatch):
+    set_environment(environment())
+    monkeypatch.setattr(sampler_handler, "_now", lambda: NOW)
+    aws.create("transcripts_bucket", TRANSCRIPTS)
+    aws.create("labeling_bucket", LABELING)
+    aws.sagemaker = aws.stub("sagemaker")  # its own: the folder's `aws` expects another job to be described
+    return aws
 
 
 def store_transcripts(s3) -> dict[tuple[str, str], tuple[str, str]]:

@@ -323,12 +323,8 @@ def test_each_outcome_is_counted(invoke, capsys):
     ("RATINGS_CACHE_SECONDS", "5", "must be an integer from 60"),
     ("RATINGS_CACHE_MAX_TURNS", "lots", "must be an integer from 1"),
 ])
-def test_a_bad_setting_fails_the_invocation_naming_the_variable(invoke, monkeypatch, name, value, problem):
-    if value is None:
-        monkeypatch.delenv(name, raising=False)
-    else:
-        monkeypatch.setenv(name, value)
-    pre_handler.dependencies.reset()
+def test_a_bad_setting_fails_the_invocation_naming_the_variable(invoke, set_environment, name, value, problem):
+    set_environment({name: value})
 
     with pytest.raises(SettingsError, match=f"{name} {problem}"):
         invoke(event("inline"))

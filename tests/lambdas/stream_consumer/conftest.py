@@ -4,20 +4,15 @@ Functions; the real handler behind a StreamPoller (the outbox as deployed); a cl
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from lambdas.common import clients
 from lambdas.common.escalations import EscalationStore
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import transcript_key
 from lambdas.stream_consumer import handler as consumer_handler
-from tests.aws_resources import create_sessions_table
-from tests.outbox import BUSY_MESSAGE, Outbox, consumer_environment, idle_workflow
+from testing.outbox import BUSY_MESSAGE, Outbox, consumer_environment, idle_workflow
 
 TABLE = "tandem-sessions-outbox"
 BUCKET = "tandem-transcripts-outbox"
@@ -41,22 +36,19 @@ class Clock:
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    with mock_aws():
-        clients.reset()
-        ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
-        create_sessions_table(ddb, TABLE)
-        s3.create_bucket(Bucket=BUCKET)
-        workflow = idle_workflow()
-        for name, value in consumer_environment(table=TABLE, bucket=BUCKET, state_machine_arn=workflow,
-                                                start_timeout_seconds=START_TIMEOUT).items():
-            monkeypatch.setenv(name, value)
-        outbox = Outbox(TABLE)
-        yield SimpleNamespace(ddb=ddb, s3=s3, sfn=boto3.client("stepfunctions"), workflow_arn=workflow,
-                              outbox=outbox, sessions=SessionStore(table_name=TABLE, ttl_days=90),
-                              escalations=EscalationStore(table_name=TABLE))
-        outbox.close()
-        clients.reset()
+def aws(aws, set_environment):
+    """The sessions table with its stream, the transcripts bucket, a workflow (`aws.workflow_arn`), the
+    consumer's environment, the outbox (`aws.outbox`) and the stores (`aws.sessions`, `aws.escalations`)."""
+    aws.create("sessions_table", TABLE)
+    aws.create("transcripts_bucket", BUCKET)
+    aws.workflow_arn = idle_workflow()
+    set_environment(consumer_environment(table=TABLE, bucket=BUCKET, state_machine_arn=aws.workflow_arn,
+                                         start_timeout_seconds=START_TIMEOUT))
+    aws.outbox = Outbox(TABLE)
+    aws.sessions = SessionStore(table_name=TABLE, ttl_days=90)
+    aws.escalations = EscalationStore(table_name=TABLE)
+    yield aws
+    aws.outbox.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import boto3
 
 from lambdas.stream_consumer import handler as consumer_handler
 from local.stream_poller import StreamPoller
-from tests.lambda_context import lambda_context
+from testing.lambda_context import lambda_context
 
 BUSY_MESSAGE = "All our experts are busy right now."
 # A workflow that accepts executions and does nothing with them, for tests that only need starts to succeed.
