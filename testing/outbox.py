@@ -6,6 +6,7 @@ from __future__ import annotations
 import boto3
 
 from lambdas.stream_consumer import handler as consumer_handler
+from lambdas.stream_consumer.settings import ConsumerSettings
 from local.stream_poller import StreamPoller
 from testing.lambda_context import lambda_context
 
@@ -16,11 +17,11 @@ IDLE_DEFINITION = '{"StartAt": "Idle", "States": {"Idle": {"Type": "Pass", "End"
 
 def consumer_environment(*, table: str, bucket: str, state_machine_arn: str, start_timeout_seconds: int = 30,
                          busy_message: str = BUSY_MESSAGE, ttl_days: int = 90) -> dict[str, str]:
-    """The environment OutboxStack gives the function (SESSIONS_TABLE etc. from the conversation store)."""
-    return {"SESSIONS_TABLE": table, "TRANSCRIPTS_BUCKET": bucket, "SESSION_TTL_DAYS": str(ttl_days),
-            "ESCALATION_STATE_MACHINE_ARN": state_machine_arn,
-            "ESCALATION_START_TIMEOUT_SECONDS": str(start_timeout_seconds), "BUSY_MESSAGE": busy_message,
-            "POWERTOOLS_METRICS_NAMESPACE": "Tandem"}
+    """The environment OutboxStack gives the function: its settings contract, filled in with these resources."""
+    settings = ConsumerSettings(sessions_table=table, transcripts_bucket=bucket, state_machine_arn=state_machine_arn,
+                                start_timeout_seconds=start_timeout_seconds, busy_message=busy_message,
+                                session_ttl_days=ttl_days)
+    return {**settings.to_env(), "POWERTOOLS_METRICS_NAMESPACE": "Tandem"}
 
 
 def idle_workflow(name: str = "tandem-escalation-idle") -> str:

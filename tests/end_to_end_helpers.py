@@ -25,8 +25,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from lambdas.chatbot import handler as chatbot_handler
-from lambdas.chatbot.settings import ENV_VAR, ChatbotSettings
+from lambdas.chatbot.settings import ChatbotSettings
+from lambdas.escalation_worker.settings import WorkerSettings
 from lambdas.expert_api import handler as expert_handler
+from lambdas.expert_api.settings import ExpertApiSettings
+from lambdas.stream_consumer.settings import ConsumerSettings
 from stacks.config import TandemConfig
 from testing.bedrock_replies import converse_text
 from testing.lambda_context import lambda_context as make_context
@@ -49,37 +52,34 @@ def lambda_context(name: str) -> SimpleNamespace:
 def stack_environment(config: TandemConfig, *, flow: Flow, state_machine_arn: str,
                       worker_accept_seconds: int) -> dict[str, str]:
     """The environment variables the stacks give the chatbot, the stream consumer, the worker and the expert
-    API (one process here, so their union; where two functions get the same variable, the stacks give them
-    the same value).
-
-    Each function's variables are those its settings class declares (lambdas/<function>/settings.py), which
-    its stack fills in: SESSIONS_TABLE (all four), SESSION_TTL_DAYS (all but the chatbot, whose TTL is in
-    CHATBOT_SETTINGS), TRANSCRIPTS_BUCKET and ESCALATION_* (stream consumer), KNOWLEDGE_* (expert API)."""
-    settings = {key: getattr(config, key) for key in ChatbotSettings.context_keys()}
-    return {
-        # all four
-        "SESSIONS_TABLE": TABLE, "SESSION_TTL_DAYS": str(config.session_ttl_days),
-        "POWERTOOLS_METRICS_NAMESPACE": "Tandem",
-        # the chatbot
-        ENV_VAR: json.dumps(settings, separators=(",", ":")),
-        # the stream consumer
-        "TRANSCRIPTS_BUCKET": BUCKET, "ESCALATION_STATE_MACHINE_ARN": state_machine_arn,
-        "ESCALATION_START_TIMEOUT_SECONDS": str(config.escalation_start_timeout_seconds),
-        # the stream consumer and the worker: BUSY_MESSAGE (below)
-        # the worker and the expert API
-        "SIGNING_SECRET_ARN": flow.secret_arn, "HANDBACK_MESSAGE": config.handback_message,
-        # the worker
-        "EXPERT_API_URL": EXPERT_API_URL, "EXPERTS_TOPIC_ARN": flow.experts_topic,
-        "ACCEPT_TIMEOUT_SECONDS": str(worker_accept_seconds), "EMAIL_TURNS": str(config.email_turns),
-        "BUSY_MESSAGE": config.busy_message,
-        # the expert API
-        "KNOWLEDGE_BUCKET": KNOWLEDGE_BUCKET, "KNOWLEDGE_PREFIX": config.knowledge_export_prefix,
-        "RESOLVE_TIMEOUT_SECONDS": str(config.resolve_timeout_hours * 3600),
-        "MAX_REPLY_CHARS": str(config.max_message_chars),
-        # Being added to the expert API (knowledge-export PII masking): the stack sets both; masking is off
-        # here so the export needs no Comprehend (moto answers DetectPiiEntities with canned entities).
-        "REDACT_PII": "false", "LANGUAGE_CODE": config.language_code,
-    }
+    API (one process here, so their union; where two functions read the same variable, the stacks give them
+    the same value). Each comes from the function's own settings contract, filled in as its stack fills it
+    (stacks/*_stack.py), with this test's resources in place of the CDK tokens."""
+    contracts = [
+        ChatbotSettings.from_config(config, sessions_table=TABLE),
+        ConsumerSettings(
+            sessions_table=TABLE, transcripts_bucket=BUCKET, state_machine_arn=state_machine_arn,
+            start_timeout_seconds=config.escalation_start_timeout_seconds, busy_message=config.busy_message,
+            session_ttl_days=config.session_ttl_days),
+        WorkerSettings(
+            sessions_table=TABLE, experts_topic_arn=flow.experts_topic, signing_secret_arn=flow.secret_arn,
+            expert_api_url=EXPERT_API_URL, accept_timeout_seconds=worker_accept_seconds,
+            email_turns=config.email_turns, busy_message=config.busy_message,
+            handback_message=config.handback_message, session_ttl_days=config.session_ttl_days),
+        ExpertApiSettings(
+            sessions_table=TABLE, signing_secret_arn=flow.secret_arn, knowledge_bucket=KNOWLEDGE_BUCKET,
+            knowledge_prefix=config.knowledge_export_prefix, handback_message=config.handback_message,
+            resolve_timeout_seconds=config.resolve_timeout_hours * 3600,
+            session_ttl_days=config.session_ttl_days, max_reply_chars=config.max_message_chars,
+            # Masking off here, so the export needs no Comprehend (moto answers DetectPiiEntities with canned
+            # entities); tests/lambdas/expert_api covers masking.
+            redact_pii=False, language_code=config.language_code),
+    ]
+    environment = {"POWERTOOLS_METRICS_NAMESPACE": "Tandem"}
+    for contract in contracts:
+        for name, value in contract.to_env().items():
+            assert environment.setdefault(name, value) == value, f"two functions give {name} different values"
+    return environment
 
 
 # Bedrock ------------------------------------------------------------------------------------------------
