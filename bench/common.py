@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import os
 import platform
 import sys
@@ -34,12 +33,14 @@ def chatbot_settings(**overrides: Any) -> dict[str, Any]:
 
 
 def chatbot_env(**overrides: Any) -> dict[str, str]:
-    """The environment variables ChatbotStack gives the function (settings, table, Powertools)."""
-    return {
-        "CHATBOT_SETTINGS": json.dumps(chatbot_settings(**overrides), separators=(",", ":")),
-        "SESSIONS_TABLE": TABLE,
-        "POWERTOOLS_SERVICE_NAME": "tandem-chatbot", "POWERTOOLS_METRICS_NAMESPACE": "Tandem",
-    }
+    """The environment variables ChatbotStack gives the function: its settings contract, filled in as the stack
+    fills it, plus Powertools' names."""
+    from types import SimpleNamespace
+
+    from lambdas.chatbot.settings import ChatbotSettings
+
+    settings = ChatbotSettings.from_config(SimpleNamespace(**chatbot_settings(**overrides)), sessions_table=TABLE)
+    return {**settings.to_env(), "POWERTOOLS_SERVICE_NAME": "tandem-chatbot", "POWERTOOLS_METRICS_NAMESPACE": "Tandem"}
 
 
 @contextlib.contextmanager
