@@ -22,13 +22,14 @@ its control flow executed for real under moto.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
 import boto3
 import pytest
 import requests
+from moto.sns.exceptions import InternalError
+from moto.sns.models import SNSBackend
 
 from testing.moto_aws import MotoAws
 from tests.statemachines.finetune_pipeline_helpers import (
@@ -373,26 +374,24 @@ def test_a_transient_sagemaker_fault_is_retried_and_the_run_goes_on(pipeline):
     assert pipeline.states_entered()[-2:] == ["NotifySuccess", "Done"]
 
 
-def test_a_notice_that_fails_once_is_retried_and_sent(pipeline):
-    late_topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:tandem-finetune-late"
-    machine = pipeline.machine(TopicArn=late_topic)
+def test_a_notice_that_fails_once_is_retried_and_sent(pipeline, monkeypatch):
+    machine = pipeline.machine()
     stand_in(machine, "Train", returns=training_job("tandem-ft-run-10"))
+    publish = SNSBackend.publish
+    attempts: list[str] = []
 
-    def create_topic_after_the_first_failure() -> None:  # SNS was briefly unavailable
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if any(e["type"] == "TaskFailed" for e in pipeline.current_history()):
-                pipeline.subscribe(pipeline.sns.create_topic(Name="tandem-finetune-late")["TopicArn"])
-                return
-            time.sleep(0.02)
+    def unavailable_once(self: SNSBackend, *args: Any, **kwargs: Any) -> str:  # SNS was briefly unavailable
+        attempts.append("publish")
+        if len(attempts) == 1:
+            raise InternalError("SNS is unavailable")
+        return publish(self, *args, **kwargs)
 
-    watcher = threading.Thread(target=create_topic_after_the_first_failure)
-    watcher.start()
+    monkeypatch.setattr(SNSBackend, "publish", unavailable_once)
     described = pipeline.run(machine, "run-10", dataset=dataset_result("run-10"), timeout=40)
-    watcher.join()
 
     assert described["status"] == "SUCCEEDED"
-    assert [e["type"] for e in pipeline.history].count("TaskFailed") >= 1
+    assert [e["type"] for e in pipeline.history].count("TaskFailed") == 1
+    assert len(attempts) == 2
     (notice,) = pipeline.notices()
     assert notice["subject"] == "Tandem fine-tuning succeeded"
 
