@@ -1,5 +1,6 @@
-"""What the dataset Lambda does with S3: read every rating record file, build the dataset
-(lambdas/common/training_data.py), write it in the layout the fine-tuning pipeline reads.
+"""What the dataset Lambda does: read every rating record file, build the dataset
+(lambdas/common/training_data.py), write it in the layout the fine-tuning pipeline reads. S3 is reached
+through two injected seams only, RatingFiles (the input) and DatasetBucket (the output).
 
 Input: every rating file under RATINGS_PREFIX (lambdas/common/rating_files.py: `.jsonl`, `.jsonl.gz`; other
 keys are counted, not read), in key order, so
@@ -20,9 +21,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
-from lambdas.common import clients
 from lambdas.common.rating_files import RatingFiles
 from lambdas.common.training_data import KTO_FILE, REWARD_FILE, Dataset, build_dataset, to_jsonl
 from lambdas.finetune_dataset.settings import DatasetSettings
@@ -50,6 +50,17 @@ class SourceStats:
     objects_skipped: int = 0  # keys under the prefix that are not *.jsonl
 
 
+class DatasetBucket:
+    """Where datasets are written: one bucket, each object encrypted by the bucket's default."""
+
+    def __init__(self, bucket: str, client: Callable[[], Any]):
+        self.bucket = bucket
+        self.client = client
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        self.client().put_object(Bucket=self.bucket, Key=key, ContentType=content_type, Body=body)
+
+
 def dataset_id(event: Any) -> str:
     value = event.get("dataset_id") if isinstance(event, dict) else None
     if not isinstance(value, str) or not DATASET_ID.fullmatch(value):
@@ -71,24 +82,23 @@ def files(dataset: Dataset) -> dict[str, bytes]:
             "bedrock-conversation/validation.jsonl": to_jsonl(dataset.eval.bedrock_conversation)}
 
 
-def build(settings: DatasetSettings, dataset_id: str) -> tuple[dict[str, Any], Dataset, SourceStats]:
+def build(settings: DatasetSettings, dataset_id: str, *, ratings: RatingFiles,
+          output: DatasetBucket) -> tuple[dict[str, Any], Dataset, SourceStats]:
     """Reads the rating records, writes the dataset; returns (the Lambda's result, the dataset, what was
     read). Raises NotEnoughTrainingData, after writing report.json, when the train split is too small."""
-    ratings = RatingFiles(clients.client("s3"), settings.ratings_bucket, settings.ratings_prefix)
     listing = ratings.list()
     keys, skipped = listing.keys, listing.skipped
     stats = SourceStats(objects_read=len(keys), objects_skipped=skipped)
     sources = ((key, ratings.lines(key)) for key in keys)  # each object opened when reached
     dataset = build_dataset(sources, settings.options)
 
-    bucket, base = settings.dataset_bucket, f"{settings.dataset_prefix}{dataset_id}/"
-    uri = f"s3://{bucket}/{base}"
+    base = f"{settings.dataset_prefix}{dataset_id}/"
+    uri = f"s3://{output.bucket}/{base}"
     report = {"dataset_id": dataset_id, "ratings_uri": f"s3://{settings.ratings_bucket}/{settings.ratings_prefix}",
               "objects_read": stats.objects_read, "objects_skipped": stats.objects_skipped,
               "min_train_rows": settings.min_train_rows, **dataset.to_report()}
-    s3 = clients.client("s3")
-    s3.put_object(Bucket=bucket, Key=f"{base}{REPORT_FILE}", ContentType="application/json",
-                  Body=json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"))
+    output.put(f"{base}{REPORT_FILE}", json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"),
+               "application/json")
 
     train_rows = len(dataset.train.reward)
     if train_rows < settings.min_train_rows:
@@ -97,7 +107,7 @@ def build(settings: DatasetSettings, dataset_id: str) -> tuple[dict[str, Any], D
             f"({dataset.records} records accepted, {len(dataset.eval.reward)} in eval, "
             f"{dataset.bad_rows.total} bad rows; see {uri}{REPORT_FILE})")
     for name, body in files(dataset).items():
-        s3.put_object(Bucket=bucket, Key=f"{base}{name}", Body=body, ContentType=JSONL_CONTENT_TYPE)
+        output.put(f"{base}{name}", body, JSONL_CONTENT_TYPE)
 
     result = {"dataset_id": dataset_id, "dataset_uri": uri, "train_uri": f"{uri}train/", "eval_uri": f"{uri}eval/",
               "report_uri": f"{uri}{REPORT_FILE}",

@@ -12,15 +12,17 @@ Logs and metrics carry ids and counts only: never a question or an answer.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.common import clients
+from lambdas.common.rating_files import RatingFiles
 from lambdas.common.startup import Startup
 from lambdas.finetune_dataset import dataset
-from lambdas.finetune_dataset.dataset import InvalidRequest, NotEnoughTrainingData
+from lambdas.finetune_dataset.dataset import DatasetBucket, InvalidRequest, NotEnoughTrainingData
 from lambdas.finetune_dataset.settings import DatasetSettings
 
 __all__ = ["handler", "InvalidRequest", "NotEnoughTrainingData"]
@@ -29,24 +31,34 @@ logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tandem"))
 
-def build_settings() -> DatasetSettings:
+@dataclass(frozen=True)
+class Dependencies:
+    settings: DatasetSettings
+    ratings: RatingFiles
+    output: DatasetBucket
+
+
+def build() -> Dependencies:
     settings = DatasetSettings.from_env()
-    clients.client("s3")  # created now (init phase) instead of in the first invocation's time
-    return settings
+    s3 = clients.client("s3")  # created now (init phase) instead of in the first invocation's time
+    return Dependencies(settings=settings,
+                        ratings=RatingFiles(s3, settings.ratings_bucket, settings.ratings_prefix),
+                        output=DatasetBucket(settings.dataset_bucket, lambda: clients.client("s3")))
 
 
-dependencies = Startup(build_settings)
+dependencies = Startup(build)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = dependencies.get()
+    ready = dependencies.get()
     dataset_id = dataset.dataset_id(event)
     logger.append_keys(dataset_id=dataset_id)
     try:
-        result, built, stats = dataset.build(settings, dataset_id)
+        result, built, stats = dataset.build(ready.settings, dataset_id, ratings=ready.ratings,
+                                             output=ready.output)
     except NotEnoughTrainingData:
         metrics.add_metric(name="DatasetsTooSmall", unit=MetricUnit.Count, value=1)
         logger.warning("not enough training data; only report.json was written")
