@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -28,7 +29,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common import clients, signing
-from lambdas.common.escalations import EscalationConflict, EscalationNotFound, EscalationStore
+from lambdas.common.escalations import EscalationConflict, EscalationNotFound, EscalationState, EscalationStore
 from lambdas.common.http_api import Errors, HttpApi, Problem, Response, json_response
 from lambdas.common.redaction import PiiMasker
 from lambdas.common.session_store import SessionNotFound, SessionStore
@@ -41,6 +42,7 @@ from lambdas.expert_api.knowledge_base import KnowledgeBucket
 from lambdas.expert_api.replies import ReplyNotStored, ReplyStore
 from lambdas.expert_api.request import (
     ExpertRequest,
+    LinkParams,
     after_timestamp,
     body_fields,
     close_flag,
@@ -195,12 +197,30 @@ def messages(escalation_id: str) -> Response:
 
 # Each change checks, in this order: the link (403, 410), the escalation (404), its state (409), the fields (400).
 
-@app.post("/escalations/<escalation_id>/accept")
-def accept(escalation_id: str) -> Response:
+@dataclass(frozen=True)
+class Change:
+    """A change an expert asked for, checked up to its state: the fields are the route's to check."""
+
+    api: ExpertApi
+    request: ExpertRequest
+    fields: dict[str, str]
+    link: LinkParams
+    state: EscalationState
+
+
+def _change(escalation_id: str, link_kind: signing.Action, status: str, action: str) -> Change:
     api, request = _request(escalation_id)
     fields = body_fields(request)
-    state = actions.authorize(api, "review", request.escalation_id, link_params(fields))
-    actions.require_status(state, "pending", "accept")
+    link = link_params(fields)
+    state = actions.authorize(api, link_kind, request.escalation_id, link)
+    actions.require_status(state, status, action)
+    return Change(api, request, fields, link, state)
+
+
+@app.post("/escalations/<escalation_id>/accept")
+def accept(escalation_id: str) -> Response:
+    change = _change(escalation_id, "review", "pending", "accept")
+    api, request, fields, state = change.api, change.request, change.fields, change.state
     accepted = actions.accept(api, state, expert_name(fields))
     metrics.add_metric(name="EscalationsAccepted", unit="Count", value=1)
     logger.info("escalation accepted", extra={"escalation_id": request.escalation_id,
@@ -214,11 +234,8 @@ def accept(escalation_id: str) -> Response:
 
 @app.post("/escalations/<escalation_id>/reply")
 def reply(escalation_id: str) -> Response:
-    api, request = _request(escalation_id)
-    fields = body_fields(request)
-    link = link_params(fields)
-    state = actions.authorize(api, "work", request.escalation_id, link)
-    actions.require_status(state, "accepted", "reply to")
+    change = _change(escalation_id, "work", "accepted", "reply to")
+    api, request, fields, state, link = change.api, change.request, change.fields, change.state, change.link
     replied = actions.reply(api, state, reply_text(fields, max_chars=api.settings.max_reply_chars),
                             reply_id=reply_id(fields))
     if not replied.duplicate:
@@ -232,10 +249,8 @@ def reply(escalation_id: str) -> Response:
 
 @app.post("/escalations/<escalation_id>/resolve")
 def resolve(escalation_id: str) -> Response:
-    api, request = _request(escalation_id)
-    fields = body_fields(request)
-    state = actions.authorize(api, "work", request.escalation_id, link_params(fields))
-    actions.require_status(state, "accepted", "resolve")
+    change = _change(escalation_id, "work", "accepted", "resolve")
+    api, request, fields, state = change.api, change.request, change.fields, change.state
     note = resolution_note(fields, max_chars=api.settings.max_reply_chars)
     close = close_flag(fields)
     resolved = actions.resolve(api, state, note, close)
