@@ -3,7 +3,7 @@ export of a resolved conversation. The rules are plain functions of their inputs
 holds, one small class per AWS service and purpose (the handler builds them; tests may hand in fakes):
 EscalationStore and SessionStore (the sessions table), ReplyStore (an expert's reply, replies.py),
 WorkflowTasks and WorkflowProbe (Step Functions, workflow.py), PiiMasker (Comprehend, lambdas/common/redaction.py)
-and KnowledgeBucket (S3, knowledge_base.py). The handler turns their outcomes and exceptions into HTTP.
+and a BucketWriter (S3, lambdas/common/bucket_writer.py). The handler turns their outcomes and exceptions into HTTP.
 
 A request is checked in a fixed order, and a refused one changes nothing: `authorize` (the link:
 LinkInvalid 403, LinkExpired 410; the escalation: EscalationNotFound 404), `require_status`
@@ -40,11 +40,11 @@ from urllib.parse import urlencode
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common import redaction, signing
+from lambdas.common.bucket_writer import BucketWriter
 from lambdas.common.escalations import EscalationConflict, EscalationState, EscalationStore
 from lambdas.common.redaction import PiiMasker
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Turn
-from lambdas.expert_api.knowledge_base import KnowledgeBucket
 from lambdas.expert_api.replies import ReplyNotStored, ReplyStore
 from lambdas.expert_api.request import LinkParams
 from lambdas.expert_api.settings import ExpertApiSettings
@@ -74,7 +74,7 @@ class ExpertApi:
     tasks: WorkflowTasks  # completes the workflow's accept and resolve tasks
     workflow: WorkflowProbe  # what the workflow did with an accept whose completion failed
     masker: PiiMasker  # used when settings.redact_pii
-    knowledge: KnowledgeBucket
+    knowledge: BucketWriter
 
 
 @dataclass(frozen=True)

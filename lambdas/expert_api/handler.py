@@ -29,6 +29,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common import clients, signing
+from lambdas.common.bucket_writer import BucketWriter
 from lambdas.common.escalations import EscalationConflict, EscalationNotFound, EscalationState, EscalationStore
 from lambdas.common.http_api import Errors, HttpApi, Problem, Response, json_response
 from lambdas.common.redaction import PiiMasker
@@ -38,7 +39,6 @@ from lambdas.common.startup import Startup
 from lambdas.common.transcript import IDENTIFIER
 from lambdas.expert_api import actions, pages
 from lambdas.expert_api.actions import ExpertApi, WorkflowUnconfirmed
-from lambdas.expert_api.knowledge_base import KnowledgeBucket
 from lambdas.expert_api.replies import ReplyNotStored, ReplyStore
 from lambdas.expert_api.request import (
     ExpertRequest,
@@ -93,7 +93,7 @@ def build_api(settings: ExpertApiSettings) -> ExpertApi:
         tasks=WorkflowTasks(lambda: clients.client("stepfunctions")),
         workflow=WorkflowProbe(lambda: clients.client("stepfunctions")),
         masker=PiiMasker(),
-        knowledge=KnowledgeBucket(settings.knowledge_bucket, lambda: clients.client("s3")))
+        knowledge=BucketWriter(settings.knowledge_bucket, lambda: clients.client("s3")))
 
 
 dependencies = Startup(lambda: build_api(ExpertApiSettings.from_env()))

@@ -1,6 +1,6 @@
 """What the dataset Lambda does: read every rating record file, build the dataset
 (lambdas/common/training_data.py), write it in the layout the fine-tuning pipeline reads. S3 is reached
-through two injected seams only, RatingFiles (the input) and DatasetBucket (the output).
+through two injected seams only, RatingFiles (the input) and a BucketWriter (the output).
 
 Input: every rating file under RATINGS_PREFIX (lambdas/common/rating_files.py: `.jsonl`, `.jsonl.gz`; other
 keys are counted, not read), in key order, so
@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
+from lambdas.common.bucket_writer import BucketWriter
 from lambdas.common.rating_files import RatingFiles
 from lambdas.common.training_data import KTO_FILE, REWARD_FILE, Dataset, build_dataset, to_jsonl
 from lambdas.finetune_dataset.settings import DatasetSettings
@@ -50,17 +51,6 @@ class SourceStats:
     objects_skipped: int = 0  # keys under the prefix that are not *.jsonl
 
 
-class DatasetBucket:
-    """Where datasets are written: one bucket, each object encrypted by the bucket's default."""
-
-    def __init__(self, bucket: str, client: Callable[[], Any]):
-        self.bucket = bucket
-        self.client = client
-
-    def put(self, key: str, body: bytes, content_type: str) -> None:
-        self.client().put_object(Bucket=self.bucket, Key=key, ContentType=content_type, Body=body)
-
-
 def dataset_id(event: Any) -> str:
     value = event.get("dataset_id") if isinstance(event, dict) else None
     if not isinstance(value, str) or not DATASET_ID.fullmatch(value):
@@ -83,7 +73,7 @@ def files(dataset: Dataset) -> dict[str, bytes]:
 
 
 def build(settings: DatasetSettings, dataset_id: str, *, ratings: RatingFiles,
-          output: DatasetBucket) -> tuple[dict[str, Any], Dataset, SourceStats]:
+          output: BucketWriter) -> tuple[dict[str, Any], Dataset, SourceStats]:
     """Reads the rating records, writes the dataset; returns (the Lambda's result, the dataset, what was
     read). Raises NotEnoughTrainingData, after writing report.json, when the train split is too small."""
     listing = ratings.list()

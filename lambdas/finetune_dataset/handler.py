@@ -19,10 +19,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.common import clients
+from lambdas.common.bucket_writer import BucketWriter
 from lambdas.common.rating_files import RatingFiles
 from lambdas.common.startup import Startup
 from lambdas.finetune_dataset import dataset
-from lambdas.finetune_dataset.dataset import DatasetBucket, InvalidRequest, NotEnoughTrainingData
+from lambdas.finetune_dataset.dataset import InvalidRequest, NotEnoughTrainingData
 from lambdas.finetune_dataset.settings import DatasetSettings
 
 __all__ = ["handler", "InvalidRequest", "NotEnoughTrainingData"]
@@ -35,7 +36,7 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tand
 class Dependencies:
     settings: DatasetSettings
     ratings: RatingFiles
-    output: DatasetBucket
+    output: BucketWriter
 
 
 def build() -> Dependencies:
@@ -43,7 +44,7 @@ def build() -> Dependencies:
     s3 = clients.client("s3")  # created now (init phase) instead of in the first invocation's time
     return Dependencies(settings=settings,
                         ratings=RatingFiles(s3, settings.ratings_bucket, settings.ratings_prefix),
-                        output=DatasetBucket(settings.dataset_bucket, lambda: clients.client("s3")))
+                        output=BucketWriter(settings.dataset_bucket, lambda: clients.client("s3")))
 
 
 dependencies = Startup(build)

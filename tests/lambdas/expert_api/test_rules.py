@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from lambdas.common.bucket_writer import BucketWriter
 from lambdas.common.escalations import EscalationConflict, EscalationState, EscalationStore
 from lambdas.common.redaction import PiiMasker, RedactionFailed
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Turn
 from lambdas.expert_api import actions
 from lambdas.expert_api.actions import CLOSED_MESSAGE, ExpertApi, WorkflowUnconfirmed
-from lambdas.expert_api.knowledge_base import KnowledgeBucket
 from lambdas.expert_api.replies import ReplyNotStored, ReplyStore
 from lambdas.expert_api.settings import ExpertApiSettings
 from lambdas.expert_api.workflow import WorkflowGone, WorkflowProbe, WorkflowTasks, WorkflowUnavailable
@@ -79,7 +79,7 @@ def client_error(code: str) -> ClientError:
 @pytest.mark.parametrize("fake, real", [
     (FakeEscalations, EscalationStore), (FakeSessions, SessionStore), (FakeReplies, ReplyStore),
     (FakeTasks, WorkflowTasks), (FakeProbe, WorkflowProbe), (FakeMasker, PiiMasker),
-    (FakeKnowledgeBucket, KnowledgeBucket),
+    (FakeKnowledgeBucket, BucketWriter),
 ])
 def test_each_fake_takes_the_parameters_of_the_class_it_stands_in_for(fake, real):
     methods = [name for name, _ in inspect.getmembers(fake, inspect.isfunction) if not name.startswith("_")]

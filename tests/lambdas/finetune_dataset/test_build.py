@@ -9,8 +9,9 @@ from typing import Iterator
 
 import pytest
 
+from lambdas.common.bucket_writer import BucketWriter
 from lambdas.common.rating_files import Listing
-from lambdas.finetune_dataset.dataset import DatasetBucket, NotEnoughTrainingData, build
+from lambdas.finetune_dataset.dataset import NotEnoughTrainingData, build
 from lambdas.finetune_dataset.settings import DatasetSettings
 from tests.lambdas.finetune_dataset.conftest import ENVIRONMENT, rating_line
 
@@ -47,7 +48,7 @@ def ratings_of(sessions: int) -> FakeRatings:
                        skipped=1)
 
 
-@pytest.mark.parametrize("fake, real", [(FakeBucket, DatasetBucket)])
+@pytest.mark.parametrize("fake, real", [(FakeBucket, BucketWriter)])
 def test_the_fake_takes_the_parameters_of_the_class_it_stands_in_for(fake, real):
     assert str(inspect.signature(fake.put)) == str(inspect.signature(real.put))
 

@@ -1,13 +1,13 @@
-"""Where the knowledge-base export of a resolved conversation is written: S3 holds the document and its
-metadata file (the knowledge base's data source). Its personal data is masked first through
-redaction.PiiMasker; what the document says is decided in actions.py."""
+"""The seam through which a function writes whole objects to one S3 bucket (encrypted by the bucket's
+default): the expert API's knowledge-base documents, the dataset step's training files. Errors are raised as
+botocore raised them; what one means is the caller's rule."""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
 
-class KnowledgeBucket:
+class BucketWriter:
     def __init__(self, bucket: str, client: Callable[[], Any]):
         self.bucket = bucket
         self.client = client
