@@ -6,7 +6,9 @@ The chatbot only writes the table: the escalation workflow and the transcripts f
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from datetime import date
+
+from aws_cdk import Annotations, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
@@ -18,30 +20,18 @@ from lambdas.chatbot.request import SESSION_ID
 from lambdas.chatbot.settings import ChatbotSettings
 from stacks.config import TandemConfig
 from stacks.constructs.alarm_topic import notify
+from stacks.constructs.bedrock_access import BedrockAccess
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.rest_api import logged_rest_api
+from stacks.model_lifecycle import lifecycle_warning
 
 METRICS_NAMESPACE = "Tandem"
-# Geographic cross-region inference profiles ("us.anthropic...") route to the base model in any region
-# of their geography.
-_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.", "global.")
 # Failures the chatbot counts (Powertools metrics); each gets an alarm.
 COUNTED_FAILURES = ("GateFailures", "ModelFailures", "StorageFailures")
 # What the chatbot does with the sessions table: load a session and its turns, and one transaction per turn.
 SESSION_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem")
-
-
-def bedrock_model_arns(stack: Stack, model_id: str) -> list[str]:
-    """The ARNs bedrock:InvokeModel must allow for a model id, an inference profile id or an ARN."""
-    if model_id.startswith("arn:"):
-        return [model_id]
-    if model_id.startswith(_PROFILE_PREFIXES):
-        base = model_id.split(".", 1)[1]
-        return [f"arn:{stack.partition}:bedrock:{stack.region}:{stack.account}:inference-profile/{model_id}",
-                f"arn:{stack.partition}:bedrock:*::foundation-model/{base}"]
-    return [f"arn:{stack.partition}:bedrock:{stack.region}::foundation-model/{model_id}"]
 
 
 class ChatbotStack(Stack):
@@ -77,9 +67,8 @@ class ChatbotStack(Stack):
         model_ids = {config.model_id}
         if config.sentiment_detector == "llm":
             model_ids.add(config.effective_gate_model_id)
-        role.add_to_policy(iam.PolicyStatement(
-            sid="InvokeConfiguredModels", actions=["bedrock:InvokeModel"],
-            resources=sorted({arn for m in model_ids for arn in bedrock_model_arns(self, m)})))
+        BedrockAccess(self, "ChatbotModels", role=role, model_ids=model_ids)
+        self._warn_about_retired_models(config)
         if config.knowledge_base_id:
             role.add_to_policy(iam.PolicyStatement(
                 sid="RetrieveFromKnowledgeBase", actions=["bedrock:Retrieve"],
@@ -102,6 +91,15 @@ class ChatbotStack(Stack):
         return chatbot
 
     # Who may call ----------------------------------------------------------------------------------
+
+    def _warn_about_retired_models(self, config: TandemConfig) -> None:
+        keys = {"model_id": config.model_id}
+        if config.sentiment_detector == "llm" and config.gate_model_id:
+            keys["gate_model_id"] = config.gate_model_id
+        for key, model_id in keys.items():
+            warning = lifecycle_warning(key, model_id, date.today())
+            if warning:
+                Annotations.of(self).add_warning_v2("tandem:model-lifecycle", warning)
 
     def _user_pool(self, config: TandemConfig) -> tuple[cognito.UserPool, cognito.UserPoolClient]:
         mfa = {"off": cognito.Mfa.OFF, "optional": cognito.Mfa.OPTIONAL, "required": cognito.Mfa.REQUIRED}[config.mfa]

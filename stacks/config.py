@@ -106,7 +106,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class TandemConfig:
     # Answer chain
-    model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    model_id: str = "global.anthropic.claude-haiku-4-5-20251001-v1:0"
     model_provider: str = ""
     temperature: float = 0.2
     max_tokens: int = 512

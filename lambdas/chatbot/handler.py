@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from langchain_aws import ChatBedrockConverse
 
+from lambdas.chatbot import model_ids
 from lambdas.chatbot.answer import Answerer
 from lambdas.chatbot.request import customer_id, parse_chat_request, parse_messages_request
 from lambdas.chatbot.sentiment import make_detector
@@ -82,8 +83,9 @@ def _chat_model(settings: ChatbotSettings, purpose: str, **kwargs: Any) -> ChatB
     # creating one (a cold-start cost) unless such a profile is configured.
     uses_profile = "application-inference-profile" in settings.model_id + settings.gate_model_id
     control = clients.client("bedrock") if uses_profile else runtime
-    if kwargs["model_id"].startswith("arn:"):  # e.g. a model brought in by Bedrock Custom Model Import
-        kwargs["provider"] = settings.model_provider
+    # Given, not guessed: langchain-aws cannot read it from an ARN (e.g. a model brought in by Bedrock Custom
+    # Model Import) and knows only some inference profile prefixes ("in." is not among them).
+    kwargs["provider"] = model_ids.provider(kwargs["model_id"]) or settings.model_provider
     return ChatBedrockConverse(client=runtime, bedrock_client=control, **kwargs)
 
 

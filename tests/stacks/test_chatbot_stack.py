@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 
 from lambdas.chatbot.handler import app as chatbot_app
 from lambdas.chatbot.settings import ChatbotSettings
 from stacks.chatbot_stack import COUNTED_FAILURES
 from stacks.config import TandemConfig
+from stacks.model_lifecycle import lifecycle_warning
+from testing.tandem_app import tandem_stacks
 from tests.stacks.api_routes import api_methods
 from tests.stacks.conftest import as_list, statement, statements
 
@@ -123,32 +126,120 @@ def test_user_pool_is_admin_only_with_strong_passwords(make_template):
 
 # IAM ---------------------------------------------------------------------------------------------------
 
-def test_model_permission_is_scoped_to_the_configured_model(template):
-    stmt = statement(template, "InvokeConfiguredModels")
-    assert as_list(stmt["Action"]) == ["bedrock:InvokeModel"]
-    resources = json.dumps(stmt["Resource"])
-    assert f"foundation-model/{DEFAULT.model_id}" in resources
-    assert len(as_list(stmt["Resource"])) == 1
+HAIKU = "anthropic.claude-haiku-4-5-20251001-v1:0"
 
 
-def test_inference_profile_grants_the_profile_and_its_base_model(make_template):
-    template = make_template(model_id="us.anthropic.claude-3-5-haiku-20241022-v1:0")
-    resources = json.dumps(statement(template, "InvokeConfiguredModels")["Resource"])
-    assert "inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0" in resources
-    assert "bedrock:*::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0" in resources
+def model_statements(template: Template) -> dict[str, dict]:
+    """The statements that let the chatbot invoke Bedrock models, by Sid."""
+    found = {s["Sid"]: s for s in statements(template) if "bedrock:InvokeModel" in as_list(s["Action"])}
+    assert all(as_list(s["Action"]) == ["bedrock:InvokeModel"] for s in found.values())
+    return found
+
+
+def text(value) -> str | list:
+    """An ARN as CloudFormation will resolve it, with ${Ref} for references: '${AWS::Region}'."""
+    if isinstance(value, list):
+        return [text(v) for v in value]
+    if isinstance(value, dict) and "Ref" in value:
+        return "${" + value["Ref"] + "}"
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(str(text(p)) for p in parts)
+    return value
+
+
+PROFILE = "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/"
+MODEL = "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/"
+
+
+def test_the_default_model_is_active_and_reached_through_the_global_profile():
+    assert DEFAULT.model_id == f"global.{HAIKU}"
+    assert lifecycle_warning("model_id", DEFAULT.model_id, date(2026, 11, 30)) is None
+
+
+def test_the_global_profile_gets_the_three_statements_aws_documents(template):
+    """AWS: the profile in the Region, the model in the Region through the profile, and the Region-less
+    global model ARN through the profile with aws:RequestedRegion "unspecified"."""
+    found = {sid: text(s["Resource"]) for sid, s in model_statements(template).items()}
+    profile = f"{PROFILE}global.{HAIKU}"
+    assert found == {
+        "InvokeGlobalProfiles": profile,
+        "InvokeModelsThroughGlobalProfilesInRegion": f"{MODEL}{HAIKU}",
+        "InvokeModelsThroughGlobalProfiles": f"arn:${{AWS::Partition}}:bedrock:::foundation-model/{HAIKU}",
+    }
+    region = {"Ref": "AWS::Region"}
+    statements_ = model_statements(template)
+    assert statements_["InvokeGlobalProfiles"]["Condition"] == {"StringEquals": {"aws:RequestedRegion": region}}
+    in_region = statements_["InvokeModelsThroughGlobalProfilesInRegion"]["Condition"]["StringEquals"]
+    assert in_region["aws:RequestedRegion"] == region and text(in_region["bedrock:InferenceProfileArn"]) == [profile]
+    everywhere = statements_["InvokeModelsThroughGlobalProfiles"]["Condition"]["StringEquals"]
+    assert everywhere["aws:RequestedRegion"] == "unspecified"
+    assert text(everywhere["bedrock:InferenceProfileArn"]) == [profile]
+
+
+def test_a_geographic_profile_grants_the_profile_and_its_model_only_through_it(make_template):
+    found = model_statements(make_template(model_id=f"eu.{HAIKU}"))
+    assert set(found) == {"InvokeConfiguredModels", "InvokeModelsThroughGeographicProfiles"}
+    profile = f"{PROFILE}eu.{HAIKU}"
+    assert text(found["InvokeConfiguredModels"]["Resource"]) == profile
+    assert "Condition" not in found["InvokeConfiguredModels"]
+    through = found["InvokeModelsThroughGeographicProfiles"]
+    assert text(through["Resource"]) == f"arn:${{AWS::Partition}}:bedrock:*::foundation-model/{HAIKU}"
+    assert text(through["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"]) == [profile]
+    assert list(through["Condition"]) == ["StringEquals"] and list(through["Condition"]["StringEquals"]) == [
+        "bedrock:InferenceProfileArn"]
+
+
+def test_a_foundation_model_id_is_granted_in_the_stacks_region_only(make_template):
+    found = model_statements(make_template(model_id="amazon.nova-micro-v1:0"))
+    assert set(found) == {"InvokeConfiguredModels"}
+    assert text(found["InvokeConfiguredModels"]["Resource"]) == f"{MODEL}amazon.nova-micro-v1:0"
+    assert "Condition" not in found["InvokeConfiguredModels"]
 
 
 def test_an_imported_model_is_granted_by_its_arn_and_nothing_else(make_template):
     arn = "arn:aws:bedrock:us-east-1:123456789012:imported-model/abcd1234efgh"  # Custom Model Import's ARN
-    template = make_template(model_id=arn, model_provider="meta")
-    assert statement(template, "InvokeConfiguredModels")["Resource"] == arn
+    found = model_statements(make_template(model_id=arn, model_provider="meta"))
+    assert set(found) == {"InvokeConfiguredModels"}
+    assert found["InvokeConfiguredModels"]["Resource"] == arn
 
 
 def test_llm_detector_adds_the_gate_model(make_template):
     template = make_template(sentiment_detector="llm", gate_model_id="amazon.nova-micro-v1:0")
-    resources = json.dumps(statement(template, "InvokeConfiguredModels")["Resource"])
-    assert "foundation-model/amazon.nova-micro-v1:0" in resources
-    assert f"foundation-model/{DEFAULT.model_id}" in resources
+    found = model_statements(template)
+    assert text(found["InvokeConfiguredModels"]["Resource"]) == f"{MODEL}amazon.nova-micro-v1:0"
+    assert text(found["InvokeGlobalProfiles"]["Resource"]) == f"{PROFILE}global.{HAIKU}"
+
+
+def test_a_gate_model_of_another_detector_is_not_granted(make_template):
+    template = make_template(sentiment_detector="vader", gate_model_id="amazon.nova-micro-v1:0")
+    assert "nova-micro" not in json.dumps(model_statements(template))
+
+
+# Model lifecycle ---------------------------------------------------------------------------------------
+
+def synth_warnings(**overrides) -> list[str]:
+    annotations = Annotations.from_stack(tandem_stacks(**overrides)["chatbot"])
+    return [w.entry.data for w in annotations.find_warning("*", Match.string_like_regexp("tandem:model-lifecycle"))]
+
+
+def test_a_retired_model_warns_at_synth_naming_the_replacement_and_synth_still_succeeds(make_template):
+    warnings = synth_warnings(model_id="anthropic.claude-3-haiku-20240307-v1:0")
+    assert len(warnings) == 1
+    assert "'model_id' = 'anthropic.claude-3-haiku-20240307-v1:0' has been end-of-life" in warnings[0]
+    assert f"global.{HAIKU}" in warnings[0] and "get-foundation-model" in warnings[0]
+    chatbot_function(make_template(model_id="anthropic.claude-3-haiku-20240307-v1:0"))  # the stack still synthesizes
+
+
+def test_a_retired_gate_model_warns_only_with_the_llm_detector():
+    legacy_sonnet = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    assert synth_warnings(sentiment_detector="vader", gate_model_id=legacy_sonnet) == []
+    warnings = synth_warnings(sentiment_detector="llm", gate_model_id=legacy_sonnet)
+    assert len(warnings) == 1 and f"'gate_model_id' = '{legacy_sonnet}'" in warnings[0]
+
+
+def test_the_default_configuration_gives_no_lifecycle_warning():
+    assert synth_warnings() == []
 
 
 @pytest.mark.parametrize("detector, has_comprehend", [("comprehend", True), ("vader", False), ("llm", False)])

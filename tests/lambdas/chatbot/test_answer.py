@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 from botocore.stub import Stubber
 
+from lambdas.chatbot import handler
 from lambdas.chatbot.answer import documents_to_sources, history_messages, reference_block
 from lambdas.common import clients
 from lambdas.common.transcript import Source, Turn
@@ -172,3 +173,12 @@ def test_any_failure_inside_the_chain_becomes_a_model_failure():
     result = Answerer(model=Broken(), model_id="m", system_prompt="p").answer("hi", [])
     assert isinstance(result, ModelFailure)
     assert result.error == "KeyError"
+
+
+@pytest.mark.parametrize("model_id", ["in.anthropic.claude-haiku-4-5-20251001-v1:0",
+                                      "global.anthropic.claude-haiku-4-5-20251001-v1:0"])
+def test_the_provider_of_an_inference_profile_is_the_model_behind_it(aws, configure, model_id):
+    """langchain-aws shapes requests by provider, and would read "in." (India's profile) as a provider."""
+    configure(model_id=model_id)
+
+    assert handler.dependencies.get().answerer.model.provider == "anthropic"
