@@ -7,7 +7,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.chatbot_stack import ChatbotStack
-from stacks.config import TandemConfig, config_keys, load_config
+from stacks.config import RETIRED_KEYS, TandemConfig, config_keys, load_config
 from stacks.data_stack import DataStack
 from stacks.escalation_stack import EscalationStack
 from stacks.feedback_stack import FeedbackStack
@@ -16,7 +16,8 @@ from stacks.outbox_stack import OutboxStack
 
 
 def read_config(app: cdk.App) -> TandemConfig:
-    return load_config({key: app.node.try_get_context(key) for key in config_keys()})
+    # Retired keys too, so that a cdk.json that still sets one is told what replaced it.
+    return load_config({key: app.node.try_get_context(key) for key in [*config_keys(), *RETIRED_KEYS]})
 
 
 def create_stacks(app: cdk.App, config: TandemConfig) -> dict[str, cdk.Stack]:

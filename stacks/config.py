@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from lambdas.chatbot.human_request import LANGUAGES as HUMAN_REQUEST_LANGUAGES
 from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS, ChatbotSettings
 from lambdas.common.env_settings import (
     BUCKET_NAME,
@@ -95,6 +96,15 @@ SETTINGS_BUDGET_BYTES = 3400
 API_TIMEOUT_SECONDS = 29
 
 
+# Keys an older cdk.json may still set, and what replaced them.
+RETIRED_KEYS = {
+    "negative_threshold": "vader_negative_threshold, comprehend_negative_threshold and llm_negative_threshold "
+                          "(each detector's scores differ)",
+    "human_request_phrases": "human_request_languages and human_request_patterns (requests are recognised as "
+                             "requests, not words)",
+}
+
+
 class ConfigError(ValueError):
     """A cdk.json context value that Tandem cannot run with."""
 
@@ -125,12 +135,16 @@ class TandemConfig:
     sentiment_detector: str = "comprehend"
     gate_model_id: str = ""
     language_code: str = "en"
-    negative_threshold: float = 0.75
+    # Each detector's scores mean something different: one threshold each, calibrated on the evaluation set
+    # (tools/evaluate_gate.py; bench/RESULTS.md has the measurements).
+    vader_negative_threshold: float = 0.45
+    comprehend_negative_threshold: float = 0.75
+    llm_negative_threshold: float = 0.75
     consecutive_negative_turns: int = 3
-    human_request_phrases: tuple[str, ...] = (
-        "agent", "human", "real person", "talk to a person", "speak to a person", "representative", "operator",
-    )
+    human_request_languages: tuple[str, ...] = HUMAN_REQUEST_LANGUAGES
+    human_request_patterns: tuple[str, ...] = ()
     escalate_on_model_error: bool = True
+    escalate_on_frustration_cues: bool = True
     handoff_message: str = (
         "I'm bringing in a human expert to help you. Please stay here: they will reply in this conversation."
     )
@@ -258,13 +272,13 @@ def _as_bool(key: str, value: Any) -> bool:
     return _accepts(key, value, FLAG)
 
 
-def _as_phrases(key: str, value: Any) -> tuple[str, ...]:
-    value = _from_json(key, value, "a JSON list of non-empty phrases")
-    if not isinstance(value, (list, tuple)) or not 0 < len(value) <= 30 or not all(
-        isinstance(p, str) and 0 < len(p.strip()) <= 50 for p in value
+def _as_strings(key: str, value: Any) -> tuple[str, ...]:
+    value = _from_json(key, value, "a JSON list of strings")
+    if not isinstance(value, (list, tuple)) or not len(value) <= 30 or not all(
+        isinstance(p, str) and 0 < len(p.strip()) <= 200 for p in value
     ):
-        raise ConfigError(key, value, "a non-empty list of at most 30 non-empty phrases of at most 50 characters")
-    return tuple(p.strip().lower() for p in value)
+        raise ConfigError(key, value, "a list of at most 30 non-empty strings of at most 200 characters")
+    return tuple(p.strip() for p in value)
 
 
 def _as_hyperparameters(key: str, value: Any) -> tuple[tuple[str, str], ...]:
@@ -303,10 +317,23 @@ def _as_hyperparameters(key: str, value: Any) -> tuple[tuple[str, str], ...]:
 
 
 _COERCE: dict[type | str, Callable[[str, Any], Any]] = {
-    "str": _as_str, "int": _as_int, "float": _as_float, "bool": _as_bool, "tuple[str, ...]": _as_phrases,
+    "str": _as_str, "int": _as_int, "float": _as_float, "bool": _as_bool, "tuple[str, ...]": _as_strings,
     "tuple[tuple[str, str], ...]": _as_hyperparameters,
 }
 _MESSAGE = matching(r"(?s).{1,500}", "a non-empty message of at most 500 characters")
+
+
+def _request_pattern(text: str) -> str:
+    try:
+        compiled = re.compile(text, re.IGNORECASE)
+    except re.error:
+        raise ValueError(text) from None
+    if compiled.search(""):
+        raise ValueError(text)  # it would match every message
+    return text
+
+
+_REQUEST_PATTERN = Parser("a Python regular expression that does not match an empty message", _request_pattern)
 
 
 def _validate(c: TandemConfig) -> None:
@@ -343,7 +370,14 @@ def _validate(c: TandemConfig) -> None:
         )
     _accepts("sentiment_detector", c.sentiment_detector, one_of(*SENTIMENT_DETECTORS))
     _accepts("language_code", c.language_code, _LANGUAGE_CODE)
-    _accepts("negative_threshold", c.negative_threshold, number(0.0, 1.0))
+    for detector in SENTIMENT_DETECTORS:
+        _accepts(f"{detector}_negative_threshold", getattr(c, f"{detector}_negative_threshold"), number(0.0, 1.0))
+    unknown = [code for code in c.human_request_languages if code not in HUMAN_REQUEST_LANGUAGES]
+    if unknown:
+        raise ConfigError("human_request_languages", list(c.human_request_languages),
+                          f"language codes among {', '.join(HUMAN_REQUEST_LANGUAGES)} (not {', '.join(unknown)})")
+    for pattern in c.human_request_patterns:
+        _accepts("human_request_patterns", pattern, _REQUEST_PATTERN)
     _accepts("consecutive_negative_turns", c.consecutive_negative_turns, integer(0, 20))
     for key in ("handoff_message", "model_error_message", "busy_message", "handback_message"):
         _accepts(key, getattr(c, key), _MESSAGE)
@@ -366,7 +400,7 @@ def _validate(c: TandemConfig) -> None:
     _validate_finetune(c)
     size = len(ChatbotSettings.context_json(c).encode())
     if size > SETTINGS_BUDGET_BYTES:
-        largest = max(("system_prompt", "handoff_message", "model_error_message", "human_request_phrases"),
+        largest = max(("system_prompt", "handoff_message", "model_error_message", "human_request_patterns"),
                       key=lambda k: len(json.dumps(getattr(c, k))))
         raise ConfigError(largest, getattr(c, largest),
                           f"shorter text: the settings take {size} bytes of the chatbot's {SETTINGS_BUDGET_BYTES}-byte "
@@ -438,6 +472,9 @@ def _validate_finetune(c: TandemConfig) -> None:
 
 def load_config(context: Mapping[str, Any]) -> TandemConfig:
     """Build the config from CDK context values; keys Tandem does not know are left to CDK."""
+    for key, successor in RETIRED_KEYS.items():
+        if context.get(key) is not None:
+            raise ConfigError(key, context[key], f"no value: '{key}' was replaced by {successor}")
     values: dict[str, Any] = {}
     for f in dataclasses.fields(TandemConfig):
         if f.name in context and context[f.name] is not None:
@@ -467,4 +504,4 @@ def defaults_as_context() -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
-__all__ = ["ConfigError", "TandemConfig", "load_config", "config_keys", "defaults_as_context", "ecr_image_parts"]
+__all__ = ["RETIRED_KEYS", "ConfigError", "TandemConfig", "load_config", "config_keys", "defaults_as_context", "ecr_image_parts"]

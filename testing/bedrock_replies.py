@@ -11,9 +11,11 @@ def converse_text(text: str, stop_reason: str = "end_turn") -> dict[str, Any]:
             "usage": {"inputTokens": 12, "outputTokens": 7, "totalTokens": 19}, "metrics": {"latencyMs": 150}}
 
 
-def converse_verdict(label: Any, score: Any, reason: str = "tone of the message") -> dict[str, Any]:
-    tool_use = {"toolUseId": "tooluse_1", "name": "SentimentVerdict",
-                "input": {"label": label, "score": score, "reason": reason}}
+def converse_verdict(label: Any, score: Any, reason: Any = "tone of the message",
+                     asks_for_human: Any = False) -> dict[str, Any]:
+    """The gate model calling the GateVerdict tool with these arguments (as given: tests send off-format ones)."""
+    tool_use = {"toolUseId": "tooluse_1", "name": "GateVerdict",
+                "input": {"label": label, "score": score, "asks_for_human": asks_for_human, "reason": reason}}
     return {"output": {"message": {"role": "assistant", "content": [{"toolUse": tool_use}]}}, "stopReason": "tool_use",
             "usage": {"inputTokens": 30, "outputTokens": 20, "totalTokens": 50}, "metrics": {"latencyMs": 90}}
 

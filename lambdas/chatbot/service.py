@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lambdas.chatbot.answer import Answer, Answerer, ModelFailure
+from lambdas.chatbot.frustration import FrustrationCues
+from lambdas.chatbot.human_request import HumanRequestMatcher
 from lambdas.chatbot.policy import EscalationPolicy
 from lambdas.chatbot.request import ChatRequest
-from lambdas.chatbot.sentiment import SentimentDetector
+from lambdas.chatbot.sentiment import GateReading, SentimentDetector
 from lambdas.chatbot.settings import ChatbotSettings
 from lambdas.common.session_store import EscalationAlreadyOpen, SessionState, SessionStore
+from lambdas.common.text_normalization import normalize
 from lambdas.common.transcript import EscalationRecord, Sentiment, Turn, new_id, utc_now
 
 
@@ -92,7 +95,9 @@ class ChatService:
         self.logger = logger
         self.gate_grace_seconds = gate_grace_seconds
         self.policy = EscalationPolicy(
-            human_request_phrases=settings.human_request_phrases,
+            human_requests=HumanRequestMatcher(settings.human_request_languages, settings.human_request_patterns),
+            frustration_cues=(FrustrationCues(settings.human_request_languages)
+                              if settings.escalate_on_frustration_cues else None),
             negative_threshold=settings.negative_threshold,
             consecutive_negative_turns=settings.consecutive_negative_turns,
             escalate_on_model_error=settings.escalate_on_model_error,
@@ -110,23 +115,28 @@ class ChatService:
         received_at = utc_now()
         history = session.recent_turns[-self.settings.history_turns:] if self.settings.history_turns else []
 
-        detection = self.executor.submit(self._detect, request.message)
+        # Rules and detectors read one canonical form of the text; the stored turn keeps what was typed.
+        normalized = normalize(request.message)
+        detection = self.executor.submit(self._detect, normalized)
         # An explicit request for a human is settled without the model: no tokens spent on an unread answer.
-        answering = None if self.policy.asks_for_human(request.message) else self.executor.submit(
+        answering = None if self.policy.human_request(normalized) else self.executor.submit(
             self.answerer.answer, request.message, history)
         answer = answering.result() if answering is not None else None
-        sentiment = self._await_gate(detection, answered=answering is not None)
+        reading = self._await_gate(detection, answered=answering is not None)
+        sentiment = reading.sentiment if reading is not None else None
 
         if isinstance(answer, ModelFailure):
             self.metrics.add_metric("ModelFailures", "Count", 1)
             self.logger.error("model failed to answer", extra={"error": answer.error, "session_id": session.session_id})
-        reason = self.policy.decide(request.message, sentiment, session.recent_turns,
-                                    model_failed=isinstance(answer, ModelFailure))
+        decision = self.policy.decide(normalized, reading, session.recent_turns,
+                                      model_failed=isinstance(answer, ModelFailure))
+        reason = decision.reason if decision is not None else None
         customer_turn = Turn(role="customer", text=request.message, created_at=received_at, sentiment=sentiment)
         escalation = None
-        if reason is not None and session.open_escalation_id is None:
-            escalation = EscalationRecord(session_id=session.session_id, reason=reason,
-                                          turn_id=customer_turn.turn_id, sentiment=sentiment)
+        if decision is not None and session.open_escalation_id is None:
+            escalation = EscalationRecord(session_id=session.session_id, reason=decision.reason,
+                                          turn_id=customer_turn.turn_id, sentiment=sentiment,
+                                          explanation=decision.explanation())
         reply_turn = self._reply(answer, reason, reply_to=customer_turn.turn_id)
 
         try:
@@ -136,10 +146,12 @@ class ChatService:
             escalation = None
             session = self.store.load(session.session_id, customer_id, recent_items=0)
             self.store.record(session, [customer_turn, reply_turn], None)
-        if escalation is not None:
+        if escalation is not None and decision is not None:
             self.metrics.add_metric("Escalations", "Count", 1)
+            # The rule and signal, never the excerpt: customer words stay out of the logs.
             self.logger.info("escalation recorded", extra={"escalation_id": escalation.escalation_id,
-                                                           "reason": escalation.reason})
+                                                           "reason": escalation.reason, "rule": decision.rule,
+                                                           "signal": decision.signal})
         elif reason is not None:
             self.logger.info("escalation already open", extra={"escalation_id": session.open_escalation_id})
         return TurnResult(session_id=session.session_id, customer_turn=customer_turn, reply_turn=reply_turn,
@@ -168,7 +180,7 @@ class ChatService:
             body["expert"] = session.owner
         return body
 
-    def _await_gate(self, detection: Future[Sentiment | None], *, answered: bool) -> Sentiment | None:
+    def _await_gate(self, detection: Future[GateReading | None], *, answered: bool) -> GateReading | None:
         """Once the answer is there, the gate gets a short grace, not its whole retry budget: a stalled
         detector must not hold up the reply. Its thread finishes on its own; the executor has room for it."""
         try:
@@ -179,7 +191,7 @@ class ChatService:
                                 extra={"detector": self.detector.name, "grace_seconds": self.gate_grace_seconds})
             return None
 
-    def _detect(self, message: str) -> Sentiment | None:
+    def _detect(self, message: str) -> GateReading | None:
         try:
             return self.detector.detect(message)
         except Exception as error:  # any detector fault: the gate must never take the answer down with it

@@ -51,10 +51,14 @@ class ChatbotSettings(EnvSettings):
     sentiment_detector: str
     gate_model_id: str
     language_code: str
-    negative_threshold: float
+    vader_negative_threshold: float
+    comprehend_negative_threshold: float
+    llm_negative_threshold: float
     consecutive_negative_turns: int
-    human_request_phrases: tuple[str, ...]
+    human_request_languages: tuple[str, ...]
+    human_request_patterns: tuple[str, ...]
     escalate_on_model_error: bool
+    escalate_on_frustration_cues: bool
     handoff_message: str
     model_error_message: str
     max_message_chars: int
@@ -85,11 +89,17 @@ class ChatbotSettings(EnvSettings):
         if missing:
             raise SettingsError(ENV_VAR, f"lacks {', '.join(missing)}")
         data = {k: values[k] for k in cls.context_keys()}
-        data["human_request_phrases"] = tuple(data["human_request_phrases"])
+        for key in ("human_request_languages", "human_request_patterns"):
+            data[key] = tuple(data[key])
         return read(cls, environ, **data)
 
     def to_env(self) -> dict[str, str]:
         return {ENV_VAR: self.context_json(self), **super().to_env()}
+
+    @property
+    def negative_threshold(self) -> float:
+        """The configured detector's own threshold."""
+        return float(getattr(self, f"{self.sentiment_detector}_negative_threshold"))
 
     @property
     def effective_gate_model_id(self) -> str:

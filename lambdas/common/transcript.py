@@ -135,6 +135,8 @@ class EscalationRecord:
     resolved_at: str | None = None
     note: str | None = None  # the expert's resolution note, or why the workflow failed
     ended_at: str | None = None  # when the workflow gave up on it (timed out, failed, or could not start)
+    # Why the gate decided so: {"rule", "signal", "excerpt"} (lambdas/chatbot/policy.py GateDecision).
+    explanation: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -147,6 +149,7 @@ class EscalationRecord:
             sentiment=Sentiment.from_dict(data["sentiment"]) if data.get("sentiment") else None,
             accepted_by=data.get("accepted_by"), accepted_at=data.get("accepted_at"),
             resolved_at=data.get("resolved_at"), note=data.get("note"), ended_at=data.get("ended_at"),
+            explanation=dict(data["explanation"]) if data.get("explanation") else None,
         )
 
     @property

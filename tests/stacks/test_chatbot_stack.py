@@ -42,8 +42,8 @@ def test_function_settings_are_the_config_values(template):
     settings = json.loads(env["CHATBOT_SETTINGS"])
     assert set(settings) == set(ChatbotSettings.context_keys())
     assert settings["model_id"] == DEFAULT.model_id
-    assert settings["negative_threshold"] == DEFAULT.negative_threshold
-    assert settings["human_request_phrases"] == list(DEFAULT.human_request_phrases)
+    assert settings["vader_negative_threshold"] == DEFAULT.vader_negative_threshold
+    assert settings["human_request_languages"] == list(DEFAULT.human_request_languages)
     assert "SESSIONS_TABLE" in env
     # The turn goes to the table only; the transcript and the workflow follow from its stream.
     assert "TRANSCRIPTS_BUCKET" not in env and "ESCALATION_STATE_MACHINE_ARN" not in env

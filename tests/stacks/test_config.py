@@ -28,11 +28,21 @@ def test_unknown_context_keys_are_left_to_cdk():
 
 def test_command_line_strings_are_coerced():
     config = load_config({"temperature": "0.5", "max_tokens": "256", "snapstart": "false",
-                          "human_request_phrases": '["agent", "Human Please"]'})
+                          "human_request_languages": '["en", "de"]',
+                          "human_request_patterns": '["\\\\bPaging\\\\s+Dr\\\\b"]'})
     assert config.temperature == 0.5
     assert config.max_tokens == 256
     assert config.snapstart is False
-    assert config.human_request_phrases == ("agent", "human please")
+    assert config.human_request_languages == ("en", "de")
+    assert config.human_request_patterns == (r"\bPaging\s+Dr\b",)  # kept as written: a pattern's case matters
+
+
+@pytest.mark.parametrize(("key", "successor"), [("negative_threshold", "vader_negative_threshold"),
+                                                 ("human_request_phrases", "human_request_patterns")])
+def test_a_retired_key_is_refused_naming_what_replaced_it(key, successor):
+    with pytest.raises(ConfigError) as error:
+        load_config({key: ["agent"] if key == "human_request_phrases" else 0.5})
+    assert error.value.key == key and successor in str(error.value)
 
 
 def test_config_is_frozen():
@@ -43,8 +53,9 @@ def test_config_is_frozen():
 @pytest.mark.parametrize("key, value, accepted", [
     ("alarm_email", "ops@@example", "an email address"),
     ("alarm_email", "ops example.com", "an email address"),
-    ("negative_threshold", 1.5, "from 0.0 to 1.0"),
-    ("negative_threshold", -0.1, "from 0.0 to 1.0"),
+    ("vader_negative_threshold", 1.5, "from 0.0 to 1.0"),
+    ("comprehend_negative_threshold", -0.1, "from 0.0 to 1.0"),
+    ("llm_negative_threshold", 2, "from 0.0 to 1.0"),
     ("temperature", "hot", "a number"),
     ("model_id", "", "a Bedrock model id"),
     ("model_id", "has spaces in it", "a Bedrock model id"),
@@ -53,9 +64,11 @@ def test_config_is_frozen():
     ("max_tokens", True, "an integer"),
     ("max_tokens", "12.5", "an integer"),
     ("snapstart", "yes", "true or false"),
-    ("human_request_phrases", [], "a non-empty list"),
-    ("human_request_phrases", ["agent", " "], "a non-empty list"),
-    ("human_request_phrases", "agent", "a JSON list"),
+    ("human_request_languages", ["en", "xx"], "language codes among en, de, fr, es, pt, it"),
+    ("human_request_languages", "en", "a JSON list"),
+    ("human_request_patterns", ["agent", " "], "non-empty strings"),
+    ("human_request_patterns", ["(unclosed"], "a Python regular expression"),
+    ("human_request_patterns", ["x*"], "does not match an empty message"),
     ("knowledge_base_id", "kb-1", "a 10-character Bedrock Knowledge Base id"),
     ("guardrail_version", "latest", "DRAFT or a version number"),
     ("log_retention_days", 10, "one of 1, 3, 5"),
@@ -64,7 +77,7 @@ def test_config_is_frozen():
     ("handoff_message", "", "a non-empty message"),
     ("model_error_message", "x" * 501, "at most 500 characters"),
     ("system_prompt", "x" * 2001, "at most 2000 characters"),
-    ("human_request_phrases", ["p"] * 31, "at most 30"),
+    ("human_request_patterns", ["p"] * 31, "at most 30"),
     ("system_prompt", 42, "a string"),
     ("language_code", "english", "a language code"),
     ("labeling_schedule", "every week", "an EventBridge schedule expression"),
@@ -136,7 +149,7 @@ def test_retry_budget_must_fit_the_api_timeout():
 def test_settings_must_fit_lambdas_environment():
     with pytest.raises(ConfigError) as error:
         load_config({"system_prompt": "s" * 2000, "handoff_message": "h" * 500, "model_error_message": "m" * 500,
-                     "human_request_phrases": ["p" * 50] * 30})
+                     "human_request_patterns": ["p" * 50] * 30})
     assert error.value.key == "system_prompt"
     assert "4 KB" in str(error.value)
 

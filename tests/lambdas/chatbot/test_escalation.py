@@ -56,7 +56,7 @@ def test_human_request_escalates_without_asking_the_model(aws, bedrock, chat, co
 
 @pytest.mark.parametrize("score", [0.75, 0.9])
 def test_negative_sentiment_at_or_over_the_threshold_escalates(aws, bedrock, comprehend, chat, configure, score):
-    settings = configure(sentiment_detector="comprehend", negative_threshold=0.75)
+    settings = configure(sentiment_detector="comprehend", comprehend_negative_threshold=0.75)
     comprehend.add_response("detect_sentiment", negative(score))
     bedrock.add_response("converse", converse_text("An answer nobody will read."))
 
@@ -69,7 +69,7 @@ def test_negative_sentiment_at_or_over_the_threshold_escalates(aws, bedrock, com
 
 
 def test_negative_sentiment_below_the_threshold_does_not_escalate(aws, bedrock, comprehend, chat, configure):
-    configure(sentiment_detector="comprehend", negative_threshold=0.75, consecutive_negative_turns=3)
+    configure(sentiment_detector="comprehend", comprehend_negative_threshold=0.75, consecutive_negative_turns=3)
     comprehend.add_response("detect_sentiment", negative(0.74))
     bedrock.add_response("converse", converse_text("Let me check that for you."))
 
@@ -95,7 +95,7 @@ def run_turns(chat, bedrock, comprehend, sentiments: list[dict]) -> list[dict]:
 
 
 def test_negative_streak_escalates_on_the_nth_negative_turn(aws, bedrock, comprehend, chat, configure):
-    configure(sentiment_detector="comprehend", negative_threshold=0.75, consecutive_negative_turns=3)
+    configure(sentiment_detector="comprehend", comprehend_negative_threshold=0.75, consecutive_negative_turns=3)
 
     bodies = run_turns(chat, bedrock, comprehend, [negative(0.5), negative(0.5), negative(0.5)])
 
@@ -105,7 +105,7 @@ def test_negative_streak_escalates_on_the_nth_negative_turn(aws, bedrock, compre
 
 
 def test_a_neutral_turn_resets_the_streak(aws, bedrock, comprehend, chat, configure):
-    configure(sentiment_detector="comprehend", negative_threshold=0.75, consecutive_negative_turns=3)
+    configure(sentiment_detector="comprehend", comprehend_negative_threshold=0.75, consecutive_negative_turns=3)
 
     bodies = run_turns(chat, bedrock, comprehend, [negative(0.5), neutral(), negative(0.5), negative(0.5)])
 
@@ -113,7 +113,7 @@ def test_a_neutral_turn_resets_the_streak(aws, bedrock, comprehend, chat, config
 
 
 def test_zero_consecutive_turns_never_escalates_on_a_streak(aws, bedrock, comprehend, chat, configure):
-    configure(sentiment_detector="comprehend", negative_threshold=0.75, consecutive_negative_turns=0)
+    configure(sentiment_detector="comprehend", comprehend_negative_threshold=0.75, consecutive_negative_turns=0)
 
     bodies = run_turns(chat, bedrock, comprehend, [negative(0.5)] * 4)
 
