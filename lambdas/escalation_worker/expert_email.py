@@ -100,6 +100,9 @@ def _why(record: EscalationRecord) -> list[str]:
     reason = cut(record.reason, 100)
     explained = REASONS.get(record.reason)
     lines = [f"Why:        {explained} ({reason})" if explained else f"Why:        {reason}"]
+    if record.explanation:
+        # The rule and the signal it fired on; the customer's words are in the conversation below.
+        lines.append(f"Signal:     {cut(clean_text(record.explanation.get('signal', '')), 120)}")
     if record.sentiment is not None:
         detector = cut(record.sentiment.detector, 40)
         lines.append(f"Sentiment:  {cut(record.sentiment.label, 20)}, score {record.sentiment.score:.2f}"

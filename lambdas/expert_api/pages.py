@@ -38,6 +38,9 @@ def _page(title: str, body: str) -> str:
 
 def _summary(record: EscalationRecord) -> str:
     rows = [("Reason", record.reason), ("Status", record.status), ("Requested", record.requested_at)]
+    if record.explanation:
+        rows.append(("Why", record.explanation.get("signal", "")))
+        rows.append(("Words it read", record.explanation.get("excerpt", "")))
     if record.sentiment:
         s = record.sentiment
         rows.append(("Sentiment", f"{s.label} ({s.score:.2f}, {s.detector})" + (f": {s.reason}" if s.reason else "")))

@@ -68,6 +68,13 @@ def test_the_message_says_why_and_shows_the_turns_in_order():
     assert LINK in message and "works until 2026-11-25 " in message
 
 
+def test_the_message_names_the_signal_the_gate_fired_on_but_not_the_excerpt():
+    explanation = {"rule": "frustration_cue", "signal": "cue en:legal", "excerpt": "filing a chargeback"}
+    email = compose(record(explanation=explanation), [], link=LINK, link_expires=0)
+    assert "Signal:     cue en:legal" in email.message
+    assert "filing a chargeback" not in email.message  # the customer's words come with the turns, cut and cleaned
+
+
 def test_without_sentiment_or_turns_the_message_still_has_the_reason_and_link():
     email = compose(record(sentiment=None, reason="human_requested"), [], link=LINK, link_expires=0)
     assert "Sentiment" not in email.message and "asked for a person" in email.message

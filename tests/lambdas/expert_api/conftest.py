@@ -91,7 +91,9 @@ def escalation(aws, sfn) -> SimpleNamespace:
     angry = Turn(role="customer", text=CUSTOMER_TEXT,
                  sentiment=Sentiment(label="negative", score=0.93, detector="comprehend"))
     record = EscalationRecord(session_id=session.session_id, reason="negative_sentiment", turn_id=angry.turn_id,
-                              sentiment=angry.sentiment)
+                              sentiment=angry.sentiment,
+                              explanation={"rule": "negative_sentiment", "signal": "comprehend negative 0.93 >= 0.75",
+                                           "excerpt": CUSTOMER_TEXT})
     sessions.record(session, [angry, Turn(role="system", text="I'm bringing in a human expert.")], record)
     store = EscalationStore(table_name=TABLE)
     execution_arn = f"{EXECUTIONS}:{record.escalation_id}"

@@ -31,6 +31,7 @@ def test_review_page_shows_the_escalation_and_an_accept_form_and_changes_nothing
     assert response["headers"]["Content-Type"] == "text/html; charset=utf-8"
     page = response["body"]
     assert "negative_sentiment" in page and "negative (0.93, comprehend)" in page
+    assert "<dt>Why</dt><dd>comprehend negative 0.93 &gt;= 0.75</dd>" in page  # the gate's explanation
     assert "Have you tried restarting the router?" in page
     # The form posts back to the accept route through the stage path, with the link and a required name.
     assert f'action="/prod/escalations/{escalation.escalation_id}/accept"' in page
@@ -43,7 +44,7 @@ def test_customer_text_is_escaped(aws, escalation, call):
     page = call(expert_event("review", escalation.escalation_id, query=link("review", escalation)))["body"]
 
     assert "<script>" not in page
-    assert html.escape(CUSTOMER_TEXT, quote=True) in page
+    assert page.count(html.escape(CUSTOMER_TEXT, quote=True)) == 2  # in the conversation and the gate's excerpt
 
 
 def test_a_review_page_after_accept_has_no_form(aws, escalation, call):
