@@ -1,7 +1,7 @@
 """`python -m bench [NAME ...]`: runs the benchmarks (all by default), prints each report, and appends a dated
 section with the command, the machine and every table to bench/RESULTS.md (newest last).
 
-Names: gate_overhead, escalation_overhead, cold_start, bundle_size, consolidation, training_throughput. `python -m bench.<name>` runs one without recording it.
+Names: gate_overhead, gate_evaluation, escalation_overhead, cold_start, bundle_size, consolidation, training_throughput. `python -m bench.<name>` runs one without recording it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from bench.common import ROOT, machine
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BENCHMARKS = {
     "gate_overhead": "Gate overhead",
+    "gate_evaluation": "Gate evaluation",
     "escalation_overhead": "Escalation overhead",
     "cold_start": "Cold start",
     "bundle_size": "Bundle size",

@@ -3,7 +3,7 @@
 Harness (the same as the tests' `aws`, `bedrock` and `gate_bedrock` fixtures in tests/lambdas/chatbot/conftest.py):
 - moto serves DynamoDB in-process (the sessions table as DataStack defines it, created empty: testing/moto_aws.py);
 - the answer's bedrock-runtime client and the gate's (purpose="gate") are botocore Stubbers returning canned
-  Converse replies (a text answer; a SentimentVerdict toolUse for the `llm` detector);
+  Converse replies (a text answer; a GateVerdict toolUse for the `llm` detector);
 - each Stubber-wrapped client sleeps ANSWER_DELAY / GATE_DELAY per Converse call, standing in for Bedrock.
 
 The delay hook is `after-call.bedrock-runtime.Converse`. A `before-call` hook does NOT work: botocore orders the
@@ -14,7 +14,7 @@ sleep is not really there.
 
 Variants (one service object built by handler.dependencies.get() from the environment; only two attributes differ):
 - gated:      as deployed, detector and answer submitted to the service's 2-thread executor at once;
-- ungated:    service.detector replaced by a detector that returns a neutral Sentiment at once (no Bedrock call);
+- ungated:    service.detector replaced by a detector that returns a neutral reading at once (no Bedrock call);
 - sequential: service.executor replaced by an executor that runs each submitted call inline, so the gate
               runs to completion before the answer starts (ChatService.handle submits the gate first).
 The variants are interleaved turn by turn (rotating order), over conversations of TURNS_PER_SESSION turns:
@@ -92,9 +92,10 @@ class NeutralDetector:
     name = "none"
 
     def detect(self, text: str) -> Any:
+        from lambdas.chatbot.sentiment import GateReading
         from lambdas.common.transcript import Sentiment
 
-        return Sentiment(label="neutral", score=1.0, detector=self.name)
+        return GateReading(Sentiment(label="neutral", score=1.0, detector=self.name))
 
 
 class InlineExecutor(Executor):

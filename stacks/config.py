@@ -138,7 +138,7 @@ class TandemConfig:
     # Each detector's scores mean something different: one threshold each, calibrated on the evaluation set
     # (tools/evaluate_gate.py; bench/RESULTS.md has the measurements).
     vader_negative_threshold: float = 0.45
-    comprehend_negative_threshold: float = 0.75
+    comprehend_negative_threshold: float = 0.55
     llm_negative_threshold: float = 0.75
     consecutive_negative_turns: int = 3
     human_request_languages: tuple[str, ...] = HUMAN_REQUEST_LANGUAGES

@@ -8,18 +8,20 @@ messages that should not escalate but do) for English, the other languages and a
 
 - vader runs for real (offline).
 - comprehend and llm read replies from files: recorded ones (`recorded_<detector>.jsonl`, written by
-  `--record` with AWS credentials) when they exist, else the hand-written stand-ins the repository ships
+  `--record comprehend` or `--record llm` with AWS credentials) when they exist, else the hand-written stand-ins the repository ships
   (`standin_<detector>.jsonl`, see bench/gate_eval/STANDIN.md). The replies go through botocore and the
   real detectors, so their parsing is measured too. The report says which kind it used.
 
-It also prints, per detector, the calibrated threshold: the one that gives the highest recall while false
-escalations stay within the target (ties: the higher threshold). cdk.json's defaults came from it.
+It also prints, per detector, the calibrated threshold: the lowest one at which the whole gate reaches its
+highest recall while false escalations stay within the target (see `calibrate`). cdk.json's defaults came
+from it.
 The targets are checked by tests/tools/test_evaluate_gate.py and reported in bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -172,6 +174,62 @@ def read_with_llm(messages: Sequence[Message], replies: dict[str, Any]) -> Readi
     return readings
 
 
+# Recording real replies (needs AWS credentials and access to Comprehend and the gate model) --------------
+
+def reply_of(response: dict[str, Any]) -> dict[str, Any]:
+    """A Converse response as the llm reply files keep it: the GateVerdict call's arguments, or the text."""
+    content = response["output"]["message"]["content"]
+    calls = [c["toolUse"] for c in content if "toolUse" in c]
+    if calls:
+        return {"tool": calls[0]["input"]}
+    return {"text": "".join(c.get("text", "") for c in content)}
+
+
+def record(messages: Sequence[Message], detector: str, folder: Path, *, model_id: str = "") -> Path:
+    """Asks the real service about every message and writes recorded_<detector>.jsonl, which the
+    evaluation then prefers to the stand-ins."""
+    from lambdas.common import clients
+
+    rows = []
+    if detector == "comprehend":
+        from lambdas.chatbot.sentiment import COMPREHEND_MAX_BYTES, truncate_utf8
+
+        comprehend = clients.client("comprehend")
+        for m in messages:
+            language = m.lang if m.lang in ("en", "de", "fr", "es", "pt", "it") else "en"
+            response = comprehend.detect_sentiment(Text=truncate_utf8(normalize(m.text), COMPREHEND_MAX_BYTES),
+                                                   LanguageCode=language)
+            rows.append({"id": m.id, "LanguageCode": language,
+                         "response": {k: response[k] for k in ("Sentiment", "SentimentScore")}})
+    elif detector == "llm":
+        from langchain_aws import ChatBedrockConverse
+
+        from lambdas.chatbot import model_ids
+        from lambdas.chatbot.sentiment import GateModelError, LlmDetector
+
+        runtime = clients.client("bedrock-runtime", purpose="gate")
+        seen: list[dict[str, Any]] = []
+        # A copy: langchain-aws takes the response apart once botocore hands it over.
+        runtime.meta.events.register("after-call.bedrock-runtime.Converse",
+                                     lambda parsed, **_: seen.append(copy.deepcopy(parsed)))
+        gate = LlmDetector(model_id, lambda **kwargs: ChatBedrockConverse(
+            client=runtime, bedrock_client=runtime, provider=model_ids.provider(model_id) or "", **kwargs))
+        for m in messages:
+            seen.clear()
+            try:
+                gate.detect(normalize(m.text))
+            except GateModelError:
+                pass  # an off-format reply is what we record; a failed call has no reply and stops below
+            if not seen:
+                raise EvaluationError(f"{m.id}: the gate model gave no reply")
+            rows.append({"id": m.id, "reply": reply_of(seen[-1])})
+    else:
+        raise EvaluationError(f"{detector} needs no recording: it runs offline")
+    path = folder / f"recorded_{detector}.jsonl"
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
 # Scoring ----------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -252,10 +310,14 @@ def score_detector(detector: str, replies: str, messages: Sequence[Message], rea
 
 
 def calibrate(messages: Sequence[Message], readings: Readings, target: Target) -> float:
-    """The grid threshold with the highest recall of the whole gate on the target's group while false
-    escalations stay within the target; ties go to the higher threshold (fewer calls for nothing)."""
+    """The grid threshold with the highest recall of the whole gate on the target's group while its false
+    escalations stay within the target; ties go to the lowest such threshold.
+
+    Ties are the rule here: the rules were written with this set in view, so recall saturates over a range
+    of thresholds. The lowest one leaves the detector as much room as the false-escalation budget allows,
+    for the messages the rules have never seen."""
     best: tuple[float, float] | None = None
-    for threshold in CALIBRATION_GRID:
+    for threshold in reversed(CALIBRATION_GRID):
         score = score_detector("calibration", "", messages, readings, threshold).score("gate", target.group)
         if score.false_rate <= target.max_false_rate and (best is None or score.recall >= best[0]):
             best = (score.recall, threshold)
@@ -326,8 +388,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="JSON Lines files of labelled messages (default: the repository's set)")
     parser.add_argument("--detectors", nargs="+", choices=DETECTORS, default=list(DETECTORS))
     parser.add_argument("--show-errors", action="store_true", help="list every missed and false escalation")
+    parser.add_argument("--record", choices=("comprehend", "llm"),
+                        help="ask the real service (AWS credentials needed) and write recorded_<detector>.jsonl first")
+    parser.add_argument("--model-id", help="the gate model to record (default: cdk.json's effective gate model)")
     args = parser.parse_args(argv)
     defaults = TandemConfig()
+    if args.record:
+        try:
+            path = record(load_messages(args.messages), args.record, SET_FOLDER,
+                          model_id=args.model_id or defaults.effective_gate_model_id)
+        except EvaluationError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"recorded {path.relative_to(ROOT)}")
     thresholds = {d: getattr(defaults, f"{d}_negative_threshold") for d in DETECTORS}
     try:
         messages = load_messages(args.messages)
