@@ -47,7 +47,7 @@ WARMUP_TURNS = 5  # per variant, not measured
 TURNS_PER_SESSION = 5
 SLOW_GATE_DELAY = 0.600  # the gate slower than the answer: how much does the turn wait?
 SLOW_GATE_TURNS = 8
-TARGET_RATIO = 1.10  # gated p50 / ungated p50
+TARGET_RATIO = 1.05  # gated p50 / ungated p50: the gate, normalisation and rules included, must stay off the critical path
 
 CUSTOMER = "6f1c1c4e-1111-4a5b-9c2d-0123456789ab"
 MESSAGES = [

@@ -42,6 +42,8 @@ DETECTORS = ("vader", "comprehend", "llm")
 GROUPS = ("en", "other", "all")
 RULES = ("patterns", "cues", "detector", "detector_flag", "gate")
 CALIBRATION_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
+# The model the stand-in replies imitate (a Claude Haiku class model); recorded replies name theirs.
+EVALUATED_GATE_MODEL = "global.anthropic.claude-haiku-4-5-20251001-v1:0"
 FIELDS = {"id": str, "lang": str, "category": str, "escalate": bool, "text": str}
 
 
@@ -163,7 +165,7 @@ def read_with_llm(messages: Sequence[Message], replies: dict[str, Any]) -> Readi
     runtime = clients.client("bedrock-runtime", purpose="gate")
     readings: Readings = {}
     with Stubber(runtime) as stub:
-        detector = LlmDetector("eval-gate-model", lambda **kwargs: ChatBedrockConverse(
+        detector = LlmDetector(EVALUATED_GATE_MODEL, lambda **kwargs: ChatBedrockConverse(
             client=runtime, bedrock_client=runtime, provider="anthropic", **kwargs))
         for m in messages:
             stub.add_response("converse", converse_reply(replies[m.id]["reply"]))

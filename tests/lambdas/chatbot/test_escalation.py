@@ -112,6 +112,35 @@ def test_a_neutral_turn_resets_the_streak(aws, bedrock, comprehend, chat, config
     assert [b["escalated"] for b in bodies] == [False, False, False, False]
 
 
+def test_a_failing_gate_on_the_nth_turn_still_completes_the_streak(aws, bedrock, comprehend, chat, configure):
+    """Fail safe toward the human: the turn the detector could not read counts toward the streak."""
+    configure(sentiment_detector="comprehend", comprehend_negative_threshold=0.75, consecutive_negative_turns=3)
+    first, second = run_turns(chat, bedrock, comprehend, [negative(0.5), negative(0.5)])
+    comprehend.add_client_error("detect_sentiment", "TextSizeLimitExceededException", http_status_code=400)
+    bedrock.add_response("converse", converse_text("answer 3"))
+
+    status, body = chat({"message": "message 3", "session_id": first["session_id"]})
+
+    assert status == 200 and body["escalated"] is True
+    assert body["escalation"]["reason"] == "negative_streak"
+    (item,) = escalation_items(aws.ddb, first["session_id"])
+    explanation = json.loads(item["body"])["explanation"]
+    assert explanation["rule"] == "negative_streak" and "gate failed" in explanation["signal"]
+    assert explanation["excerpt"] == "message 3"
+
+
+def test_the_escalation_record_explains_a_human_request(aws, comprehend, chat, configure):
+    configure(sentiment_detector="comprehend")
+    comprehend.add_response("detect_sentiment", neutral())
+
+    status, body = chat({"message": "Bitte verbinden Sie mich mit einem Mit\u200barbeiter."})
+
+    assert status == 200 and body["escalation"]["reason"] == "human_requested"
+    (item,) = escalation_items(aws.ddb, body["session_id"])
+    assert json.loads(item["body"])["explanation"] == {
+        "rule": "human_request_pattern", "signal": "pattern de:verbinden", "excerpt": "verbinden Sie mich"}
+
+
 def test_zero_consecutive_turns_never_escalates_on_a_streak(aws, bedrock, comprehend, chat, configure):
     configure(sentiment_detector="comprehend", comprehend_negative_threshold=0.75, consecutive_negative_turns=0)
 

@@ -17,6 +17,7 @@ from lambdas.chatbot.sentiment import (
     make_detector,
     quote_customer_text,
     read_verdict,
+    reads_as_english,
     truncate_utf8,
 )
 from lambdas.common import clients
@@ -43,6 +44,27 @@ def test_vader_labels_clear_messages(text, label):
 
 def test_vader_scores_a_strongly_negative_message_above_the_default_threshold():
     assert VaderDetector().detect("This is awful, I am furious and I hate this useless app!").sentiment.score >= 0.75
+
+
+@pytest.mark.parametrize("text", [
+    "Wie kann ich die Lieferadresse nach der Bestellung noch ändern?",   # VADER reads "die" as death
+    "¿Puedo cambiar la fecha de mi vuelo sin pagar penalización?",      # ... and "sin" as sin
+])
+def test_vader_does_not_score_text_that_is_not_english(text):
+    sentiment = VaderDetector().detect(text).sentiment
+    assert (sentiment.label, sentiment.score) == ("neutral", 0.0)
+    assert "does not read as English" in sentiment.reason
+
+
+@pytest.mark.parametrize(("text", "english"), [
+    ("Why was I charged twice for my order?", True),
+    ("#48213", True),                                   # nothing to go by: VADER may score it
+    ("Pourquoi ai-je été débité deux fois pour ma commande ?", False),
+    ("Perché mi avete addebitato due volte?", False),
+    ("Hola, my order llegó incompleto, can you send it?", True),  # mixed, mostly English function words
+])
+def test_reads_as_english(text, english):
+    assert reads_as_english(text) is english
 
 
 def test_make_detector_rejects_an_unknown_name():
