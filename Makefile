@@ -2,6 +2,8 @@
 #   make synth   install, then synthesize every stack (no AWS account, no Docker)
 #   make test    install, then lint (ruff), type-check (mypy) and run the whole test suite
 #   make bench   install, then run the benchmarks and append them to bench/RESULTS.md
+#   make smoke   install, then check a deployed Tandem end to end (AWS credentials and deployed stacks needed;
+#                never part of make test; SMOKE_ARGS="--region eu-west-1 --keep --timeout 120" passes options)
 SHELL := /bin/bash
 .DEFAULT_GOAL := synth
 
@@ -18,7 +20,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install synth test bench clean _synth _test _bench
+.PHONY: install synth test bench smoke clean _synth _test _bench
 
 install: $(STAMP)
 
@@ -37,6 +39,8 @@ test: install
 	@$(MAKE) --no-print-directory _test
 bench: install
 	@$(MAKE) --no-print-directory _bench
+smoke: install
+	$(BIN)/python -m tools.smoke $(SMOKE_ARGS)
 
 _synth:
 	cdk synth --quiet --no-notices --no-version-reporting

@@ -50,6 +50,8 @@ class ChatbotStack(Stack):
         CfnOutput(self, "ChatUrl", value=self.api.url_for_path("/chat"))
         CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
         CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
+        # The model the chatbot calls: `make smoke` asks Bedrock about it when an answer carries a model error.
+        CfnOutput(self, "ModelId", value=config.model_id)
 
     # The function and what it may touch ---------------------------------------------------------
 

@@ -56,6 +56,13 @@ def test_function_settings_follow_context_overrides(make_template):
     assert settings["sentiment_detector"] == "vader"
 
 
+def test_the_model_id_is_an_output_for_the_smoke_check(template, make_template):
+    # tools/smoke asks Bedrock about this model when an answer carries a model error.
+    assert template.to_json()["Outputs"]["ModelId"] == {"Value": DEFAULT.model_id}
+    profile = "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
+    assert make_template(model_id=profile).to_json()["Outputs"]["ModelId"] == {"Value": profile}
+
+
 def test_log_group_has_configured_retention(make_template):
     template = make_template(log_retention_days=14)
     log_group_ref = chatbot_function(template)["LoggingConfig"]["LogGroup"]["Ref"]
