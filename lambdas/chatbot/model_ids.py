@@ -23,10 +23,12 @@ def profile_prefix(model_id: str) -> str | None:
 
 def base_model_id(model_id: str) -> str:
     """The foundation model an id invokes: the id itself, or the part after an inference profile's prefix.
-    A foundation-model ARN gives its model id; other ARNs (imported models, application inference
-    profiles) are returned whole because they name no public model."""
+    A foundation-model or system inference-profile ARN gives its model id; other ARNs (imported models,
+    application inference profiles) are returned whole because they name no public model."""
     if model_id.startswith("arn:") and ":foundation-model/" in model_id:
         return model_id.split(":foundation-model/", 1)[1]
+    if model_id.startswith("arn:") and ":inference-profile/" in model_id:
+        return base_model_id(model_id.split(":inference-profile/", 1)[1])
     prefix = profile_prefix(model_id)
     return model_id.split(".", 1)[1] if prefix else model_id
 

@@ -335,17 +335,19 @@ def test_a_model_at_its_end_of_life_is_named_by_its_base_model(world):
 def test_model_access_not_granted_is_named(world):
     model_failure(world, "AccessDeniedException", "You don't have access to the model with the specified model ID.")
     model = CONFIG.model_id
-    world.bedrock.add_response("get_foundation_model", foundation_model(model, "ACTIVE"), {"modelIdentifier": model})
+    base = "anthropic.claude-haiku-4-5-20251001-v1:0"  # the default is its global inference profile
+    world.bedrock.add_response("get_foundation_model", foundation_model(base, "ACTIVE"), {"modelIdentifier": base})
     world.bedrock.add_response("get_foundation_model_availability", {
-        "modelId": model, "agreementAvailability": {"status": "NOT_AVAILABLE"}, "authorizationStatus": "NOT_AUTHORIZED",
-        "entitlementAvailability": "AVAILABLE", "regionAvailability": "AVAILABLE"}, {"modelId": model})
+        "modelId": base, "agreementAvailability": {"status": "NOT_AVAILABLE"}, "authorizationStatus": "NOT_AUTHORIZED",
+        "entitlementAvailability": "AVAILABLE", "regionAvailability": "AVAILABLE"}, {"modelId": base})
 
     report = run(world)
 
     assert report.code == 1
     assert report.status == statuses(answer="FAIL", model="FAIL")
-    assert report.detail["model"].startswith(f"model access not granted for {model} (authorization NOT_AUTHORIZED, "
+    assert report.detail["model"].startswith(f"model access not granted for {base} (authorization NOT_AUTHORIZED, "
                                              "agreement NOT_AVAILABLE)")
+    assert f"through {model}" in report.detail["model"]
     world.bedrock.assert_no_pending_responses()
 
 
@@ -369,7 +371,8 @@ def test_an_unconfirmed_expert_subscription_fails_with_the_address_masked(world)
 
 
 def test_a_message_that_does_not_escalate_fails_the_escalation_and_skips_what_follows(world):
-    deploy(world, replace(CONFIG, human_request_phrases=("a supervisor",), negative_threshold=1.0))
+    deploy(world, replace(CONFIG, human_request_languages=(), escalate_on_frustration_cues=False,
+                          vader_negative_threshold=1.0, comprehend_negative_threshold=1.0, llm_negative_threshold=1.0))
     healthy(world)
     world.converse.add_response("converse", converse_text("I am sorry to hear that."))  # the angry message is answered
 
@@ -578,12 +581,6 @@ def test_even_the_unluckiest_password_meets_the_policy(monkeypatch):
 
 
 # Diagnosis -----------------------------------------------------------------------------------------------
-
-def test_the_inference_profile_prefixes_are_the_stacks():
-    from stacks.chatbot_stack import _PROFILE_PREFIXES
-
-    assert diagnose.PROFILE_PREFIXES == _PROFILE_PREFIXES
-
 
 @pytest.mark.parametrize("model_id, base", [
     ("anthropic.claude-3-haiku-20240307-v1:0", "anthropic.claude-3-haiku-20240307-v1:0"),

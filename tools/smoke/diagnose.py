@@ -13,11 +13,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lambdas.chatbot import model_ids
 from tools.smoke.report import SmokeFailure, mask_email
 
-# stacks/chatbot_stack.py `_PROFILE_PREFIXES` (tests/tools/test_smoke.py keeps the two equal; importing the
-# stack would start the CDK's Node.js process).
-PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.", "global.")
 EMAIL_PROTOCOLS = ("email", "email-json")
 README = "see README, After every deploy: make smoke"
 
@@ -33,16 +31,11 @@ class ExpertsUnreachable(SmokeFailure):
 
 
 def base_model_id(model_id: str) -> str | None:
-    """The foundation model behind a model id, an inference profile id or their ARNs; None for a model
-    that is not a foundation model (imported, custom, provisioned, an application inference profile)."""
-    if model_id.startswith("arn:"):
-        kind, _, name = model_id.split(":", 5)[-1].partition("/")
-        if kind == "foundation-model":
-            return name
-        return base_model_id(name) if kind == "inference-profile" else None
-    if model_id.startswith(PROFILE_PREFIXES):
-        return model_id.split(".", 1)[1]
-    return model_id
+    """The foundation model behind a model id, an inference profile id or their ARNs (read as the chatbot
+    reads them); None for a model that is not a foundation model (imported, custom, provisioned, an
+    application inference profile)."""
+    base = model_ids.base_model_id(model_id)
+    return None if base.startswith("arn:") else base
 
 
 def _code(error: ClientError) -> str:

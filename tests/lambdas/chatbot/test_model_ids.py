@@ -17,6 +17,7 @@ HAIKU = "anthropic.claude-haiku-4-5-20251001-v1:0"
     ("us-gov.anthropic.claude-3-haiku-20240307-v1:0", "us-gov", "anthropic.claude-3-haiku-20240307-v1:0", "anthropic"),
     ("amazon.nova-micro-v1:0", None, "amazon.nova-micro-v1:0", "amazon"),
     (f"arn:aws:bedrock:eu-west-1::foundation-model/{HAIKU}", None, HAIKU, "anthropic"),
+    (f"arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.{HAIKU}", None, HAIKU, "anthropic"),
 ])
 def test_ids_are_read_into_prefix_base_model_and_provider(model_id, prefix, base, owner):
     assert (profile_prefix(model_id), base_model_id(model_id), provider(model_id)) == (prefix, base, owner)
