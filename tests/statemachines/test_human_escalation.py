@@ -20,9 +20,10 @@ from tests.statemachines.conftest import DEFINITION
 
 EXPERT = "expert@example.com"
 # Time-outs that cannot fire while a test is still acting, and short ones for the paths that wait for them
-# (moto really waits; a callback task notices its outcome within 0.5 s). Executions a test leaves running
-# are stopped by the fixture.
-LONG, SHORT = 30, 1
+# (moto really waits; a callback task notices its outcome within 0.5 s). SHORT leaves the worker time to
+# call the experts before the accept time-out fires even on a loaded machine (at 1 s it sometimes did not).
+# Executions a test leaves running are stopped by the fixture.
+LONG, SHORT = 30, 3
 # Invocations that only store a token emit no business metric; Powertools warns about that.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
