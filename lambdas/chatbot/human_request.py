@@ -5,7 +5,8 @@ price" do not.
 A request is a request pattern of the message's language (a verb of asking or talking followed by someone
 who is a person, a call-back, or a message that is nothing but "agent, please"), unless a negation of that
 language stands just before it in the same clause ("I don't want to talk to an agent"). Matching runs on
-the normalised text (lambdas/common/text_normalization.py), case-folded.
+the normalised text (lambdas/common/text_normalization.py), case-folded, without accents ("húman"), and
+with words spelled out letter by letter joined back ("a s u p e r v i s o r").
 
 Languages are chosen in cdk.json (`human_request_languages`); `human_request_patterns` adds an operator's
 own regular expressions (any language, matched case-insensitively, never negated). Every match names
@@ -51,7 +52,7 @@ def _compile(patterns: dict[str, str]) -> tuple[tuple[str, re.Pattern[str]], ...
 
 
 # A clause ends at sentence punctuation or a contrast ("..., but get me a human").
-_CLAUSE_BREAK = re.compile(r"[.!?;:,()\n]|\b(?:but|aber|doch|mais|pero|sino|mas|porém|ma|però)\b")
+_CLAUSE_BREAK = re.compile(_strip_accents(r"[.!?;:,()\n]|\b(?:but|aber|doch|mais|pero|sino|mas|porém|ma|però)\b"))
 
 # English -------------------------------------------------------------------------------------------------
 _EN_WHO = (r"(?:(?:a|an|the|some|any|your|one\s+of\s+your|to)\s+){0,2}"

@@ -94,8 +94,12 @@ def test_negated_requests_are_not_requests(text):
     assert not finds(text)
 
 
-def test_a_negation_in_another_clause_does_not_cancel_a_request():
-    assert finds("I don't know what else to try, get me a human")
+@pytest.mark.parametrize("text", [
+    "I don't know what else to try, get me a human",
+    "O robô não serve porém quero falar com um humano",   # a contrast word (written with its accent) ends the clause
+])
+def test_a_negation_in_another_clause_does_not_cancel_a_request(text):
+    assert finds(text)
 
 
 def test_the_match_names_its_pattern_and_the_words_it_read_in_the_customers_text():
