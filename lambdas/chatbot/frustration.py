@@ -11,6 +11,7 @@ not. Shouting is read on the normalised text with its case; everything else case
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -23,8 +24,15 @@ class FrustrationCue:
     excerpt: str
 
 
+def _unaccented(text: str) -> str:
+    """Lower case without accents, one character for each of the text's (so an excerpt can be cut from the
+    customer's text at the positions found here)."""
+    return "".join(unicodedata.normalize("NFD", ch.lower())[:1] for ch in text)
+
+
 def _cues(**kinds: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
-    return tuple((kind, re.compile(pattern)) for kind, pattern in kinds.items())
+    # Written with accents for the reader; matched without, so "inaceitavel" counts like "inaceitável".
+    return tuple((kind, re.compile(_unaccented(pattern))) for kind, pattern in kinds.items())
 
 
 _CUES: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
@@ -119,7 +127,7 @@ class FrustrationCues:
         shouted = _SHOUTED_RUN.search(normalized) or _SHOUTED_WORD.search(normalized)
         if shouted:
             return FrustrationCue("any:shouting", shouted.group(0).strip())
-        folded = normalized.lower()  # same length as the text, so the excerpt can be cut from it
+        folded = _unaccented(normalized)
         for code, cues in self._languages:
             for kind, pattern in cues:
                 found = pattern.search(folded)

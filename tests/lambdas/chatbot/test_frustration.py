@@ -61,3 +61,9 @@ def test_ordinary_messages_carry_no_cue(text):
 def test_the_excerpt_is_the_customers_words():
     found = CUES.find(normalize("Honestly, this is UNACCEPTABLE service"))
     assert found is not None and found.excerpt == "UNACCEPTABLE"
+
+
+@pytest.mark.parametrize("text", ["Isso é inaceitavel", "Ihr seid unfahig", "C'est inadmissible, İstanbul ß"])
+def test_cues_match_with_or_without_accents_and_cut_the_excerpt_from_the_customers_text(text):
+    found = CUES.find(normalize(text))
+    assert found is not None and found.excerpt in text
