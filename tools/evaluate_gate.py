@@ -24,7 +24,7 @@ import argparse
 import copy
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -330,19 +330,16 @@ def calibrate(messages: Sequence[Message], readings: Readings, target: Target) -
 
 def evaluate(messages: Sequence[Message], thresholds: dict[str, float], folder: Path = SET_FOLDER,
              detectors: Sequence[str] = DETECTORS) -> dict[str, DetectorResult]:
-    readers: dict[str, Callable[[], tuple[str, Readings]]] = {
-        "vader": lambda: ("real", read_with_vader(messages)),
-        "comprehend": lambda: _with_replies("comprehend", read_with_comprehend),
-        "llm": lambda: _with_replies("llm", read_with_llm),
-    }
-
-    def _with_replies(detector: str, read: Callable[[Sequence[Message], dict[str, Any]], Readings]) -> tuple[str, Readings]:
+    def read(detector: str) -> tuple[str, Readings]:
+        if detector == "vader":
+            return "real", read_with_vader(messages)
         kind, replies = _replies(detector, messages, folder)
-        return kind, read(messages, replies)
+        reader = read_with_comprehend if detector == "comprehend" else read_with_llm
+        return kind, reader(messages, replies)
 
     results = {}
     for detector in detectors:
-        kind, readings = readers[detector]()
+        kind, readings = read(detector)
         results[detector] = score_detector(detector, kind, messages, readings, thresholds[detector])
         results[detector].calibrated = calibrate(messages, readings, CALIBRATION_TARGETS[detector])
     return results

@@ -11,11 +11,11 @@ not. Shouting is read on the normalised text with its case; everything else case
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
 from lambdas.chatbot.human_request import LANGUAGES
+from lambdas.common.text_normalization import strip_accents
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class FrustrationCue:
 def _unaccented(text: str) -> str:
     """Lower case without accents, one character for each of the text's (so an excerpt can be cut from the
     customer's text at the positions found here)."""
-    return "".join(unicodedata.normalize("NFD", ch.lower())[:1] for ch in text)
+    return "".join(strip_accents(ch.lower())[:1] or ch for ch in text)
 
 
 def _cues(**kinds: str) -> tuple[tuple[str, re.Pattern[str]], ...]:

@@ -16,9 +16,10 @@ itself ("en:talk-to") so the escalation record can say which pattern fired.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
+
+from lambdas.common.text_normalization import strip_accents
 
 LANGUAGES = ("en", "de", "fr", "es", "pt", "it")
 # How far before a match a negation still applies to it, in words: "I don't want to talk to a human"
@@ -42,17 +43,13 @@ class _Language:
     unnegatable: frozenset[str] = frozenset()
 
 
-def _strip_accents(text: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
-
-
 def _compile(patterns: dict[str, str]) -> tuple[tuple[str, re.Pattern[str]], ...]:
     # Written with accents for the reader; matched without them, like the text (see _fold).
-    return tuple((name, re.compile(_strip_accents(pattern))) for name, pattern in patterns.items())
+    return tuple((name, re.compile(strip_accents(pattern))) for name, pattern in patterns.items())
 
 
 # A clause ends at sentence punctuation or a contrast ("..., but get me a human").
-_CLAUSE_BREAK = re.compile(_strip_accents(r"[.!?;:,()\n]|\b(?:but|aber|doch|mais|pero|sino|mas|porém|ma|però)\b"))
+_CLAUSE_BREAK = re.compile(strip_accents(r"[.!?;:,()\n]|\b(?:but|aber|doch|mais|pero|sino|mas|porém|ma|però)\b"))
 
 # English -------------------------------------------------------------------------------------------------
 _EN_WHO = (r"(?:(?:a|an|the|some|any|your|one\s+of\s+your|to)\s+){0,2}"
@@ -302,7 +299,7 @@ def _fold(normalized: str) -> tuple[str, list[int], list[tuple[int, int]]]:
     chars: list[str] = []
     origin: list[int] = []
     for index, ch in enumerate(normalized):
-        for folded in _strip_accents(ch.casefold()):
+        for folded in strip_accents(ch.casefold()):
             chars.append(folded)
             origin.append(index)
     text = "".join(chars)

@@ -23,3 +23,8 @@ def normalize(text: str) -> str:
     # Format characters go first, so that NFKC then sees (and composes) the letters they separated.
     visible = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", visible)).strip()
+
+
+def strip_accents(text: str) -> str:
+    """The text without combining marks ("húman" -> "human"); for matching only, never for display."""
+    return "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
