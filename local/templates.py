@@ -1,16 +1,28 @@
 """Tandem's AWS resources as the synthesized CloudFormation templates define them, by their role.
 
 A role names one resource of the app ("sessions_table", "work_queue", ...) by its stack and construct path,
-so a test asks for what it needs by what it is; `synthesized().definition(role)` gives that resource's
-template entry (cdk.json's defaults). The templates come from testing/tandem_app.py, synthesized once per
-process.
+so a test or the local runtime asks for what it needs by what it is; `synthesized().definition(role)` gives
+that resource's template entry (cdk.json's defaults). The templates come from local/cdk_app.py:
+
+- `synthesized(**overrides)`: synthesized once per process (the tests);
+- `cached(**overrides)`: the same templates kept under .cache/templates/, keyed by a digest of everything
+  synthesis reads (INPUTS, the overrides, the aws-cdk-lib version), so a warm local start skips the ~15 s of
+  synthesis (the local runtime). A changed input is a new key: a stale template is never read.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
+import tempfile
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 from typing import Any
+
+from local.cdk_app import ROOT
 
 _CONSTRUCTS = {  # stack -> role -> construct path below the stack
     "TandemData": {"sessions_table": "Conversations/Sessions", "transcripts_bucket": "Conversations/Transcripts",
@@ -22,6 +34,12 @@ _CONSTRUCTS = {  # stack -> role -> construct path below the stack
 }
 ROLES: dict[str, tuple[str, str]] = {role: (stack, path) for stack, roles in _CONSTRUCTS.items()
                                      for role, path in roles.items()}
+# What synthesis reads besides installed packages: the app, its context, the stacks, the definitions, and the
+# functions (their settings contracts write the environments; their folders are the assets).
+INPUTS = ("app.py", "cdk.json", "stacks", "statemachines", "lambdas", "groundtruth_templates", "training",
+          "local/cdk_app.py", "local/templates.py")
+CACHE_DIR = ROOT / ".cache" / "templates"
+CACHE_KEEP = 8  # the newest files kept: a few sets of overrides, or a few edits back
 
 
 @dataclass(frozen=True)
@@ -49,27 +67,102 @@ class Templates:
         stack, path = ROLES[role]
         logical_id = self._logical_ids[stack].get(f"{path}/Resource")
         if logical_id is None:
-            raise KeyError(f"{stack} has no {path} (role {role!r}): update testing/template_resources.py")
+            raise KeyError(f"{stack} has no {path} (role {role!r}): update local/templates.py")
         return self.by_logical_id(stack, logical_id)
 
     def by_logical_id(self, stack: str, logical_id: str) -> Definition:
         resource = self.templates[stack]["Resources"][logical_id]
-        path = self._paths[stack][logical_id].removesuffix("/Resource")
+        path = self._paths[stack].get(logical_id, logical_id).removesuffix("/Resource")
         return Definition(stack=stack, logical_id=logical_id, path=path, type=resource["Type"],
                           properties=resource.get("Properties", {}))
 
+    def of_type(self, type_: str) -> list[Definition]:
+        """Every resource of one CloudFormation type, in stack and logical id order."""
+        return [self.by_logical_id(stack, logical_id) for stack, template in sorted(self.templates.items())
+                for logical_id, resource in sorted(template["Resources"].items()) if resource["Type"] == type_]
+
+    def function(self, folder: str) -> Definition:
+        """The Lambda function whose handler is lambdas/<folder>/handler.py."""
+        (found,) = [f for f in self.of_type("AWS::Lambda::Function")
+                    if f.properties.get("Handler") == f"lambdas.{folder}.handler.handler"]
+        return found
+
+    def export(self, name: str) -> tuple[str, Any]:
+        """The stack exporting `name` (an Fn::ImportValue) and the value it exports, as its template has it."""
+        for stack, template in self.templates.items():
+            for output in template.get("Outputs", {}).values():
+                if output.get("Export", {}).get("Name") == name:
+                    return stack, output["Value"]
+        raise KeyError(f"no stack exports {name!r}")
+
+    def rest_api_stage(self, stack: str) -> str:
+        """The stage name of the one REST API of `stack` (the first segment of its URLs' paths)."""
+        (stage,) = [s.properties["StageName"] for s in self.of_type("AWS::ApiGateway::Stage") if s.stack == stack]
+        return str(stage)
+
+    def method_authorization(self, stack: str) -> set[str]:
+        """The authorization types of the REST API methods of `stack` ("NONE", "COGNITO_USER_POOLS")."""
+        return {str(m.properties.get("AuthorizationType", "NONE")) for m in self.of_type("AWS::ApiGateway::Method")
+                if m.stack == stack and m.properties.get("HttpMethod") != "OPTIONS"}
+
+    def to_json(self) -> str:
+        return json.dumps({"templates": self.templates, "logical_ids": self._logical_ids}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Templates:
+        data = json.loads(text)
+        return cls(data["templates"], data["logical_ids"])
+
+
+def synthesized(**overrides: Any) -> Templates:
+    """The templates of the app with cdk.json's defaults and `overrides` (synthesized on the first call in a
+    process for each set of overrides)."""
+    return _synthesized(json.dumps(overrides, sort_keys=True))
+
 
 @functools.cache
-def synthesized() -> Templates:
-    """The templates of the app with cdk.json's defaults (synthesized on the first call in a process)."""
-    # Imported here: aws_cdk starts a Node.js process on import, which only a test that creates a resource needs.
-    from testing.tandem_app import tandem_assembly
+def _synthesized(overrides: str) -> Templates:
+    # Imported here: aws_cdk starts a Node.js process on import, which only a caller that synthesizes needs.
+    from local.cdk_app import tandem_assembly
 
     templates, logical_ids = {}, {}
-    for artifact in tandem_assembly().stacks:
+    for artifact in tandem_assembly(**json.loads(overrides)).stacks:
         templates[artifact.stack_name] = artifact.template
         # The synthesized metadata maps each construct path ("/Stack/Construct/Resource") to its logical id.
         logical_ids[artifact.stack_name] = {
             entry.path.removeprefix(f"/{artifact.stack_name}/"): str(entry.data)
             for entry in artifact.find_metadata_by_type("aws:cdk:logicalId")}
     return Templates(templates, logical_ids)
+
+
+def inputs_digest(overrides: dict[str, Any], *, root: Path = ROOT) -> str:
+    """A digest of every file of INPUTS (path and content), the overrides and the aws-cdk-lib version."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"overrides": overrides, "aws-cdk-lib": metadata.version("aws-cdk-lib")},
+                             sort_keys=True).encode())
+    for name in INPUTS:
+        top = root / name
+        files = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
+        for path in files:
+            if "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def cached(*, cache_dir: Path = CACHE_DIR, **overrides: Any) -> Templates:
+    """synthesized(**overrides), read from cache_dir when these inputs were synthesized before (then no
+    Node.js process starts), else synthesized and written there."""
+    path = cache_dir / f"{inputs_digest(overrides)}.json"
+    if path.exists():
+        return Templates.from_json(path.read_text())
+    templates = synthesized(**overrides)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Written aside, then renamed: a reader never sees half a file, and two writers leave one whole file.
+    with tempfile.NamedTemporaryFile("w", dir=cache_dir, suffix=".tmp", delete=False) as partial:
+        partial.write(templates.to_json())
+    os.replace(partial.name, path)
+    for old in sorted(cache_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)[CACHE_KEEP:]:
+        old.unlink(missing_ok=True)
+    return templates

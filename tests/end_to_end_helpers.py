@@ -30,9 +30,9 @@ from lambdas.escalation_worker.settings import WorkerSettings
 from lambdas.expert_api import handler as expert_handler
 from lambdas.expert_api.settings import ExpertApiSettings
 from lambdas.stream_consumer.settings import ConsumerSettings
+from local.lambda_context import lambda_context as make_context
 from stacks.config import TandemConfig
 from testing.bedrock_replies import converse_text
-from testing.lambda_context import lambda_context as make_context
 from testing.moto_aws import MotoAws
 from tests.lambdas.escalation_worker.conftest import TABLE
 from tests.lambdas.escalation_worker.helpers import drain
