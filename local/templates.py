@@ -53,6 +53,14 @@ class Definition:
     properties: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class RestApi:
+    """A REST API of a template: its stage and its methods' authorization types ("NONE", "COGNITO_USER_POOLS")."""
+
+    stage: str
+    methods: dict[tuple[str, str], str]
+
+
 class Templates:
     """The app's synthesized templates, and where each construct path landed in them."""
 
@@ -87,6 +95,13 @@ class Templates:
                     if f.properties.get("Handler") == f"lambdas.{folder}.handler.handler"]
         return found
 
+    def event_source(self, folder: str) -> Definition:
+        """The event source mapping that invokes lambdas/<folder> (its batch size, response types, ...)."""
+        function = self.function(folder)
+        (found,) = [m for m in self.of_type("AWS::Lambda::EventSourceMapping")
+                    if m.stack == function.stack and m.properties.get("FunctionName") == {"Ref": function.logical_id}]
+        return found
+
     def export(self, name: str) -> tuple[str, Any]:
         """The stack exporting `name` (an Fn::ImportValue) and the value it exports, as its template has it."""
         for stack, template in self.templates.items():
@@ -95,15 +110,22 @@ class Templates:
                     return stack, output["Value"]
         raise KeyError(f"no stack exports {name!r}")
 
-    def rest_api_stage(self, stack: str) -> str:
-        """The stage name of the one REST API of `stack` (the first segment of its URLs' paths)."""
+    def rest_api(self, stack: str) -> RestApi:
+        """The one REST API of `stack`: its stage, and each method's authorization by (HTTP method, resource
+        path), the path as API Gateway writes it ("/chat/{session_id}/messages")."""
         (stage,) = [s.properties["StageName"] for s in self.of_type("AWS::ApiGateway::Stage") if s.stack == stack]
-        return str(stage)
+        resources = {r.logical_id: r.properties for r in self.of_type("AWS::ApiGateway::Resource") if r.stack == stack}
 
-    def method_authorization(self, stack: str) -> set[str]:
-        """The authorization types of the REST API methods of `stack` ("NONE", "COGNITO_USER_POOLS")."""
-        return {str(m.properties.get("AuthorizationType", "NONE")) for m in self.of_type("AWS::ApiGateway::Method")
-                if m.stack == stack and m.properties.get("HttpMethod") != "OPTIONS"}
+        def path(reference: dict[str, Any]) -> str:
+            if "Ref" not in reference:  # Fn::GetAtt of the API's root resource
+                return ""
+            resource = resources[reference["Ref"]]
+            return f"{path(resource['ParentId'])}/{resource['PathPart']}"
+
+        methods = {(m.properties["HttpMethod"], path(m.properties["ResourceId"]) or "/"):
+                   str(m.properties.get("AuthorizationType", "NONE"))
+                   for m in self.of_type("AWS::ApiGateway::Method") if m.stack == stack}
+        return RestApi(stage=str(stage), methods=methods)
 
     def to_json(self) -> str:
         return json.dumps({"templates": self.templates, "logical_ids": self._logical_ids}, sort_keys=True)
