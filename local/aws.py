@@ -50,6 +50,7 @@ FUNCTIONS = ("chatbot", "stream_consumer", "escalation_worker", "expert_api")
 # What the stacks add beside each function's settings (stacks/constructs/python_function.py names the
 # service; every stack that deploys one of FUNCTIONS sets the metrics namespace).
 METRICS_NAMESPACE = "Tandem"
+LOCAL_SERVICE_NAME = "tandem-local"  # the Powertools service of every function in one local process
 STATE_MACHINES_DIR = ROOT / "statemachines"
 # botocore's account-based DynamoDB endpoints are not routed by moto (docs/local.md).
 CLIENT_CONFIG = Config(account_id_endpoint_mode="disabled")
@@ -162,7 +163,8 @@ class LocalAws:
     def process_environment(self, *, expert_api_url: str) -> dict[str, str]:
         """The environment of one process running all of FUNCTIONS: the union of theirs. Where two functions
         read the same variable their stacks give it the same value (checked); the service name, the one
-        variable that differs, is left out (each log line names its function through the Lambda context)."""
+        variable that differs, is LOCAL_SERVICE_NAME (each log line names its function through the Lambda
+        context)."""
         union = self.runtime_environment()
         for function in FUNCTIONS:
             own = self.function_environment(function, expert_api_url=expert_api_url)
@@ -170,7 +172,7 @@ class LocalAws:
             for name, value in own.items():
                 if union.setdefault(name, value) != value:
                     raise ValueError(f"two functions give {name} different values")
-        return union
+        return {**union, "POWERTOOLS_SERVICE_NAME": LOCAL_SERVICE_NAME}
 
     def stop(self) -> None:
         """Stops every running execution, forgets every resource and stops the server."""

@@ -143,7 +143,7 @@ def test_one_process_runs_every_handler_with_their_common_environment(local_aws)
         own = local_aws.environment(function, expert_api_url=EXPERT_API_URL)
         assert {k: environment[k] for k in own if k != "POWERTOOLS_SERVICE_NAME"} == {
             k: v for k, v in own.items() if k != "POWERTOOLS_SERVICE_NAME"}
-    assert "POWERTOOLS_SERVICE_NAME" not in environment
+    assert environment["POWERTOOLS_SERVICE_NAME"] == "tandem-local"
     assert environment["ESCALATION_STATE_MACHINE_ARN"] == local_aws.state_machines["human_escalation"]
     assert environment["EXPERT_API_URL"] == EXPERT_API_URL
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -20,7 +21,7 @@ from tests.local.conftest import BASE_URL, EXPERT_API_URL
 
 ANGRY = "This is the third time my refund failed and nobody answers. I'm filing a chargeback with my bank!"
 WAIT = 15.0  # seconds any single wait may take before the test fails
-EVENTS_SQS = "escalation_work.json"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
@@ -92,9 +93,7 @@ def test_the_queue_poller_hands_the_worker_lambdas_sqs_records(local_aws):
 
     record = sqs_record(message, queue_arn="arn:aws:sqs:us-east-1:123456789012:record-shape", region="us-east-1")
 
-    from tests.lambdas.escalation_worker.helpers import EVENTS
-
-    documented = json.loads((EVENTS / EVENTS_SQS).read_text())["Records"][0]
+    documented = json.loads((EVENTS / "escalation_work.json").read_text())["Records"][0]
     assert set(documented) <= set(record)
     assert set(documented["attributes"]) <= set(record["attributes"])
     assert record["body"] == '{"kind": "accept"}' and record["eventSource"] == "aws:sqs"
