@@ -80,7 +80,7 @@ def _run(turns: int, warmup: int) -> str:
 
     from lambdas.chatbot import handler as chatbot_handler
     from lambdas.common import clients
-    from testing.lambda_context import lambda_context
+    from local.lambda_context import lambda_context
 
     context = lambda_context("tandem-chatbot", memory_mb=1024, request_id="req-bench", qualifier="live")
     event_template = json.loads((ROOT / "tests" / "events" / "chat_request.json").read_text())

@@ -190,7 +190,7 @@ def run(turns: int = TURNS, warmup: int = WARMUP_TURNS) -> str:
 def _run(turns: int, warmup: int) -> str:
     from lambdas.chatbot import handler as chatbot_handler
     from lambdas.common import clients
-    from testing.lambda_context import lambda_context
+    from local.lambda_context import lambda_context
     from testing.moto_aws import MotoAws
 
     check_rows = delay_check()

@@ -29,12 +29,13 @@ class _Shard:
 
 class StreamPoller:
     def __init__(self, table_name: str, handler: Handler, context: Any, *, batch_size: int = 100,
-                 region: str | None = None):
+                 region: str | None = None, ddb: Any = None, streams: Any = None):
+        """`ddb` and `streams`: the clients to read with (by default, boto3's for this process's environment)."""
         self.handler = handler
         self.context = context
         self.batch_size = batch_size
-        self.ddb = boto3.client("dynamodb", region_name=region, config=CLIENT_CONFIG)
-        self.streams = boto3.client("dynamodbstreams", region_name=region, config=CLIENT_CONFIG)
+        self.ddb = ddb or boto3.client("dynamodb", region_name=region, config=CLIENT_CONFIG)
+        self.streams = streams or boto3.client("dynamodbstreams", region_name=region, config=CLIENT_CONFIG)
         self.stream_arn = self.ddb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
         self.shards: dict[str, _Shard] = {}
         self.invocations = 0

@@ -1,7 +1,7 @@
 """moto for one test or one benchmark: `with MotoAws() as aws:` starts the mock, forgets the Lambdas' cached
 clients (lambdas/common/clients.py) on the way in and out, and offers
 
-- `aws.create(role, name)`: one of Tandem's resources as its stack defines it (testing/moto_resources.py);
+- `aws.create(role, name)`: one of Tandem's resources as its stack defines it (local/resources.py);
 - `aws.stub(service, purpose=...)`: a botocore Stubber installed as that Lambda client, for what moto does
   not serve (Bedrock, Comprehend, SageMaker's labeling jobs) or where a test dictates each answer; a Stubber
   with nothing queued fails any call, so a test that queues nothing also proves the call was not made;
@@ -20,8 +20,8 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from lambdas.common import clients
-from testing.moto_resources import MotoResources
-from testing.template_resources import synthesized
+from local.resources import MotoResources
+from local.templates import synthesized
 
 REGION = "us-east-1"
 CLIENTS = {"ddb": "dynamodb", "s3": "s3", "sqs": "sqs", "sns": "sns", "sfn": "stepfunctions",
@@ -61,7 +61,7 @@ class MotoAws:
         return self._clients[service]
 
     def create(self, role: str, name: str, *, secret_string: str | None = None) -> str:
-        """Creates the resource of `role` (testing/template_resources.py ROLES) named `name`; returns what the
+        """Creates the resource of `role` (local/templates.py ROLES) named `name`; returns what the
         template's Ref gives (a table's or bucket's name, a queue's URL, a topic's or secret's ARN)."""
         templates = synthesized()
         if self._resources is None:

@@ -7,8 +7,8 @@ import boto3
 
 from lambdas.stream_consumer import handler as consumer_handler
 from lambdas.stream_consumer.settings import ConsumerSettings
+from local.lambda_context import lambda_context
 from local.stream_poller import StreamPoller
-from testing.lambda_context import lambda_context
 
 BUSY_MESSAGE = "All our experts are busy right now."
 # A workflow that accepts executions and does nothing with them, for tests that only need starts to succeed.

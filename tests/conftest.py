@@ -29,7 +29,7 @@ import botocore.session
 import pytest
 
 from lambdas.common import signing
-from testing.lambda_context import lambda_context as context_for
+from local.lambda_context import lambda_context as context_for
 from testing.log_capture import CapturedLogs, captured
 from testing.moto_aws import MotoAws
 

@@ -17,6 +17,7 @@ Only Bedrock is stubbed (a botocore Stubber on the chatbot's bedrock-runtime cli
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,14 +26,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from lambdas.chatbot import handler as chatbot_handler
-from lambdas.chatbot.settings import ChatbotSettings
-from lambdas.escalation_worker.settings import WorkerSettings
 from lambdas.expert_api import handler as expert_handler
-from lambdas.expert_api.settings import ExpertApiSettings
-from lambdas.stream_consumer.settings import ConsumerSettings
+from local.aws import function_settings
+from local.lambda_context import lambda_context as make_context
 from stacks.config import TandemConfig
 from testing.bedrock_replies import converse_text
-from testing.lambda_context import lambda_context as make_context
 from testing.moto_aws import MotoAws
 from tests.lambdas.escalation_worker.conftest import TABLE
 from tests.lambdas.escalation_worker.helpers import drain
@@ -54,29 +52,19 @@ def stack_environment(config: TandemConfig, *, flow: Flow, state_machine_arn: st
     """The environment variables the stacks give the chatbot, the stream consumer, the worker and the expert
     API (one process here, so their union; where two functions read the same variable, the stacks give them
     the same value). Each comes from the function's own settings contract, filled in as its stack fills it
-    (stacks/*_stack.py), with this test's resources in place of the CDK tokens."""
-    contracts = [
-        ChatbotSettings.from_config(config, sessions_table=TABLE),
-        ConsumerSettings(
-            sessions_table=TABLE, transcripts_bucket=BUCKET, state_machine_arn=state_machine_arn,
-            start_timeout_seconds=config.escalation_start_timeout_seconds, busy_message=config.busy_message,
-            session_ttl_days=config.session_ttl_days),
-        WorkerSettings(
-            sessions_table=TABLE, experts_topic_arn=flow.experts_topic, signing_secret_arn=flow.secret_arn,
-            expert_api_url=EXPERT_API_URL, accept_timeout_seconds=worker_accept_seconds,
-            email_turns=config.email_turns, busy_message=config.busy_message,
-            handback_message=config.handback_message, session_ttl_days=config.session_ttl_days),
-        ExpertApiSettings(
-            sessions_table=TABLE, signing_secret_arn=flow.secret_arn, knowledge_bucket=KNOWLEDGE_BUCKET,
-            knowledge_prefix=config.knowledge_export_prefix, handback_message=config.handback_message,
-            resolve_timeout_seconds=config.resolve_timeout_hours * 3600,
-            session_ttl_days=config.session_ttl_days, max_reply_chars=config.max_message_chars,
-            # Masking off here, so the export needs no Comprehend (moto answers DetectPiiEntities with canned
-            # entities); tests/lambdas/expert_api covers masking.
-            redact_pii=False, language_code=config.language_code),
-    ]
+    (local/aws.py function_settings, as the local runtime fills them), with this test's resources in place of
+    the CDK tokens."""
+    contracts = function_settings(
+        config, sessions_table=TABLE, transcripts_bucket=BUCKET, knowledge_bucket=KNOWLEDGE_BUCKET,
+        experts_topic_arn=flow.experts_topic, signing_secret_arn=flow.secret_arn, state_machine_arn=state_machine_arn,
+        expert_api_url=EXPERT_API_URL)
+    contracts["escalation_worker"] = replace(contracts["escalation_worker"],
+                                             accept_timeout_seconds=worker_accept_seconds)
+    # Masking off here, so the export needs no Comprehend (moto answers DetectPiiEntities with canned entities);
+    # tests/lambdas/expert_api covers masking.
+    contracts["expert_api"] = replace(contracts["expert_api"], redact_pii=False)
     environment = {"POWERTOOLS_METRICS_NAMESPACE": "Tandem"}
-    for contract in contracts:
+    for contract in contracts.values():
         for name, value in contract.to_env().items():
             assert environment.setdefault(name, value) == value, f"two functions give {name} different values"
     return environment

@@ -22,8 +22,10 @@ from lambdas.common.env_settings import (
 )
 
 MAX_EMAIL_TURNS = 20
-# Links are {EXPERT_API_URL}escalations/{id}?...
-_API_URL = matching(r"https://\S+/", "an https:// URL ending with '/'")
+# Links are {EXPERT_API_URL}escalations/{id}?... Plain http only on this machine's loopback address: the local
+# runtime's expert pages (local/gateway.py), which nothing outside the machine can open.
+_API_URL = matching(r"(https://\S+|http://(127\.0\.0\.1|localhost)(:\d+)?(/\S*)?)/",
+                    "an https:// URL ending with '/' (http:// only on 127.0.0.1 or localhost)")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import pytest
 from aws_cdk.assertions import Template
 
-from testing.tandem_app import tandem_stacks
+from local.cdk_app import tandem_stacks
 
 
 def stack_template(stack: str = "chatbot", **overrides: Any) -> Template:

@@ -10,10 +10,10 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from lambdas.chatbot.handler import app as chatbot_app
 from lambdas.chatbot.settings import ChatbotSettings
+from local.cdk_app import tandem_stacks
 from stacks.chatbot_stack import COUNTED_FAILURES
 from stacks.config import TandemConfig
 from stacks.model_lifecycle import lifecycle_warning
-from testing.tandem_app import tandem_stacks
 from tests.stacks.api_routes import api_methods
 from tests.stacks.conftest import as_list, statement, statements
 

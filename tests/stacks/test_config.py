@@ -10,8 +10,8 @@ from lambdas.expert_api.settings import ExpertApiSettings
 from lambdas.feedback_sampler.settings import SamplerSettings
 from lambdas.finetune_dataset.settings import DatasetSettings
 from lambdas.stream_consumer.settings import ConsumerSettings
+from local.cdk_app import CDK_CONTEXT, ROOT
 from stacks.config import ConfigError, TandemConfig, config_keys, defaults_as_context, ecr_image_parts, load_config
-from testing.tandem_app import CDK_CONTEXT, ROOT
 
 
 def test_cdk_json_context_holds_every_default():

@@ -13,10 +13,10 @@ from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 
 from app import build_app
+from local.cdk_app import app_context
 from stacks.config import load_config
 from stacks.data_stack import DataStack
 from stacks.finetune_stack import FinetuneStack
-from testing.tandem_app import app_context
 
 
 @pytest.fixture(scope="module")

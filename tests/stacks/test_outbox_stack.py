@@ -10,9 +10,9 @@ import aws_cdk as cdk
 import pytest
 
 from app import create_stacks
+from local.cdk_app import app_context
 from stacks.config import load_config
 from stacks.outbox_stack import COUNTED, MAX_RECORD_AGE
-from testing.tandem_app import app_context
 from tests.stacks.conftest import as_list, statements
 
 

@@ -1,7 +1,10 @@
-"""testing/ is test support: no code that runs in AWS imports it, and no asset the stacks upload holds it.
+"""testing/ is test support: no code that runs in AWS or in the local runtime imports it, and no asset the
+stacks upload holds it.
 
 What ships: each Lambda's bundle (stacks/constructs/python_function.py: lambdas/<name>, lambdas/common and
-the function's locked requirements) and the training job's archive (stacks/constructs/training_code.py).
+the function's locked requirements), the training job's archive (stacks/constructs/training_code.py), and the
+local runtime (local/: Tandem on one machine, with no AWS account). What the tests and the local runtime
+both need lives in local/.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from pathlib import Path
 import pytest
 from aws_cdk import aws_lambda as lambda_
 
+from local.cdk_app import ROOT
 from stacks.constructs.python_function import LAMBDAS_DIR, PipBundler
 from stacks.constructs.training_code import source_files
-from testing.tandem_app import ROOT
 
 TEST_PACKAGES = {"testing", "tests"}
 FUNCTIONS = sorted(p.parent.name for p in LAMBDAS_DIR.glob("*/handler.py"))
@@ -32,7 +35,7 @@ def imported_packages(path: Path) -> set[str]:
 
 
 def test_no_shipped_module_imports_the_test_support():
-    shipped = [*LAMBDAS_DIR.rglob("*.py"), *(ROOT / "training").rglob("*.py")]
+    shipped = [*LAMBDAS_DIR.rglob("*.py"), *(ROOT / "training").rglob("*.py"), *(ROOT / "local").rglob("*.py")]
 
     assert [str(p.relative_to(ROOT)) for p in shipped if imported_packages(p) & TEST_PACKAGES] == []
 

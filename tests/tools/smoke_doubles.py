@@ -30,9 +30,9 @@ from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
 from lambdas.chatbot import handler as chatbot_handler
-from testing.lambda_context import lambda_context
+from local.lambda_context import lambda_context
+from local.templates import synthesized
 from testing.moto_aws import MotoAws
-from testing.template_resources import synthesized
 from tools.smoke.chat import CHAT_PATH, ChatResponse
 from tools.smoke.report import Hidden
 

@@ -25,11 +25,11 @@ from lambdas.chatbot import handler as chatbot_handler
 from lambdas.chatbot.settings import ChatbotSettings
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import Transcript, Turn, transcript_key
+from local.templates import synthesized
 from stacks.config import TandemConfig
 from testing.bedrock_replies import converse_text
 from testing.log_capture import captured
 from testing.outbox import Outbox, consumer_environment, idle_workflow
-from testing.template_resources import synthesized
 from tests.tools.smoke_doubles import (
     CHAT_URL,
     CLIENT_ID,

@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 
 from lambdas.common.http_api import HttpApi, Problem, Response, json_response
 from lambdas.common.request_errors import RequestError
-from testing.lambda_context import lambda_context
+from local.lambda_context import lambda_context
 from testing.log_capture import captured
 
 SIGNATURE = "3f1c0e6b9a2d4c5e8f7a6b5c4d3e2f1a"

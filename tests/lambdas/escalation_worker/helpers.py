@@ -11,7 +11,7 @@ from typing import Any
 
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Sentiment, Turn, new_id
-from testing.lambda_context import lambda_context
+from local.lambda_context import lambda_context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 HANDOFF = "I'm bringing in a human expert to help you. Please stay here: they will reply in this conversation."

@@ -22,7 +22,7 @@ from lambdas.common.transcript import Transcript, Turn
 from lambdas.feedback_sampler import handler as sampler_handler
 from lambdas.groundtruth_post import handler as post_handler
 from lambdas.groundtruth_pre import handler as pre_handler
-from testing.lambda_context import lambda_context
+from local.lambda_context import lambda_context
 from tests.lambdas.feedback_sampler.helpers import iso, transcript_key
 from tests.lambdas.groundtruth_post.conftest import described_job
 

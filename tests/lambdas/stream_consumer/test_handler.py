@@ -6,7 +6,7 @@ import pytest
 
 from lambdas.common.env_settings import SettingsError
 from lambdas.stream_consumer import handler as consumer_handler
-from testing.lambda_context import lambda_context
+from local.lambda_context import lambda_context
 from tests.lambdas.chatbot.helpers import emitted_metrics
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")

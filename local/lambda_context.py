@@ -1,5 +1,6 @@
-"""The Lambda context object every handler test passes: what Powertools reads from it (name, memory, ARN,
-request id, remaining time), for one of Tandem's functions."""
+"""The Lambda context object a handler is given by the tests and by the local runtime (local/gateway.py,
+local/pollers.py): what Powertools reads from it (name, memory, ARN, request id, remaining time), for one of
+Tandem's functions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""testing/moto_resources.py: a resource made in moto holds every property its template definition sets.
+"""local/resources.py: a resource made in moto holds every property its template definition sets.
 
 Each property the translation applies is read back from moto with the service's own describe calls and put
 in CloudFormation's shape again, so a property the translation drops, or applies wrongly, shows up as a
@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from testing.moto_aws import REGION
-from testing.moto_resources import (
+from local.resources import (
     NAME_PROPERTIES,
     NOT_SIMULATED,
     PSEUDO_PARAMETERS,
@@ -22,7 +21,8 @@ from testing.moto_resources import (
     UnsupportedProperty,
     check_supported,
 )
-from testing.template_resources import ROLES, Definition, Templates, synthesized
+from local.templates import ROLES, Definition, Templates, synthesized
+from testing.moto_aws import REGION
 
 SECRET = "a-test-secret-value-of-forty-characters!"
 # Definitions of the kinds the app does not use yet, in a stack of their own.
@@ -208,7 +208,7 @@ def test_the_app_defines_a_resource_for_every_role():
 
 @pytest.mark.parametrize("type_, properties, problem", [
     ("AWS::DynamoDB::Table", {"KeySchema": [], "ContributorInsightsSpecification": {"Enabled": True}},
-     "sets ContributorInsightsSpecification, which testing/moto_resources.py does not apply"),
+     "sets ContributorInsightsSpecification, which local/resources.py does not apply"),
     ("AWS::SQS::Queue", {"VisibilityTimeout": 30, "SomethingNew": 1}, "sets SomethingNew, which"),
     ("AWS::Lambda::Function", {}, "AWS::Lambda::Function is not simulated"),
 ])

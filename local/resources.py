@@ -1,15 +1,18 @@
-"""Tandem's resources made in moto from their synthesized definitions (testing/template_resources.py), so a
-test's table, queue, topic, bucket or secret is the one that deploys: the same keys, stream, TTL, indexes,
-queue attributes and redrive, topic attributes.
+"""Tandem's resources made in moto from their synthesized definitions (local/templates.py), so a test's or the
+local runtime's table, queue, topic, bucket, secret or state machine is the one that deploys: the same keys,
+stream, TTL, indexes, queue attributes and redrive, topic attributes, workflow definition and substitutions.
 
 Every CloudFormation property of a definition is either applied, through the boto3 call that creates the
 resource or the one that sets it afterwards (APPLIED), or listed in NOT_SIMULATED with the reason; a property
-neither knows stops the test that creates the resource, so a property added to a stack is never silently
-left out. tests/testing/test_moto_resources.py reads every applied property back from moto.
+neither knows stops the caller that creates the resource, so a property added to a stack is never silently
+left out. tests/local/test_resources.py reads every applied property back from moto.
 
-The test chooses each resource's name (CloudFormation would generate one). A resource a definition refers
-to (a queue's dead-letter queue) is created with it, named after both. `create` returns what the template's
-`Ref` gives: a table's or bucket's name, a queue's URL, a topic's or secret's ARN.
+The caller chooses each resource's name (CloudFormation would generate one). A resource a definition refers
+to (a queue's dead-letter queue) is created with it, named after both, unless it was created already; a
+resource moto does not hold for Tandem (an IAM role, a Lambda function) is referred to by a stand-in name and
+ARN (STAND_INS). References across stacks (Fn::ImportValue) follow the exporting stack's output. `create`
+returns what the template's `Ref` gives: a table's or bucket's name, a queue's URL, a topic's, secret's or
+state machine's ARN.
 """
 
 from __future__ import annotations
@@ -19,16 +22,16 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from testing.template_resources import Definition, Templates
+from local.templates import Definition, Templates
 
 PARTITION = "aws"
 ACCOUNT = "123456789012"  # moto's default account
 PSEUDO_PARAMETERS = {"AWS::Partition": PARTITION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}
 
-# Physical names: the test's name replaces them.
+# Physical names: the caller's name replaces them.
 NAME_PROPERTIES = {"AWS::DynamoDB::Table": "TableName", "AWS::SQS::Queue": "QueueName",
                    "AWS::SNS::Topic": "TopicName", "AWS::S3::Bucket": "BucketName",
-                   "AWS::SecretsManager::Secret": "Name"}
+                   "AWS::SecretsManager::Secret": "Name", "AWS::StepFunctions::StateMachine": "StateMachineName"}
 # Table properties whose CloudFormation name and shape are CreateTable's.
 _TABLE_AS_IS = ("AttributeDefinitions", "KeySchema", "BillingMode", "ProvisionedThroughput", "GlobalSecondaryIndexes",
                 "LocalSecondaryIndexes", "TableClass", "Tags")
@@ -47,6 +50,8 @@ APPLIED: dict[str, tuple[str, ...]] = {
     "AWS::S3::Bucket": ("VersioningConfiguration", "BucketEncryption", "PublicAccessBlockConfiguration",
                         "OwnershipControls", "Tags"),
     "AWS::SecretsManager::Secret": ("Description", "KmsKeyId", "Tags"),
+    "AWS::StepFunctions::StateMachine": ("DefinitionString", "DefinitionSubstitutions", "RoleArn", "StateMachineType",
+                                         "Tags"),
 }
 NOT_SIMULATED: dict[str, dict[str, str]] = {
     "AWS::DynamoDB::Table": {
@@ -58,8 +63,17 @@ NOT_SIMULATED: dict[str, dict[str, str]] = {
         "LoggingConfiguration": "server access logs go to a bucket the code under test never reads",
     },
     "AWS::SecretsManager::Secret": {
-        "GenerateSecretString": "the test gives the value (secret_string), so it can sign and verify with it",
+        "GenerateSecretString": "the caller gives the value (secret_string), so a test can sign and verify with it",
     },
+    "AWS::StepFunctions::StateMachine": {
+        "LoggingConfiguration": "moto writes no execution logs; the execution history is read from Step Functions",
+        "TracingConfiguration": "there is no X-Ray locally",
+    },
+}
+# Resources a definition may refer to that moto does not hold for Tandem: what their Ref and Arn stand for.
+STAND_INS = {
+    "AWS::IAM::Role": "arn:{partition}:iam::{account}:role/{name}",
+    "AWS::Lambda::Function": "arn:{partition}:lambda:{region}:{account}:function:{name}",
 }
 
 
@@ -80,23 +94,32 @@ class MotoResources:
         self.templates = templates  # where the resources a definition refers to are found
         self.client = client
         self.region = region
-        self._dependencies: dict[tuple[str, str], Created] = {}
+        self._created: dict[tuple[str, str], Created] = {}  # (stack, logical id) -> what was made for it
+
+    def created(self, definition: Definition) -> Created | None:
+        """What was made for the definition already (by `create`, or as another one's dependency)."""
+        return self._created.get((definition.stack, definition.logical_id))
 
     def create(self, definition: Definition, name: str, *, secret_string: str | None = None) -> Created:
         check_supported(definition)
-        properties = {k: self._resolve(v, definition, name) for k, v in definition.properties.items()
+        properties = {k: self._resolve(v, definition.stack, name) for k, v in definition.properties.items()
                       if k in APPLIED[definition.type]}
         if definition.type == "AWS::DynamoDB::Table":
-            return self._table(name, properties)
-        if definition.type == "AWS::SQS::Queue":
-            return self._queue(name, properties)
-        if definition.type == "AWS::SNS::Topic":
-            return self._topic(name, properties)
-        if definition.type == "AWS::S3::Bucket":
-            return self._bucket(name, properties)
-        if secret_string is None:
+            created = self._table(name, properties)
+        elif definition.type == "AWS::SQS::Queue":
+            created = self._queue(name, properties)
+        elif definition.type == "AWS::SNS::Topic":
+            created = self._topic(name, properties)
+        elif definition.type == "AWS::S3::Bucket":
+            created = self._bucket(name, properties)
+        elif definition.type == "AWS::StepFunctions::StateMachine":
+            created = self._state_machine(name, properties, definition)
+        elif secret_string is None:
             raise ValueError(f"{definition.path} is a secret: give its value (secret_string)")
-        return self._secret(name, properties, secret_string)
+        else:
+            created = self._secret(name, properties, secret_string)
+        self._created[(definition.stack, definition.logical_id)] = created
+        return created
 
     # Each type ------------------------------------------------------------------------------------------
 
@@ -155,38 +178,86 @@ class MotoResources:
         arn = self.client("secretsmanager").create_secret(Name=name, SecretString=secret_string, **properties)["ARN"]
         return Created(ref=arn, arn=arn)
 
+    def _state_machine(self, name: str, properties: dict[str, Any], definition: Definition) -> Created:
+        text = properties["DefinitionString"]
+        if not isinstance(text, str):
+            raise UnsupportedProperty(f"{definition.path}: DefinitionString is not plain text")
+        # What CloudFormation does with DefinitionSubstitutions: each ${Key} of the map becomes its value.
+        for key, value in properties.get("DefinitionSubstitutions", {}).items():
+            text = text.replace("${" + key + "}", str(value))
+        tags = {"tags": [{"key": t["Key"], "value": t["Value"]} for t in properties["Tags"]]} if "Tags" in properties \
+            else {}
+        arn = self.client("stepfunctions").create_state_machine(
+            name=name, definition=text, roleArn=properties["RoleArn"],
+            type=properties.get("StateMachineType", "STANDARD"), **tags)["stateMachineArn"]
+        return Created(ref=arn, arn=arn)
+
     # Intrinsic functions ---------------------------------------------------------------------------------
 
-    def _resolve(self, value: Any, definition: Definition, name: str) -> Any:
-        """The value with Ref, Fn::GetAtt (Arn) and Fn::Join worked out; a resource referred to is created."""
+    def _resolve(self, value: Any, stack: str, name: str) -> Any:
+        """The value, as found in `stack`'s template, with Ref, Fn::GetAtt (Arn), Fn::Join, Fn::Sub and
+        Fn::ImportValue worked out; a resource referred to is created (or stood in for) first."""
         if isinstance(value, list):
-            return [self._resolve(v, definition, name) for v in value]
+            return [self._resolve(v, stack, name) for v in value]
         if not isinstance(value, dict):
             return value
         if set(value) == {"Ref"}:
-            pseudo = {**PSEUDO_PARAMETERS, "AWS::Region": self.region}
-            if value["Ref"] in pseudo:
-                return pseudo[value["Ref"]]
-            return self._dependency(definition, value["Ref"], name).ref
-        if set(value) == {"Fn::GetAtt"} and value["Fn::GetAtt"][1] == "Arn":
-            return self._dependency(definition, value["Fn::GetAtt"][0], name).arn
+            return self._reference(stack, value["Ref"], name)
+        if set(value) == {"Fn::GetAtt"}:
+            logical_id, attribute = value["Fn::GetAtt"]
+            if attribute != "Arn":
+                raise UnsupportedProperty(f"{stack}: {json.dumps(value)} is not simulated")
+            return self._dependency(stack, logical_id, name).arn
         if set(value) == {"Fn::Join"}:
             separator, parts = value["Fn::Join"]
-            return separator.join(self._resolve(parts, definition, name))
+            return separator.join(self._resolve(parts, stack, name))
+        if set(value) == {"Fn::Sub"}:
+            return self._substitute(value["Fn::Sub"], stack, name)
+        if set(value) == {"Fn::ImportValue"}:
+            exporter, exported = self.templates.export(self._resolve(value["Fn::ImportValue"], stack, name))
+            return self._resolve(exported, exporter, name)
         if any(key.startswith("Fn::") for key in value):
-            raise UnsupportedProperty(f"{definition.path}: {json.dumps(value)} is not simulated")
-        return {k: self._resolve(v, definition, name) for k, v in value.items()}
+            raise UnsupportedProperty(f"{stack}: {json.dumps(value)} is not simulated")
+        return {k: self._resolve(v, stack, name) for k, v in value.items()}
 
-    def _dependency(self, referrer: Definition, logical_id: str, referrer_name: str) -> Created:
-        """The resource `logical_id` of the referrer's stack, created once, as `<referrer name>-<its id>`."""
-        key = (referrer.stack, logical_id)
-        if key not in self._dependencies:
-            dependency = self.templates.by_logical_id(referrer.stack, logical_id)
-            construct_id = dependency.path.rsplit("/", 1)[-1]
-            base, fifo, _ = referrer_name.partition(".fifo")
-            name = f"{base}-{re.sub(r'(?<!^)(?=[A-Z])', '-', construct_id).lower()}{fifo}"
-            self._dependencies[key] = self.create(dependency, name)
-        return self._dependencies[key]
+    def _reference(self, stack: str, logical_id: str, name: str) -> str:
+        pseudo = {**PSEUDO_PARAMETERS, "AWS::Region": self.region}
+        if logical_id in pseudo:
+            return pseudo[logical_id]
+        return self._dependency(stack, logical_id, name).ref
+
+    def _substitute(self, value: Any, stack: str, name: str) -> str:
+        """Fn::Sub: "${Name}" is a Ref (or a pseudo parameter), "${Name.Arn}" an attribute, "${!Name}" itself."""
+        text, variables = (value, {}) if isinstance(value, str) else (value[0], value[1])
+
+        def one(match: re.Match[str]) -> str:
+            key = match.group(1)
+            if key.startswith("!"):
+                return "${" + key[1:] + "}"
+            if key in variables:
+                return str(self._resolve(variables[key], stack, name))
+            if "." in key:
+                logical_id, attribute = key.split(".", 1)
+                return str(self._resolve({"Fn::GetAtt": [logical_id, attribute]}, stack, name))
+            return self._reference(stack, key, name)
+
+        return re.sub(r"\$\{([^}]+)\}", one, text)
+
+    def _dependency(self, stack: str, logical_id: str, referrer_name: str) -> Created:
+        """The resource `logical_id` of `stack`, created once, as `<referrer name>-<its construct path>`."""
+        dependency = self.templates.by_logical_id(stack, logical_id)
+        found = self.created(dependency)
+        if found is not None:
+            return found
+        base, fifo, _ = referrer_name.partition(".fifo")
+        path = "-".join(re.sub(r"(?<!^)(?=[A-Z])", "-", part).lower() for part in dependency.path.split("/"))
+        name = f"{base}-{path}{fifo}"
+        if dependency.type in STAND_INS:
+            arn = STAND_INS[dependency.type].format(partition=PARTITION, region=self.region, account=ACCOUNT, name=name)
+            created = Created(ref=name, arn=arn)
+            self._created[(stack, logical_id)] = created
+            return created
+        return self.create(dependency, name)
 
 
 def check_supported(definition: Definition) -> None:
@@ -197,7 +268,7 @@ def check_supported(definition: Definition) -> None:
     unknown = sorted(set(definition.properties) - known)
     if unknown:
         raise UnsupportedProperty(f"{definition.path} ({definition.type}) sets {', '.join(unknown)}, which "
-                                  "testing/moto_resources.py does not apply: apply it, or list it in NOT_SIMULATED "
+                                  "local/resources.py does not apply: apply it, or list it in NOT_SIMULATED "
                                   "with the reason")
 
 
