@@ -67,7 +67,6 @@ STAND_IN_NOTE = "(Answered offline by the demo's stand-in model, which only quot
 NOT_FOUND = ("I couldn't find that in our help pages, and I won't guess. If you'd like, ask to talk to a person "
              "and I'll bring in a human expert.")
 MIN_SCORE = 0.55  # a section's score (0 to 1) below which it is not relevant to the question
-RELATIVE_SCORE = 0.5  # sections scoring under half the best one are left out too
 MAX_SENTENCES = 2  # quoted from the best passage
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -210,8 +209,8 @@ class KnowledgeIndex:
         return self.weights.get(term, self.unknown_weight)
 
     def search(self, question: str, k: int) -> list[tuple[Section, float]]:
-        """The best `k` sections by BM25, best first, each with its score (0 to 1); those under MIN_SCORE, or
-        under RELATIVE_SCORE of the best one, are left out."""
+        """The best `k` sections by BM25, best first, each with its score (0 to 1); those under MIN_SCORE
+        are left out."""
         query = set(terms(question))
         if not query:
             return []
@@ -220,7 +219,7 @@ class KnowledgeIndex:
         full = sum(self.weight(t) for t in query)
         ranked = sorted(((-self._bm25(query, i), i) for i in range(len(self.sections))))  # ties: page order
         found = [(self.sections[i], round(min(1.0, -bm25 / full), 3)) for bm25, i in ranked[:k]]
-        return [(s, score) for s, score in found if score >= max(MIN_SCORE, RELATIVE_SCORE * found[0][1])]
+        return [(s, score) for s, score in found if score >= MIN_SCORE]
 
     def _bm25(self, query: Iterable[str], i: int) -> float:
         counts, norm = self._counts[i], BM25_K1 * (1 - BM25_B + BM25_B * self._lengths[i] / self._average_length)

@@ -121,6 +121,18 @@ def test_a_question_the_pages_do_not_cover_is_not_answered_and_a_human_is_offere
     assert answer.model_id == MODEL_ID
 
 
+@pytest.mark.parametrize(("question", "written"), [
+    ("What does the orange light mean?", "WHAT DOES THE ORANGE LIGHT MEAN?"),
+    ("What does the orange light mean?", "Whät dóes the orangé light méan?"),
+    ("Can I block websites for my kids?", "Can I block wébsites for my kïds"),
+])
+def test_case_and_accents_do_not_change_the_answer(answerer, question, written):
+    plain, other = answered(answerer, question), answered(answerer, written)
+
+    assert plain.text != NOT_FOUND_REPLY
+    assert (other.text, other.sources) == (plain.text, plain.sources)
+
+
 def test_history_and_the_system_prompt_do_not_change_the_answer(settings):
     plain = answered(build_answerer(settings), "How do I cancel?")
     prompted = build_answerer(dataclasses.replace(
