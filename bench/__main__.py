@@ -1,7 +1,8 @@
 """`python -m bench [NAME ...]`: runs the benchmarks (all by default), prints each report, and appends a dated
 section with the command, the machine and every table to bench/RESULTS.md (newest last).
 
-Names: gate_overhead, gate_evaluation, escalation_overhead, cold_start, bundle_size, consolidation, training_throughput. `python -m bench.<name>` runs one without recording it.
+Names: gate_overhead, gate_evaluation, escalation_overhead, cold_start, bundle_size, consolidation, training_throughput,
+demo_answers. `python -m bench.<name>` runs one without recording it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ BENCHMARKS = {
     "bundle_size": "Bundle size",
     "consolidation": "Consolidation",
     "training_throughput": "Training throughput and held-out margins",
+    "demo_answers": "Demo answers (the offline stand-in model)",
 }
 
 

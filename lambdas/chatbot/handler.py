@@ -43,26 +43,16 @@ def bedrock_config(max_attempts: int, read_timeout: int) -> Config:
                   connect_timeout=2, tcp_keepalive=True)
 
 
-def build_service(settings: ChatbotSettings) -> ChatService:
+def build_service(settings: ChatbotSettings, *, answerer: Answerer | None = None) -> ChatService:
+    """The chat service with its clients. `answerer` stands in for the Bedrock answer chain (the local demo
+    passes its offline one, local/answer_model.py); deployed, it is None."""
     clients.configure("bedrock-runtime",
                       bedrock_config(settings.bedrock_max_attempts, settings.bedrock_read_timeout_seconds))
     clients.configure("bedrock-agent-runtime", bedrock_config(RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS))
     # The gate runs beside the answer and may fail without harm: one retry, and never slower than the answer.
     clients.configure("bedrock-runtime", bedrock_config(2, settings.bedrock_read_timeout_seconds), purpose="gate")
-    guardrail = ({"guardrailIdentifier": settings.guardrail_id, "guardrailVersion": settings.guardrail_version,
-                  "trace": "disabled"} if settings.guardrail_id else None)
-    retriever = None
-    if settings.knowledge_base_id:
-        from langchain_aws.retrievers import AmazonKnowledgeBasesRetriever  # imported only when it is used
-
-        retriever = AmazonKnowledgeBasesRetriever(
-            knowledge_base_id=settings.knowledge_base_id, client=clients.client("bedrock-agent-runtime"),
-            min_score_confidence=None,  # every passage the search returns (the library's default, said here)
-            retrieval_config={"vectorSearchConfiguration": {"numberOfResults": settings.knowledge_base_results}})
-    answerer = Answerer(
-        model=_chat_model(settings, "default", model_id=settings.model_id, temperature=settings.temperature,
-                          max_tokens=settings.max_tokens, guardrail_config=guardrail),
-        model_id=settings.model_id, system_prompt=settings.system_prompt, retriever=retriever)
+    if answerer is None:
+        answerer = bedrock_answerer(settings)
     detector = make_detector(settings.sentiment_detector, language_code=settings.language_code,
                              gate_model_id=settings.effective_gate_model_id,
                              make_model=partial(_chat_model, settings, "gate"))
@@ -75,6 +65,25 @@ def build_service(settings: ChatbotSettings) -> ChatService:
                        # Two per turn (answer, gate), plus room for a gate thread still finishing after its grace.
                        executor=ThreadPoolExecutor(4, thread_name_prefix="turn"),
                        metrics=metrics, logger=logger)
+
+
+def bedrock_answerer(settings: ChatbotSettings) -> Answerer:
+    """The answer chain as deployed: the configured Bedrock model, with the guardrail and the Knowledge Base
+    retriever when they are configured."""
+    guardrail = ({"guardrailIdentifier": settings.guardrail_id, "guardrailVersion": settings.guardrail_version,
+                  "trace": "disabled"} if settings.guardrail_id else None)
+    retriever = None
+    if settings.knowledge_base_id:
+        from langchain_aws.retrievers import AmazonKnowledgeBasesRetriever  # imported only when it is used
+
+        retriever = AmazonKnowledgeBasesRetriever(
+            knowledge_base_id=settings.knowledge_base_id, client=clients.client("bedrock-agent-runtime"),
+            min_score_confidence=None,  # every passage the search returns (the library's default, said here)
+            retrieval_config={"vectorSearchConfiguration": {"numberOfResults": settings.knowledge_base_results}})
+    return Answerer(
+        model=_chat_model(settings, "default", model_id=settings.model_id, temperature=settings.temperature,
+                          max_tokens=settings.max_tokens, guardrail_config=guardrail),
+        model_id=settings.model_id, system_prompt=settings.system_prompt, retriever=retriever)
 
 
 def _chat_model(settings: ChatbotSettings, purpose: str, **kwargs: Any) -> ChatBedrockConverse:
