@@ -55,7 +55,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from lambdas.chatbot.answer import Answerer
-from lambdas.chatbot.handler import build_service
+from lambdas.chatbot.handler import bedrock_answerer, build_service
 from lambdas.chatbot.service import ChatService
 from lambdas.chatbot.settings import ChatbotSettings
 from lambdas.common.startup import Startup
@@ -297,6 +297,19 @@ def build_answerer(settings: ChatbotSettings, folder: Path = KNOWLEDGE) -> Answe
 
 def build_offline_service(settings: ChatbotSettings, folder: Path = KNOWLEDGE) -> ChatService:
     return build_service(settings, answerer=build_answerer(settings, folder))
+
+
+def build_bedrock_service(settings: ChatbotSettings, folder: Path = KNOWLEDGE) -> ChatService:
+    """The chatbot as deployed (Bedrock, the configured model and guardrail), retrieving from the sample help
+    pages instead of a Knowledge Base: `make demo MODEL=bedrock`."""
+    answerer = bedrock_answerer(settings)
+    answerer.retriever = KnowledgeRetriever(index=KnowledgeIndex.from_folder(folder), k=settings.knowledge_base_results)
+    return build_service(settings, answerer=answerer)
+
+
+def bedrock_dependencies(folder: Path = KNOWLEDGE) -> Startup[ChatService]:
+    """The chatbot handler's start-up with Bedrock's answers over the sample pages."""
+    return Startup(lambda: build_bedrock_service(ChatbotSettings.from_env(), folder))
 
 
 def offline_dependencies(folder: Path = KNOWLEDGE) -> Startup[ChatService]:

@@ -25,7 +25,7 @@ import os
 import secrets
 import string
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Mapping
 
 import boto3
@@ -39,7 +39,7 @@ from lambdas.expert_api.settings import ExpertApiSettings
 from lambdas.stream_consumer.settings import ConsumerSettings
 from local.cdk_app import ROOT, app_context
 from local.resources import MotoResources
-from local.templates import ROLES, Templates, cached
+from local.templates import ROLES, Definition, Templates, cached
 from stacks.config import TandemConfig, load_config
 
 REGION = "us-east-1"
@@ -52,6 +52,7 @@ FUNCTIONS = ("chatbot", "stream_consumer", "escalation_worker", "expert_api")
 METRICS_NAMESPACE = "Tandem"
 LOCAL_SERVICE_NAME = "tandem-local"  # the Powertools service of every function in one local process
 STATE_MACHINES_DIR = ROOT / "statemachines"
+ACCEPT_WAIT_SUBSTITUTION = "AcceptTimeoutSeconds"  # stacks/escalation_stack.py
 # botocore's account-based DynamoDB endpoints are not routed by moto (docs/local.md).
 CLIENT_CONFIG = Config(account_id_endpoint_mode="disabled")
 UNSUPPORTED_TASK_LOGGER = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service." \
@@ -191,9 +192,13 @@ class LocalAws:
             os.environ["MOTO_PORT"] = self._previous_moto_port
 
 
-def start_local_aws(*, templates: Templates | None = None, port: int = 0, **overrides: Any) -> LocalAws:
+def start_local_aws(*, templates: Templates | None = None, port: int = 0, accept_wait_seconds: int | None = None,
+                    **overrides: Any) -> LocalAws:
     """Starts the server on 127.0.0.1 (`port` 0: any free one) and creates every resource of the templates
-    (by default the app's with cdk.json's context and `overrides`, from the template cache)."""
+    (by default the app's with cdk.json's context and `overrides`, from the template cache).
+
+    `accept_wait_seconds` shortens the escalation workflow's wait for an accept below the configuration's
+    whole minutes (its AcceptTimeoutSeconds substitution), so the demo and its tests can reach the time-out."""
     from moto.core.config import default_user_config  # moto's process-wide settings, restored by stop()
 
     config = load_config(app_context(**overrides))
@@ -212,14 +217,14 @@ def start_local_aws(*, templates: Templates | None = None, port: int = 0, **over
     os.environ["MOTO_PORT"] = str(bound)
     try:
         _post(aws.endpoint_url, "/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
-        _create_resources(aws)
+        _create_resources(aws, accept_wait_seconds)
     except BaseException:
         aws.stop()
         raise
     return aws
 
 
-def _create_resources(aws: LocalAws) -> None:
+def _create_resources(aws: LocalAws, accept_wait_seconds: int | None) -> None:
     resources = MotoResources(aws.templates, aws.client, aws.region)
     for role in ROLES:
         definition = aws.templates.definition(role)
@@ -231,7 +236,18 @@ def _create_resources(aws: LocalAws) -> None:
         aws.names[role], aws.arns[role] = created.ref, created.arn
     for definition in aws.templates.of_type("AWS::StepFunctions::StateMachine"):
         key = state_machine_key(definition.properties["DefinitionString"])
+        if key == "human_escalation" and accept_wait_seconds is not None:
+            definition = with_substitution(definition, ACCEPT_WAIT_SUBSTITUTION, str(accept_wait_seconds))
         aws.state_machines[key] = resources.create(definition, local_name(key)).arn
+
+
+def with_substitution(definition: Definition, key: str, value: str) -> Definition:
+    """The state machine's definition with one DefinitionSubstitutions value replaced (KeyError if it has none)."""
+    substitutions = dict(definition.properties.get("DefinitionSubstitutions", {}))
+    if key not in substitutions:
+        raise KeyError(f"{definition.path} has no substitution {key}")
+    return replace(definition, properties={**definition.properties,
+                                           "DefinitionSubstitutions": {**substitutions, key: value}})
 
 
 def _post(endpoint_url: str, path: str, body: dict[str, Any]) -> None:

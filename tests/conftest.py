@@ -20,7 +20,6 @@ import functools
 import importlib
 import json
 import os
-import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any, Callable, Iterator, Mapping
@@ -29,6 +28,7 @@ import botocore.session
 import pytest
 
 from lambdas.common import signing
+from lambdas.common.startup import reset_handlers
 from local.lambda_context import lambda_context as context_for
 from testing.log_capture import CapturedLogs, captured
 from testing.moto_aws import MotoAws
@@ -51,13 +51,6 @@ def shared_botocore_loader():
     botocore.session.create_loader = functools.lru_cache(maxsize=None)(original)
     yield
     botocore.session.create_loader = original
-
-
-def reset_handlers() -> None:
-    """Forgets what every imported Lambda handler module built (lambdas/common/startup.py)."""
-    for name, module in list(sys.modules.items()):
-        if name.startswith("lambdas.") and name.endswith(".handler") and hasattr(module, "dependencies"):
-            module.dependencies.reset()
 
 
 @pytest.fixture

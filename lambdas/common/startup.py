@@ -17,6 +17,7 @@ call build them again from the environment the test set.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Callable, Generic, TypeVar
 
 T = TypeVar("T")
@@ -43,3 +44,10 @@ class Startup(Generic[T]):
         """Builds now when Lambda is initialising this function (AWS_LAMBDA_INITIALIZATION_TYPE is set)."""
         if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"):
             self.get()
+
+
+def reset_handlers() -> None:
+    """Forgets what every imported Lambda handler module built: tests, and the local runtime before it serves."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith("lambdas.") and name.endswith(".handler") and hasattr(module, "dependencies"):
+            module.dependencies.reset()

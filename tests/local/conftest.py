@@ -16,9 +16,9 @@ import pytest
 from botocore.stub import Stubber
 
 from lambdas.common import clients
+from lambdas.common.startup import reset_handlers
 from local.aws import LocalAws, environment_applied, start_local_aws
 from local.templates import synthesized
-from tests.conftest import reset_handlers
 
 BASE_URL = "http://127.0.0.1:8765"  # where a test's gateway would listen (TestClient needs no port)
 EXPERT_API_URL = f"{BASE_URL}/experts/"

@@ -1,0 +1,297 @@
+"""All of Tandem on one machine: `make demo` (python -m local).
+
+One process, one socket on 127.0.0.1:
+- the local AWS (local/aws.py): moto's server with every resource of the synthesized templates and both
+  workflows executed;
+- the real handlers behind the local API Gateway (local/gateway.py): the chat API under /prod/, the expert
+  API under /experts/;
+- the event sources (local/pollers.py) and the mailbox (local/mailbox.py) in threads;
+- the web app (web/): the customer's chat at /, the mailbox at /mailbox, what each part did at
+  /behind-the-scenes, and the demo's read-only JSON under /local/api/.
+
+Answers come from the offline stand-in (local/answer_model.py) unless `model="bedrock"`: then Bedrock
+answers, with the user's own AWS credentials, and only Bedrock is real. The gate reads sentiment with VADER
+(offline). Masking personal data in exported knowledge needs Comprehend, which moto only imitates: it is off
+here, and the page says so.
+
+    demo = Demo(DemoOptions(port=8000)).start()   # returns once the first request can be served
+    print(demo.urls)
+    demo.stop()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import boto3
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from lambdas.common import clients
+from lambdas.common.startup import reset_handlers
+from local import answer_model, inspector
+from local.aws import HOST, LocalAws, environment_applied, start_local_aws
+from local.cdk_app import ROOT
+from local.gateway import HTTP_FUNCTIONS, LocalApi, LocalSignIn, api_url, create_gateway, local_api
+from local.mailbox import LocalMailbox
+from local.pollers import Pollers, start_pollers
+
+logger = logging.getLogger("tandem.local.demo")
+WEB = ROOT / "web"
+MODELS = ("offline", "bedrock")
+# What the demo changes from cdk.json's configuration, and why (the page at /behind-the-scenes lists them).
+DEMO_CONFIG = {
+    "sentiment_detector": "vader",  # offline; Comprehend is not reachable without an account
+    "knowledge_export_redact_pii": False,  # masking needs Comprehend's DetectPiiEntities, which moto fakes
+}
+CUSTOMER_POLL_MS = 1500  # how often the customer's page asks for new messages (push comes with WebSockets)
+# The web pages' policy: scripts and styles from this origin only, nothing inline, no framing.
+WEB_SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+PAGES = {"/": "index.html", "/mailbox": "mailbox.html", "/behind-the-scenes": "behind-the-scenes.html"}
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    port: int = 8000  # 0: any free port
+    model: str = "offline"
+    # The workflow's wait for an expert to accept, when shorter than the configured minutes: to see the busy
+    # notice without waiting a quarter of an hour.
+    accept_wait_seconds: int | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)  # configuration keys, as `cdk synth -c key=value`
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}")
+        if self.accept_wait_seconds is not None and not 1 <= self.accept_wait_seconds <= 86400:
+            raise ValueError("accept_wait_seconds must be between 1 and 86400")
+
+
+def bind(port: int) -> socket.socket:
+    """The demo's one socket, bound before anything starts: the expert links need its port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((HOST, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(f"cannot listen on {HOST}:{port} ({error.strerror}); is a demo already running? "
+                      "`make demo PORT=8001` picks another port") from None
+    sock.listen(128)
+    return sock
+
+
+def real_bedrock_client(region: str | None) -> Any:
+    """A bedrock-runtime client with the user's own credentials and AWS's endpoint, made before the local
+    environment (dummy credentials, the local endpoint) is applied to this process."""
+    session = boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or "us-east-1")
+    if session.get_credentials() is None:
+        raise RuntimeError("MODEL=bedrock needs AWS credentials (a profile, or AWS_ACCESS_KEY_ID and "
+                           "AWS_SECRET_ACCESS_KEY) with access to the configured model")
+    endpoint = f"https://bedrock-runtime.{session.region_name}.amazonaws.com"
+    return session.client("bedrock-runtime", endpoint_url=endpoint)
+
+
+class _SecurityHeaders(BaseHTTPMiddleware):
+    """The web pages' headers on everything the demo itself serves; the APIs answer with their handlers' own."""
+
+    def __init__(self, app: Any, api_stages: tuple[str, ...]):
+        super().__init__(app)
+        self.api_prefixes = tuple(f"/{stage}/" for stage in api_stages)
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        if not request.url.path.startswith(self.api_prefixes):
+            for name, value in WEB_SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+        return response
+
+
+class Demo:
+    def __init__(self, options: DemoOptions | None = None):
+        self.options = options or DemoOptions()
+        self.aws: LocalAws | None = None
+        self.pollers: Pollers | None = None
+        self.mailbox: LocalMailbox | None = None
+        self.apis: dict[str, LocalApi] = {}
+        self.base_url = ""
+        self._socket: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._exit = contextlib.ExitStack()
+        self.started_in_seconds: float | None = None
+
+    # start-up ---------------------------------------------------------------------------------------
+
+    def start(self) -> Demo:
+        began = time.perf_counter()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        self.started_in_seconds = time.perf_counter() - began
+        return self
+
+    def _start(self) -> None:
+        options = self.options
+        self._socket = bind(options.port)
+        self.base_url = f"http://{HOST}:{self._socket.getsockname()[1]}"
+        bedrock = real_bedrock_client(None) if options.model == "bedrock" else None
+        overrides = {**DEMO_CONFIG, **options.overrides}
+        self.aws = start_local_aws(accept_wait_seconds=options.accept_wait_seconds, **overrides)
+        self._exit.callback(self.aws.stop)
+        self.apis = {function: local_api(function, self.aws.templates) for function in HTTP_FUNCTIONS}
+        expert_api_url = api_url(self.base_url, self.apis["expert_api"])
+        self._exit.enter_context(environment_applied(self.aws.process_environment(expert_api_url=expert_api_url)))
+        self._exit.callback(self._forget_handlers)
+        self._forget_handlers()
+        self._use_answer_model(bedrock)
+        self.mailbox = LocalMailbox(self.aws).start()
+        self._exit.callback(self.mailbox.stop)
+        self.pollers = start_pollers(self.aws)
+        self._exit.callback(self.pollers.stop)
+        self._serve()
+
+    @staticmethod
+    def _forget_handlers() -> None:
+        clients.reset()
+        reset_handlers()
+
+    def _use_answer_model(self, bedrock: Any) -> None:
+        """The chatbot answers from the sample help pages: with the offline stand-in, or with Bedrock."""
+        from lambdas.chatbot import handler as chatbot
+
+        if bedrock is not None:
+            clients.set_client("bedrock-runtime", bedrock)
+            chatbot.dependencies = answer_model.bedrock_dependencies()
+        else:
+            chatbot.dependencies = answer_model.offline_dependencies()
+        chatbot.dependencies.get()  # built now, so the first question does not wait for it
+
+    def _serve(self) -> None:
+        app = self.web_app()
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        server = self._server = uvicorn.Server(config)
+        assert self._socket is not None
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [self._socket]}, name="demo-http",
+                                        daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the demo's HTTP server did not start")
+            time.sleep(0.01)
+
+    # the demo's own routes ------------------------------------------------------------------------
+
+    def web_app(self) -> Starlette:
+        gateway = create_gateway(list(self.apis.values()), sign_in=LocalSignIn())
+        pages = [Route(path, self._page(name), methods=["GET", "HEAD"]) for path, name in PAGES.items()]
+        return Starlette(
+            routes=[*pages,
+                    Route("/config.json", self._config, methods=["GET"]),
+                    Route("/local/api/state", self._state, methods=["GET"]),
+                    Route("/local/api/mailbox", self._mails, methods=["GET"]),
+                    Route("/local/api/transcript", self._transcript, methods=["GET"]),
+                    Route("/index.html", lambda _: RedirectResponse("/", 308)),
+                    Mount("/assets", StaticFiles(directory=WEB / "assets")),
+                    Mount("/", gateway)],
+            middleware=[Middleware(_SecurityHeaders, api_stages=tuple(api.stage for api in self.apis.values()))])
+
+    @staticmethod
+    def _page(name: str) -> Any:
+        path = WEB / name
+
+        async def page(_: Request) -> Response:
+            return FileResponse(path, media_type="text/html; charset=utf-8")
+        return page
+
+    def client_config(self) -> dict[str, Any]:
+        """What the web app reads at start (deployed, the web stack writes the same file)."""
+        assert self.aws is not None
+        settings = self.aws.config
+        return {
+            "auth": {"kind": "local", "header": LocalSignIn.header, "note": "Local sign-in: no password, "
+                     "this machine only. Deployed, customers sign in with Amazon Cognito."},
+            "chatApiUrl": api_url("", self.apis["chatbot"]),
+            "pollIntervalMs": CUSTOMER_POLL_MS,
+            "maxMessageChars": settings.max_message_chars,
+            "model": {"id": answer_model.MODEL_ID if self.options.model == "offline" else settings.model_id,
+                      "standIn": self.options.model == "offline",
+                      "note": answer_model.STAND_IN_NOTE if self.options.model == "offline" else
+                      "Answers come from Amazon Bedrock with your AWS credentials."},
+            "local": True,
+        }
+
+    async def _config(self, _: Request) -> Response:
+        return JSONResponse(self.client_config())
+
+    async def _state(self, _: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        assert self.aws is not None and self.mailbox is not None
+        state = await run_in_threadpool(inspector.snapshot, self.aws, self.mailbox)
+        state["demo"] = {"config_changes": DEMO_CONFIG | self.options.overrides, "model": self.options.model,
+                         "accept_wait_seconds": self.options.accept_wait_seconds
+                         or self.aws.config.accept_timeout_minutes * 60}
+        return JSONResponse(state)
+
+    async def _mails(self, _: Request) -> Response:
+        assert self.mailbox is not None
+        return JSONResponse({"mails": [mail.to_dict() for mail in self.mailbox.mails()],
+                             "note": "A stand-in for email: nothing leaves this machine."})
+
+    async def _transcript(self, request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        assert self.aws is not None
+        key = request.query_params.get("key", "")
+        try:
+            return JSONResponse(await run_in_threadpool(inspector.transcript, self.aws, key))
+        except KeyError:
+            return JSONResponse({"message": f"no transcript with the key {key[:200]!r}"}, status_code=404)
+
+    # ---------------------------------------------------------------------------------------------
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {"Customer chat": f"{self.base_url}/", "Mailbox (experts' email)": f"{self.base_url}/mailbox",
+                "Behind the scenes": f"{self.base_url}/behind-the-scenes",
+                "Local AWS (moto)": self.aws.endpoint_url if self.aws else ""}
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        if self._socket is not None:
+            self._socket.close()
+        self._exit.close()
+
+
+@contextlib.contextmanager
+def running(options: DemoOptions | None = None) -> Iterator[Demo]:
+    demo = Demo(options).start()
+    try:
+        yield demo
+    finally:
+        demo.stop()
