@@ -57,6 +57,7 @@ ACCEPT_WAIT_SUBSTITUTION = "AcceptTimeoutSeconds"  # stacks/escalation_stack.py
 CLIENT_CONFIG = Config(account_id_endpoint_mode="disabled")
 UNSUPPORTED_TASK_LOGGER = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service." \
                           "state_task_service_unsupported"
+_running: LocalAws | None = None  # the one local AWS of this process
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
 
 
@@ -186,6 +187,9 @@ class LocalAws:
         _post(self.endpoint_url, "/moto-api/config", {"stepfunctions": self._previous_sfn_config or
                                                       {"execute_state_machine": False}})
         self.server.stop()
+        global _running
+        if _running is self:
+            _running = None
         if self._previous_moto_port is None:
             os.environ.pop("MOTO_PORT", None)
         else:
@@ -201,6 +205,10 @@ def start_local_aws(*, templates: Templates | None = None, port: int = 0, accept
     whole minutes (its AcceptTimeoutSeconds substitution), so the demo and its tests can reach the time-out."""
     from moto.core.config import default_user_config  # moto's process-wide settings, restored by stop()
 
+    global _running
+    if _running is not None:
+        raise RuntimeError("a local AWS is already running in this process: moto keeps one state per process, "
+                           "so stop it first")
     config = load_config(app_context(**overrides))
     templates = templates or cached(**overrides)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the server's line per request
@@ -215,6 +223,7 @@ def start_local_aws(*, templates: Templates | None = None, port: int = 0, accept
     # A state machine's service tasks call the server at localhost:$MOTO_PORT (moto reads it at each call):
     # one local AWS per process.
     os.environ["MOTO_PORT"] = str(bound)
+    _running = aws
     try:
         _post(aws.endpoint_url, "/moto-api/config", {"stepfunctions": {"execute_state_machine": True}})
         _create_resources(aws, accept_wait_seconds)

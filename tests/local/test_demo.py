@@ -1,0 +1,119 @@
+"""The demo process (local/demo.py, python -m local): one socket serving the web pages, both APIs and the
+demo's read-only JSON, the offline answers, the shortened accept wait, and a clean stop."""
+
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+import httpx
+import pytest
+
+from local import answer_model
+from local.__main__ import main, parse
+from local.aws import ACCEPT_WAIT_SUBSTITUTION, with_substitution
+from local.demo import WEB_SECURITY_HEADERS, Demo, DemoOptions, bind
+from local.templates import synthesized
+
+ACCEPT_WAIT = 7
+USER = {"X-Tandem-Local-User": "ana"}
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[Demo]:
+    running = Demo(DemoOptions(port=0, accept_wait_seconds=ACCEPT_WAIT)).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def http(demo: Demo) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=demo.base_url, timeout=30) as client:
+        yield client
+
+
+def test_options_name_what_is_wrong():
+    with pytest.raises(ValueError, match="model must be one of offline, bedrock"):
+        DemoOptions(model="gpt")
+    with pytest.raises(ValueError, match="accept_wait_seconds"):
+        DemoOptions(accept_wait_seconds=0)
+
+
+def test_a_taken_port_is_named_with_the_way_out():
+    taken = bind(0)
+    port = taken.getsockname()[1]
+    try:
+        with pytest.raises(OSError, match=f"127.0.0.1:{port}.*PORT=8001"):
+            bind(port)
+    finally:
+        taken.close()
+
+
+def test_the_command_reports_a_taken_port_and_exits_non_zero(capsys):
+    taken = bind(0)
+    try:
+        assert main(["--port", str(taken.getsockname()[1])]) == 1
+    finally:
+        taken.close()
+    assert "is a demo already running?" in capsys.readouterr().err
+
+
+def test_the_command_line_becomes_the_options():
+    options = parse(["--port", "0", "--model", "bedrock", "--accept-wait", "30"])
+    assert (options.port, options.model, options.accept_wait_seconds) == (0, "bedrock", 30)
+    assert parse([]) == DemoOptions()
+
+
+def test_the_pages_are_served_with_a_policy_that_allows_no_inline_script(demo, http):
+    for path in ("/", "/mailbox", "/behind-the-scenes", "/assets/site.css", "/config.json"):
+        response = http.get(path)
+        assert response.status_code == 200, path
+        for name, value in WEB_SECURITY_HEADERS.items():
+            assert response.headers[name] == value, (path, name)
+    assert "'unsafe-inline'" not in WEB_SECURITY_HEADERS["Content-Security-Policy"]
+
+
+def test_the_apis_answer_with_their_handlers_headers_not_the_pages(http):
+    response = http.post("/prod/chat", headers=USER, json={"message": ""})
+    assert response.status_code == 400
+    assert "script-src" not in response.headers.get("Content-Security-Policy", "")
+    assert http.get("/prod/nothing-here").json() == {"message": "Missing Authentication Token"}
+
+
+def test_the_web_app_is_told_how_to_sign_in_and_which_model_answers(http):
+    config = http.get("/config.json").json()
+    assert config["auth"]["kind"] == "local" and config["auth"]["header"] == "X-Tandem-Local-User"
+    assert config["chatApiUrl"] == "/prod/"
+    assert config["model"] == {"id": answer_model.MODEL_ID, "standIn": True, "note": answer_model.STAND_IN_NOTE}
+    assert config["maxMessageChars"] > 0 and config["pollIntervalMs"] > 0
+
+
+def test_a_question_is_answered_offline_and_the_turn_says_which_model(demo, http):
+    answer = http.post("/prod/chat", headers=USER, json={"message": "How do I set up my router?"}).json()
+    assert answer["sources"] and answer["sources"][0]["uri"].startswith("local/knowledge/router-setup.md")
+    state = http.get("/local/api/state").json()
+    session = next(s for s in state["sessions"] if s["session_id"] == answer["session_id"])
+    assert [t["role"] for t in session["turns"]] == ["customer", "bot"]
+    assert session["turns"][1]["model_id"] == answer_model.MODEL_ID
+    assert session["turns"][0]["sentiment"]["detector"] == "vader"
+
+
+def test_the_escalation_workflow_waits_the_shortened_time_for_an_accept(demo):
+    sfn = demo.aws.client("stepfunctions")  # type: ignore[union-attr]
+    definition = json.loads(sfn.describe_state_machine(
+        stateMachineArn=demo.aws.state_machines["human_escalation"])["definition"])  # type: ignore[union-attr]
+    assert f"States.StringToJson('{ACCEPT_WAIT}')" in json.dumps(definition)
+
+
+def test_a_substitution_the_definition_lacks_is_named():
+    definition = next(d for d in synthesized().of_type("AWS::StepFunctions::StateMachine")
+                      if ACCEPT_WAIT_SUBSTITUTION in d.properties.get("DefinitionSubstitutions", {}))
+    assert with_substitution(definition, ACCEPT_WAIT_SUBSTITUTION, "5").properties[
+        "DefinitionSubstitutions"][ACCEPT_WAIT_SUBSTITUTION] == "5"
+    with pytest.raises(KeyError, match="no substitution Nope"):
+        with_substitution(definition, "Nope", "5")
+
+
+def test_a_transcript_that_is_not_there_is_a_404_naming_it(http):
+    response = http.get("/local/api/transcript", params={"key": "sessions/none.json"})
+    assert response.status_code == 404 and "sessions/none.json" in response.json()["message"]
