@@ -28,6 +28,10 @@ def parse(argv: Sequence[str]) -> DemoOptions:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The expert API's module sets botocore to INFO (never DEBUG, which would log task tokens); these two say
+    # at INFO where each client found its credentials and endpoint, which the terminal does not need.
+    for name in ("botocore.credentials", "botocore.configprovider"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     options = parse(sys.argv[1:] if argv is None else argv)
     print("Starting Tandem on this machine (no AWS account, no network)...", flush=True)
     try:
@@ -43,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {name:<{width}}  {url}")
     print("Answers:", "the offline stand-in model (it quotes local/knowledge/)" if options.model == "offline"
           else "Amazon Bedrock, with your AWS credentials")
-    print("Press Ctrl-C to stop.", flush=True)
+    print("Press Ctrl-C to stop. Each function's log lines follow, as CloudWatch Logs would hold them.", flush=True)
     try:
         while not stop.is_set():
             time.sleep(0.5)

@@ -55,7 +55,6 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from lambdas.chatbot.answer import Answerer
-from lambdas.chatbot.handler import bedrock_answerer, build_service
 from lambdas.chatbot.service import ChatService
 from lambdas.chatbot.settings import ChatbotSettings
 from lambdas.common.startup import Startup
@@ -296,12 +295,18 @@ def build_answerer(settings: ChatbotSettings, folder: Path = KNOWLEDGE) -> Answe
 
 
 def build_offline_service(settings: ChatbotSettings, folder: Path = KNOWLEDGE) -> ChatService:
+    # The handler module is imported when it is used: its logger and metrics read their names from the
+    # environment at import, which the local runtime sets first.
+    from lambdas.chatbot.handler import build_service
+
     return build_service(settings, answerer=build_answerer(settings, folder))
 
 
 def build_bedrock_service(settings: ChatbotSettings, folder: Path = KNOWLEDGE) -> ChatService:
     """The chatbot as deployed (Bedrock, the configured model and guardrail), retrieving from the sample help
     pages instead of a Knowledge Base: `make demo MODEL=bedrock`."""
+    from lambdas.chatbot.handler import bedrock_answerer, build_service
+
     answerer = bedrock_answerer(settings)
     answerer.retriever = KnowledgeRetriever(index=KnowledgeIndex.from_folder(folder), k=settings.knowledge_base_results)
     return build_service(settings, answerer=answerer)

@@ -57,6 +57,9 @@ DEMO_CONFIG = {
     "sentiment_detector": "vader",  # offline; Comprehend is not reachable without an account
     "knowledge_export_redact_pii": False,  # masking needs Comprehend's DetectPiiEntities, which moto fakes
 }
+# The terminal shows each function's log lines as CloudWatch Logs would hold them; the metrics, which
+# CloudWatch would read from the same lines, are left out of it.
+DEMO_ENVIRONMENT = {"POWERTOOLS_METRICS_DISABLED": "true"}
 CUSTOMER_POLL_MS = 1500  # how often the customer's page asks for new messages (push comes with WebSockets)
 # The web pages' policy: scripts and styles from this origin only, nothing inline, no framing.
 WEB_SECURITY_HEADERS = {
@@ -159,11 +162,15 @@ class Demo:
         overrides = {**DEMO_CONFIG, **options.overrides}
         self.aws = start_local_aws(accept_wait_seconds=options.accept_wait_seconds, **overrides)
         self._exit.callback(self.aws.stop)
-        self.apis = {function: local_api(function, self.aws.templates) for function in HTTP_FUNCTIONS}
-        expert_api_url = api_url(self.base_url, self.apis["expert_api"])
-        self._exit.enter_context(environment_applied(self.aws.process_environment(expert_api_url=expert_api_url)))
+        templates = self.aws.templates
+        expert_stage = templates.rest_api(templates.function("expert_api").stack).stage
+        environment = {**self.aws.process_environment(expert_api_url=f"{self.base_url}/{expert_stage}/"),
+                       **DEMO_ENVIRONMENT}
+        self._exit.enter_context(environment_applied(environment))
         self._exit.callback(self._forget_handlers)
         self._forget_handlers()
+        # Imported once the environment is there: a handler module's logger reads its service name at import.
+        self.apis = {function: local_api(function, templates) for function in HTTP_FUNCTIONS}
         self._use_answer_model(bedrock)
         self.mailbox = LocalMailbox(self.aws).start()
         self._exit.callback(self.mailbox.stop)
@@ -180,6 +187,8 @@ class Demo:
         """The chatbot answers from the sample help pages: with the offline stand-in, or with Bedrock."""
         from lambdas.chatbot import handler as chatbot
 
+        deployed = chatbot.dependencies
+        self._exit.callback(setattr, chatbot, "dependencies", deployed)  # the process gets the module back as it was
         if bedrock is not None:
             clients.set_client("bedrock-runtime", bedrock)
             chatbot.dependencies = answer_model.bedrock_dependencies()

@@ -22,6 +22,16 @@ def test_stopping_frees_the_port_and_gives_the_process_its_environment_back():
         pass
 
 
+def test_stopping_gives_the_chatbot_its_deployed_start_up_back():
+    from lambdas.chatbot import handler
+
+    deployed = handler.dependencies
+    demo = Demo(DemoOptions(port=0)).start()
+    assert handler.dependencies is not deployed
+    demo.stop()
+    assert handler.dependencies is deployed
+
+
 def test_a_second_local_aws_in_the_process_is_refused_and_the_first_keeps_running():
     demo = Demo(DemoOptions(port=0)).start()
     try:
