@@ -5,6 +5,7 @@ request is authorized by the HMAC signature of the link it carries (lambdas/comm
     POST /escalations/{escalation_id}/accept                       review link + expert -> 303 to the console
     GET  /escalations/{escalation_id}/console?session_id&exp&sig   work link: conversation, reply and resolve forms
     GET  /escalations/{escalation_id}/messages?...&after=<time>    work link: JSON turns after a turn's created_at
+                                                                   and the escalation's status (the console polls it)
     POST /escalations/{escalation_id}/reply                        work link + text -> 303 to the console
     POST /escalations/{escalation_id}/resolve                      work link + note, close -> confirmation page
 
@@ -64,9 +65,11 @@ logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library making calls worth tracing
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tandem"))
 
+# No script on any page, except the console's one inline script: see content_security_policy.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                           "frame-ancestors 'none'; base-uri 'none'")
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                                "frame-ancestors 'none'; base-uri 'none'"),
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",  # the URLs carry signatures
     "Cache-Control": "no-store",
@@ -103,6 +106,18 @@ dependencies = Startup(lambda: build_api(ExpertApiSettings.from_env()))
 
 def respond(status: int, body: str, content_type: str = HTML, headers: dict[str, str] | None = None) -> Response:
     return Response(status, content_type, body, {**SECURITY_HEADERS, **(headers or {})})
+
+
+def content_security_policy(script_nonce: str | None) -> str:
+    """The pages' policy; for a page with a script (pages.Page.script_nonce), that script alone may run, and
+    fetch from the page's own origin (the console's live updates)."""
+    if script_nonce is None:
+        return CONTENT_SECURITY_POLICY
+    return f"{CONTENT_SECURITY_POLICY}; script-src 'nonce-{script_nonce}'; connect-src 'self'"
+
+
+def respond_page(status: int, page: pages.Page) -> Response:
+    return respond(status, page.html, headers={"Content-Security-Policy": content_security_policy(page.script_nonce)})
 
 
 def respond_json(status: int, body: dict[str, Any]) -> Response:
@@ -182,9 +197,10 @@ def review(escalation_id: str) -> Response:
 def console(escalation_id: str) -> Response:
     api, request = _request(escalation_id)
     conversation = actions.console(api, request.escalation_id, link_params(request.query))
-    return respond(200, pages.console_page(
+    return respond_page(200, pages.console_page(
         conversation, reply_action=request.url("/reply"), resolve_action=request.url("/resolve"),
-        refresh_url=request.url(f"/console?{conversation.link.query()}"), max_chars=api.settings.max_reply_chars))
+        refresh_url=request.url(f"/console?{conversation.link.query()}"), messages_url=request.url("/messages"),
+        max_chars=api.settings.max_reply_chars))
 
 
 @app.get("/escalations/<escalation_id>/messages")
@@ -192,7 +208,8 @@ def messages(escalation_id: str) -> Response:
     api, request = _request(escalation_id)
     state = actions.authorize(api, "work", request.escalation_id, link_params(request.query))
     turns = actions.messages(api, state, after_timestamp(request.query))
-    return respond_json(200, {"turns": [t.to_dict() for t in turns]})
+    # The status tells the console's script when to stop: after the resolve the link still reads (up to then).
+    return respond_json(200, {"turns": [t.to_dict() for t in turns], "status": state.record.status})
 
 
 # Each change checks, in this order: the link (403, 410), the escalation (404), its state (409), the fields (400).
