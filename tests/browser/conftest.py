@@ -32,15 +32,21 @@ def chromium_path() -> str | None:
     return next((path for path in CHROMIUM_CANDIDATES if Path(path).exists()), None)
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def require_chromium() -> str:
+    """Chromium's path; without one, a skip on a workstation and a failure in CI (CI never skips these tests)."""
     executable = chromium_path()
     if executable is None:
         message = ("Chromium is not installed: `make test` installs it (apt-get install chromium), or set "
                    "TANDEM_CHROMIUM to a Chromium binary")
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)  # CI must run the browser tests, never skip them
+            pytest.fail(message)
         pytest.skip(message)
+    return executable
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    executable = require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
