@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
@@ -22,6 +22,18 @@ WAIT = 20.0
 ASSETS = Path(__file__).resolve().parents[2] / "web" / "assets"
 HTML_SINKS = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|createContextualFragment|"
                         r"DOMParser|\beval\(|new Function")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chatbot_model_as_it_was() -> Iterator[None]:
+    """The demo puts its answer model into the chatbot's handler module (local/demo.py) and leaves it there when
+    it stops; the module's own is put back after this module's demo, so later tests in the process build
+    theirs from their own environment."""
+    from lambdas.chatbot import handler
+
+    own = handler.dependencies
+    yield
+    handler.dependencies = own
 
 
 def chat(demo: Any, user: str, message: str, session_id: str | None = None) -> dict[str, Any]:
