@@ -153,9 +153,9 @@ function updateExecution(row, execution) {
   row.id = `execution-${execution.name}`;
   fill(row,
     el("td", {}, execution.workflow),
-    el("td", {}, code(execution.name)),
     el("td", {}, statusEl(execution.status)),
     el("td", { className: "current-state" }, execution.current_state ?? "\u2014"),
+    el("td", {}, code(execution.name)),
     el("td", {}, timeEl(execution.started_at)),
     el("td", {}, timeEl(execution.stopped_at)));
 }
@@ -175,11 +175,12 @@ function createTranscript(transcript) {
   const button = el("button", { type: "button", className: "secondary view-transcript" }, "View",
     el("span", { className: "visually-hidden" }, ` transcript ${transcript.key}`));
   button.addEventListener("click", () => viewTranscript(transcript.key, button));
-  return el("tr", {}, el("td", { className: "transcript-key" }), el("td"), el("td"), el("td", {}, button));
+  // The View button beside the key, where it can be seen without scrolling the table on a phone.
+  return el("tr", {}, el("td", { className: "transcript-key" }), el("td", {}, button), el("td"), el("td"));
 }
 
 function updateTranscript(row, transcript) {
-  const [key, size, modified] = row.cells;
+  const [key, , size, modified] = row.cells;
   fill(key, code(transcript.key));
   size.textContent = `${Number(transcript.size).toLocaleString()} bytes`;
   fill(modified, timeEl(transcript.last_modified));
