@@ -58,13 +58,17 @@ def sessions(aws: LocalAws) -> list[dict[str, Any]]:
 
 
 def current_state(sfn: Any, execution_arn: str) -> str | None:
-    """The state the execution last entered (moto's DescribeExecution does not say)."""
-    events = sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=50)["events"]
-    for event in events:
-        details = event.get("stateEnteredEventDetails")
-        if details:
-            return str(details["name"])
-    return None
+    """The state the execution last entered (moto's DescribeExecution does not say). The whole history is
+    read oldest first: moto ignores `reverseOrder`, so the first state entered of a "newest first" page would
+    be the workflow's first state, whatever it is doing now."""
+    entered: str | None = None
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn,
+                                                                   reverseOrder=False):
+        for event in sorted(page["events"], key=lambda e: e["id"]):
+            details = event.get("stateEnteredEventDetails")
+            if details:
+                entered = str(details["name"])
+    return entered
 
 
 def executions(aws: LocalAws) -> list[dict[str, Any]]:

@@ -11,8 +11,10 @@ This is a stand-in for email, named as such on the mailbox page.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from local.aws import LocalAws, local_name
@@ -21,6 +23,7 @@ from local.pollers import IDLE_SECONDS, PollerThread
 # Topic role -> who would receive its mail.
 MAILED_TOPICS = {"experts_topic": "experts", "fallback_topic": "fallback contact",
                  "finetune_notices_topic": "model owners"}
+logger = logging.getLogger("tandem.local.mailbox")
 QUEUE_ROLE = "local_mailbox"
 MAX_MAILS = 500  # the oldest go first beyond this: a long-running demo must not grow without bound
 
@@ -40,12 +43,26 @@ class Mail:
 
 def mail_from_notification(body: str, topics: dict[str, str]) -> Mail:
     """A mail from the SNS notification an SQS subscription delivers (the JSON envelope: Type, MessageId,
-    TopicArn, Subject, Message, Timestamp). `topics` maps a topic ARN to its role."""
-    envelope = json.loads(body)
-    role = topics.get(envelope.get("TopicArn", ""), "unknown")
+    TopicArn, Subject, Message, Timestamp). `topics` maps a topic ARN to its role. ValueError when `body` is
+    no such envelope."""
+    try:
+        envelope = json.loads(body)
+    except json.JSONDecodeError:
+        raise ValueError("not an SNS notification: not JSON") from None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("MessageId"), str):
+        raise ValueError("not an SNS notification: no MessageId")
+    role = topics.get(str(envelope.get("TopicArn", "")), "unknown")
     return Mail(mail_id=envelope["MessageId"], to=MAILED_TOPICS.get(role, role), topic=role,
-                subject=envelope.get("Subject") or "(no subject)", body=envelope.get("Message", ""),
-                sent_at=envelope.get("Timestamp", ""))
+                subject=str(envelope.get("Subject") or "(no subject)"), body=str(envelope.get("Message", "")),
+                sent_at=str(envelope.get("Timestamp", "")))
+
+
+def unreadable_mail(message: dict[str, Any]) -> Mail:
+    """Whatever else reached the queue, kept as it came (never left in the queue, where it would come back
+    after every visibility time-out and hold up the mail received with it)."""
+    arrived = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return Mail(mail_id=message["MessageId"], to="unknown", topic="unknown",
+                subject="(not an SNS notification)", body=message.get("Body", ""), sent_at=arrived)
 
 
 class LocalMailbox:
@@ -76,14 +93,26 @@ class LocalMailbox:
         messages: list[dict[str, Any]] = self._sqs.receive_message(
             QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
         for message in messages:
-            mail = mail_from_notification(message["Body"], self._topics)
-            with self._lock:
-                if mail.mail_id not in self._seen:  # SQS delivers at least once
-                    self._seen.add(mail.mail_id)
-                    self._mails.append(mail)
-                    del self._mails[:-MAX_MAILS]
+            try:
+                mail = mail_from_notification(message["Body"], self._topics)
+            except ValueError as error:
+                logger.warning("the mailbox queue held a message that is not an SNS notification (%s): kept as "
+                               "it came", error)
+                mail = unreadable_mail(message)
+            self._keep(mail)
             self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return len(messages)
+
+    def _keep(self, mail: Mail) -> None:
+        with self._lock:
+            if mail.mail_id in self._seen:  # SQS delivers at least once
+                return
+            self._seen.add(mail.mail_id)
+            self._mails.append(mail)
+            # The ids remembered are the kept mails' ids: neither list grows without bound.
+            for dropped in self._mails[:-MAX_MAILS]:
+                self._seen.discard(dropped.mail_id)
+            del self._mails[:-MAX_MAILS]
 
     def mails(self) -> list[Mail]:
         with self._lock:

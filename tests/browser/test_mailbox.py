@@ -1,0 +1,165 @@
+"""The mailbox page (/mailbox) of the running demo, in Chromium: it says it is a stand-in for email, starts
+empty, shows the experts' mail as it arrives (no reload), newest first; a mail's body is text, with this
+site's URLs as links and anything else (a customer's HTML, another site's URL) as it was written; the review
+link opens the expert's review page. The state comes from the real chat API, as a customer makes it."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+QUESTION = "How do I reset my password? <b>x</b> see https://evil.example/help"
+ESCALATE = "This is useless, I want to talk to a real person now!"
+SUBJECT = "Tandem: a customer needs an expert (human_requested)"
+EMPTY = "No mail yet. Ask for a human in the customer chat to see the experts' email arrive."
+WAIT = 20.0
+ASSETS = Path(__file__).resolve().parents[2] / "web" / "assets"
+HTML_SINKS = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|createContextualFragment|"
+                        r"DOMParser|\beval\(|new Function")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chatbot_model_as_it_was() -> Iterator[None]:
+    """The demo puts its answer model into the chatbot's handler module (local/demo.py) and leaves it there when
+    it stops; the module's own is put back after this module's demo, so later tests in the process build
+    theirs from their own environment."""
+    from lambdas.chatbot import handler
+
+    own = handler.dependencies
+    yield
+    handler.dependencies = own
+
+
+def chat(demo: Any, user: str, message: str, session_id: str | None = None) -> dict[str, Any]:
+    body = {"message": message, **({"session_id": session_id} if session_id else {})}
+    reply = httpx.post(f"{demo.base_url}/prod/chat", headers={"X-Tandem-Local-User": user}, json=body, timeout=30)
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def escalate(demo: Any, user: str) -> tuple[str, str]:
+    """A question, then a request for a person: (session id, escalation id)."""
+    session_id = chat(demo, user, QUESTION)["session_id"]
+    reply = chat(demo, user, ESCALATE, session_id)
+    assert reply["escalated"] is True, reply
+    return session_id, reply["escalation"]["escalation_id"]
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def mails(demo: Any) -> list[dict[str, Any]]:
+    return list(httpx.get(f"{demo.base_url}/local/api/mailbox").json()["mails"])
+
+
+def watch(page: Any) -> list[str]:
+    """What goes wrong in the page: script errors, and console errors (a CSP violation is one). The browser's
+    own request for /favicon.ico, which the demo does not serve, is not the page's."""
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: message.type == "error"
+            and not message.location.get("url", "").endswith("/favicon.ico")
+            and problems.append(f"console: {message.text}"))
+    return problems
+
+
+def no_page_level_sideways_scroll(page: Any) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
+
+
+@pytest.mark.parametrize("script", ["mailbox.js", "render.js"])
+def test_the_page_scripts_never_parse_html(script):
+    source = (ASSETS / script).read_text()
+    assert not HTML_SINKS.findall(source)
+
+
+def test_the_experts_mail_arrives_without_a_reload_and_its_link_opens_the_review(demo, page, shots):
+    problems = watch(page)
+    page.goto(f"{demo.base_url}/mailbox")
+
+    expect(page.get_by_role("heading", name="Mailbox", level=1)).to_be_visible()
+    expect(page.locator("#mailbox-note")).to_contain_text(
+        "Nothing leaves this machine: what Tandem's topics would email is kept here")
+    expect(page.get_by_role("navigation", name="Tandem pages").get_by_role("link", name="Mailbox")).to_have_attribute(
+        "aria-current", "page")
+    expect(page.locator("#local-badge")).to_be_visible()
+    expect(page.locator("#mailbox-empty")).to_have_text(EMPTY)
+    expect(page.locator("#mail-list > li")).to_have_count(0)
+    shots(page, "empty mailbox")
+    page.evaluate("window.sameDocument = true")  # gone if the page reloads
+
+    session_id, escalation_id = escalate(demo, "mia")
+
+    mail = page.locator("#mail-list > li").filter(has_text=SUBJECT)
+    expect(mail).to_have_count(1)
+    expect(page.locator("#mailbox-announcer")).to_have_text(f"New mail: {SUBJECT}")
+    expect(page.locator("#mailbox-empty")).to_be_hidden()
+    expect(page.locator("#mailbox-count")).to_contain_text("1 mail")
+    assert page.evaluate("window.sameDocument") is True
+    expect(mail.locator("summary")).to_contain_text("To: experts")
+    shots(page, "mail arrived")
+
+    mail.locator("summary").click()
+    body = mail.locator("pre.mail-body")
+    expect(body).to_be_visible()
+    expect(body).to_contain_text(f"Escalation: {escalation_id} (session {session_id})")
+    # The customer's words as they wrote them: the HTML is text, the other site's URL is no link.
+    expect(body).to_contain_text(QUESTION)
+    expect(body.locator("b")).to_have_count(0)
+    review = body.get_by_role("link")
+    expect(review).to_have_count(1)
+    href = review.get_attribute("href") or ""
+    assert href.startswith(f"{demo.base_url}/experts/escalations/{escalation_id}?session_id={session_id}&exp=")
+    expect(review).to_have_text(href)  # the link goes where it says
+    shots(page, "mail open")
+    assert problems == []
+
+    review.click()
+
+    expect(page.get_by_role("heading", name="A customer needs an expert")).to_be_visible()
+    assert page.url == href
+    shots(page, "the expert's review page")
+
+
+def test_mail_is_listed_newest_first(demo, page, shots):
+    if not mails(demo):
+        escalate(demo, "noor")
+        wait_for(lambda: mails(demo), "the first mail")
+    page.goto(f"{demo.base_url}/mailbox")
+    before = len(mails(demo))
+    expect(page.locator("#mail-list > li")).to_have_count(before)
+
+    _, escalation_id = escalate(demo, "rafael")  # another customer: another session, another mail
+
+    expect(page.locator("#mail-list > li")).to_have_count(before + 1)
+    expect(page.locator("#mail-list > li").first).to_contain_text(f"Escalation: {escalation_id}")
+    expect(page.locator("#mail-list > li").last).not_to_contain_text(escalation_id)
+    expect(page.locator("#mailbox-count")).to_contain_text(f"{before + 1} mails")
+    shots(page, "two mails")
+
+
+def test_an_open_mail_reads_at_phone_width(demo, page, shots):
+    if not mails(demo):
+        escalate(demo, "sam")
+        wait_for(lambda: mails(demo), "a mail")
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(f"{demo.base_url}/mailbox")
+    first = page.locator("#mail-list > li").first
+    first.locator("summary").click()
+
+    expect(first.locator("pre.mail-body").get_by_role("link")).to_be_visible()
+    assert no_page_level_sideways_scroll(page)
+    shots(page, "phone width")
