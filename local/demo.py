@@ -222,6 +222,8 @@ class Demo:
                     Route("/local/api/mailbox", self._mails, methods=["GET"]),
                     Route("/local/api/transcript", self._transcript, methods=["GET"]),
                     Route("/index.html", lambda _: RedirectResponse("/", 308)),
+                    # Browsers ask for it on every page; there is no icon, and "none" is not an error.
+                    Route("/favicon.ico", lambda _: Response(status_code=204)),
                     Mount("/assets", StaticFiles(directory=WEB / "assets")),
                     Mount("/", gateway)],
             middleware=[Middleware(_SecurityHeaders, api_stages=tuple(api.stage for api in self.apis.values()))])

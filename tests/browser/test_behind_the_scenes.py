@@ -10,7 +10,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -25,18 +25,6 @@ WAIT = 20.0
 ASSETS = Path(__file__).resolve().parents[2] / "web" / "assets"
 HTML_SINKS = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|createContextualFragment|"
                         r"DOMParser|\beval\(|new Function")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def chatbot_model_as_it_was() -> Iterator[None]:
-    """The demo puts its answer model into the chatbot's handler module (local/demo.py) and leaves it there when
-    it stops; the module's own is put back after this module's demo, so later tests in the process build
-    theirs from their own environment."""
-    from lambdas.chatbot import handler
-
-    own = handler.dependencies
-    yield
-    handler.dependencies = own
 
 
 def chat(demo: Any, user: str, message: str, session_id: str | None = None) -> dict[str, Any]:
@@ -65,13 +53,10 @@ def session_in(demo: Any, session_id: str) -> dict[str, Any] | None:
 
 
 def watch(page: Any) -> list[str]:
-    """Script errors and console errors (a CSP violation is one) of the page, but for the browser's own
-    request for /favicon.ico, which the demo does not serve."""
+    """Script errors and console errors (a CSP violation is one) of the page."""
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda message: message.type == "error"
-            and not message.location.get("url", "").endswith("/favicon.ico")
-            and problems.append(f"console: {message.text}"))
+    page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
     return problems
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -22,18 +22,6 @@ WAIT = 20.0
 ASSETS = Path(__file__).resolve().parents[2] / "web" / "assets"
 HTML_SINKS = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|createContextualFragment|"
                         r"DOMParser|\beval\(|new Function")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def chatbot_model_as_it_was() -> Iterator[None]:
-    """The demo puts its answer model into the chatbot's handler module (local/demo.py) and leaves it there when
-    it stops; the module's own is put back after this module's demo, so later tests in the process build
-    theirs from their own environment."""
-    from lambdas.chatbot import handler
-
-    own = handler.dependencies
-    yield
-    handler.dependencies = own
 
 
 def chat(demo: Any, user: str, message: str, session_id: str | None = None) -> dict[str, Any]:
@@ -66,13 +54,10 @@ def mails(demo: Any) -> list[dict[str, Any]]:
 
 
 def watch(page: Any) -> list[str]:
-    """What goes wrong in the page: script errors, and console errors (a CSP violation is one). The browser's
-    own request for /favicon.ico, which the demo does not serve, is not the page's."""
+    """Script errors and console errors (a CSP violation is one) of the page."""
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda message: message.type == "error"
-            and not message.location.get("url", "").endswith("/favicon.ico")
-            and problems.append(f"console: {message.text}"))
+    page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
     return problems
 
 
