@@ -112,7 +112,12 @@ def test_a_reload_keeps_the_conversation(demo: Any, page: Any, shots: Any) -> No
 
 def test_markup_in_a_message_is_shown_as_text(demo: Any, page: Any, shots: Any) -> None:
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     chat = ChatPage(page, demo.base_url).open().sign_in("mallory")
     hostile = "<img src=x onerror=alert(1)> <b>bold?</b>"
     chat.ask(hostile)
