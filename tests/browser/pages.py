@@ -24,9 +24,13 @@ import httpx
 from playwright.sync_api import Locator, Page, expect
 
 from local.demo import Demo
+from tests.browser.conftest import TIMEOUT_MS
 
 T = TypeVar("T")
 LINK = re.compile(r"http://\S+/experts/escalations/\S+")
+# An expectation waits as long as the fixtures' pages do (conftest.py TIMEOUT_MS): a poll, a workflow step or a
+# mail takes seconds. Playwright's own default for `expect` is 5 s.
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 # The demo's JSON -------------------------------------------------------------------------------------

@@ -4,7 +4,10 @@ messages, a reload, hostile text, a phone's width."""
 from __future__ import annotations
 
 import json
+import re
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
@@ -12,6 +15,8 @@ from playwright.sync_api import expect
 from tests.browser.pages import ChatPage, customer_texts, roles
 
 PHONE = {"width": 360, "height": 740}
+WEB = Path(__file__).resolve().parents[2] / "web"
+MESSAGES = "**/prod/chat/*/messages*"
 
 
 def chat_posts(page: Any) -> list[str]:
@@ -27,6 +32,9 @@ def chat_posts(page: Any) -> list[str]:
 
 
 def test_an_answer_shows_its_sources_and_the_stand_in_model(demo: Any, page: Any, shots: Any) -> None:
+    refused: list[str] = []  # what the Content-Security-Policy blocked (an inline style or script, say)
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text
+            else None)
     chat = ChatPage(page, demo.base_url).open()
     expect(page.locator("#auth-note")).to_contain_text("Local sign-in")
     expect(page.locator("#local-badge")).to_be_visible()
@@ -49,6 +57,7 @@ def test_an_answer_shows_its_sources_and_the_stand_in_model(demo: Any, page: Any
     expect(chat.model_note).to_contain_text("stand-in")
     expect(chat.model_note).to_contain_text(demo.client_config()["model"]["note"])
     shots(page, "excerpt open")
+    assert refused == []
 
 
 def test_a_too_long_message_is_refused_by_the_server_and_kept_in_the_box(demo: Any, page: Any, shots: Any) -> None:
@@ -150,3 +159,77 @@ def test_a_phone_never_scrolls_sideways(demo: Any, page: Any, shots: Any) -> Non
     chat.send_button.click()
     expect(chat.error).to_be_visible()
     assert width() <= PHONE["width"]
+
+
+def hide(page: Any, hidden: bool) -> None:
+    """The tab hidden or shown again, as the page's visibilitychange listener sees it."""
+    page.evaluate("""hidden => {
+        Object.defineProperty(document, "hidden", {configurable: true, get: () => hidden});
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""", hidden)
+
+
+def test_polling_waits_its_turn_backs_off_and_pauses_while_hidden(demo: Any, page: Any, shots: Any) -> None:
+    interval = demo.client_config()["pollIntervalMs"] / 1000
+    chat = ChatPage(page, demo.base_url).open().sign_in("poll-watcher")
+    chat.ask("How do I set up my router?")
+    mode = {"now": "hold"}
+    held: list[Any] = []
+    polls: list[float] = []  # when each poll reached the network
+
+    def route(request_route: Any) -> None:
+        polls.append(time.monotonic())
+        if mode["now"] == "hold":
+            held.append(request_route)
+        elif mode["now"] == "fail":
+            request_route.fulfill(status=503, content_type="application/json",
+                                  body='{"error": {"field": null, "message": "try again"}}')
+        else:
+            request_route.continue_()
+
+    page.route(MESSAGES, route)
+    # One poll hangs: however often the tab is shown again meanwhile, no second poll starts beside it.
+    with page.expect_request(re.compile(r"/messages")):
+        pass
+    for _ in range(3):
+        hide(page, True)
+        hide(page, False)
+    page.wait_for_timeout(2 * interval * 1000 + 500)
+    assert len(held) == 1 and len(polls) == 1
+
+    # Failing polls come further apart, and the page says it is retrying.
+    mode["now"] = "fail"
+    held[0].fulfill(status=503, content_type="application/json", body="{}")
+    expect(page.locator("#poll-status")).to_be_visible(timeout=4 * interval * 1000 + 3000)
+    assert len(polls) == 2
+    assert polls[1] - polls[0] >= 2 * interval * 0.8  # twice the interval after the first failure
+    shots(page, "retrying")
+
+    # Shown again, the page asks at once instead of waiting out its back-off.
+    mode["now"] = "pass"
+    hide(page, True)
+    hide(page, False)
+    expect(page.locator("#poll-status")).to_be_hidden(timeout=interval * 1000)
+
+    # Hidden, it does not ask at all.
+    hide(page, True)
+    asked = len(polls)
+    page.wait_for_timeout(2 * interval * 1000 + 500)
+    assert len(polls) == asked
+    with page.expect_request(re.compile(r"/messages"), timeout=interval * 1000):
+        hide(page, False)
+
+
+def test_the_page_never_parses_markup_nor_runs_inline_code() -> None:
+    """Customer, bot and expert text goes in with textContent; the Content-Security-Policy allows no inline
+    script or style, so the page has none."""
+    for script in (WEB / "assets").glob("*.js"):
+        code = re.sub(r"^\s*//.*$", "", script.read_text(), flags=re.M)  # what runs, not what comments say
+        for forbidden in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
+                          ".style"):
+            assert forbidden not in code, f"{script.name} uses {forbidden}"
+    page = (WEB / "index.html").read_text()
+    assert not re.search(r"\sstyle\s*=", page, re.I)
+    assert not re.search(r"\son[a-z]+\s*=", page, re.I)
+    assert not re.search(r"<style", page, re.I)
+    assert re.findall(r"<script[^>]*>", page, re.I) == ['<script type="module" src="/assets/chat.js">']
