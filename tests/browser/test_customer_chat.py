@@ -101,6 +101,63 @@ def test_an_empty_message_is_not_sent(demo: Any, page: Any, shots: Any) -> None:
     assert sent == ["When is my bill due?"]
 
 
+def test_a_message_that_was_not_saved_stays_in_the_box(demo: Any, page: Any, shots: Any) -> None:
+    chat = ChatPage(page, demo.base_url).open().sign_in("unlucky")
+    page.route("**/prod/chat", lambda route: route.fulfill(
+        status=503, content_type="application/json",
+        body='{"error": {"field": null, "message": "the message could not be saved; please resend it"}}'))
+    chat.send("Is my hub covered by the warranty?")
+    expect(chat.error).to_contain_text("Not saved, please resend")
+    expect(chat.box).to_have_value("Is my hub covered by the warranty?")
+    expect(chat.turns("customer")).to_have_count(0)
+    shots(page, "not saved")
+
+    page.unroute("**/prod/chat")
+    page.route("**/prod/chat", lambda route: route.abort("internetdisconnected"))
+    chat.send_button.click()
+    expect(chat.error).to_contain_text("Not saved, please resend")
+    expect(chat.box).to_have_value("Is my hub covered by the warranty?")
+
+    page.unroute("**/prod/chat")
+    chat.send_button.click()  # resent as it stood
+    expect(chat.turns("customer").locator(".turn-text")).to_have_text(["Is my hub covered by the warranty?"])
+    expect(chat.turns("bot")).to_have_count(1)
+    expect(chat.error).to_be_hidden()
+    expect(chat.box).to_have_value("")
+
+
+def test_the_chat_works_from_the_keyboard(demo: Any, page: Any, shots: Any) -> None:
+    chat = ChatPage(page, demo.base_url).open()
+    expect(chat.log).to_have_attribute("role", "log")
+    expect(chat.log).to_have_attribute("aria-live", "polite")
+    name = page.get_by_label("Your name")
+    name.focus()
+    page.keyboard.type("keys-only")
+    page.keyboard.press("Enter")
+    expect(chat.box).to_be_focused()  # after sign-in, the message box has the focus
+    sent = chat_posts(page)
+    page.keyboard.type("First line")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("second line")
+    expect(chat.box).to_have_value("First line\nsecond line")
+    expect(chat.counter).to_contain_text(f"22 / {demo.client_config()['maxMessageChars']}")
+    page.keyboard.press("Enter")
+    expect(chat.turns("customer").locator(".turn-text")).to_have_text(["First line\nsecond line"])
+    expect(chat.turns("bot")).to_have_count(1)
+    assert sent == ["First line\nsecond line"]
+    page.keyboard.press("Tab")
+    expect(chat.send_button).to_be_focused()
+    shots(page, "keyboard")
+
+    page.get_by_role("button", name="Sign out").focus()
+    page.keyboard.press("Enter")
+    expect(name).to_be_focused()
+    expect(chat.chat).to_be_hidden()
+    page.reload()  # signed out for good: neither the name nor the conversation come back
+    expect(name).to_be_visible()
+    expect(chat.chat).to_be_hidden()
+
+
 def test_a_reload_keeps_the_conversation(demo: Any, page: Any, shots: Any) -> None:
     chat = ChatPage(page, demo.base_url).open().sign_in("reloader")
     chat.ask("How do I set up my router?")
