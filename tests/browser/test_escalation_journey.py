@@ -87,6 +87,12 @@ def test_an_expert_closes_the_conversation(demo: Any, context: Any, page: Any, s
     assert page.evaluate(NOT_RELOADED) is True
     shots(page, "closed")
 
+    page.reload()  # still closed, read back from the API
+    expect(chat.turns("system").last.locator(".turn-text")).to_have_text(CLOSED_MESSAGE)
+    expect(chat.closed).to_be_visible()
+    expect(chat.box).to_be_disabled()
+    assert chat.session_id() == session_id
+
     chat.start_new.click()
     expect(chat.closed).to_be_hidden()
     expect(chat.log.locator(".turn")).to_have_count(0)

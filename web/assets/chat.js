@@ -542,7 +542,8 @@ class ChatApp {
       this.updateSessionAttribute();
       if (this.conversation.phase === "waiting") this.setBanner("waiting");
       if (this.conversation.phase === "expert") this.setBanner("expert");
-      this.poller.start(); // reads the conversation back
+      if (this.conversation.phase === "closed") this.showClosed();
+      this.poller.start(); // reads the conversation back (once only, when it is closed)
     } else {
       conversationStore.clear();
     }
@@ -721,7 +722,7 @@ class ChatApp {
     }
     const now = this.conversation.phase;
     if (flags.closed) {
-      if (now !== "closed") this.enterClosed({ focus: live });
+      if (now !== "closed" || !live) this.enterClosed({ focus: live && now !== "closed" });
     } else if (now === "expert" && !flags.expert_active) {
       this.leaveExpert({ notice: live });
     } else if (!live && flags.expert_active && now !== "expert") {
@@ -765,12 +766,16 @@ class ChatApp {
     this.conversation.expert = null;
     this.conversation.handoffTurnId = null;
     this.poller.stop();
+    this.showClosed();
+    this.save();
+    if (focus) this.ui.startNew.focus();
+  }
+
+  showClosed() {
     this.setBanner("");
     this.setPollStatus("");
     this.composer.setEnabled(false);
     this.ui.closed.hidden = false;
-    this.save();
-    if (focus) this.ui.startNew.focus();
   }
 
   startNew() {
