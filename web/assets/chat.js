@@ -402,6 +402,7 @@ class Poller {
 
   start() {
     this.active = true;
+    this.failures = 0;
     this.schedule(0);
   }
 
@@ -637,7 +638,7 @@ class ChatApp {
         this.signedOut("Your sign-in has ended. Sign in again; your message was not sent.");
         return;
       }
-      if (error.status === 404 && error.field === "session_id") {
+      if ((error.status === 404 || error.status === 400) && error.field === "session_id") {
         this.reset();
         conversationStore.clear();
         this.composer.showError("Not sent: that conversation is no longer available. Send again to start a new one.",
