@@ -5,7 +5,7 @@
 //   GET  {chatApiUrl}chat/{id}/messages?after  -> {messages, expert_active, expert?, closed}
 //
 // - Every text from the customer, the bot, an expert or the server goes into the page with textContent;
-//   nothing here parses markup (no innerHTML and the like), and a source is a link only when it is https.
+//   nothing here parses markup (no HTML-parsing DOM property or call), and a source is a link only when it is https.
 // - A conversation is kept in sessionStorage (its id, and where the hand-off stands), so a reload restores
 //   it with GET messages; the sources of the bot's answers are kept there too, as GET messages has none.
 // - Polling: one request at a time, every pollIntervalMs while a conversation exists; backs off on errors;
