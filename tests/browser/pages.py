@@ -1,0 +1,172 @@
+"""Page objects for the browser tests: the customer's chat (web/index.html), the expert's pages (reached by the
+review link of an escalation mail), and what the demo's read-only JSON says (/local/api/...).
+
+The chat's hooks (web/assets/chat.js) that tests rely on:
+- sign-in: form #sign-in-form, field labelled "Your name" (#sign-in-name), #sign-in-error, #auth-note;
+- conversation: #chat (data-session-id, data-phase: bot | waiting | expert | closed), the log #chat-log
+  (role=log) with one `.turn` per turn (data-role: customer | bot | expert | system | notice, data-turn-id
+  once known), the text in `.turn-text`, a bot turn's sources in `.source` (`.source-name`, `.source-uri`,
+  `details.source-excerpt`); Tandem's own notices `.turn-notice[data-notice=expert-joined | assistant-back |
+  conversation-gone]`;
+- #chat-banner (role=status, data-kind: waiting | expert), #chat-closed with the button #start-new,
+  #model-note, #poll-status;
+- the message box #message-input (labelled "Your message"), #send-button, #message-error, #message-counter.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any, Callable, TypeVar
+from urllib.parse import quote
+
+import httpx
+from playwright.sync_api import Locator, Page, expect
+
+from local.demo import Demo
+from tests.browser.conftest import TIMEOUT_MS
+
+T = TypeVar("T")
+LINK = re.compile(r"http://\S+/experts/escalations/\S+")
+# An expectation waits as long as the fixtures' pages do (conftest.py TIMEOUT_MS): a poll, a workflow step or a
+# mail takes seconds. Playwright's own default for `expect` is 5 s.
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+# The demo's JSON -------------------------------------------------------------------------------------
+
+def wait_for(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
+    """check()'s first truthy value, asked every 0.2 s until `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def state(demo: Demo) -> dict[str, Any]:
+    response = httpx.get(f"{demo.base_url}/local/api/state", timeout=10)
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def session(demo: Demo, session_id: str) -> dict[str, Any] | None:
+    return next((s for s in state(demo)["sessions"] if s["session_id"] == session_id), None)
+
+
+def roles(demo: Demo, session_id: str) -> list[str]:
+    found = session(demo, session_id)
+    return [turn["role"] for turn in found["turns"]] if found else []
+
+
+def customer_texts(demo: Demo) -> list[str]:
+    """Every customer turn stored, in any session."""
+    return [t["text"] for s in state(demo)["sessions"] for t in s["turns"] if t["role"] == "customer"]
+
+
+def review_link(demo: Demo, session_id: str, *, timeout: float = 20) -> str:
+    """The review link of the escalation mail about this session, once the mailbox has it."""
+
+    def find() -> str | None:
+        mails = httpx.get(f"{demo.base_url}/local/api/mailbox", timeout=10).json()["mails"]
+        for mail in mails:
+            if session_id in mail["body"]:
+                match = LINK.search(mail["body"])
+                if match:
+                    return match.group(0)
+        return None
+
+    return wait_for(find, timeout=timeout, what=f"the escalation mail of session {session_id}")
+
+
+def transcript_roles(demo: Demo, session_id: str) -> list[str]:
+    """The roles of the turns in the session's S3 transcript ([] while there is none)."""
+    key = next((t["key"] for t in state(demo)["transcripts"] if session_id in t["key"]), None)
+    if key is None:
+        return []
+    response = httpx.get(f"{demo.base_url}/local/api/transcript?key={quote(key)}", timeout=10)
+    return [turn["role"] for turn in response.json().get("turns", [])] if response.status_code == 200 else []
+
+
+# The customer's chat ---------------------------------------------------------------------------------
+
+class ChatPage:
+    def __init__(self, page: Page, base_url: str):
+        self.page = page
+        self.base_url = base_url
+        self.chat = page.locator("#chat")
+        self.log = page.locator("#chat-log")
+        self.box = page.get_by_label("Your message")
+        self.send_button = page.locator("#send-button")
+        self.error = page.locator("#message-error")
+        self.counter = page.locator("#message-counter")
+        self.banner = page.locator("#chat-banner")
+        self.closed = page.locator("#chat-closed")
+        self.start_new = page.get_by_role("button", name="Start a new conversation")
+        self.model_note = page.locator("#model-note")
+
+    def open(self) -> ChatPage:
+        self.page.goto(f"{self.base_url}/")
+        return self
+
+    def sign_in(self, name: str) -> ChatPage:
+        self.page.get_by_label("Your name").fill(name)
+        self.page.get_by_role("button", name="Sign in").click()
+        expect(self.box).to_be_focused()
+        return self
+
+    def turns(self, role: str) -> Locator:
+        return self.log.locator(f".turn[data-role={role}]")
+
+    def notice(self, kind: str) -> Locator:
+        return self.log.locator(f".turn-notice[data-notice={kind}]")
+
+    def send(self, text: str) -> None:
+        self.box.fill(text)
+        self.box.press("Enter")
+
+    def ask(self, text: str) -> Locator:
+        """Sends `text` and returns the bot's answer to it, once shown."""
+        answers = self.turns("bot")
+        before = answers.count()
+        self.send(text)
+        expect(answers).to_have_count(before + 1)
+        expect(self.box).to_have_value("")
+        return answers.last
+
+    def session_id(self) -> str:
+        expect(self.chat).to_have_attribute("data-session-id", re.compile(r"^[0-9a-f-]{36}$"))
+        value = self.chat.get_attribute("data-session-id")
+        assert value is not None
+        return value
+
+
+# The expert's pages (server-rendered forms) ------------------------------------------------------------
+
+class ExpertPages:
+    def __init__(self, page: Page):
+        self.page = page
+
+    def accept(self, review_link: str, name: str) -> None:
+        self.page.goto(review_link)
+        self.page.get_by_label("Your name").fill(name)
+        self.page.get_by_role("button", name="Accept: I will take this conversation").click()
+        expect(self.page.get_by_role("heading", name="Expert console")).to_be_visible()
+
+    def reply(self, text: str) -> None:
+        self.page.get_by_label("Your reply to the customer").fill(text)
+        self.page.get_by_role("button", name="Send", exact=True).click()
+        expect(self.page.get_by_role("heading", name="Expert console")).to_be_visible()
+        expect(self.page.locator(".turn.expert").last).to_contain_text(text)
+
+    def resolve(self, *, close: bool, note: str = "") -> None:
+        if note:
+            self.page.get_by_label("Resolution note").fill(note)
+        if close:
+            self.page.get_by_label("Close the conversation").check()
+        self.page.get_by_role("button", name="Resolve").click()
+        expect(self.page.get_by_role("heading", name="Resolved, thank you")).to_be_visible()

@@ -1,0 +1,864 @@
+// Tandem's customer chat (web/index.html): the conversation, the message box, and the notices of the
+// human hand-off, over the Chat API (lambdas/chatbot/handler.py):
+//
+//   POST {chatApiUrl}chat                      {message, session_id?} -> the reply (bot answer or hand-off)
+//   GET  {chatApiUrl}chat/{id}/messages?after  -> {messages, expert_active, expert?, closed}
+//
+// - Every text from the customer, the bot, an expert or the server goes into the page with textContent;
+//   nothing here parses markup (no HTML-parsing DOM property or call), and a source is a link only when it is https.
+// - A conversation is kept in sessionStorage (its id, and where the hand-off stands), so a reload restores
+//   it with GET messages; the sources of the bot's answers are kept there too, as GET messages has none.
+// - Polling: one request at a time, every pollIntervalMs while a conversation exists; backs off on errors;
+//   paused while the tab is hidden and run at once when it shows again. Sending a message cancels the poll
+//   in flight, so a reply is never read from a poll before its POST has answered (a hand-off would pass
+//   for an expert's notice). Turns are told apart by turn_id; the customer's own turn, which the POST
+//   answer does not identify, by its text.
+// - Where the hand-off stands (`phase`): "bot" (the assistant answers), "waiting" (an expert was called),
+//   "expert" (an expert has the conversation), "closed" (the expert closed it: no more messages).
+
+import { createAuth, loadConfig } from "./auth.js";
+
+const ROLE_LABELS = { customer: "You", bot: "Assistant", expert: "Expert", system: "Tandem" };
+const CONVERSATION_KEY = "tandem.chat.conversation";
+const SOURCES_KEY = "tandem.chat.sources";
+const MAX_CACHED_ANSWERS = 100; // the answers whose sources a reload can show again
+// A turn's created_at is taken before the turn is written (the customer's turn waits for the answer): each
+// poll asks for the turns since the newest one seen minus this, and turn ids drop what was already shown.
+const LOOKBACK_MS = 15_000;
+const MAX_BACKOFF_MS = 30_000;
+const POLL_TIMEOUT_MS = 10_000;
+const SEND_TIMEOUT_MS = 35_000; // the API's own limit is 29 s
+const FAILURES_BEFORE_STATUS = 2; // failed polls in a row before the page says it is retrying
+
+const $ = (id) => document.getElementById(id);
+
+// The Chat API ---------------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, field, message) {
+    super(message);
+    this.status = status;
+    this.field = field;
+  }
+}
+
+class NetworkError extends Error {}
+
+class Cancelled extends Error {}
+
+class ChatApi {
+  constructor(config, auth) {
+    this.base = config.chatApiUrl;
+    this.auth = auth;
+  }
+
+  async request(method, path, { body, signal, timeoutMs }) {
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const cancel = () => controller.abort();
+    if (signal) {
+      if (signal.aborted) controller.abort();
+      signal.addEventListener("abort", cancel, { once: true });
+    }
+    const headers = { Accept: "application/json", ...this.auth.headers() };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(this.base + path, {
+        method, headers, signal: controller.signal, cache: "no-store", credentials: "same-origin",
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (error) {
+      if (controller.signal.aborted && !timedOut) throw new Cancelled("cancelled");
+      throw new NetworkError(timedOut ? "the server did not answer in time" : "the network request failed");
+    } finally {
+      clearTimeout(timer);
+      if (signal) signal.removeEventListener("abort", cancel);
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (error) {
+      data = null;
+    }
+    if (!response.ok) {
+      const problem = data && typeof data === "object" ? data.error || data : {};
+      const message = typeof problem.message === "string" ? problem.message : `HTTP ${response.status}`;
+      throw new ApiError(response.status, typeof problem.field === "string" ? problem.field : null, message);
+    }
+    if (!data || typeof data !== "object") throw new ApiError(response.status, null, "the answer was not JSON");
+    return data;
+  }
+
+  send(message, sessionId) {
+    const body = sessionId ? { message, session_id: sessionId } : { message };
+    return this.request("POST", "chat", { body, timeoutMs: SEND_TIMEOUT_MS });
+  }
+
+  messages(sessionId, after, signal) {
+    const query = after ? `?after=${encodeURIComponent(after)}` : "";
+    return this.request("GET", `chat/${encodeURIComponent(sessionId)}/messages${query}`,
+      { signal, timeoutMs: POLL_TIMEOUT_MS });
+  }
+}
+
+// What sessionStorage keeps --------------------------------------------------------------------------
+
+function readJson(key) {
+  try {
+    return JSON.parse(sessionStorage.getItem(key) || "null");
+  } catch (error) {
+    return null;
+  }
+}
+
+function writeJson(key, value) {
+  try {
+    sessionStorage.setItem(key, JSON.stringify(value));
+  } catch (error) {
+    // Storage full or refused: the conversation goes on, a reload just cannot restore it.
+  }
+}
+
+const conversationStore = {
+  load(user) {
+    const saved = readJson(CONVERSATION_KEY);
+    if (!saved || saved.user !== user || typeof saved.sessionId !== "string") return null;
+    return saved;
+  },
+  save(conversation) {
+    if (conversation.sessionId) writeJson(CONVERSATION_KEY, conversation);
+    else sessionStorage.removeItem(CONVERSATION_KEY);
+  },
+  clear() {
+    sessionStorage.removeItem(CONVERSATION_KEY);
+    sessionStorage.removeItem(SOURCES_KEY);
+  },
+};
+
+const sourcesStore = {
+  get(turnId) {
+    const all = readJson(SOURCES_KEY) || {};
+    return Array.isArray(all[turnId]) ? all[turnId] : [];
+  },
+  put(turnId, sources) {
+    if (!turnId || !sources.length) return;
+    const all = readJson(SOURCES_KEY) || {};
+    all[turnId] = sources;
+    const ids = Object.keys(all);
+    for (const old of ids.slice(0, Math.max(0, ids.length - MAX_CACHED_ANSWERS))) delete all[old];
+    writeJson(SOURCES_KEY, all);
+  },
+};
+
+// Sources ------------------------------------------------------------------------------------------
+
+function words(part) {
+  let text = part;
+  try {
+    text = decodeURIComponent(part);
+  } catch (error) {
+    text = part;
+  }
+  text = text.replace(/\.(md|markdown|txt|html?|pdf|docx?)$/i, "").replace(/[-_+]+/g, " ").trim();
+  return text ? text.charAt(0).toUpperCase() + text.slice(1) : "";
+}
+
+// "local/knowledge/router-setup.md#connecting-your-hub" -> "Router setup: Connecting your hub"
+export function readableSource(uri) {
+  const [path, fragment = ""] = String(uri).split("#", 2);
+  const file = path.split(/[/\\]/).filter(Boolean).pop() || path;
+  const name = words(file) || String(uri);
+  const section = words(fragment);
+  return section ? `${name}: ${section}` : name;
+}
+
+function httpsUrl(uri) {
+  try {
+    const url = new URL(uri);
+    return url.protocol === "https:" ? url.href : null;
+  } catch (error) {
+    return null;
+  }
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function sourcesList(sources) {
+  const box = element("div", "sources");
+  box.append(element("p", "sources-title", sources.length === 1 ? "Source" : "Sources"));
+  const list = element("ul", "source-list");
+  for (const source of sources) {
+    const uri = typeof source.uri === "string" ? source.uri : "";
+    const item = element("li", "source");
+    const link = httpsUrl(uri);
+    if (link) {
+      const anchor = element("a", "source-name", readableSource(uri));
+      anchor.href = link;
+      anchor.rel = "noopener noreferrer";
+      item.append(anchor);
+    } else {
+      item.append(element("span", "source-name", readableSource(uri)));
+    }
+    item.append(element("code", "source-uri", uri));
+    if (typeof source.excerpt === "string" && source.excerpt.trim()) {
+      const details = element("details", "source-excerpt");
+      details.append(element("summary", "", "Excerpt"), element("p", "source-excerpt-text", source.excerpt));
+      item.append(details);
+    }
+    list.append(item);
+  }
+  box.append(list);
+  return box;
+}
+
+// The conversation view ----------------------------------------------------------------------------
+
+class ConversationView {
+  constructor(log, empty) {
+    this.log = log;
+    this.empty = empty;
+  }
+
+  clear() {
+    for (const node of [...this.log.children]) if (node !== this.empty) node.remove();
+    this.empty.hidden = false;
+  }
+
+  byTurnId(turnId) {
+    for (const node of this.log.querySelectorAll(".turn[data-turn-id]")) {
+      if (node.dataset.turnId === turnId) return node;
+    }
+    return null;
+  }
+
+  // A customer turn shown before the server named it (the POST answer does not), with this text.
+  unidentifiedCustomerTurn(text) {
+    for (const node of this.log.querySelectorAll(".turn-customer:not([data-turn-id])")) {
+      if (!node.classList.contains("turn-pending") && node.dataset.text === text) return node;
+    }
+    return null;
+  }
+
+  identify(node, turn) {
+    node.dataset.turnId = turn.turn_id;
+    if (turn.created_at) node.dataset.createdAt = turn.created_at;
+  }
+
+  // turn: {turn_id?, role, text, created_at?, sources?}; before: the node to insert it in front of.
+  addTurn(turn, { before = null, pending = false } = {}) {
+    const role = ROLE_LABELS[turn.role] ? turn.role : "system";
+    const node = element("div", `turn turn-${role}`);
+    if (role === "system") node.classList.add("turn-notice", "notice");
+    node.dataset.role = role;
+    if (turn.turn_id) node.dataset.turnId = turn.turn_id;
+    if (turn.created_at) node.dataset.createdAt = turn.created_at;
+    const text = String(turn.text ?? "");
+    node.dataset.text = text;
+    node.append(element("p", "turn-who", ROLE_LABELS[role]), element("p", "turn-text", text));
+    if (role === "bot" && Array.isArray(turn.sources) && turn.sources.length) node.append(sourcesList(turn.sources));
+    if (pending) {
+      node.classList.add("turn-pending");
+      node.append(element("p", "turn-state", "Sending..."));
+    }
+    this.insert(node, before);
+    return node;
+  }
+
+  confirm(node, turnId) {
+    node.classList.remove("turn-pending");
+    node.querySelector(".turn-state")?.remove();
+    if (turnId) node.dataset.turnId = turnId;
+  }
+
+  // Tandem's own notices (not turns): kind names them for tests and styles (data-notice).
+  addNotice(kind, text, tone = "ok") {
+    const node = element("div", `turn turn-notice notice ${tone}`);
+    node.dataset.notice = kind;
+    node.dataset.role = "notice";
+    node.append(element("p", "turn-who", "Tandem"), element("p", "turn-text", text));
+    this.insert(node, null);
+    return node;
+  }
+
+  insert(node, before) {
+    this.empty.hidden = true;
+    if (before && before.parentNode === this.log) this.log.insertBefore(node, before);
+    else this.log.append(node);
+  }
+}
+
+// The message box ----------------------------------------------------------------------------------
+
+class Composer {
+  constructor(elements, maxChars, onSubmit) {
+    Object.assign(this, elements);
+    this.maxChars = maxChars;
+    this.announceTimer = null;
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      onSubmit();
+    });
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey
+          && !event.isComposing) {
+        event.preventDefault();
+        this.form.requestSubmit();
+      }
+    });
+    this.input.addEventListener("input", () => {
+      this.updateCounter(true);
+      if (this.error.dataset.kind === "local") this.clearError();
+    });
+    this.updateCounter(false);
+  }
+
+  get value() {
+    return this.input.value;
+  }
+
+  clear() {
+    this.input.value = "";
+    this.updateCounter(false);
+  }
+
+  focus() {
+    this.input.focus();
+  }
+
+  updateCounter(announce) {
+    const length = this.input.value.length;
+    const over = length - this.maxChars;
+    this.counter.textContent = over > 0
+      ? `${length} / ${this.maxChars}: ${over} too many`
+      : `${length} / ${this.maxChars}`;
+    this.counter.classList.toggle("over", over > 0);
+    clearTimeout(this.announceTimer);
+    if (!announce) return;
+    // Said to screen readers once typing pauses, and only near or over the limit.
+    const left = this.maxChars - length;
+    if (left > Math.max(20, this.maxChars / 10)) {
+      this.counterLive.textContent = "";
+      return;
+    }
+    this.announceTimer = setTimeout(() => {
+      this.counterLive.textContent = left >= 0
+        ? `${left} characters left of ${this.maxChars}`
+        : `${-left} characters too many: the limit is ${this.maxChars}`;
+    }, 900);
+  }
+
+  // kind: "local" (a check of the page, cleared as the customer types) or "server".
+  showError(message, kind) {
+    this.error.textContent = message;
+    this.error.dataset.kind = kind;
+    this.error.hidden = false;
+    this.input.setAttribute("aria-invalid", "true");
+  }
+
+  clearError() {
+    this.error.textContent = "";
+    this.error.hidden = true;
+    delete this.error.dataset.kind;
+    this.input.removeAttribute("aria-invalid");
+  }
+
+  setBusy(busy) {
+    this.input.readOnly = busy;
+    this.send.disabled = busy || this.input.disabled;
+    this.form.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  setEnabled(enabled) {
+    this.input.disabled = !enabled;
+    this.send.disabled = !enabled;
+  }
+}
+
+// Polling ----------------------------------------------------------------------------------------
+
+class Poller {
+  // run(signal): one poll; blocked(): true while a poll must not start (a message is being sent).
+  constructor({ intervalMs, run, blocked, onFailure, onRecovery }) {
+    Object.assign(this, { intervalMs, run, blocked, onFailure, onRecovery });
+    this.active = false;
+    this.timer = null;
+    this.controller = null;
+    this.failures = 0;
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden) clearTimeout(this.timer);
+      else if (this.active) this.schedule(0);
+    });
+  }
+
+  start() {
+    this.active = true;
+    this.failures = 0;
+    this.schedule(0);
+  }
+
+  stop() {
+    this.active = false;
+    clearTimeout(this.timer);
+    this.cancel();
+  }
+
+  cancel() {
+    if (this.controller) this.controller.abort();
+  }
+
+  schedule(delayMs = this.delay()) {
+    clearTimeout(this.timer);
+    if (!this.active || document.hidden) return;
+    this.timer = setTimeout(() => this.tick(), delayMs);
+  }
+
+  delay() {
+    if (!this.failures) return this.intervalMs;
+    return Math.min(MAX_BACKOFF_MS, this.intervalMs * 2 ** this.failures);
+  }
+
+  async tick() {
+    // Never two at once; the request in flight (or the send) schedules the next one when it ends.
+    if (!this.active || document.hidden || this.controller || this.blocked()) return;
+    const controller = new AbortController();
+    this.controller = controller;
+    try {
+      await this.run(controller.signal);
+      if (this.failures) this.onRecovery();
+      this.failures = 0;
+    } catch (error) {
+      if (!(error instanceof Cancelled)) {
+        this.failures += 1;
+        this.onFailure(error, this.failures);
+      }
+    } finally {
+      this.controller = null;
+    }
+    this.schedule();
+  }
+}
+
+// The app --------------------------------------------------------------------------------------------
+
+function describeField(field) {
+  if (!field || field === "message") return "Your message";
+  if (field === "body") return "The request";
+  return field.replace(/_/g, " ");
+}
+
+function sentence(text) {
+  const trimmed = text.trim();
+  return /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}
+
+// created_at minus `ms`, in the form the API takes ("2026-11-25T01:20:00.123Z").
+function before(createdAt, ms) {
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?Z$/.exec(createdAt);
+  if (!match) return null;
+  const millis = Date.parse(`${match[1]}${(match[2] || ".000").slice(0, 4).padEnd(4, "0")}Z`);
+  return Number.isNaN(millis) ? null : new Date(millis - ms).toISOString();
+}
+
+class ChatApp {
+  constructor(config, auth) {
+    this.config = config;
+    this.auth = auth;
+    this.api = new ChatApi(config, auth);
+    this.ui = {
+      signIn: $("sign-in"), chat: $("chat"), signedInName: $("signed-in-name"), banner: $("chat-banner"),
+      pollStatus: $("poll-status"), closed: $("chat-closed"), startNew: $("start-new"), signOut: $("sign-out"),
+    };
+    this.view = new ConversationView($("chat-log"), $("chat-empty"));
+    this.composer = new Composer({
+      form: $("message-form"), input: $("message-input"), counter: $("message-counter"),
+      counterLive: $("message-counter-live"), error: $("message-error"), send: $("send-button"),
+    }, config.maxMessageChars, () => this.send());
+    this.poller = new Poller({
+      intervalMs: config.pollIntervalMs,
+      run: (signal) => this.poll(signal),
+      blocked: () => this.sending,
+      onFailure: (error, count) => this.pollFailed(error, count),
+      onRecovery: () => this.setPollStatus(""),
+    });
+    this.user = null;
+    this.sending = false;
+    this.reset();
+    this.ui.startNew.addEventListener("click", () => this.startNew());
+    this.ui.signOut.addEventListener("click", () => this.auth.signOut());
+  }
+
+  // A conversation not started yet (no session).
+  reset() {
+    this.conversation = { user: this.user, sessionId: null, phase: "bot", expert: null, handoffTurnId: null };
+    this.newest = null; // the newest created_at the server gave
+    this.loaded = false; // the session's turns were read once (after a reload, the first poll reads them all)
+    this.poller.stop();
+    this.view.clear();
+    this.setBanner("");
+    this.setPollStatus("");
+    this.ui.closed.hidden = true;
+    this.composer.setEnabled(true);
+    this.composer.clearError();
+    this.updateSessionAttribute();
+  }
+
+  save() {
+    conversationStore.save(this.conversation);
+    this.updateSessionAttribute();
+  }
+
+  updateSessionAttribute() {
+    const id = this.conversation.sessionId;
+    if (id) this.ui.chat.dataset.sessionId = id;
+    else delete this.ui.chat.dataset.sessionId;
+    this.ui.chat.dataset.phase = this.conversation.phase;
+  }
+
+  // Signing in and out ------------------------------------------------------------------------------
+
+  showSignIn() {
+    this.ui.chat.hidden = true;
+    this.ui.signIn.hidden = false;
+  }
+
+  signedIn(user, { focus }) {
+    this.user = user;
+    this.ui.signedInName.textContent = user;
+    this.ui.signIn.hidden = true;
+    this.ui.chat.hidden = false;
+    this.reset();
+    const saved = conversationStore.load(user);
+    if (saved) {
+      this.conversation = { ...this.conversation, ...saved };
+      this.updateSessionAttribute();
+      if (this.conversation.phase === "waiting") this.setBanner("waiting");
+      if (this.conversation.phase === "expert") this.setBanner("expert");
+      if (this.conversation.phase === "closed") this.showClosed();
+      this.poller.start(); // reads the conversation back (once only, when it is closed)
+    } else {
+      conversationStore.clear();
+    }
+    if (focus) this.composer.focus();
+  }
+
+  signedOut(message = "") {
+    this.reset();
+    this.user = null;
+    conversationStore.clear();
+    this.ui.signedInName.textContent = "";
+    this.showSignIn();
+    const error = $("sign-in-error");
+    error.textContent = message;
+    error.hidden = !message;
+    $("sign-in-name").focus();
+  }
+
+  // Sending ---------------------------------------------------------------------------------------
+
+  async send() {
+    if (this.sending || this.conversation.phase === "closed") return;
+    const text = this.composer.value.trim();
+    if (!text) {
+      this.composer.showError("Type a message before sending.", "local");
+      this.composer.focus();
+      return;
+    }
+    // Too long: the counter says so as it is typed, and the API's own answer names the limit; the API is the
+    // judge of it, so the message is sent and its refusal shown.
+    this.composer.clearError();
+    this.sending = true;
+    this.poller.cancel();
+    this.composer.setBusy(true);
+    const wasNearEnd = this.nearEnd();
+    const pending = this.view.addTurn({ role: "customer", text }, { pending: true });
+    this.scroll(wasNearEnd);
+    const sessionId = this.conversation.sessionId;
+    try {
+      const body = await this.api.send(text, sessionId);
+      this.sent(body, pending);
+      this.composer.clear();
+    } catch (error) {
+      pending.remove();
+      if (!this.view.log.querySelector(".turn")) this.view.empty.hidden = false;
+      this.sendFailed(error);
+    } finally {
+      this.sending = false;
+      this.composer.setBusy(false);
+      if (this.conversation.phase !== "closed" && this.user) this.composer.focus();
+      if (this.conversation.sessionId && this.conversation.phase !== "closed" && this.user) {
+        if (!this.poller.active) this.poller.start();
+        else this.poller.schedule();
+      }
+    }
+  }
+
+  sent(body, pending) {
+    if (!this.conversation.sessionId) {
+      this.conversation.sessionId = body.session_id;
+      this.loaded = true; // a new session: nothing said before this turn
+      this.save();
+    }
+    const wasNearEnd = this.nearEnd();
+    // Expert and system turns the customer had not been shown: they came before this turn.
+    this.absorb(Array.isArray(body.messages) ? body.messages : [], {
+      expert_active: Boolean(body.expert_active), expert: body.expert, closed: false,
+    }, { live: true, before: pending });
+    if (typeof body.reply === "string") {
+      this.view.confirm(pending, null);
+      const sources = Array.isArray(body.sources) ? body.sources : [];
+      const role = body.escalated ? "system" : "bot";
+      if (!this.view.byTurnId(body.turn_id)) this.view.addTurn({ turn_id: body.turn_id, role, text: body.reply, sources });
+      if (role === "bot") sourcesStore.put(body.turn_id, sources);
+      if (body.escalated && !body.expert_active && this.conversation.phase !== "expert") this.enterWaiting(body.turn_id);
+    } else {
+      this.view.confirm(pending, body.turn_id); // an expert has the conversation: the bot stays silent
+    }
+    this.save();
+    this.scroll(wasNearEnd);
+  }
+
+  sendFailed(error) {
+    if (error instanceof ApiError) {
+      if (error.status === 409) {
+        this.enterClosed({ focus: true });
+        this.composer.showError("Not sent: this conversation was closed by the expert. Start a new one.", "server");
+        return;
+      }
+      if (error.status === 401 || error.status === 403) {
+        this.signedOut("Your sign-in has ended. Sign in again; your message was not sent.");
+        return;
+      }
+      if ((error.status === 404 || error.status === 400) && error.field === "session_id") {
+        this.reset();
+        conversationStore.clear();
+        this.composer.showError("Not sent: that conversation is no longer available. Send again to start a new one.",
+          "server");
+        return;
+      }
+      if (error.status >= 400 && error.status < 500) {
+        this.composer.showError(`Not sent: ${describeField(error.field)} ${sentence(error.message)}`, "server");
+        return;
+      }
+      this.composer.showError(`Not saved, please resend. (${sentence(error.message)})`, "server");
+      return;
+    }
+    this.composer.showError(`Not saved, please resend. (${sentence(error.message || "The network failed")})`,
+      "server");
+  }
+
+  // Polling ---------------------------------------------------------------------------------------
+
+  async poll(signal) {
+    const sessionId = this.conversation.sessionId;
+    if (!sessionId) return;
+    const after = this.loaded && this.newest ? before(this.newest, LOOKBACK_MS) : null;
+    let body;
+    try {
+      body = await this.api.messages(sessionId, after, signal);
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+        this.signedOut("Your sign-in has ended. Sign in again to go on with the conversation.");
+        throw new Cancelled("signed out");
+      }
+      if (error instanceof ApiError && error.status === 404) {
+        this.reset();
+        conversationStore.clear();
+        this.view.addNotice("conversation-gone", "That conversation is no longer available. Ask anything to start a new one.",
+          "warn");
+        throw new Cancelled("no such session");
+      }
+      throw error;
+    }
+    if (sessionId !== this.conversation.sessionId || signal.aborted) return;
+    const wasNearEnd = this.nearEnd();
+    this.absorb(Array.isArray(body.messages) ? body.messages : [], body, { live: this.loaded });
+    this.loaded = true;
+    this.save();
+    this.scroll(wasNearEnd);
+  }
+
+  pollFailed(error, count) {
+    if (count >= FAILURES_BEFORE_STATUS) {
+      this.setPollStatus("Cannot reach the chat right now; trying again. Your conversation is kept.");
+    }
+  }
+
+  // Turns and where the hand-off stands -------------------------------------------------------------
+
+  // messages: turns from the server; flags: {expert_active, expert, closed}. live: they are news (a poll or
+  // a POST answer); otherwise the conversation is being read back after a reload.
+  absorb(messages, flags, { live, before: beforeNode = null }) {
+    const phase = this.conversation.phase;
+    if (live && flags.expert_active && phase !== "expert" && phase !== "closed") this.enterExpert(flags.expert);
+    let newSystemTurn = false;
+    let afterHandoff = false;
+    for (const turn of messages) {
+      if (!turn || typeof turn.turn_id !== "string") continue;
+      if (typeof turn.created_at === "string" && (!this.newest || turn.created_at > this.newest)) {
+        this.newest = turn.created_at;
+      }
+      if (turn.turn_id === this.conversation.handoffTurnId) afterHandoff = true;
+      else if (afterHandoff && turn.role === "system") newSystemTurn = true;
+      if (this.view.byTurnId(turn.turn_id)) continue;
+      if (turn.role === "customer") {
+        const shown = this.view.unidentifiedCustomerTurn(String(turn.text ?? ""));
+        if (shown) {
+          this.view.identify(shown, turn);
+          continue;
+        }
+      }
+      const sources = turn.role === "bot" ? sourcesStore.get(turn.turn_id) : [];
+      this.view.addTurn({ ...turn, sources }, { before: beforeNode });
+      if (live && turn.role === "system") newSystemTurn = true;
+    }
+    const now = this.conversation.phase;
+    if (flags.closed) {
+      if (now !== "closed" || !live) this.enterClosed({ focus: live && now !== "closed" });
+    } else if (now === "expert" && !flags.expert_active) {
+      this.leaveExpert({ notice: live });
+    } else if (!live && flags.expert_active && now !== "expert") {
+      this.enterExpert(flags.expert);
+    } else if (now === "waiting" && !flags.expert_active && newSystemTurn) {
+      // Tandem spoke after the hand-off and nobody has the conversation: no expert is coming (busy).
+      this.conversation.phase = "bot";
+      this.conversation.handoffTurnId = null;
+      this.setBanner("");
+    }
+    this.updateSessionAttribute();
+  }
+
+  enterWaiting(handoffTurnId) {
+    this.conversation.phase = "waiting";
+    this.conversation.handoffTurnId = handoffTurnId;
+    this.setBanner("waiting");
+    this.save();
+  }
+
+  enterExpert(name) {
+    const expert = typeof name === "string" && name ? name : "a member of our team";
+    this.conversation.phase = "expert";
+    this.conversation.expert = expert;
+    this.conversation.handoffTurnId = null;
+    this.view.addNotice("expert-joined", `An expert (${expert}) joined the conversation.`);
+    this.setBanner("expert");
+    this.save();
+  }
+
+  leaveExpert({ notice }) {
+    this.conversation.phase = "bot";
+    this.conversation.expert = null;
+    this.setBanner("");
+    if (notice) this.view.addNotice("assistant-back", "The assistant is back: ask it anything.");
+    this.save();
+  }
+
+  enterClosed({ focus }) {
+    this.conversation.phase = "closed";
+    this.conversation.expert = null;
+    this.conversation.handoffTurnId = null;
+    this.poller.stop();
+    this.showClosed();
+    this.save();
+    if (focus) this.ui.startNew.focus();
+  }
+
+  showClosed() {
+    this.setBanner("");
+    this.setPollStatus("");
+    this.composer.setEnabled(false);
+    this.ui.closed.hidden = false;
+  }
+
+  startNew() {
+    conversationStore.clear();
+    this.reset();
+    this.composer.focus();
+  }
+
+  setBanner(kind) {
+    const { banner } = this.ui;
+    const texts = {
+      waiting: "Waiting for an expert: a human expert has been called and will reply here.",
+      expert: `You are talking with an expert (${this.conversation.expert || "a member of our team"}).`,
+    };
+    banner.textContent = texts[kind] || "";
+    banner.dataset.kind = kind || "";
+    banner.classList.toggle("ok", kind === "expert");
+    banner.classList.toggle("warn", kind !== "expert");
+    banner.hidden = !texts[kind];
+  }
+
+  setPollStatus(text) {
+    this.ui.pollStatus.textContent = text;
+    this.ui.pollStatus.hidden = !text;
+  }
+
+  nearEnd() {
+    const doc = document.documentElement;
+    return window.innerHeight + window.scrollY >= doc.scrollHeight - 160;
+  }
+
+  scroll(wasNearEnd) {
+    if (wasNearEnd) this.composer.form.scrollIntoView({ block: "nearest" });
+  }
+}
+
+// Start ----------------------------------------------------------------------------------------------
+
+function showStatus(text, tone) {
+  const status = $("app-status");
+  status.textContent = text;
+  status.className = `notice ${tone || ""}`.trim();
+  status.hidden = !text;
+}
+
+function showModel(config) {
+  const note = $("model-note");
+  const model = config.model || {};
+  const parts = [];
+  if (model.standIn) parts.push(element("span", "badge", "Stand-in model"), document.createTextNode(" "));
+  parts.push(element("strong", "", "Answers:"), document.createTextNode(" "));
+  parts.push(element("span", "model-name", model.standIn ? "demo stand-in model (offline)" : model.id || "Amazon Bedrock"));
+  if (model.note) parts.push(document.createTextNode(" "), element("span", "model-note-text", model.note));
+  note.replaceChildren(...parts);
+  if (model.id) note.dataset.modelId = model.id;
+  note.hidden = false;
+}
+
+async function main() {
+  let config;
+  try {
+    config = await loadConfig();
+  } catch (error) {
+    showStatus(error.message, "error");
+    return;
+  }
+  $("local-badge").hidden = !config.local;
+  showModel(config);
+  let auth;
+  try {
+    auth = createAuth(config);
+  } catch (error) {
+    showStatus(`Sign-in is not available: ${error.message}.`, "error");
+    return;
+  }
+  const app = new ChatApp(config, auth);
+  auth.mount({ form: $("sign-in-form"), input: $("sign-in-name"), error: $("sign-in-error"), note: $("auth-note") },
+    (user) => (user ? app.signedIn(user, { focus: true }) : app.signedOut()));
+  showStatus("");
+  const user = auth.user();
+  if (user) app.signedIn(user, { focus: false });
+  else app.showSignIn();
+}
+
+main();
