@@ -33,7 +33,32 @@ LINK = re.compile(r"http://\S+/experts/escalations/\S+")
 expect.set_options(timeout=TIMEOUT_MS)
 
 
-# The demo's JSON -------------------------------------------------------------------------------------
+# The demo's JSON and APIs ------------------------------------------------------------------------------
+
+def api_chat(demo: Demo, user: str, message: str, session_id: str | None = None) -> dict[str, Any]:
+    """A customer's turn sent to the chat API directly (as the page would), for tests about other pages."""
+    body = {"message": message, **({"session_id": session_id} if session_id else {})}
+    reply = httpx.post(f"{demo.base_url}/prod/chat", headers={"X-Tandem-Local-User": user}, json=body, timeout=30)
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def mails(demo: Demo) -> list[dict[str, Any]]:
+    return list(httpx.get(f"{demo.base_url}/local/api/mailbox", timeout=10).json()["mails"])
+
+
+# The page itself ----------------------------------------------------------------------------------------
+
+def watch(page: Page) -> list[str]:
+    """Script errors and console errors (a CSP violation is one) of the page, as they happen."""
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
+    return problems
+
+
+def no_sideways_scroll(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
 
 def wait_for(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
     """check()'s first truthy value, asked every 0.2 s until `timeout` seconds have passed."""

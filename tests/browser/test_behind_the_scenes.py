@@ -8,61 +8,18 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from pathlib import Path
-from typing import Any, Callable
 
 import httpx
-import pytest
 from playwright.sync_api import expect
 
 from lambdas.common.transcript import transcript_key
+from tests.browser import pages
+from tests.browser.pages import api_chat, wait_for, watch
 
 QUESTION = "How do I reset my password? <b>x</b>"
 ESCALATE = "This is useless, I want to talk to a real person now!"
 WAITING_FOR_AN_ACCEPT = "NotifyExpertsAndWaitForAccept"  # statemachines/human_escalation.asl.json
 WAIT = 20.0
-ASSETS = Path(__file__).resolve().parents[2] / "web" / "assets"
-HTML_SINKS = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|createContextualFragment|"
-                        r"DOMParser|\beval\(|new Function")
-
-
-def chat(demo: Any, user: str, message: str, session_id: str | None = None) -> dict[str, Any]:
-    body = {"message": message, **({"session_id": session_id} if session_id else {})}
-    reply = httpx.post(f"{demo.base_url}/prod/chat", headers={"X-Tandem-Local-User": user}, json=body, timeout=30)
-    assert reply.status_code == 200, reply.text
-    return dict(reply.json())
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def state(demo: Any) -> dict[str, Any]:
-    return dict(httpx.get(f"{demo.base_url}/local/api/state").json())
-
-
-def session_in(demo: Any, session_id: str) -> dict[str, Any] | None:
-    return next((s for s in state(demo)["sessions"] if s["session_id"] == session_id), None)
-
-
-def watch(page: Any) -> list[str]:
-    """Script errors and console errors (a CSP violation is one) of the page."""
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
-    return problems
-
-
-@pytest.mark.parametrize("script", ["behind-the-scenes.js", "render.js"])
-def test_the_page_scripts_never_parse_html(script):
-    assert not HTML_SINKS.findall((ASSETS / script).read_text())
 
 
 def test_each_part_shows_what_it_did(demo, page, shots):
@@ -76,12 +33,13 @@ def test_each_part_shows_what_it_did(demo, page, shots):
     expect(page.locator("#local-badge")).to_be_visible()
     shots(page, "nothing yet")
 
-    session_id = chat(demo, "mia", QUESTION)["session_id"]
-    reply = chat(demo, "mia", ESCALATE, session_id)
+    session_id = api_chat(demo, "mia", QUESTION)["session_id"]
+    reply = api_chat(demo, "mia", ESCALATE, session_id)
     assert reply["escalated"] is True, reply
     escalation_id = reply["escalation"]["escalation_id"]
     # What the parts stored, to hold the page against (the sessions table through the demo's read-only API).
-    stored = wait_for(lambda: (s := session_in(demo, session_id)) and len(s["turns"]) == 4 and s, "four turns")
+    stored = wait_for(lambda: (s := pages.session(demo, session_id)) and len(s["turns"]) == 4 and s, timeout=WAIT,
+                      what="four turns")
     question, answer, angry, _ = stored["turns"]
     (escalation,) = stored["escalations"]
     assert escalation["explanation"]["signal"]
@@ -131,7 +89,7 @@ def test_each_part_shows_what_it_did(demo, page, shots):
     expect(page.locator("#mailbox-count")).to_have_text("(1 mail)")
     expect(page.locator("#mailbox-section").get_by_role("link", name="Open the mailbox")).to_have_attribute(
         "href", "/mailbox")
-    demo_state = state(demo)["demo"]
+    demo_state = pages.state(demo)["demo"]
     changes = page.locator("#demo-changes")
     for name, value in demo_state["config_changes"].items():
         expect(changes).to_contain_text(f"{name}{json.dumps(value)}")
@@ -145,7 +103,7 @@ def test_each_part_shows_what_it_did(demo, page, shots):
 
 
 def test_a_refresh_keeps_what_the_reader_closed_and_a_pause_stops_refreshing(demo, page, shots):
-    session_id = chat(demo, "lee", "How do I reset my password?")["session_id"]
+    session_id = api_chat(demo, "lee", "How do I reset my password?")["session_id"]
     page.goto(f"{demo.base_url}/behind-the-scenes")
     session = page.locator(f"#session-{session_id}")
     expect(session).to_have_attribute("open", "")
@@ -153,7 +111,7 @@ def test_a_refresh_keeps_what_the_reader_closed_and_a_pause_stops_refreshing(dem
     expect(session).not_to_have_attribute("open", "")
     session.evaluate("element => { element.dataset.reader = 'closed this one'; }")
 
-    chat(demo, "lee", "And how do I change my Wi-Fi password?", session_id)
+    api_chat(demo, "lee", "And how do I change my Wi-Fi password?", session_id)
 
     expect(session.locator(".turn-text")).to_have_count(4)  # refreshed with the new turns...
     expect(session).to_contain_text("And how do I change my Wi-Fi password?")
@@ -166,8 +124,9 @@ def test_a_refresh_keeps_what_the_reader_closed_and_a_pause_stops_refreshing(dem
     expect(page.get_by_role("button", name="Resume updates")).to_be_visible()
     expect(page.locator("#last-updated")).to_contain_text("Updates paused")
     paused_at = page.locator("#last-updated-time").get_attribute("datetime")
-    chat(demo, "lee", "A third question while the page is paused", session_id)
-    wait_for(lambda: len((session_in(demo, session_id) or {"turns": []})["turns"]) == 6, "the third question stored")
+    api_chat(demo, "lee", "A third question while the page is paused", session_id)
+    wait_for(lambda: len((pages.session(demo, session_id) or {"turns": []})["turns"]) == 6, timeout=WAIT,
+             what="the third question stored")
     page.wait_for_timeout(5000)  # more than two refresh intervals: a refresh would have happened by now
 
     expect(session).not_to_contain_text("A third question while the page is paused")
@@ -182,9 +141,10 @@ def test_a_refresh_keeps_what_the_reader_closed_and_a_pause_stops_refreshing(dem
 
 
 def test_at_phone_width_only_the_tables_scroll_sideways(demo, page, shots):
-    if not state(demo)["executions"]:
-        chat(demo, "kai", ESCALATE)
-    wait_for(lambda: (s := state(demo))["executions"] and s["transcripts"], "an execution and a transcript")
+    if not pages.state(demo)["executions"]:
+        api_chat(demo, "kai", ESCALATE)
+    wait_for(lambda: (s := pages.state(demo))["executions"] and s["transcripts"], timeout=WAIT,
+             what="an execution and a transcript")
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto(f"{demo.base_url}/behind-the-scenes")
     expect(page.locator("#executions-body tr").first).to_be_visible()
@@ -202,13 +162,13 @@ def test_at_phone_width_only_the_tables_scroll_sideways(demo, page, shots):
 
 
 def test_view_says_so_when_the_transcript_is_gone_and_the_next_refresh_drops_it(demo, page, shots):
-    session_id = chat(demo, "ola", "Where can I see my invoices?")["session_id"]
-    stored = wait_for(lambda: session_in(demo, session_id), "the session")
+    session_id = api_chat(demo, "ola", "Where can I see my invoices?")["session_id"]
+    stored = wait_for(lambda: pages.session(demo, session_id), timeout=WAIT, what="the session")
     key = transcript_key(session_id, stored["started_at"])
     transcript_url = f"{demo.base_url}/local/api/transcript"
     # Written with both turns: nothing the stream consumer still has to deliver writes it again.
     wait_for(lambda: (found := httpx.get(transcript_url, params={"key": key})).status_code == 200
-             and len(found.json()["turns"]) == 2, "the transcript with both turns")
+             and len(found.json()["turns"]) == 2, timeout=WAIT, what="the transcript with both turns")
     page.goto(f"{demo.base_url}/behind-the-scenes")
     row = page.locator("#transcripts-body tr").filter(has_text=key)
     expect(row).to_have_count(1)

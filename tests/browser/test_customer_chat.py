@@ -276,18 +276,3 @@ def test_polling_waits_its_turn_backs_off_and_pauses_while_hidden(demo: Any, pag
     assert len(polls) == asked
     with page.expect_request(re.compile(r"/messages"), timeout=interval * 1000):
         hide(page, False)
-
-
-def test_the_page_never_parses_markup_nor_runs_inline_code() -> None:
-    """Customer, bot and expert text goes in with textContent; the Content-Security-Policy allows no inline
-    script or style, so the page has none."""
-    for script in (WEB / "assets").glob("*.js"):
-        code = re.sub(r"^\s*//.*$", "", script.read_text(), flags=re.M)  # what runs, not what comments say
-        for forbidden in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
-                          ".style"):
-            assert forbidden not in code, f"{script.name} uses {forbidden}"
-    page = (WEB / "index.html").read_text()
-    assert not re.search(r"\sstyle\s*=", page, re.I)
-    assert not re.search(r"\son[a-z]+\s*=", page, re.I)
-    assert not re.search(r"<style", page, re.I)
-    assert re.findall(r"<script[^>]*>", page, re.I) == ['<script type="module" src="/assets/chat.js">']

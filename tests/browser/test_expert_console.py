@@ -3,35 +3,22 @@ showing the customer's new messages without a reload (its script runs under the 
 
 from __future__ import annotations
 
-import re
-import time
 from typing import Any
 
 import httpx
 from playwright.sync_api import expect
 
+from tests.browser.pages import review_link, watch
+
 CUSTOMER = {"X-Tandem-Local-User": "lena"}
 
 
-def review_link(base_url: str, escalation_id: str, timeout: float = 20) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for mail in httpx.get(f"{base_url}/local/api/mailbox").json()["mails"]:
-            found = re.search(rf"(http://\S+/escalations/{escalation_id}\?\S+)", mail["body"])
-            if found:
-                return found.group(1)
-        time.sleep(0.2)
-    raise AssertionError(f"no mail for escalation {escalation_id} within {timeout} s")
-
-
 def test_the_console_shows_a_new_customer_message_without_a_reload(demo: Any, page: Any, shots: Any) -> None:
-    blocked: list[str] = []
-    page.on("console", lambda message: blocked.append(message.text)
-            if "Content Security Policy" in message.text else None)
+    problems = watch(page)
     chat = f"{demo.base_url}/prod/chat"
     escalated = httpx.post(chat, headers=CUSTOMER, json={"message": "Nothing works, get me a human now!"}).json()
     session_id = escalated["session_id"]
-    page.goto(review_link(demo.base_url, escalated["escalation"]["escalation_id"]))
+    page.goto(review_link(demo, session_id))
     expect(page.get_by_role("heading", name="A customer needs an expert")).to_be_visible()
     shots(page, "review page")
     page.get_by_label("Your name").fill("Sam")
@@ -49,4 +36,4 @@ def test_the_console_shows_a_new_customer_message_without_a_reload(demo: Any, pa
     assert page.locator("#conversation [data-turn-id]").count() == len(
         {t["turn_id"] for s in httpx.get(f"{demo.base_url}/local/api/state").json()["sessions"]
          if s["session_id"] == session_id for t in s["turns"]})
-    assert blocked == []
+    assert problems == []

@@ -5,70 +5,25 @@ link opens the expert's review page. The state comes from the real chat API, as 
 
 from __future__ import annotations
 
-import re
-import time
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import httpx
-import pytest
 from playwright.sync_api import expect
+
+from tests.browser.pages import api_chat, mails, no_sideways_scroll, wait_for, watch
 
 QUESTION = "How do I reset my password? <b>x</b> see https://evil.example/help"
 ESCALATE = "This is useless, I want to talk to a real person now!"
 SUBJECT = "Tandem: a customer needs an expert (human_requested)"
 EMPTY = "No mail yet. Ask for a human in the customer chat to see the experts' email arrive."
 WAIT = 20.0
-ASSETS = Path(__file__).resolve().parents[2] / "web" / "assets"
-HTML_SINKS = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|createContextualFragment|"
-                        r"DOMParser|\beval\(|new Function")
-
-
-def chat(demo: Any, user: str, message: str, session_id: str | None = None) -> dict[str, Any]:
-    body = {"message": message, **({"session_id": session_id} if session_id else {})}
-    reply = httpx.post(f"{demo.base_url}/prod/chat", headers={"X-Tandem-Local-User": user}, json=body, timeout=30)
-    assert reply.status_code == 200, reply.text
-    return dict(reply.json())
 
 
 def escalate(demo: Any, user: str) -> tuple[str, str]:
     """A question, then a request for a person: (session id, escalation id)."""
-    session_id = chat(demo, user, QUESTION)["session_id"]
-    reply = chat(demo, user, ESCALATE, session_id)
+    session_id = api_chat(demo, user, QUESTION)["session_id"]
+    reply = api_chat(demo, user, ESCALATE, session_id)
     assert reply["escalated"] is True, reply
     return session_id, reply["escalation"]["escalation_id"]
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def mails(demo: Any) -> list[dict[str, Any]]:
-    return list(httpx.get(f"{demo.base_url}/local/api/mailbox").json()["mails"])
-
-
-def watch(page: Any) -> list[str]:
-    """Script errors and console errors (a CSP violation is one) of the page."""
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
-    return problems
-
-
-def no_page_level_sideways_scroll(page: Any) -> bool:
-    return bool(page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
-
-
-@pytest.mark.parametrize("script", ["mailbox.js", "render.js"])
-def test_the_page_scripts_never_parse_html(script):
-    source = (ASSETS / script).read_text()
-    assert not HTML_SINKS.findall(source)
 
 
 def test_the_experts_mail_arrives_without_a_reload_and_its_link_opens_the_review(demo, page, shots):
@@ -122,7 +77,7 @@ def test_the_experts_mail_arrives_without_a_reload_and_its_link_opens_the_review
 def test_mail_is_listed_newest_first(demo, page, shots):
     if not mails(demo):
         escalate(demo, "noor")
-        wait_for(lambda: mails(demo), "the first mail")
+        wait_for(lambda: mails(demo), timeout=WAIT, what="the first mail")
     page.goto(f"{demo.base_url}/mailbox")
     before = len(mails(demo))
     expect(page.locator("#mail-list > li")).to_have_count(before)
@@ -139,12 +94,12 @@ def test_mail_is_listed_newest_first(demo, page, shots):
 def test_an_open_mail_reads_at_phone_width(demo, page, shots):
     if not mails(demo):
         escalate(demo, "sam")
-        wait_for(lambda: mails(demo), "a mail")
+        wait_for(lambda: mails(demo), timeout=WAIT, what="a mail")
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto(f"{demo.base_url}/mailbox")
     first = page.locator("#mail-list > li").first
     first.locator("summary").click()
 
     expect(first.locator("pre.mail-body").get_by_role("link")).to_be_visible()
-    assert no_page_level_sideways_scroll(page)
+    assert no_sideways_scroll(page)
     shots(page, "phone width")
