@@ -53,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean stop short
     print("\nStopping...", flush=True)
     demo.stop()
     print("Stopped.")

@@ -22,6 +22,7 @@ here, and the page says so.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import socket
@@ -43,7 +44,7 @@ from starlette.staticfiles import StaticFiles
 from lambdas.common import clients
 from lambdas.common.startup import reset_handlers
 from local import answer_model, inspector
-from local.aws import HOST, LocalAws, environment_applied, start_local_aws
+from local.aws import FUNCTIONS, HOST, LocalAws, environment_applied, start_local_aws
 from local.cdk_app import ROOT
 from local.gateway import HTTP_FUNCTIONS, LocalApi, LocalSignIn, api_url, create_gateway, local_api
 from local.mailbox import LocalMailbox
@@ -169,7 +170,7 @@ class Demo:
         self._exit.enter_context(environment_applied(environment))
         self._exit.callback(self._forget_handlers)
         self._forget_handlers()
-        # Imported once the environment is there: a handler module's logger reads its service name at import.
+        self._import_handlers()
         self.apis = {function: local_api(function, templates) for function in HTTP_FUNCTIONS}
         self._use_answer_model(bedrock)
         self.mailbox = LocalMailbox(self.aws).start()
@@ -177,6 +178,16 @@ class Demo:
         self.pollers = start_pollers(self.aws)
         self._exit.callback(self.pollers.stop)
         self._serve()
+
+    def _import_handlers(self) -> None:
+        """Each handler module imported under its own function's service name, once the environment is there: a
+        Powertools logger reads its name at import, and loggers of one name share the keys that say which
+        function logs (a log line of the worker would otherwise name the stream consumer)."""
+        assert self.aws is not None
+        for function in FUNCTIONS:
+            service = self.aws.function_environment(function, expert_api_url="")["POWERTOOLS_SERVICE_NAME"]
+            with environment_applied({"POWERTOOLS_SERVICE_NAME": service}):
+                importlib.import_module(f"lambdas.{function}.handler")
 
     @staticmethod
     def _forget_handlers() -> None:
