@@ -30,6 +30,7 @@ import httpx
 from bench.common import ROOT, median, percentile, table, verdict
 from local.demo import CUSTOMER_POLL_MS, DEMO_CONFIG
 from local.templates import CACHE_DIR, inputs_digest
+from testing.waiting import wait_for
 
 STARTS = 3
 START_TARGET_S = 30.0  # warm start to the first answer: "seconds, not minutes"
@@ -39,6 +40,7 @@ TURN_TARGET_P95_MS = 1000.0
 EXPERT_MESSAGES = 12
 APPEAR_TARGET_P95_MS = CUSTOMER_POLL_MS + 1000.0  # one poll interval plus the request
 USER = {"X-Tandem-Local-User": "bench"}
+WAIT = 30.0  # seconds any single wait may take
 QUESTIONS = ["How do I set up my router?", "What does the orange light mean?", "How long does a refund take?",
              "Can I block websites for my kids?", "My wifi is slow in the bedroom", "What is the capital of France?"]
 URL_LINE = re.compile(r"Customer chat\s+(http://127\.0\.0\.1:\d+)/")
@@ -92,14 +94,6 @@ def turns(client: httpx.Client) -> list[float]:
     return timings
 
 
-def wait_for(check: Any, what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise TimeoutError(f"no {what} within {timeout} s")
 
 
 def accepted_escalation(client: httpx.Client) -> tuple[str, str, dict[str, str]]:
@@ -114,7 +108,7 @@ def accepted_escalation(client: httpx.Client) -> tuple[str, str, dict[str, str]]
                 return found.group(1)
         return None
 
-    link = urlsplit(wait_for(review_link, "escalation email"))
+    link = urlsplit(wait_for(review_link, what="escalation email", timeout=WAIT))
     fields = {k: v[0] for k, v in parse_qs(link.query).items()}
     accepted = client.post(f"{link.path}/accept", data={**fields, "expert": "Bench Expert"},
                            headers={"Accept": "application/json"})

@@ -16,14 +16,14 @@ The chat's hooks (web/assets/chat.js) that tests rely on:
 from __future__ import annotations
 
 import re
-import time
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from playwright.sync_api import Locator, Page, expect
 
 from local.demo import Demo
+from testing.waiting import wait_for
 from tests.browser.conftest import TIMEOUT_MS
 
 T = TypeVar("T")
@@ -59,18 +59,6 @@ def watch(page: Page) -> list[str]:
 
 def no_sideways_scroll(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
-
-def wait_for(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
-    """check()'s first truthy value, asked every 0.2 s until `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
-
 
 def state(demo: Demo) -> dict[str, Any]:
     response = httpx.get(f"{demo.base_url}/local/api/state", timeout=10)

@@ -5,9 +5,8 @@ last entered; transcripts are listed and read, and a missing one is a KeyError (
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -15,18 +14,9 @@ from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Sentiment, Source, Turn
 from local import inspector
 from local.mailbox import LocalMailbox
+from testing.waiting import wait_for
 
 WAIT = 15.0
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture
@@ -105,11 +95,10 @@ def test_a_workflow_waiting_for_an_expert_is_in_the_state_it_last_entered(local_
     # Configure, then RecordPending, then the wait for an expert's accept (nobody takes the work message here).
     waiting = wait_for(lambda: (e := listed(local_aws, escalation_id)) and
                        e["current_state"] == "NotifyExpertsAndWaitForAccept" and e,
-                       "the execution to wait for an accept")
+                       what="the execution to wait for an accept", timeout=WAIT)
     assert waiting["workflow"] == "human_escalation"
     assert (waiting["status"], waiting["stopped_at"]) == ("RUNNING", None)
     assert inspector.current_state(local_aws.client("stepfunctions"), arn) == "NotifyExpertsAndWaitForAccept"
-
 
 
 def test_a_finished_workflow_shows_its_last_state_not_its_first(local_aws):
@@ -118,7 +107,7 @@ def test_a_finished_workflow_shows_its_last_state_not_its_first(local_aws):
     start(local_aws, escalation_id, f"s-{uuid.uuid4()}")
 
     done = wait_for(lambda: (e := listed(local_aws, escalation_id)) and e["status"] != "RUNNING" and e,
-                    "the execution to end")
+                    what="the execution to end", timeout=WAIT)
 
     assert (done["status"], done["current_state"]) == ("SUCCEEDED", "NotPending")
     assert done["stopped_at"] >= done["started_at"]
@@ -147,7 +136,7 @@ def test_the_snapshot_holds_every_part_and_is_json(local_aws, store):
     def arrived() -> bool:
         mailbox.poll()
         return any(m.mail_id == published["MessageId"] for m in mailbox.mails())
-    wait_for(arrived, "the mail")
+    wait_for(arrived, what="the mail", timeout=WAIT)
 
     snapshot = json.loads(json.dumps(inspector.snapshot(local_aws, mailbox)))
 

@@ -5,14 +5,14 @@ MAX_MAILS; whatever else reaches the queue is kept as it came and holds nothing 
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from local import mailbox as mailbox_module
 from local.mailbox import MAILED_TOPICS, LocalMailbox, mail_from_notification
+from testing.waiting import wait_for
 
 WAIT = 10.0  # seconds any single wait may take before the test fails
 
@@ -40,14 +40,6 @@ def documented(**changes: str) -> str:
     return json.dumps({k: v for k, v in envelope.items() if v != ""})
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +53,7 @@ def arrived(mailbox: LocalMailbox, mail_id: str) -> list[Any]:
     def found() -> list[Any]:
         mailbox.poll()
         return [m for m in mailbox.mails() if m.mail_id == mail_id]
-    return wait_for(found, f"mail {mail_id} in the mailbox")
+    return wait_for(found, what=f"mail {mail_id} in the mailbox", timeout=WAIT)
 
 
 def drained(mailbox: LocalMailbox, local_aws) -> bool:
@@ -116,7 +108,7 @@ def test_a_message_published_to_the_experts_topic_arrives_as_a_mail(local_aws, m
     assert (mail.to, mail.topic, mail.subject) == ("experts", "experts_topic", subject)
     assert mail.body == "Line one\nhttp://127.0.0.1:8000/experts/escalations/e1"
     assert mail.sent_at.endswith("Z")
-    assert wait_for(lambda: drained(mailbox, local_aws), "the queue to be empty")
+    assert wait_for(lambda: drained(mailbox, local_aws), what="the queue to be empty", timeout=WAIT)
 
 
 def test_the_fallback_topics_mail_arrives_too(local_aws, mailbox):
@@ -133,7 +125,7 @@ def test_a_notification_delivered_twice_is_kept_once_and_both_deliveries_leave_t
     for _ in range(2):  # SQS delivers at least once: the same notification, twice
         sqs.send_message(QueueUrl=mailbox.queue_url, MessageBody=body)
 
-    assert wait_for(lambda: drained(mailbox, local_aws), "both deliveries to be taken from the queue")
+    assert wait_for(lambda: drained(mailbox, local_aws), what="both deliveries to be taken from the queue", timeout=WAIT)
 
     assert [m.subject for m in mailbox.mails() if m.mail_id == mail_id] == ["Testing publish to subscribed queues"]
 
@@ -160,6 +152,6 @@ def test_a_message_that_is_no_notification_is_kept_as_it_came_and_holds_no_mail_
                      MessageBody=documented(MessageId=mail_id, TopicArn=local_aws.arns["experts_topic"]))
 
     arrived(mailbox, mail_id)  # within WAIT, not after the unreadable message's visibility time-out
-    assert wait_for(lambda: drained(mailbox, local_aws), "the queue to be empty")
+    assert wait_for(lambda: drained(mailbox, local_aws), what="the queue to be empty", timeout=WAIT)
     unreadable = [m for m in mailbox.mails() if m.body == "<b>not</b> a notification"]
     assert [(m.subject, m.to) for m in unreadable] == [("(not an SNS notification)", "unknown")]

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -17,21 +16,12 @@ from starlette.testclient import TestClient
 from local.gateway import create_gateway, local_api
 from local.pollers import PollerThread, sqs_record, start_pollers
 from testing.bedrock_replies import converse_text
+from testing.waiting import wait_for
 from tests.local.conftest import BASE_URL, EXPERT_API_URL
 
 ANGRY = "This is the third time my refund failed and nobody answers. I'm filing a chargeback with my bank!"
 WAIT = 15.0  # seconds any single wait may take before the test fails
 EVENTS = Path(__file__).resolve().parents[1] / "events"
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +56,7 @@ def test_an_angry_message_reaches_the_experts_through_the_pollers(local_aws, loc
     sfn = local_aws.client("stepfunctions")
     machine = local_aws.state_machines["human_escalation"]
     (execution,) = wait_for(lambda: sfn.list_executions(stateMachineArn=machine)["executions"],
-                            "the stream consumer to start the workflow")
+                            what="the stream consumer to start the workflow", timeout=WAIT)
     assert execution["name"] == escalation_id
     assert json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])["session_id"] == \
         reply["session_id"]
@@ -75,7 +65,7 @@ def test_an_angry_message_reaches_the_experts_through_the_pollers(local_aws, loc
         return [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=experts_inbox,
                                                                      MaxNumberOfMessages=10).get("Messages", [])]
 
-    (email,) = wait_for(mail, "the experts' email")
+    (email,) = wait_for(mail, what="the experts' email", timeout=WAIT)
     assert ANGRY in email["Message"]
     assert f"{EXPERT_API_URL}escalations/{escalation_id}?" in email["Message"]
     assert pollers.queue.failures >= 1  # the unreadable message, reported failed and left in the queue
