@@ -260,3 +260,36 @@ def test_the_chatbot_handler_answers_offline_and_stores_the_stand_in_model_on_th
     status, body = chat({"message": "I'd like to talk to a person", "session_id": body["session_id"]})
 
     assert body["escalated"] is True and body["reply"] == settings["handoff_message"]
+
+
+def test_with_bedrock_the_configured_model_answers_over_the_sample_pages(settings):
+    """`make demo MODEL=bedrock`: Converse gets the help pages' passages in its system prompt, and the
+    sections come back as sources; the bot turn names the configured model, not the stand-in."""
+    import boto3
+    from botocore.stub import ANY, Stubber
+
+    from lambdas.common import clients
+    from local.answer_model import build_bedrock_service
+    from testing.bedrock_replies import converse_text
+
+    clients.reset()
+    runtime = boto3.client("bedrock-runtime", region_name="us-east-1")
+    clients.set_client("bedrock-runtime", runtime)
+    seen: list[dict] = []
+    runtime.meta.events.register("before-parameter-build.bedrock-runtime.Converse",
+                                 lambda params, **_: seen.append(params))
+    try:
+        with Stubber(runtime) as stub:
+            stub.add_response("converse", converse_text("Plug the grey cable into the grey socket."),
+                              {"modelId": settings.model_id, "messages": ANY, "system": ANY,
+                               "inferenceConfig": ANY})
+            answerer = build_bedrock_service(settings).answerer
+            answer = answered(answerer, "How do I set up my router?")
+            stub.assert_no_pending_responses()
+    finally:
+        clients.reset()
+    assert answer.text == "Plug the grey cable into the grey socket."
+    assert answer.model_id == settings.model_id
+    assert answer.sources and all(s.uri.startswith("local/knowledge/") for s in answer.sources)
+    system_prompt = " ".join(block.get("text", "") for block in seen[0]["system"])
+    assert "Plug the grey broadband cable into the grey socket on the Hub" in system_prompt
