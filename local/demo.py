@@ -129,6 +129,24 @@ class _SecurityHeaders(BaseHTTPMiddleware):
         return response
 
 
+class _OnlyThisMachine(BaseHTTPMiddleware):
+    """Answers only requests addressed to 127.0.0.1. Binding to it keeps other machines out; checking the Host
+    keeps out another site's page whose name was made to point at 127.0.0.1 (DNS rebinding), which could
+    otherwise read the mailbox's signed links and every conversation. `localhost` is sent to 127.0.0.1, the
+    one origin the pages and the mailed links use."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        host = (request.headers.get("host") or "").lower()
+        name, _, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+        if name == HOST:
+            return await call_next(request)
+        if name == "localhost" and request.method in ("GET", "HEAD"):
+            query = f"?{request.url.query}" if request.url.query else ""
+            return RedirectResponse(f"http://{HOST}:{port}{request.url.path}{query}", status_code=307)
+        return Response(f"Tandem's demo answers only at http://{HOST}:{port or '<port>'}/\n", status_code=421,
+                        media_type="text/plain")
+
+
 class Demo:
     def __init__(self, options: DemoOptions | None = None):
         self.options = options or DemoOptions()
@@ -237,7 +255,8 @@ class Demo:
                     Route("/favicon.ico", lambda _: Response(status_code=204)),
                     Mount("/assets", StaticFiles(directory=WEB / "assets")),
                     Mount("/", gateway)],
-            middleware=[Middleware(_SecurityHeaders, api_stages=tuple(api.stage for api in self.apis.values()))])
+            middleware=[Middleware(_OnlyThisMachine),
+                        Middleware(_SecurityHeaders, api_stages=tuple(api.stage for api in self.apis.values()))])
 
     @staticmethod
     def _page(name: str) -> Any:

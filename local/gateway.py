@@ -14,7 +14,7 @@ The route table is each function's own (lambdas/common/http_api.py `HttpApi.rout
 from the handlers; each route's authorization is its method's in the synthesized template. A request no
 route takes is answered as API Gateway answers it: 403 `{"message": "Missing Authentication Token"}`.
 
-What stands in for Cognito is `LocalSignIn`, named as such: a header or cookie naming the local user, from
+What stands in for Cognito is `LocalSignIn`, named as such: a header naming the local user, from
 which it makes the claims Cognito's authorizer would pass (`sub`, `email`, `cognito:username`). There is no
 password: the gateway binds to 127.0.0.1 only (docs/local.md).
 """
@@ -56,16 +56,17 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 @dataclass(frozen=True)
 class LocalSignIn:
     """Stands in for Cognito's sign-in and its API authorizer, for the local runtime only: the caller names
-    the local user in a header or a cookie, and a Cognito-guarded method gets the claims Cognito's
+    the local user in a header, and a Cognito-guarded method gets the claims Cognito's
     authorizer would pass for that user. The same name always gives the same `sub`."""
 
     header: str = "X-Tandem-Local-User"
-    cookie: str = "tandem_local_user"
     issuer: str = "tandem-local-sign-in"  # Cognito's is https://cognito-idp.<region>.amazonaws.com/<pool id>
     name_pattern: re.Pattern[str] = field(default=re.compile(r"[A-Za-z0-9._-]{1,64}"))
 
     def user(self, request: Request) -> str | None:
-        name = request.headers.get(self.header) or request.cookies.get(self.cookie)
+        # A header, never a cookie: a browser sends a cookie with another site's forged request, and only a
+        # page's own script sets a header (as a Cognito ID token is sent deployed).
+        name = request.headers.get(self.header)
         return name if name and self.name_pattern.fullmatch(name) else None
 
     def claims(self, name: str) -> dict[str, str]:

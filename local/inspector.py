@@ -17,6 +17,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from lambdas.common.escalations import state_from_item
 from lambdas.common.session_store import ESCALATION_PREFIX, SESSION_SK, TURN_PREFIX
 from local.aws import LocalAws
 from local.mailbox import LocalMailbox
@@ -50,7 +51,9 @@ def sessions(aws: LocalAws) -> list[dict[str, Any]]:
             elif sk.startswith(TURN_PREFIX):
                 session["turns"].append(json.loads(item["body"]))
             elif sk.startswith(ESCALATION_PREFIX):
-                session["escalations"].append(json.loads(item["body"]))
+                # The record as created plus what changed since (status, accept, resolve), never the task tokens.
+                state = state_from_item(raw)
+                session["escalations"].append({**state.record.to_dict(), "experts_notified": state.notified})
     for session in by_id.values():
         session["turns"].sort(key=lambda t: (t["created_at"], t["turn_id"]))
         session["escalations"].sort(key=lambda e: e["requested_at"])

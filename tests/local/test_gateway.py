@@ -83,14 +83,21 @@ def test_a_request_becomes_the_event_api_gateway_sends():
     assert recorder.context.get_remaining_time_in_millis() == 28_000
 
 
+def test_a_cookie_does_not_sign_anyone_in():
+    recorder = Recorder()
+    gateway = gateway_with(recorder)
+    gateway.cookies.set("tandem_local_user", "alice")
+    response = gateway.post("/prod/chat", content='{"message": "hi"}', headers={"Content-Type": "text/plain"})
+    assert (response.status_code, response.json(), recorder.events) == (401, {"message": "Unauthorized"}, [])
+
+
 def test_a_signed_in_local_user_gets_the_claims_cognito_would_pass():
     recorder = Recorder()
     gateway = gateway_with(recorder)
 
     gateway.post("/prod/chat", content='{"message": "hi"}', headers={**USER, "Content-Type": "application/json"})
     gateway.post("/prod/chat", content="{}", headers={"X-Tandem-Local-User": "bob"})
-    gateway.cookies.set("tandem_local_user", "alice")
-    gateway.get(f"/prod/chat/{uuid.uuid4()}/messages")
+    gateway.get(f"/prod/chat/{uuid.uuid4()}/messages", headers=USER)
 
     alice, bob, alice_again = (e["requestContext"]["authorizer"]["claims"] for e in recorder.events)
     assert set(alice) >= set(sample("chat_request.json")["requestContext"]["authorizer"]["claims"])

@@ -61,7 +61,7 @@ def test_sessions_come_back_one_each_with_turns_in_the_order_they_happened(local
     assert by_id[older]["turns"][0] == question.to_dict()
     assert by_id[older]["turns"][1]["sources"] == [{"uri": "kb/refunds.md", "excerpt": "Refunds take 5 days",
                                                      "score": 0.8}]
-    assert by_id[older]["escalations"] == [escalation.to_dict()]
+    assert by_id[older]["escalations"] == [{**escalation.to_dict(), "experts_notified": False}]
     assert by_id[older]["customer_id"] == "customer-a"
     assert by_id[older]["started_at"] == at(1)
     assert by_id[older]["open_escalation_id"] == escalation.escalation_id
@@ -69,6 +69,29 @@ def test_sessions_come_back_one_each_with_turns_in_the_order_they_happened(local
     assert [t["text"] for t in by_id[newer]["turns"]] == ["Hello"]
     assert by_id[newer]["escalations"] == []
     json.dumps(found)  # what the demo serves as JSON
+
+
+def test_an_escalation_shows_what_happened_to_it_since_and_never_its_task_tokens(local_aws, store):
+    session_id = f"s-{uuid.uuid4()}"
+    session = store.new_session(session_id, "customer-c")
+    turn = Turn(role="customer", text="A person, please.", turn_id="t-1", created_at=at(1))
+    escalation = EscalationRecord(session_id=session_id, reason="human_requested", turn_id="t-1",
+                                  escalation_id=f"esc-{uuid.uuid4()}", requested_at=at(1))
+    store.record(session, [turn], escalation)
+    # What the worker and the expert API write on the item later (lambdas/common/escalations.py).
+    local_aws.client("dynamodb").update_item(
+        TableName=local_aws.names["sessions_table"],
+        Key={"session_id": {"S": session_id}, "sk": {"S": f"ESCALATION#{escalation.escalation_id}"}},
+        UpdateExpression="SET #s = :s, accepted_by = :by, accepted_at = :at, accept_token = :t, notified_at = :at",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "accepted"}, ":by": {"S": "Sam"}, ":at": {"S": at(9)},
+                                   ":t": {"S": "TASK-TOKEN-SECRET"}})
+
+    (shown,) = next(s for s in inspector.sessions(local_aws) if s["session_id"] == session_id)["escalations"]
+
+    assert (shown["status"], shown["accepted_by"], shown["accepted_at"]) == ("accepted", "Sam", at(9))
+    assert shown["experts_notified"] is True
+    assert "TASK-TOKEN-SECRET" not in json.dumps(inspector.sessions(local_aws))
 
 
 def start(local_aws, escalation_id: str, session_id: str) -> str:
