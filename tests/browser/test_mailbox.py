@@ -11,7 +11,9 @@ from playwright.sync_api import expect
 
 from tests.browser.pages import api_chat, mails, no_sideways_scroll, wait_for, watch
 
-QUESTION = "How do I reset my password? <b>x</b> see https://evil.example/help"
+# A customer's words with HTML, another site's URL, and a URL of this very site that looks like a review link.
+QUESTION = ("How do I reset my password? <b>x</b> see https://evil.example/help or "
+            "{site}/experts/escalations/fake?session_id=x")
 ESCALATE = "This is useless, I want to talk to a real person now!"
 SUBJECT = "Tandem: a customer needs an expert (human_requested)"
 EMPTY = "No mail yet. Ask for a human in the customer chat to see the experts' email arrive."
@@ -20,7 +22,7 @@ WAIT = 20.0
 
 def escalate(demo: Any, user: str) -> tuple[str, str]:
     """A question, then a request for a person: (session id, escalation id)."""
-    session_id = api_chat(demo, user, QUESTION)["session_id"]
+    session_id = api_chat(demo, user, QUESTION.format(site=demo.base_url))["session_id"]
     reply = api_chat(demo, user, ESCALATE, session_id)
     assert reply["escalated"] is True, reply
     return session_id, reply["escalation"]["escalation_id"]
@@ -56,8 +58,8 @@ def test_the_experts_mail_arrives_without_a_reload_and_its_link_opens_the_review
     body = mail.locator("pre.mail-body")
     expect(body).to_be_visible()
     expect(body).to_contain_text(f"Escalation: {escalation_id} (session {session_id})")
-    # The customer's words as they wrote them: the HTML is text, the other site's URL is no link.
-    expect(body).to_contain_text(QUESTION)
+    # The customer's words as they wrote them: the HTML is text, and no URL they wrote is a link.
+    expect(body).to_contain_text(QUESTION.format(site=demo.base_url))
     expect(body.locator("b")).to_have_count(0)
     review = body.get_by_role("link")
     expect(review).to_have_count(1)

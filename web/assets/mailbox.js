@@ -1,8 +1,8 @@
 // The mailbox: what Tandem's topics would email, read from the demo's /local/api/mailbox every 2 seconds.
 //
-// A mail's body is plain text, shown as text. A URL in it becomes a link only when it points at this site
-// (the expert's review link does); any other URL stays text, so a customer's words quoted in a mail cannot
-// become a link to somewhere else.
+// A mail's body is plain text, shown as text. A URL in it becomes a link only when it is Tandem's own: on this
+// site, under the expert pages (/experts/), and written by Tandem above the conversation the mail quotes. Any
+// other URL stays text, so a customer's words quoted in a mail can never become a link, even to this site.
 
 import { count, el, facts, fill, getJson, link, reconcile, showLocalBadge, timeEl } from "./render.js";
 
@@ -10,6 +10,8 @@ const POLL_MS = 2000;
 const URL_PATTERN = /https?:\/\/[^\s<>"'`]+/g;
 const TRAILING_PUNCTUATION = /[.,;:!?)\]}]+$/; // ends a sentence, not the URL
 const TITLE = document.title;
+const EXPERT_PAGES = "/experts/";
+const QUOTED_CONVERSATION = "\n--- "; // lambdas/escalation_worker/expert_email.py: each quoted turn's header
 
 const list = document.getElementById("mail-list");
 const empty = document.getElementById("mailbox-empty");
@@ -20,11 +22,13 @@ const announcer = document.getElementById("mailbox-announcer");
 const unread = new Set(); // mails that arrived while the page was open and were not opened yet
 let firstLoad = true;
 
-/** `text` as text nodes, with this site's URLs as links. */
+/** `text` as text nodes, with the links to this site's expert pages above the quoted conversation as links. */
 export function linkify(text, origin = location.origin) {
   const fragment = document.createDocumentFragment();
+  const quoted = text.indexOf(QUOTED_CONVERSATION);
+  const own = quoted === -1 ? text : text.slice(0, quoted);
   let done = 0;
-  for (const match of text.matchAll(URL_PATTERN)) {
+  for (const match of own.matchAll(URL_PATTERN)) {
     const candidate = match[0].replace(TRAILING_PUNCTUATION, "");
     let url = null;
     try {
@@ -32,7 +36,7 @@ export function linkify(text, origin = location.origin) {
     } catch {
       url = null;
     }
-    if (!url || url.origin !== origin) continue; // another site's URL stays text
+    if (!url || url.origin !== origin || !url.pathname.startsWith(EXPERT_PAGES)) continue; // stays text
     fragment.append(text.slice(done, match.index), link(url.href, candidate, { className: "mail-link" }));
     done = match.index + candidate.length;
   }
