@@ -23,6 +23,8 @@ from local.aws import LocalAws
 from local.mailbox import LocalMailbox
 
 MAX_EXECUTIONS = 50  # per workflow, newest first
+# A finished execution's last state never changes: read from its history once, not at every refresh.
+_finished_states: dict[str, str | None] = {}
 _deserializer = TypeDeserializer()
 
 
@@ -74,6 +76,18 @@ def current_state(sfn: Any, execution_arn: str) -> str | None:
     return entered
 
 
+def _state_of(sfn: Any, execution: dict[str, Any]) -> str | None:
+    arn = execution["executionArn"]
+    if arn in _finished_states:
+        return _finished_states[arn]
+    state = current_state(sfn, arn)
+    if execution["status"] != "RUNNING":
+        if len(_finished_states) > 10 * MAX_EXECUTIONS:
+            _finished_states.clear()
+        _finished_states[arn] = state
+    return state
+
+
 def executions(aws: LocalAws) -> list[dict[str, Any]]:
     sfn = aws.client("stepfunctions")
     found = []
@@ -83,7 +97,7 @@ def executions(aws: LocalAws) -> list[dict[str, Any]]:
             found.append({"workflow": workflow, "name": execution["name"], "status": execution["status"],
                           "started_at": execution["startDate"].isoformat(),
                           "stopped_at": execution["stopDate"].isoformat() if execution.get("stopDate") else None,
-                          "current_state": current_state(sfn, execution["executionArn"])})
+                          "current_state": _state_of(sfn, execution)})
     return sorted(found, key=lambda e: e["started_at"], reverse=True)
 
 

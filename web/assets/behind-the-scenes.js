@@ -277,7 +277,7 @@ function showUpdated() {
 async function refresh() {
   clearTimeout(timer);
   timer = null;
-  if (inFlight) return;
+  if (inFlight || document.hidden) return; // a hidden tab is read again once it is shown
   inFlight = true;
   try {
     const state = await getJson("/local/api/state");
@@ -309,5 +309,6 @@ toggle.addEventListener("click", () => {
   }
 });
 
+document.addEventListener("visibilitychange", () => { if (!document.hidden && !paused) refresh(); });
 showLocalBadge();
 refresh();

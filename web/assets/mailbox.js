@@ -99,7 +99,11 @@ function render(mails) {
   firstLoad = false;
 }
 
+let timer = null;
+
 async function poll() {
+  clearTimeout(timer);
+  if (document.hidden) return; // nobody reads a hidden tab: it asks again once it is shown
   try {
     const { mails } = await getJson("/local/api/mailbox");
     render(Array.isArray(mails) ? mails : []);
@@ -108,9 +112,10 @@ async function poll() {
     problem.textContent = `Cannot read the mailbox (${error.message}). Trying again every ${POLL_MS / 1000} seconds.`;
     problem.hidden = false;
   } finally {
-    setTimeout(poll, POLL_MS);
+    timer = setTimeout(poll, POLL_MS);
   }
 }
 
+document.addEventListener("visibilitychange", () => { if (!document.hidden) poll(); });
 showLocalBadge();
 poll();
