@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from typing import Sequence
 
 from local.demo import MODELS, Demo, DemoOptions
@@ -32,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # at INFO where each client found its credentials and endpoint, which the terminal does not need.
     for name in ("botocore.credentials", "botocore.configprovider"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Metrics are off here (local/demo.py DEMO_ENVIRONMENT); Powertools says so at every request otherwise.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     options = parse(sys.argv[1:] if argv is None else argv)
     print("Starting Tandem on this machine (no AWS account, no network)...", flush=True)
     try:

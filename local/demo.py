@@ -59,7 +59,7 @@ DEMO_CONFIG = {
     "knowledge_export_redact_pii": False,  # masking needs Comprehend's DetectPiiEntities, which moto fakes
 }
 # The terminal shows each function's log lines as CloudWatch Logs would hold them; the metrics, which
-# CloudWatch would read from the same lines, are left out of it.
+# CloudWatch would read from the same lines, are left out of it (all but Powertools' own cold-start line).
 DEMO_ENVIRONMENT = {"POWERTOOLS_METRICS_DISABLED": "true"}
 CUSTOMER_POLL_MS = 1500  # how often the customer's page asks for new messages (push comes with WebSockets)
 # The web pages' policy: scripts and styles from this origin only, nothing inline, no framing.
