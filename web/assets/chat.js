@@ -30,6 +30,10 @@ const POLL_TIMEOUT_MS = 10_000;
 const SEND_TIMEOUT_MS = 35_000; // the API's own limit is 29 s
 const FAILURES_BEFORE_STATUS = 2; // failed polls in a row before the page says it is retrying
 
+// A send that failed without the API's refusal (a timeout, the network, a server error): it may have been stored.
+const MAYBE_NOT_SAVED =
+  "Your message may not have been saved. Check the conversation, then send it again if it is missing.";
+
 const $ = (id) => document.getElementById(id);
 
 // The Chat API ---------------------------------------------------------------------------------------
@@ -280,13 +284,23 @@ class ConversationView {
     if (turnId) node.dataset.turnId = turnId;
   }
 
-  // Tandem's own notices (not turns): kind names them for tests and styles (data-notice).
-  addNotice(kind, text, tone = "ok") {
+  // Where a turn of the conversation read back (created_at) goes among those shown: before the first one
+  // the server dated later, else before the page's own turn still being sent (undated), else at the end.
+  placeFor(createdAt) {
+    for (const node of this.log.querySelectorAll(".turn[data-created-at]")) {
+      if (node.dataset.createdAt > createdAt) return node;
+    }
+    return this.log.querySelector(".turn-pending");
+  }
+
+  // Tandem's own notices (not turns): kind names them for tests and styles (data-notice); before: the node
+  // to insert it in front of.
+  addNotice(kind, text, tone = "ok", before = null) {
     const node = element("div", `turn turn-notice notice ${tone}`);
     node.dataset.notice = kind;
     node.dataset.role = "notice";
     node.append(element("p", "turn-who", "Tandem"), element("p", "turn-text", text));
-    this.insert(node, null);
+    this.insert(node, before);
     return node;
   }
 
@@ -492,6 +506,7 @@ class ChatApp {
     });
     this.user = null;
     this.sending = false;
+    this.generation = 0; // counts conversations shown: a send's answer is dropped once it has moved on
     this.reset();
     this.ui.startNew.addEventListener("click", () => this.startNew());
     this.ui.signOut.addEventListener("click", () => this.auth.signOut());
@@ -499,6 +514,7 @@ class ChatApp {
 
   // A conversation not started yet (no session).
   reset() {
+    this.generation += 1;
     this.conversation = { user: this.user, sessionId: null, phase: "bot", expert: null, handoffTurnId: null };
     this.newest = null; // the newest created_at the server gave
     this.loaded = false; // the session's turns were read once (after a reload, the first poll reads them all)
@@ -583,21 +599,31 @@ class ChatApp {
     const pending = this.view.addTurn({ role: "customer", text }, { pending: true });
     this.scroll(wasNearEnd);
     const sessionId = this.conversation.sessionId;
+    const { generation, user } = this;
+    // Signed out, signed in again or a new conversation started while it was sent: its answer is not for
+    // what is shown now.
+    const current = () => generation === this.generation && user === this.user;
     try {
       const body = await this.api.send(text, sessionId);
-      this.sent(body, pending);
-      this.composer.clear();
+      if (current()) {
+        this.sent(body, pending);
+        this.composer.clear();
+      }
     } catch (error) {
-      pending.remove();
-      if (!this.view.log.querySelector(".turn")) this.view.empty.hidden = false;
-      this.sendFailed(error);
+      if (current()) {
+        pending.remove();
+        if (!this.view.log.querySelector(".turn")) this.view.empty.hidden = false;
+        this.sendFailed(error);
+      }
     } finally {
       this.sending = false;
       this.composer.setBusy(false);
-      if (this.conversation.phase !== "closed" && this.user) this.composer.focus();
-      if (this.conversation.sessionId && this.conversation.phase !== "closed" && this.user) {
-        if (!this.poller.active) this.poller.start();
-        else this.poller.schedule();
+      if (current() && this.conversation.phase !== "closed" && this.user) {
+        this.composer.focus();
+        if (this.conversation.sessionId) {
+          if (!this.poller.active) this.poller.start();
+          else this.poller.schedule();
+        }
       }
     }
   }
@@ -649,11 +675,10 @@ class ChatApp {
         this.composer.showError(`Not sent: ${describeField(error.field)} ${sentence(error.message)}`, "server");
         return;
       }
-      this.composer.showError(`Not saved, please resend. (${sentence(error.message)})`, "server");
+      this.composer.showError(`${MAYBE_NOT_SAVED} (${sentence(error.message)})`, "server");
       return;
     }
-    this.composer.showError(`Not saved, please resend. (${sentence(error.message || "The network failed")})`,
-      "server");
+    this.composer.showError(`${MAYBE_NOT_SAVED} (${sentence(error.message || "The network failed")})`, "server");
   }
 
   // Polling ---------------------------------------------------------------------------------------
@@ -699,9 +724,11 @@ class ChatApp {
   // a POST answer); otherwise the conversation is being read back after a reload.
   absorb(messages, flags, { live, before: beforeNode = null }) {
     const phase = this.conversation.phase;
-    if (live && flags.expert_active && phase !== "expert" && phase !== "closed") this.enterExpert(flags.expert);
+    const joined = live && flags.expert_active && phase !== "expert" && phase !== "closed";
     let newSystemTurn = false;
     let afterHandoff = false;
+    let firstAdded = null;
+    const fresh = [];
     for (const turn of messages) {
       if (!turn || typeof turn.turn_id !== "string") continue;
       if (typeof turn.created_at === "string" && (!this.newest || turn.created_at > this.newest)) {
@@ -709,7 +736,11 @@ class ChatApp {
       }
       if (turn.turn_id === this.conversation.handoffTurnId) afterHandoff = true;
       else if (afterHandoff && turn.role === "system") newSystemTurn = true;
-      if (this.view.byTurnId(turn.turn_id)) continue;
+      const known = this.view.byTurnId(turn.turn_id);
+      if (known) {
+        if (turn.created_at && !known.dataset.createdAt) known.dataset.createdAt = turn.created_at;
+        continue;
+      }
       if (turn.role === "customer") {
         const shown = this.view.unidentifiedCustomerTurn(String(turn.text ?? ""));
         if (shown) {
@@ -717,15 +748,25 @@ class ChatApp {
           continue;
         }
       }
+      fresh.push(turn);
+    }
+    // Read back (after a reload), the turns go where their created_at puts them: a message sent before the
+    // read-back answered is newer than all of them. News go at the end (or before the turn being sent).
+    for (const turn of fresh) {
       const sources = turn.role === "bot" ? sourcesStore.get(turn.turn_id) : [];
-      this.view.addTurn({ ...turn, sources }, { before: beforeNode });
+      const place = !live && typeof turn.created_at === "string" ? this.view.placeFor(turn.created_at) : beforeNode;
+      const node = this.view.addTurn({ ...turn, sources }, { before: place });
+      firstAdded = firstAdded || node;
       if (live && turn.role === "system") newSystemTurn = true;
     }
+    // The expert joined before what this update brought.
+    if (joined) this.enterExpert(flags.expert, { before: firstAdded || beforeNode });
     const now = this.conversation.phase;
     if (flags.closed) {
       if (now !== "closed" || !live) this.enterClosed({ focus: live && now !== "closed" });
     } else if (now === "expert" && !flags.expert_active) {
-      this.leaveExpert({ notice: live });
+      // The server's own turn (its hand-back) says it when it came with this update.
+      this.leaveExpert({ notice: live && !newSystemTurn });
     } else if (!live && flags.expert_active && now !== "expert") {
       this.enterExpert(flags.expert);
     } else if (now === "waiting" && !flags.expert_active && newSystemTurn) {
@@ -744,12 +785,12 @@ class ChatApp {
     this.save();
   }
 
-  enterExpert(name) {
+  enterExpert(name, { before: beforeNode = null } = {}) {
     const expert = typeof name === "string" && name ? name : "a member of our team";
     this.conversation.phase = "expert";
     this.conversation.expert = expert;
     this.conversation.handoffTurnId = null;
-    this.view.addNotice("expert-joined", `An expert (${expert}) joined the conversation.`);
+    this.view.addNotice("expert-joined", `An expert (${expert}) joined the conversation.`, "ok", beforeNode);
     this.setBanner("expert");
     this.save();
   }
