@@ -29,11 +29,12 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import uvicorn
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
@@ -287,8 +288,6 @@ class Demo:
         return JSONResponse(self.client_config())
 
     async def _state(self, _: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
         assert self.aws is not None and self.mailbox is not None
         state = await run_in_threadpool(inspector.snapshot, self.aws, self.mailbox)
         state["demo"] = {"config_changes": DEMO_CONFIG | self.options.overrides, "model": self.options.model,
@@ -302,8 +301,6 @@ class Demo:
                              "note": "A stand-in for email: nothing leaves this machine."})
 
     async def _transcript(self, request: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
         assert self.aws is not None
         key = request.query_params.get("key", "")
         try:
@@ -327,12 +324,3 @@ class Demo:
         if self._socket is not None:
             self._socket.close()
         self._exit.close()
-
-
-@contextlib.contextmanager
-def running(options: DemoOptions | None = None) -> Iterator[Demo]:
-    demo = Demo(options).start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
