@@ -12,6 +12,7 @@ from stacks.data_stack import DataStack
 from stacks.escalation_stack import EscalationStack
 from stacks.feedback_stack import FeedbackStack
 from stacks.finetune_stack import FinetuneStack
+from stacks.live_stack import LiveStack
 from stacks.outbox_stack import OutboxStack
 
 
@@ -27,19 +28,22 @@ def create_stacks(app: cdk.App, config: TandemConfig) -> dict[str, cdk.Stack]:
     escalation = EscalationStack(app, "TandemEscalation", config=config, store=data.store,
                                  alarm_topic=data.alarm_topic,
                                  description="Tandem: human escalation workflow, expert links and API")
-    outbox = OutboxStack(app, "TandemOutbox", config=config, store=data.store,
-                         escalation_workflow=escalation.state_machine, alarm_topic=data.alarm_topic,
-                         description="Tandem: what follows a stored turn (workflow starts, transcripts)")
     chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store, alarm_topic=data.alarm_topic,
                            description="Tandem: Bedrock chatbot with escalation gate")
+    live = LiveStack(app, "TandemLive", config=config, user_pool=chatbot.user_pool,
+                     client_ids=[chatbot.user_pool_client.user_pool_client_id],
+                     description="Tandem: live channel (WebSocket API pushing conversation events)")
+    outbox = OutboxStack(app, "TandemOutbox", config=config, store=data.store,
+                         escalation_workflow=escalation.state_machine, live=live, alarm_topic=data.alarm_topic,
+                         description="Tandem: what follows a stored turn (workflow starts, transcripts, live push)")
     feedback = FeedbackStack(
         app, "TandemFeedback", config=config, store=data.store,
         description="Tandem: expert ratings of bot answers (sampling, Ground Truth, rating records)")
     finetune = FinetuneStack(
         app, "TandemFinetune", config=config, store=data.store,
         description="Tandem: fine-tuning from the ratings (dataset, SageMaker training, Bedrock import)")
-    return {"data": data, "escalation": escalation, "outbox": outbox, "chatbot": chatbot, "feedback": feedback,
-            "finetune": finetune}
+    return {"data": data, "escalation": escalation, "outbox": outbox, "chatbot": chatbot, "live": live,
+            "feedback": feedback, "finetune": finetune}
 
 
 def build_app(app: cdk.App) -> cdk.App:

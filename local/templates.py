@@ -31,6 +31,7 @@ _CONSTRUCTS = {  # stack -> role -> construct path below the stack
                          "work_dead_letters": "WorkDeadLetters", "link_signing_secret": "LinkSigningKey"},
     "TandemOutbox": {"outbox_failed_batches": "FailedBatches"},
     "TandemFinetune": {"finetune_artifacts_bucket": "Artifacts", "finetune_notices_topic": "Notices"},
+    "TandemLive": {"connections_table": "Connections"},
 }
 ROLES: dict[str, tuple[str, str]] = {role: (stack, path) for stack, roles in _CONSTRUCTS.items()
                                      for role, path in roles.items()}

@@ -28,6 +28,7 @@ from stacks.constructs.alarm_topic import notify
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.python_function import PythonFunction
+from stacks.live_stack import LiveStack
 
 METRICS_NAMESPACE = "Tandem"
 # The stream keeps records 24 hours; a failing record is retried for this long before it is given up on.
@@ -49,14 +50,17 @@ COUNTED = {
 
 class OutboxStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, store: ConversationStore,
-                 escalation_workflow: sfn.IStateMachine, alarm_topic: sns.ITopic | None = None, **kwargs) -> None:
+                 escalation_workflow: sfn.IStateMachine, live: LiveStack | None = None,
+                 alarm_topic: sns.ITopic | None = None, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         settings = ConsumerSettings(
             sessions_table=store.reference(self, "SessionsTableName"),
             transcripts_bucket=store.reference(self, "TranscriptsBucketName"),
             state_machine_arn=escalation_workflow.state_machine_arn,
             start_timeout_seconds=config.escalation_start_timeout_seconds, busy_message=config.busy_message,
-            session_ttl_days=config.session_ttl_days)
+            session_ttl_days=config.session_ttl_days,
+            live_endpoint=live.reference(self, "LiveManagementUrl") if live else "",
+            connections_table=live.reference(self, "ConnectionsTableName") if live else "")
         self.consumer = PythonFunction(
             self, "StreamConsumer", name="stream_consumer",
             description="Tandem stream consumer: starts escalation workflows, materialises transcripts",
@@ -67,6 +71,8 @@ class OutboxStack(Stack):
         store.grant_sessions(self.consumer, policy_id="ConversationAccess", actions=SESSION_ACTIONS)
         store.grant_transcript_write(self.consumer, policy_id="TranscriptWrite")
         self._allow_starts(escalation_workflow)
+        if live is not None:
+            live.grant_push(self.consumer)
 
         self.failed_batches = sqs.Queue(self, "FailedBatches", encryption=sqs.QueueEncryption.SQS_MANAGED,
                                         enforce_ssl=True, retention_period=Duration.days(14))

@@ -18,13 +18,17 @@ from botocore.config import Config
 _lock = threading.Lock()
 _clients: dict[tuple[str, str], Any] = {}
 _configs: dict[tuple[str, str], Config] = {}
+_endpoints: dict[tuple[str, str], str] = {}
 _session: boto3.session.Session | None = None
 
 
-def configure(service: str, config: Config, *, purpose: str = "default") -> None:
-    """Sets the botocore config (retries, time-outs) for a client not created yet."""
+def configure(service: str, config: Config, *, purpose: str = "default", endpoint_url: str | None = None) -> None:
+    """Sets the botocore config (retries, time-outs) for a client not created yet, and its endpoint when the
+    service has one per resource (API Gateway's @connections API is served by each WebSocket API's stage)."""
     with _lock:
         _configs[(service, purpose)] = config
+        if endpoint_url is not None:
+            _endpoints[(service, purpose)] = endpoint_url
 
 
 def client(service: str, *, purpose: str = "default") -> Any:
@@ -37,7 +41,7 @@ def client(service: str, *, purpose: str = "default") -> Any:
         if key not in _clients:
             # One session for all clients: it parses each botocore service model once, not once per client.
             _session = _session or boto3.session.Session()
-            _clients[key] = _session.client(service, config=_configs.get(key))
+            _clients[key] = _session.client(service, config=_configs.get(key), endpoint_url=_endpoints.get(key))
         return _clients[key]
 
 
@@ -54,3 +58,4 @@ def reset() -> None:
         _session = None
         _clients.clear()
         _configs.clear()
+        _endpoints.clear()

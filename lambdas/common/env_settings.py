@@ -213,6 +213,7 @@ def variable_of(cls: type, field_name: str) -> Variable[Any]:
 
 # Variables several functions read: the same name and the same rule in each.
 SESSIONS_TABLE = Variable("SESSIONS_TABLE", TEXT)
+CONNECTIONS_TABLE = Variable("CONNECTIONS_TABLE", TEXT)  # the live channel's (lambdas/common/connections.py)
 # Every write renews a session's expiry, so every writer must agree on it (stacks/config.py session_ttl_days).
 SESSION_TTL_DAYS = Variable("SESSION_TTL_DAYS", integer(1, 3650))
 SIGNING_SECRET_ARN = Variable("SIGNING_SECRET_ARN", TEXT)

@@ -34,6 +34,7 @@ class Change:
     sk: str
     new_image: dict[str, Any] | None
     expired: bool = False  # removed by DynamoDB's TTL, not by Tandem
+    old_image: dict[str, Any] | None = None
 
     @property
     def shows_in_transcript(self) -> bool:
@@ -63,5 +64,5 @@ def parse_record(record: Any) -> Change:
         raise MalformedRecord(f"stream record lacks {error}") from None
     identity = record.get("userIdentity") or {}
     return Change(sequence_number=sequence_number, event_name=event_name, session_id=session_id, sk=sk,
-                  new_image=data.get("NewImage"),
+                  new_image=data.get("NewImage"), old_image=data.get("OldImage"),
                   expired=event_name == "REMOVE" and identity.get("principalId") == TTL_PRINCIPAL)

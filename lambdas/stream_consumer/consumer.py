@@ -10,11 +10,14 @@ records, in the order the table changed,
    sets execution_arn), so a start whose answer was lost is never withdrawn under a running workflow. A
    promise made to the customer is kept or visibly withdrawn, never dropped;
 2. every session the batch touched gets its S3 transcript materialised from the table (transcripts.py),
-   once per batch however many of its items changed.
+   once per batch however many of its items changed;
+3. what people see change (a new turn, an escalation's status) is pushed to the browsers connected to the
+   live channel (push.py), when the live channel is deployed.
 
 A failure is reported as the sequence number of the first record it concerns (the stream event source's
 ReportBatchItemFailures): Lambda checkpoints everything before it and delivers the rest again. Both steps
-are idempotent, so the records after it that had succeeded are simply done again.
+are idempotent (a pushed event is named, so a browser drops one it has seen), so the records after it that
+had succeeded are simply done again.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from lambdas.common.escalations import EscalationStore
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import EscalationRecord, Turn
 from lambdas.stream_consumer.changes import Change, MalformedRecord
+from lambdas.stream_consumer.push import LivePush
 from lambdas.stream_consumer.starter import StepFunctionsStarter
 from lambdas.stream_consumer.transcripts import TranscriptWriter
 
@@ -49,7 +53,8 @@ def _seconds_since(timestamp: str, now: float) -> float:
 class StreamConsumer:
     def __init__(self, *, starter: StepFunctionsStarter, transcripts: TranscriptWriter, sessions: SessionStore,
                  escalations: EscalationStore, start_timeout_seconds: int, busy_message: str, metrics: MetricSink,
-                 logger: Any, clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
+                 logger: Any, live: LivePush | None = None, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep):
         self.starter = starter
         self.transcripts = transcripts
         self.sessions = sessions
@@ -58,6 +63,7 @@ class StreamConsumer:
         self.busy_message = busy_message
         self.metrics = metrics
         self.logger = logger
+        self.live = live
         self.clock = clock
         self.sleep = sleep
 
@@ -77,6 +83,10 @@ class StreamConsumer:
                 failed.append(index)
             if change.shows_in_transcript:
                 first_change.setdefault(change.session_id, index)
+        if self.live is not None:
+            unpushed = self.live.push(changes)
+            if unpushed is not None:
+                failed.append(unpushed)
         for session_id, index in first_change.items():
             if not self.materialize(session_id):
                 failed.append(index)

@@ -15,11 +15,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from lambdas.common import clients
+from lambdas.common.connections import ConnectionStore
 from lambdas.common.escalations import EscalationStore
 from lambdas.common.session_store import SessionStore
 from lambdas.common.startup import Startup
 from lambdas.stream_consumer.changes import Change, MalformedRecord, parse_record
 from lambdas.stream_consumer.consumer import StreamConsumer
+from lambdas.stream_consumer.push import LivePush
 from lambdas.stream_consumer.settings import ConsumerSettings
 from lambdas.stream_consumer.starter import StepFunctionsStarter
 from lambdas.stream_consumer.transcripts import TranscriptWriter
@@ -30,6 +32,17 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tand
 # A failing call is retried by the stream itself; a short client budget keeps one attempt well inside the
 # function's time-out.
 CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
+
+def build_live_push(settings: ConsumerSettings) -> LivePush | None:
+    if not (settings.live_endpoint and settings.connections_table):
+        return None
+    clients.configure("apigatewaymanagementapi", CLIENT_CONFIG, endpoint_url=settings.live_endpoint)
+    clients.client("apigatewaymanagementapi")
+    return LivePush(connections=ConnectionStore(table_name=settings.connections_table),
+                    management=lambda: clients.client("apigatewaymanagementapi"),
+                    ddb=lambda: clients.client("dynamodb"), sessions_table=settings.sessions_table,
+                    metrics=metrics, logger=logger)
+
 
 def build_consumer(settings: ConsumerSettings) -> StreamConsumer:
     for service in ("dynamodb", "s3", "stepfunctions"):  # created now (init phase), not in the first batch
@@ -42,7 +55,7 @@ def build_consumer(settings: ConsumerSettings) -> StreamConsumer:
         sessions=SessionStore(table_name=settings.sessions_table, ttl_days=settings.session_ttl_days),
         escalations=EscalationStore(table_name=settings.sessions_table),
         start_timeout_seconds=settings.start_timeout_seconds, busy_message=settings.busy_message,
-        metrics=metrics, logger=logger)
+        metrics=metrics, logger=logger, live=build_live_push(settings))
 
 
 dependencies = Startup(lambda: build_consumer(ConsumerSettings.from_env()))

@@ -70,6 +70,16 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("/TandemOutbox/StreamConsumer/TranscriptWrite", TRANSCRIPTS),
     ("/TandemOutbox/StreamConsumer/Role", WILDCARD),  # X-Ray
     ("/TandemOutbox/FailedBatches", "AwsSolutions-SQS3"),
+    ("/TandemOutbox/StreamConsumer/LivePush",  # any connection of the live stage, POST only
+     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
+     "TandemLive-LiveApiId/live/POST/@connections/*]"),
+    ("/TandemOutbox/StreamConsumer/LivePush", "AwsSolutions-IAM5[Resource::TandemLive-ConnectionsTableArn/index/*]"),
+    # The live channel: authorized at $connect only (API Gateway's rule); its table holds open connections.
+    ("/TandemLive/LiveApi/$disconnect-Route", "AwsSolutions-APIG4"),
+    ("/TandemLive/LiveApi/$default-Route", "AwsSolutions-APIG4"),
+    ("/TandemLive/Connections", "AwsSolutions-DDB3"),
+    ("/TandemLive/ChatSocket/Role", WILDCARD),  # X-Ray
+    ("/TandemLive/SocketAuthorizer/Role", WILDCARD),  # X-Ray
     # Feedback: prefixes of the labeling bucket, one finding per prefix
     *[(f"/TandemFeedback/{who}", f"AwsSolutions-IAM5[Resource::TandemData-LabelingBucketArn/{prefix}*]")
       for who, prefixes in {"Consolidation/LabelingAccess": ("manifests/", "output/", "ratings/"),
