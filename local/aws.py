@@ -32,10 +32,12 @@ import boto3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from lambdas.chat_socket.settings import SocketSettings
 from lambdas.chatbot.settings import ChatbotSettings
 from lambdas.common.env_settings import EnvSettings
 from lambdas.escalation_worker.settings import WorkerSettings
 from lambdas.expert_api.settings import ExpertApiSettings
+from lambdas.socket_authorizer.settings import AuthorizerSettings
 from lambdas.stream_consumer.settings import ConsumerSettings
 from local.cdk_app import ROOT, app_context
 from local.resources import MotoResources
@@ -46,7 +48,7 @@ REGION = "us-east-1"
 HOST = "127.0.0.1"  # never another interface: the local AWS holds no secrets but answers anyone who asks
 # The functions the local runtime runs (the offline loop's functions run on a schedule or in a labeling
 # job, neither of which runs locally).
-FUNCTIONS = ("chatbot", "stream_consumer", "escalation_worker", "expert_api")
+FUNCTIONS = ("chatbot", "stream_consumer", "escalation_worker", "expert_api", "chat_socket", "socket_authorizer")
 # What the stacks add beside each function's settings (stacks/constructs/python_function.py names the
 # service; every stack that deploys one of FUNCTIONS sets the metrics namespace).
 METRICS_NAMESPACE = "Tandem"
@@ -76,16 +78,19 @@ def state_machine_key(definition_text: str) -> str:
 
 def function_settings(config: TandemConfig, *, sessions_table: str, transcripts_bucket: str, knowledge_bucket: str,
                       experts_topic_arn: str, signing_secret_arn: str, state_machine_arn: str,
-                      expert_api_url: str) -> dict[str, EnvSettings]:
+                      expert_api_url: str, connections_table: str, live: LiveEndpoints) -> dict[str, EnvSettings]:
     """The settings contract of each of FUNCTIONS, filled in from `config` as its stack fills it
-    (stacks/chatbot_stack.py, stacks/outbox_stack.py, stacks/escalation_stack.py), with these resources in
-    place of the CDK tokens."""
+    (stacks/chatbot_stack.py, stacks/outbox_stack.py, stacks/escalation_stack.py, stacks/live_stack.py), with
+    these resources in place of the CDK tokens."""
     return {
         "chatbot": ChatbotSettings.from_config(config, sessions_table=sessions_table),
         "stream_consumer": ConsumerSettings(
             sessions_table=sessions_table, transcripts_bucket=transcripts_bucket, state_machine_arn=state_machine_arn,
             start_timeout_seconds=config.escalation_start_timeout_seconds, busy_message=config.busy_message,
-            session_ttl_days=config.session_ttl_days),
+            session_ttl_days=config.session_ttl_days, live_endpoint=live.management_url,
+            connections_table=connections_table),
+        "chat_socket": SocketSettings(connections_table=connections_table),
+        "socket_authorizer": AuthorizerSettings(issuer=live.token_issuer, client_ids=[live.client_id]),
         "escalation_worker": WorkerSettings(
             sessions_table=sessions_table, experts_topic_arn=experts_topic_arn, signing_secret_arn=signing_secret_arn,
             expert_api_url=expert_api_url, accept_timeout_seconds=config.accept_timeout_minutes * 60,
@@ -98,6 +103,19 @@ def function_settings(config: TandemConfig, *, sessions_table: str, transcripts_
             max_reply_chars=config.max_message_chars, redact_pii=config.knowledge_export_redact_pii,
             language_code=config.language_code),
     }
+
+
+@dataclass(frozen=True)
+class LiveEndpoints:
+    """Where the local runtime serves the live channel and the identity that signs its tokens (the demo's own
+    server); the defaults leave push off, for a runtime without a server."""
+
+    management_url: str = ""  # the WebSocket stage's @connections API, as the stream consumer posts to it
+    token_issuer: str = "http://127.0.0.1/local/cognito"
+    client_id: str = "tandem-local-web"
+
+
+NO_LIVE = LiveEndpoints()
 
 
 def generated_secret(properties: Mapping[str, Any]) -> str:
@@ -148,28 +166,32 @@ class LocalAws:
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
         }
 
-    def function_environment(self, function: str, *, expert_api_url: str) -> dict[str, str]:
+    def function_environment(self, function: str, *, expert_api_url: str,
+                             live: LiveEndpoints = NO_LIVE) -> dict[str, str]:
         """The variables `function`'s stack gives it, with the local resources' names and ARNs."""
         contracts = function_settings(
             self.config, sessions_table=self.names["sessions_table"],
             transcripts_bucket=self.names["transcripts_bucket"], knowledge_bucket=self.names["knowledge_bucket"],
             experts_topic_arn=self.names["experts_topic"], signing_secret_arn=self.names["link_signing_secret"],
-            state_machine_arn=self.state_machines["human_escalation"], expert_api_url=expert_api_url)
+            state_machine_arn=self.state_machines["human_escalation"], expert_api_url=expert_api_url,
+            connections_table=self.names["connections_table"], live=live)
         return {"POWERTOOLS_SERVICE_NAME": f"tandem-{function}", **contracts[function].to_env(),
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE}
 
-    def environment(self, function: str, *, expert_api_url: str) -> dict[str, str]:
+    def environment(self, function: str, *, expert_api_url: str, live: LiveEndpoints = NO_LIVE
+                    ) -> dict[str, str]:
         """Everything `function`'s handler finds in its environment here."""
-        return {**self.runtime_environment(), **self.function_environment(function, expert_api_url=expert_api_url)}
+        return {**self.runtime_environment(),
+                **self.function_environment(function, expert_api_url=expert_api_url, live=live)}
 
-    def process_environment(self, *, expert_api_url: str) -> dict[str, str]:
+    def process_environment(self, *, expert_api_url: str, live: LiveEndpoints = NO_LIVE) -> dict[str, str]:
         """The environment of one process running all of FUNCTIONS: the union of theirs. Where two functions
         read the same variable their stacks give it the same value (checked); the service name, the one
         variable that differs, is LOCAL_SERVICE_NAME (each log line names its function through the Lambda
         context)."""
         union = self.runtime_environment()
         for function in FUNCTIONS:
-            own = self.function_environment(function, expert_api_url=expert_api_url)
+            own = self.function_environment(function, expert_api_url=expert_api_url, live=live)
             own.pop("POWERTOOLS_SERVICE_NAME")
             for name, value in own.items():
                 if union.setdefault(name, value) != value:

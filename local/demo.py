@@ -45,11 +45,14 @@ from starlette.staticfiles import StaticFiles
 from lambdas.common import clients
 from lambdas.common.startup import reset_handlers
 from local import answer_model, inspector
-from local.aws import FUNCTIONS, HOST, LocalAws, environment_applied, start_local_aws
+from local.aws import FUNCTIONS, HOST, LiveEndpoints, LocalAws, environment_applied, start_local_aws
 from local.cdk_app import ROOT
-from local.gateway import HTTP_FUNCTIONS, LocalApi, LocalSignIn, api_url, create_gateway, local_api
+from local.gateway import HTTP_FUNCTIONS, LocalApi, api_url, create_gateway, local_api
+from local.identity import ISSUER_PATH, LocalCognito, SignInRefused
+from local.live import LocalLiveApi
 from local.mailbox import LocalMailbox
 from local.pollers import Pollers, start_pollers
+from stacks.live_stack import STAGE as LIVE_STAGE
 
 logger = logging.getLogger("tandem.local.demo")
 WEB = ROOT / "web"
@@ -62,11 +65,13 @@ DEMO_CONFIG = {
 # The terminal shows each function's log lines as CloudWatch Logs would hold them; the metrics, which
 # CloudWatch would read from the same lines, are left out of it (all but Powertools' own cold-start line).
 DEMO_ENVIRONMENT = {"POWERTOOLS_METRICS_DISABLED": "true"}
-CUSTOMER_POLL_MS = 1500  # how often the customer's page asks for new messages (push comes with WebSockets)
-# The web pages' policy: scripts and styles from this origin only, nothing inline, no framing.
+CUSTOMER_POLL_MS = 1500  # how often the customer's page asks for new messages while the live channel is down
+# The web pages' policy: scripts and styles from this origin only, nothing inline, no framing; the live
+# channel's socket on this origin (connect-src 'self' covers ws: only in newer browsers, so it is named).
 WEB_SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+                                "connect-src 'self' {live_origin}; form-action 'self'; frame-ancestors 'none'; "
+                                "base-uri 'none'"),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -126,7 +131,7 @@ class _SecurityHeaders(BaseHTTPMiddleware):
         response = await call_next(request)
         if not request.url.path.startswith(self.api_prefixes):
             for name, value in WEB_SECURITY_HEADERS.items():
-                response.headers.setdefault(name, value)
+                response.headers.setdefault(name, value.replace("{live_origin}", f"ws://{request.url.netloc}"))
         return response
 
 
@@ -155,6 +160,8 @@ class Demo:
         self.pollers: Pollers | None = None
         self.mailbox: LocalMailbox | None = None
         self.apis: dict[str, LocalApi] = {}
+        self.identity: LocalCognito | None = None
+        self.live = LocalLiveApi()
         self.base_url = ""
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
@@ -184,7 +191,11 @@ class Demo:
         self._exit.callback(self.aws.stop)
         templates = self.aws.templates
         expert_stage = templates.rest_api(templates.function("expert_api").stack).stage
-        environment = {**self.aws.process_environment(expert_api_url=f"{self.base_url}/{expert_stage}/"),
+        self.identity = LocalCognito(issuer=f"{self.base_url}{ISSUER_PATH}")
+        self.live.origin = self.base_url
+        live = LiveEndpoints(management_url=f"{self.base_url}/{LIVE_STAGE}", token_issuer=self.identity.issuer,
+                             client_id=self.identity.client_id)
+        environment = {**self.aws.process_environment(expert_api_url=f"{self.base_url}/{expert_stage}/", live=live),
                        **DEMO_ENVIRONMENT}
         self._exit.enter_context(environment_applied(environment))
         self._exit.callback(self._forget_handlers)
@@ -243,11 +254,15 @@ class Demo:
     # the demo's own routes ------------------------------------------------------------------------
 
     def web_app(self) -> Starlette:
-        gateway = create_gateway(list(self.apis.values()), sign_in=LocalSignIn())
+        assert self.identity is not None
+        gateway = create_gateway(list(self.apis.values()), identity=self.identity)
         pages = [Route(path, self._page(name), methods=["GET", "HEAD"]) for path, name in PAGES.items()]
         return Starlette(
             routes=[*pages,
                     Route("/config.json", self._config, methods=["GET"]),
+                    Route(f"{ISSUER_PATH}/.well-known/jwks.json", self._jwks, methods=["GET"]),
+                    Route(f"{ISSUER_PATH}/sign-in", self._sign_in, methods=["POST"]),
+                    *self.live.routes(),
                     Route("/local/api/state", self._state, methods=["GET"]),
                     Route("/local/api/mailbox", self._mails, methods=["GET"]),
                     Route("/local/api/transcript", self._transcript, methods=["GET"]),
@@ -272,9 +287,11 @@ class Demo:
         assert self.aws is not None
         settings = self.aws.config
         return {
-            "auth": {"kind": "local", "header": LocalSignIn.header, "note": "Local sign-in: no password, "
-                     "this machine only. Deployed, customers sign in with Amazon Cognito."},
+            "auth": {"kind": "local", "signInUrl": f"{ISSUER_PATH}/sign-in",
+                     "note": "Local sign-in: no password, this machine only. Deployed, customers sign in with "
+                             "Amazon Cognito."},
             "chatApiUrl": api_url("", self.apis["chatbot"]),
+            "liveUrl": f"{self.base_url.replace('http://', 'ws://')}/{LIVE_STAGE}",
             "pollIntervalMs": CUSTOMER_POLL_MS,
             "maxMessageChars": settings.max_message_chars,
             "model": {"id": answer_model.MODEL_ID if self.options.model == "offline" else settings.model_id,
@@ -286,6 +303,21 @@ class Demo:
 
     async def _config(self, _: Request) -> Response:
         return JSONResponse(self.client_config())
+
+    async def _jwks(self, _: Request) -> Response:
+        assert self.identity is not None
+        return JSONResponse(self.identity.jwks())
+
+    async def _sign_in(self, request: Request) -> Response:
+        """The local sign-in (simulated Cognito): a name, and the groups to be in, give an ID token."""
+        assert self.identity is not None
+        try:
+            body = await request.json()
+            token = self.identity.sign_in(body.get("name"), body.get("groups") or [])
+        except (ValueError, AttributeError, TypeError) as error:
+            message = str(error) if isinstance(error, SignInRefused) else "body: a JSON object {name, groups}"
+            return JSONResponse({"error": {"message": message}}, status_code=400)
+        return JSONResponse({"idToken": token, "simulated": True})
 
     async def _state(self, _: Request) -> Response:
         assert self.aws is not None and self.mailbox is not None

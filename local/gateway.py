@@ -14,9 +14,11 @@ The route table is each function's own (lambdas/common/http_api.py `HttpApi.rout
 from the handlers; each route's authorization is its method's in the synthesized template. A request no
 route takes is answered as API Gateway answers it: 403 `{"message": "Missing Authentication Token"}`.
 
-What stands in for Cognito is `LocalSignIn`, named as such: a header naming the local user, from
-which it makes the claims Cognito's authorizer would pass (`sub`, `email`, `cognito:username`). There is no
-password: the gateway binds to 127.0.0.1 only (docs/local.md).
+What stands in for Cognito is local/identity.py `LocalCognito`: a Cognito-guarded method needs an
+`Authorization` header with one of its ID tokens, verified as API Gateway's Cognito authorizer verifies a
+user pool's, and gets the claims that authorizer passes (`sub`, `email`, `cognito:username`,
+`cognito:groups`). The sign-in behind the tokens has no password: the demo binds to 127.0.0.1 only
+(docs/local.md).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from local.identity import LocalCognito
 from local.lambda_context import lambda_context
 from local.resources import ACCOUNT
 from local.templates import Templates
@@ -51,35 +54,6 @@ METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _PARAMETER = re.compile(r"^\{(\w+)\}$")
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class LocalSignIn:
-    """Stands in for Cognito's sign-in and its API authorizer, for the local runtime only: the caller names
-    the local user in a header, and a Cognito-guarded method gets the claims Cognito's
-    authorizer would pass for that user. The same name always gives the same `sub`."""
-
-    header: str = "X-Tandem-Local-User"
-    issuer: str = "tandem-local-sign-in"  # Cognito's is https://cognito-idp.<region>.amazonaws.com/<pool id>
-    name_pattern: re.Pattern[str] = field(default=re.compile(r"[A-Za-z0-9._-]{1,64}"))
-
-    def user(self, request: Request) -> str | None:
-        # A header, never a cookie: a browser sends a cookie with another site's forged request, and only a
-        # page's own script sets a header (as a Cognito ID token is sent deployed).
-        name = request.headers.get(self.header)
-        return name if name and self.name_pattern.fullmatch(name) else None
-
-    def claims(self, name: str) -> dict[str, str]:
-        """What Cognito's authorizer puts in requestContext.authorizer.claims (all values are text)."""
-        return {
-            "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.issuer}/{name}")),
-            "email": f"{name}@tandem.localhost",
-            "email_verified": "true",
-            "cognito:username": name,
-            "token_use": "id",
-            "iss": self.issuer,
-            "auth_time": str(int(time.time())),
-        }
 
 
 @dataclass(frozen=True)
@@ -205,12 +179,11 @@ def _gateway_error(status: int, message: str) -> Response:
                              if status == 403 else "UnauthorizedException"})
 
 
-def create_gateway(apis: Sequence[LocalApi], *, sign_in: LocalSignIn | None = None) -> Starlette:
+def create_gateway(apis: Sequence[LocalApi], *, identity: LocalCognito) -> Starlette:
     """A Starlette app serving every API under /<stage>/ (each stage names one API)."""
     by_stage = {api.stage: api for api in apis}
     if len(by_stage) != len(apis):
         raise ValueError("two APIs share a stage")
-    sign_in = sign_in or LocalSignIn()
 
     async def invoke(request: Request) -> Response:
         raw_path = request.scope.get("raw_path") or request.scope["path"].encode("utf-8")
@@ -223,10 +196,9 @@ def create_gateway(apis: Sequence[LocalApi], *, sign_in: LocalSignIn | None = No
         resource, parameters = found
         claims = None
         if api.routes[(request.method, resource)] == COGNITO:
-            user = sign_in.user(request)
-            if user is None:
+            claims = await run_in_threadpool(identity.authorizer_claims, request.headers.get("authorization"))
+            if claims is None:
                 return _gateway_error(401, "Unauthorized")
-            claims = sign_in.claims(user)
         event = proxy_event(request, await request.body(), api=api, resource=resource, path=path,
                             path_parameters=parameters, claims=claims)
         context = lambda_context(f"tandem-{api.function.replace('_', '-')}", memory_mb=api.memory_mb,

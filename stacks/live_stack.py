@@ -61,9 +61,9 @@ class LiveStack(Stack):
             self, "SocketAuthorizer", name="socket_authorizer",
             description="Tandem live channel: verifies the Cognito ID token at $connect",
             memory_size=256, timeout=Duration.seconds(10), log_retention_days=config.log_retention_days,
-            environment=AuthorizerSettings(
+            environment={**AuthorizerSettings(
                 issuer=f"https://cognito-idp.{self.region}.{self.url_suffix}/{user_pool.user_pool_id}",
-                client_ids=client_ids).to_env())
+                client_ids=client_ids).to_env(), "POWERTOOLS_METRICS_NAMESPACE": "Tandem"})
         self.socket_function = PythonFunction(
             self, "ChatSocket", name="chat_socket",
             description="Tandem live channel: keeps the connections table ($connect, $disconnect, keep-alive)",

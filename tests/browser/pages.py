@@ -38,9 +38,16 @@ expect.set_options(timeout=TIMEOUT_MS)
 def api_chat(demo: Demo, user: str, message: str, session_id: str | None = None) -> dict[str, Any]:
     """A customer's turn sent to the chat API directly (as the page would), for tests about other pages."""
     body = {"message": message, **({"session_id": session_id} if session_id else {})}
-    reply = httpx.post(f"{demo.base_url}/prod/chat", headers={"X-Tandem-Local-User": user}, json=body, timeout=30)
+    reply = httpx.post(f"{demo.base_url}/prod/chat", headers=signed_in(demo, user), json=body, timeout=30)
     assert reply.status_code == 200, reply.text
     return dict(reply.json())
+
+
+def signed_in(demo: Demo, name: str, groups: tuple[str, ...] = ()) -> dict[str, str]:
+    """The header a page signed in as `name` sends: an ID token from the demo's local sign-in."""
+    token = httpx.post(f"{demo.base_url}/local/cognito/sign-in", json={"name": name, "groups": list(groups)},
+                       timeout=10).json()["idToken"]
+    return {"Authorization": token}
 
 
 def mails(demo: Demo) -> list[dict[str, Any]]:

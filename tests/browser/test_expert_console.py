@@ -8,15 +8,13 @@ from typing import Any
 import httpx
 from playwright.sync_api import expect
 
-from tests.browser.pages import review_link, watch
-
-CUSTOMER = {"X-Tandem-Local-User": "lena"}
+from tests.browser.pages import review_link, signed_in, watch
 
 
 def test_the_console_shows_a_new_customer_message_without_a_reload(demo: Any, page: Any, shots: Any) -> None:
     problems = watch(page)
     chat = f"{demo.base_url}/prod/chat"
-    escalated = httpx.post(chat, headers=CUSTOMER, json={"message": "Nothing works, get me a human now!"}).json()
+    escalated = httpx.post(chat, headers=signed_in(demo, "lena"), json={"message": "Nothing works, get me a human now!"}).json()
     session_id = escalated["session_id"]
     page.goto(review_link(demo, session_id))
     expect(page.get_by_role("heading", name="A customer needs an expert")).to_be_visible()
@@ -28,7 +26,7 @@ def test_the_console_shows_a_new_customer_message_without_a_reload(demo: Any, pa
     shots(page, "console")
     url_before = page.url
 
-    httpx.post(chat, headers=CUSTOMER, json={"message": "Are you there? My router is still orange.",
+    httpx.post(chat, headers=signed_in(demo, "lena"), json={"message": "Are you there? My router is still orange.",
                                               "session_id": session_id}).raise_for_status()
     expect(page.locator("#conversation")).to_contain_text("My router is still orange.")
     shots(page, "customer message appeared")

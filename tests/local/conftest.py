@@ -18,10 +18,18 @@ from botocore.stub import Stubber
 from lambdas.common import clients
 from lambdas.common.startup import reset_handlers
 from local.aws import LocalAws, environment_applied, start_local_aws
+from local.identity import ISSUER_PATH, LocalCognito
 from local.templates import synthesized
 
 BASE_URL = "http://127.0.0.1:8765"  # where a test's gateway would listen (TestClient needs no port)
 EXPERT_API_URL = f"{BASE_URL}/experts/"
+# The local sign-in the tests' gateways trust (the demo makes its own when it starts).
+IDENTITY = LocalCognito(issuer=f"{BASE_URL}{ISSUER_PATH}")
+
+
+def signed_in(name: str) -> dict[str, str]:
+    """The header a page signed in as `name` sends: a local ID token."""
+    return {"Authorization": IDENTITY.sign_in(name)}
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from local.demo import WEB_SECURITY_HEADERS, Demo, DemoOptions, bind
 from local.templates import synthesized
 
 ACCEPT_WAIT = 7
-USER = {"X-Tandem-Local-User": "ana"}
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +68,17 @@ def test_the_pages_are_served_with_a_policy_that_allows_no_inline_script(demo, h
         response = http.get(path)
         assert response.status_code == 200, path
         for name, value in WEB_SECURITY_HEADERS.items():
-            assert response.headers[name] == value, (path, name)
+            expected = value.replace("{live_origin}", demo.base_url.replace("http://", "ws://"))
+            assert response.headers[name] == expected, (path, name)
 
 
-def test_the_apis_answer_with_their_handlers_headers_not_the_pages(http):
-    response = http.post("/prod/chat", headers=USER, json={"message": ""})
+def user(demo: Demo, name: str = "ana") -> dict[str, str]:
+    assert demo.identity is not None
+    return {"Authorization": demo.identity.sign_in(name)}
+
+
+def test_the_apis_answer_with_their_handlers_headers_not_the_pages(demo, http):
+    response = http.post("/prod/chat", headers=user(demo), json={"message": ""})
     assert response.status_code == 400
     assert "script-src" not in response.headers.get("Content-Security-Policy", "")
     assert http.get("/prod/nothing-here").json() == {"message": "Missing Authentication Token"}
@@ -81,14 +86,14 @@ def test_the_apis_answer_with_their_handlers_headers_not_the_pages(http):
 
 def test_the_web_app_is_told_how_to_sign_in_and_which_model_answers(http):
     config = http.get("/config.json").json()
-    assert config["auth"]["kind"] == "local" and config["auth"]["header"] == "X-Tandem-Local-User"
-    assert config["chatApiUrl"] == "/prod/"
+    assert config["auth"]["kind"] == "local" and config["auth"]["signInUrl"] == "/local/cognito/sign-in"
+    assert config["chatApiUrl"] == "/prod/" and config["liveUrl"].startswith("ws://127.0.0.1:")
     assert config["model"] == {"id": answer_model.MODEL_ID, "standIn": True, "note": answer_model.STAND_IN_NOTE}
     assert config["maxMessageChars"] > 0 and config["pollIntervalMs"] > 0
 
 
 def test_a_question_is_answered_offline_and_the_turn_says_which_model(demo, http):
-    answer = http.post("/prod/chat", headers=USER, json={"message": "How do I set up my router?"}).json()
+    answer = http.post("/prod/chat", headers=user(demo), json={"message": "How do I set up my router?"}).json()
     assert answer["sources"] and answer["sources"][0]["uri"].startswith("local/knowledge/router-setup.md")
     state = http.get("/local/api/state").json()
     session = next(s for s in state["sessions"] if s["session_id"] == answer["session_id"])
@@ -122,7 +127,7 @@ def test_only_requests_addressed_to_this_machine_are_answered(demo, http):
     port = demo.base_url.rsplit(":", 1)[1]
     rebound = http.get("/local/api/mailbox", headers={"Host": f"evil.example:{port}"})
     assert rebound.status_code == 421 and "mail" not in rebound.text
-    assert http.post("/prod/chat", headers={**USER, "Host": f"evil.example:{port}"},
+    assert http.post("/prod/chat", headers={**user(demo), "Host": f"evil.example:{port}"},
                      json={"message": "hi"}).status_code == 421
     redirected = http.get("/mailbox?x=1", headers={"Host": f"localhost:{port}"})
     assert (redirected.status_code, redirected.headers["location"]) == (307, f"http://127.0.0.1:{port}/mailbox?x=1")

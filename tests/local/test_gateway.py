@@ -17,13 +17,14 @@ from starlette.testclient import TestClient
 
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.expert_api import handler as expert_handler
-from local.gateway import COGNITO, LocalApi, LocalSignIn, api_url, create_gateway, local_api
+from local.gateway import COGNITO, LocalApi, api_url, create_gateway, local_api
+from local.identity import ISSUER_PATH, LocalCognito
 from local.templates import synthesized
 from testing.bedrock_replies import converse_text
-from tests.local.conftest import BASE_URL
+from tests.local.conftest import BASE_URL, IDENTITY, signed_in
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
-USER = {"X-Tandem-Local-User": "alice"}
+USER = signed_in("alice")
 
 
 class Recorder:
@@ -48,7 +49,7 @@ def gateway_with(recorder: Recorder) -> TestClient:
                  routes={("GET", "/escalations/{escalation_id}"): "NONE",
                          ("POST", "/escalations/{escalation_id}/accept"): "NONE"}),
     ]
-    return TestClient(create_gateway(apis), base_url=BASE_URL)
+    return TestClient(create_gateway(apis, identity=IDENTITY), base_url=BASE_URL)
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -96,20 +97,25 @@ def test_a_signed_in_local_user_gets_the_claims_cognito_would_pass():
     gateway = gateway_with(recorder)
 
     gateway.post("/prod/chat", content='{"message": "hi"}', headers={**USER, "Content-Type": "application/json"})
-    gateway.post("/prod/chat", content="{}", headers={"X-Tandem-Local-User": "bob"})
+    gateway.post("/prod/chat", content="{}", headers=signed_in("bob"))
     gateway.get(f"/prod/chat/{uuid.uuid4()}/messages", headers=USER)
 
     alice, bob, alice_again = (e["requestContext"]["authorizer"]["claims"] for e in recorder.events)
     assert set(alice) >= set(sample("chat_request.json")["requestContext"]["authorizer"]["claims"])
     assert alice["cognito:username"] == "alice" and alice["email"] == "alice@tandem.localhost"
     assert alice["sub"] == alice_again["sub"] != bob["sub"]
-    assert uuid.UUID(alice["sub"]) and alice["iss"] == LocalSignIn().issuer
+    assert uuid.UUID(alice["sub"]) and alice["iss"] == IDENTITY.issuer and alice["token_use"] == "id"
     first = recorder.events[0]
     assert (first["resource"], first["path"], first["body"]) == ("/chat", "/chat", '{"message": "hi"}')
     assert first["headers"]["Content-Type"] == "application/json"
 
 
-@pytest.mark.parametrize("headers", [{}, {"X-Tandem-Local-User": "not a name!"}, {"Authorization": "eyJ..."}])
+@pytest.mark.parametrize("headers", [
+    {}, {"Authorization": "eyJ..."},
+    {"X-Tandem-Local-User": "alice"},  # the name alone signs nobody in
+    {"Authorization": LocalCognito(issuer=f"{BASE_URL}{ISSUER_PATH}").sign_in("alice")},  # another key
+    {"Authorization": LocalCognito(issuer="http://127.0.0.1:1/elsewhere").sign_in("alice")},  # another issuer
+], ids=["none", "garbage", "name header", "other key", "other issuer"])
 def test_a_cognito_method_refuses_a_caller_who_is_not_signed_in(headers):
     recorder = Recorder()
 
@@ -178,7 +184,7 @@ def test_a_route_the_stack_does_not_deploy_stops_the_gateway():
 @pytest.fixture(scope="module")
 def gateway(local_aws, local_environment):
     apis = [local_api(function, local_aws.templates) for function in ("chatbot", "expert_api")]
-    with TestClient(create_gateway(apis), base_url=BASE_URL) as client:
+    with TestClient(create_gateway(apis, identity=IDENTITY), base_url=BASE_URL) as client:
         yield client
 
 
@@ -196,7 +202,7 @@ def test_a_chat_turn_goes_through_the_real_chatbot_into_the_local_table(gateway,
     items = table.query(TableName=local_aws.names["sessions_table"], KeyConditionExpression="session_id = :id",
                         ExpressionAttributeValues={":id": {"S": body["session_id"]}})["Items"]
     session = next(i for i in items if i["sk"]["S"] == "SESSION")
-    assert session["customer_id"]["S"] == LocalSignIn().claims("alice")["sub"]
+    assert session["customer_id"]["S"] == IDENTITY.sub("alice")
     turns = [json.loads(i["body"]["S"]) for i in items if i["sk"]["S"].startswith("TURN#")]
     assert [(t["role"], t["text"]) for t in turns] == [
         ("customer", "How do I reset my password?"), ("bot", "Click 'Forgot password' on the sign-in page.")]
@@ -207,7 +213,7 @@ def test_a_chat_turn_goes_through_the_real_chatbot_into_the_local_table(gateway,
         "How do I reset my password?", "Click 'Forgot password' on the sign-in page."]
     # Sessions belong to the signed-in user.
     assert gateway.get(f"/prod/chat/{body['session_id']}/messages",
-                       headers={"X-Tandem-Local-User": "mallory"}).status_code == 404
+                       headers=signed_in("mallory")).status_code == 404
 
 
 def test_an_expert_link_goes_through_the_real_expert_api(gateway):

@@ -17,7 +17,7 @@ from local.gateway import create_gateway, local_api
 from local.pollers import PollerThread, sqs_record, start_pollers
 from testing.bedrock_replies import converse_text
 from testing.waiting import wait_for
-from tests.local.conftest import BASE_URL, EXPERT_API_URL
+from tests.local.conftest import BASE_URL, EXPERT_API_URL, IDENTITY, signed_in
 
 ANGRY = "This is the third time my refund failed and nobody answers. I'm filing a chargeback with my bank!"
 WAIT = 15.0  # seconds any single wait may take before the test fails
@@ -47,9 +47,10 @@ def test_an_angry_message_reaches_the_experts_through_the_pollers(local_aws, loc
     # A message the worker cannot read, first in the queue: it fails alone, and the poller goes on.
     sqs.send_message(QueueUrl=local_aws.names["work_queue"], MessageBody="not a work message")
     bedrock.add_response("converse", converse_text("I'm sorry to hear that."))
-    gateway = TestClient(create_gateway([local_api("chatbot", local_aws.templates)]), base_url=BASE_URL)
+    gateway = TestClient(create_gateway([local_api("chatbot", local_aws.templates)], identity=IDENTITY),
+                         base_url=BASE_URL)
 
-    reply = gateway.post("/prod/chat", json={"message": ANGRY}, headers={"X-Tandem-Local-User": "carol"}).json()
+    reply = gateway.post("/prod/chat", json={"message": ANGRY}, headers=signed_in("carol")).json()
 
     assert reply["escalated"] is True, reply
     escalation_id = reply["escalation"]["escalation_id"]

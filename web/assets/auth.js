@@ -6,14 +6,17 @@
 //   provider.user()                the signed-in customer's display name, or null
 //   provider.mount(ui, onChange)   shows the provider's sign-in UI; onChange(user) after sign-in or sign-out
 //   provider.signOut()             forgets the customer (then onChange(null))
-//   provider.headers()             the headers that authenticate a Chat API request
+//   provider.headers()             the headers that authenticate an API request: {Authorization: <ID token>}
+//   provider.idToken()             the Cognito ID token (the live channel offers it as a subprotocol), or null
+//   provider.groups()              the user's Cognito groups (for what the page shows; the APIs decide)
 //
-// "local" is the demo's stand-in for Cognito (local/gateway.py LocalSignIn): a name, no password, kept in
-// sessionStorage, sent in the configured header. "cognito" is the deployed sign-in, not in this build yet.
+// "local" is the demo's stand-in for Cognito (local/identity.py): a name, no password, exchanged for an ID
+// token the demo signs, kept in sessionStorage. "cognito" is the deployed sign-in, not in this build yet.
 // Nothing here touches markup as HTML: names are set with textContent.
 
 const LOCAL_USER_KEY = "tandem.localUser";
-// What local/gateway.py LocalSignIn accepts as a name.
+const LOCAL_TOKEN_KEY = "tandem.localIdToken";
+// What local/identity.py accepts as a name.
 const LOCAL_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 export class ConfigError extends Error {}
@@ -58,22 +61,31 @@ function checkConfig(config) {
 class LocalAuth {
   constructor(config) {
     this.kind = "local";
-    this.header = config.auth.header || "X-Tandem-Local-User";
+    this.signInUrl = config.auth.signInUrl || "/local/cognito/sign-in";
     this.note = config.auth.note || "";
     this.onChange = () => {};
   }
 
   user() {
     const name = sessionStorage.getItem(LOCAL_USER_KEY);
-    return name && LOCAL_NAME.test(name) ? name : null;
+    return name && LOCAL_NAME.test(name) && this.idToken() ? name : null;
+  }
+
+  idToken() {
+    return sessionStorage.getItem(LOCAL_TOKEN_KEY);
+  }
+
+  groups() {
+    return tokenGroups(this.idToken());
   }
 
   headers() {
-    const name = this.user();
-    return name ? { [this.header]: name } : {};
+    const token = this.idToken();
+    return token ? { Authorization: token } : {};
   }
 
-  // ui: {form, input, error, note}: the sign-in form of index.html.
+  // ui: {form, input, error, note, groups?}: the sign-in form of a page; groups: the Cognito groups a user
+  // signing in there is put in (the inbox signs experts in).
   mount(ui, onChange) {
     this.ui = ui;
     this.onChange = onChange;
@@ -96,8 +108,28 @@ class LocalAuth {
       this.showError("Use up to 64 letters, digits, dots, dashes or underscores (no spaces).");
       return;
     }
-    sessionStorage.setItem(LOCAL_USER_KEY, name);
     this.showError("");
+    this.exchange(name);
+  }
+
+  async exchange(name) {
+    let response;
+    try {
+      response = await fetch(this.signInUrl, {
+        method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ name, groups: this.ui.groups || [] }),
+      });
+    } catch (error) {
+      this.showError("The sign-in could not be reached. Try again.");
+      return;
+    }
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok || typeof body.idToken !== "string") {
+      this.showError(body?.error?.message ? `Not signed in: ${body.error.message}.` : `Not signed in (HTTP ${response.status}).`);
+      return;
+    }
+    sessionStorage.setItem(LOCAL_USER_KEY, name);
+    sessionStorage.setItem(LOCAL_TOKEN_KEY, body.idToken);
     this.onChange(name);
   }
 
@@ -115,7 +147,21 @@ class LocalAuth {
 
   signOut() {
     sessionStorage.removeItem(LOCAL_USER_KEY);
+    sessionStorage.removeItem(LOCAL_TOKEN_KEY);
     this.onChange(null);
+  }
+}
+
+// The groups claim of an ID token, read (not verified: the APIs verify) to decide what a page offers.
+export function tokenGroups(token) {
+  if (!token) return [];
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(part + "=".repeat((4 - (part.length % 4)) % 4)));
+    const groups = claims["cognito:groups"];
+    return Array.isArray(groups) ? groups.filter((g) => typeof g === "string") : [];
+  } catch (error) {
+    return [];
   }
 }
 

@@ -13,10 +13,17 @@
 //   in flight, so a reply is never read from a poll before its POST has answered (a hand-off would pass
 //   for an expert's notice). Turns are told apart by turn_id; the customer's own turn, which the POST
 //   answer does not identify, by its text.
+// - Push (web/assets/live.js): while the live channel is open, a new bot, customer or expert turn is shown as
+//   it is pushed, and any other event (the hand-off, an expert joining or leaving, a closed conversation)
+//   makes the page read the conversation through the API at once, which says where the hand-off stands as a
+//   whole. Polling goes on slowly as a safety net, at its normal pace while the channel is down, and once at
+//   once when it opens again (what was said meanwhile). Events pushed while a message is being sent wait for
+//   its answer, like a poll does.
 // - Where the hand-off stands (`phase`): "bot" (the assistant answers), "waiting" (an expert was called),
 //   "expert" (an expert has the conversation), "closed" (the expert closed it: no more messages).
 
 import { createAuth, loadConfig } from "./auth.js";
+import { LiveChannel } from "./live.js";
 
 const ROLE_LABELS = { customer: "You", bot: "Assistant", expert: "Expert", system: "Tandem" };
 const CONVERSATION_KEY = "tandem.chat.conversation";
@@ -29,6 +36,7 @@ const MAX_BACKOFF_MS = 30_000;
 const POLL_TIMEOUT_MS = 10_000;
 const SEND_TIMEOUT_MS = 35_000; // the API's own limit is 29 s
 const FAILURES_BEFORE_STATUS = 2; // failed polls in a row before the page says it is retrying
+const LIVE_POLL_MS = 30_000; // the safety-net poll while the live channel is open
 
 // A send that failed without the API's refusal (a timeout, the network, a server error): it may have been stored.
 const MAYBE_NOT_SAVED =
@@ -504,6 +512,11 @@ class ChatApp {
       onFailure: (error, count) => this.pollFailed(error, count),
       onRecovery: () => this.setPollStatus(""),
     });
+    this.live = config.liveUrl ? new LiveChannel({
+      url: config.liveUrl, token: () => (typeof auth.idToken === "function" ? auth.idToken() : null),
+      onEvent: (event) => this.liveEvent(event), onState: (state) => this.liveState(state),
+    }) : null;
+    this.heldEvents = []; // pushed while a message was being sent
     this.user = null;
     this.sending = false;
     this.generation = 0; // counts conversations shown: a send's answer is dropped once it has moved on
@@ -553,6 +566,7 @@ class ChatApp {
     this.ui.signIn.hidden = true;
     this.ui.chat.hidden = false;
     this.reset();
+    if (this.live) this.live.start();
     const saved = conversationStore.load(user);
     if (saved) {
       this.conversation = { ...this.conversation, ...saved };
@@ -568,6 +582,7 @@ class ChatApp {
   }
 
   signedOut(message = "") {
+    if (this.live) this.live.stop();
     this.reset();
     this.user = null;
     conversationStore.clear();
@@ -618,6 +633,8 @@ class ChatApp {
     } finally {
       this.sending = false;
       this.composer.setBusy(false);
+      const held = this.heldEvents.splice(0);
+      if (current()) held.forEach((event) => this.liveEvent(event));
       if (current() && this.conversation.phase !== "closed" && this.user) {
         this.composer.focus();
         if (this.conversation.sessionId) {
@@ -712,6 +729,40 @@ class ChatApp {
     this.scroll(wasNearEnd);
   }
 
+  // Push ------------------------------------------------------------------------------------------
+
+  liveState(state) {
+    this.ui.chat.dataset.live = state;
+    this.poller.intervalMs = state === "open" ? LIVE_POLL_MS : this.config.pollIntervalMs;
+    // Opened: read what was said while it was down. Closed: back to polling at the normal pace.
+    if (this.conversation.sessionId && this.conversation.phase !== "closed") {
+      if (this.poller.active) this.poller.schedule(0);
+      else this.poller.start();
+    }
+  }
+
+  liveEvent(event) {
+    if (this.sending) {
+      this.heldEvents.push(event);
+      return;
+    }
+    const { sessionId, phase } = this.conversation;
+    if (!sessionId || event.session_id !== sessionId || phase === "closed") return;
+    const turn = event.type === "turn" ? event.turn : null;
+    const plain = turn && (turn.role === "bot" || turn.role === "customer" || (turn.role === "expert" && phase === "expert"));
+    if (plain) {
+      const wasNearEnd = this.nearEnd();
+      this.absorb([turn], { expert_active: phase === "expert", expert: this.conversation.expert, closed: false },
+        { live: true });
+      this.save();
+      this.scroll(wasNearEnd);
+      return;
+    }
+    // Where the hand-off stands changed: the API says it whole.
+    if (this.poller.active) this.poller.schedule(0);
+    else this.poller.start();
+  }
+
   pollFailed(error, count) {
     if (count >= FAILURES_BEFORE_STATUS) {
       this.setPollStatus("Cannot reach the chat right now; trying again. Your conversation is kept.");
@@ -753,7 +804,9 @@ class ChatApp {
     // Read back (after a reload), the turns go where their created_at puts them: a message sent before the
     // read-back answered is newer than all of them. News go at the end (or before the turn being sent).
     for (const turn of fresh) {
-      const sources = turn.role === "bot" ? sourcesStore.get(turn.turn_id) : [];
+      const pushed = Array.isArray(turn.sources) ? turn.sources : [];
+      const sources = turn.role === "bot" ? (pushed.length ? pushed : sourcesStore.get(turn.turn_id)) : [];
+      if (turn.role === "bot" && pushed.length) sourcesStore.put(turn.turn_id, pushed);
       const place = !live && typeof turn.created_at === "string" ? this.view.placeFor(turn.created_at) : beforeNode;
       const node = this.view.addTurn({ ...turn, sources }, { before: place });
       firstAdded = firstAdded || node;
