@@ -232,7 +232,10 @@ def hide(page: Any, hidden: bool) -> None:
 
 def test_polling_waits_its_turn_backs_off_and_pauses_while_hidden(demo: Any, page: Any, shots: Any) -> None:
     interval = demo.client_config()["pollIntervalMs"] / 1000
+    # The live channel cannot connect: the page polls at its normal pace, as it does whenever the socket is down.
+    page.route_web_socket("**/live", lambda socket: socket.close())
     chat = ChatPage(page, demo.base_url).open().sign_in("poll-watcher")
+    expect(chat.chat).to_have_attribute("data-live", "closed")
     chat.ask("How do I set up my router?")
     mode = {"now": "hold"}
     held: list[Any] = []

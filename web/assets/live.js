@@ -26,7 +26,7 @@ export class LiveChannel {
     this.timer = null;
     this.keepAlive = null;
     this.seen = new Set();
-    this.open = false;
+    this.open = null; // not known yet: the first open or close is reported
   }
 
   start() {
