@@ -31,7 +31,7 @@ def create_stacks(app: cdk.App, config: TandemConfig) -> dict[str, cdk.Stack]:
     chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store, alarm_topic=data.alarm_topic,
                            description="Tandem: Bedrock chatbot with escalation gate")
     live = LiveStack(app, "TandemLive", config=config, user_pool=chatbot.user_pool,
-                     client_ids=[chatbot.user_pool_client.user_pool_client_id],
+                     client_ids=[chatbot.user_pool_client.user_pool_client_id], alarm_topic=data.alarm_topic,
                      description="Tandem: live channel (WebSocket API pushing conversation events)")
     outbox = OutboxStack(app, "TandemOutbox", config=config, store=data.store,
                          escalation_workflow=escalation.state_machine, live=live, alarm_topic=data.alarm_topic,

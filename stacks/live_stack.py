@@ -14,16 +14,19 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from lambdas.chat_socket.settings import SocketSettings
 from lambdas.common.connections import BY_LISTENER, BY_ROOM
 from lambdas.socket_authorizer.settings import AuthorizerSettings
 from stacks.config import TandemConfig
+from stacks.constructs.alarm_topic import notify
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.python_function import PythonFunction, retention
 
@@ -54,7 +57,7 @@ class _AccessLog:
 
 class LiveStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, user_pool: cognito.IUserPool,
-                 client_ids: list[str], **kwargs) -> None:
+                 client_ids: list[str], alarm_topic: sns.ITopic | None = None, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.connections = self._connections_table()
         self.authorizer_function = PythonFunction(
@@ -78,6 +81,7 @@ class LiveStack(Stack):
         self.stage = self._stage(config)
         # Where the stream consumer posts (API Gateway's @connections API of this stage).
         self.management_url = self.stage.callback_url
+        notify(self._alarms(), alarm_topic)
         CfnOutput(self, "LiveUrl", value=self.stage.url)
         self._export("LiveApiId", self.api.api_id)
         self._export("ConnectionsTableArn", self.connections.table_arn)
@@ -133,6 +137,15 @@ class LiveStack(Stack):
             throttle=apigwv2.ThrottleSettings(rate_limit=config.api_throttle_rate_limit,
                                               burst_limit=config.api_throttle_burst_limit),
             access_log_settings=_AccessLog(access_log))
+
+    def _alarms(self) -> list[cloudwatch.Alarm]:
+        # The authorizer is left out: a refused token is an error of its invocation (API Gateway's 401 needs the
+        # function to raise), so its error count is the count of bad tokens, not of faults.
+        return [self.socket_function.function.metric_errors(period=Duration.minutes(5)).create_alarm(
+            self, "ChatSocketErrors", threshold=1, evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description="The live channel's connection handler failed: connections may not be kept, so "
+                              "browsers fall back to polling.")]
 
     def _export(self, name: str, value: str) -> None:
         CfnOutput(self, name, value=value, export_name=f"{self.stack_name}-{name}")

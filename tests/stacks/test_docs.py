@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("stack", ["data", "escalation", "outbox", "chatbot", "feedback", "finetune"])
+@pytest.mark.parametrize("stack", ["data", "escalation", "outbox", "chatbot", "live", "feedback", "finetune"])
 def test_every_alarm_is_explained_in_the_operations_guide(make_template, stack):
     operations = (ROOT / "docs" / "OPERATIONS.md").read_text()
     alarms = make_template(stack).find_resources("AWS::CloudWatch::Alarm")
