@@ -24,7 +24,7 @@ from lambdas.chatbot.sentiment import GateReading, SentimentDetector
 from lambdas.chatbot.settings import ChatbotSettings
 from lambdas.common.session_store import EscalationAlreadyOpen, SessionState, SessionStore
 from lambdas.common.text_normalization import normalize
-from lambdas.common.transcript import EscalationRecord, Sentiment, Turn, new_id, utc_now
+from lambdas.common.transcript import EscalationRecord, Sentiment, Turn, customer_view, new_id, utc_now
 
 
 class MetricSink(Protocol):
@@ -55,6 +55,8 @@ class TurnResult:
             "reply": reply.text if reply else None,
             "escalated": self.escalated,
             "sources": [{"uri": s.uri, "excerpt": s.excerpt, "score": s.score} for s in (reply.sources if reply else ())],
+            # The customer's own turn, so a page can tell it apart from another with the same text.
+            "customer_turn": {"turn_id": self.customer_turn.turn_id, "created_at": self.customer_turn.created_at},
         }
         if self.escalation is not None:
             body["escalation"] = {"escalation_id": self.escalation.escalation_id, "reason": self.escalation.reason,
@@ -65,15 +67,10 @@ class TurnResult:
             body.update(expert_active=True, agent_active=True)  # agent_active: the former name, kept for clients
             body["expert"] = self.expert
         if self.messages:
-            body["messages"] = [message_body(t) for t in self.messages]
+            body["messages"] = [customer_view(t) for t in self.messages]
         if reply is not None and reply.error:
             body["error"] = reply.error
         return body
-
-
-def message_body(turn: Turn) -> dict[str, Any]:
-    """What a customer sees of a turn (no sentiment, no model details)."""
-    return {"turn_id": turn.turn_id, "role": turn.role, "text": turn.text, "created_at": turn.created_at}
 
 
 def unseen_by_customer(turns: list[Turn]) -> tuple[Turn, ...]:
@@ -173,7 +170,7 @@ class ChatService:
         """GET /chat/{session_id}/messages: what was said after `after` (all turns when None)."""
         session = self.store.load(session_id, customer_id, recent_items=0)
         turns = self.store.turns(session_id, after=after) if after else self.store.turns(session_id)
-        body: dict[str, Any] = {"session_id": session_id, "messages": [message_body(t) for t in turns],
+        body: dict[str, Any] = {"session_id": session_id, "messages": [customer_view(t) for t in turns],
                                 "expert_active": session.owner is not None, "closed": session.closed_at is not None}
         body["agent_active"] = body["expert_active"]  # the former name, kept for clients that read it
         if session.owner is not None:

@@ -4,14 +4,14 @@ One small versioned JSON envelope, the same on API Gateway's WebSocket API and o
 (docs/live-channel.md documents it for client authors):
 
     {"v": 1, "type": "turn", "id": "<turn id>", "session_id": "...",
-     "turn": {"turn_id", "role", "text", "created_at", "kind"?, "sources"?, "model_id"?}}
+     "turn": {"turn_id", "role", "text", "created_at", "sources"?}}
     {"v": 1, "type": "escalation", "id": "<escalation id>:<status>", "session_id": "...",
      "escalation": {"escalation_id", "status", "requested_at", "accepted_at"?, "accept_deadline"?, ...}}
 
 Delivery is at least once (a stream batch that is retried is pushed again), so `id` names the event and a
 client drops one it has seen. A customer's escalation event carries only what the customer may know: its
-status and times, never the gate's reason, the sentiment or who accepted. Experts (the inbox) also get
-the reason, the sentiment and who accepted it.
+status, times and who accepted, never the gate's reason or the sentiment. Experts (the inbox) also get the
+reason, the sentiment and the gate's explanation.
 
 The browser names the protocol version as its WebSocket subprotocol, `tandem.v1`, followed by its Cognito
 ID token (browsers cannot set an Authorization header on a WebSocket).
@@ -22,21 +22,20 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from lambdas.common.transcript import EscalationRecord, Turn
+from lambdas.common.transcript import EscalationRecord, Turn, customer_view
 
 VERSION = 1
 PROTOCOL = f"tandem.v{VERSION}"
 Audience = Literal["customer", "expert"]
-# The expert-only parts of an escalation: why the gate called a human, and who took it.
-_EXPERT_ONLY = ("reason", "sentiment", "explanation", "accepted_by", "note", "turn_id")
+# The expert-only parts of an escalation: why the gate called a human and how it read the customer. (Who
+# accepted it the customer is told anyway: the chat names the expert.)
+_EXPERT_ONLY = ("reason", "sentiment", "explanation", "note", "turn_id")
 
 
 def turn_event(session_id: str, turn: Turn) -> dict[str, Any]:
-    data = turn.to_dict()
-    # Latency and errors are the operators' business; the text already says what a customer may know.
-    shown = {k: data[k] for k in ("turn_id", "role", "text", "created_at", "kind", "sources", "model_id",
-                                  "reply_to") if k in data}
-    return {"v": VERSION, "type": "turn", "id": turn.turn_id, "session_id": session_id, "turn": shown}
+    """A turn as the chat API shows it to the customer (the experts' inbox reads the same)."""
+    return {"v": VERSION, "type": "turn", "id": turn.turn_id, "session_id": session_id,
+            "turn": customer_view(turn)}
 
 
 def escalation_event(record: EscalationRecord, state: dict[str, Any], audience: Audience) -> dict[str, Any]:

@@ -103,6 +103,16 @@ class Turn:
         )
 
 
+def customer_view(turn: Turn) -> dict[str, Any]:
+    """What a customer is shown of a turn, by the chat API and the live channel alike: who said what and when,
+    and a bot answer's sources; never the sentiment, the model, its latency or an error's detail."""
+    view: dict[str, Any] = {"turn_id": turn.turn_id, "role": turn.role, "text": turn.text,
+                            "created_at": turn.created_at}
+    if turn.sources:
+        view["sources"] = [{"uri": s.uri, "excerpt": s.excerpt, "score": s.score} for s in turn.sources]
+    return view
+
+
 def question_of(turns: Sequence[Turn], index: int) -> Turn | None:
     """The customer turn the bot turn at `index` answered: its reply_to, else the nearest customer turn before
     it (transcripts written before reply_to existed). What the sampler shows raters and the import tool

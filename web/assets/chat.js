@@ -657,7 +657,7 @@ class ChatApp {
       expert_active: Boolean(body.expert_active), expert: body.expert, closed: false,
     }, { live: true, before: pending });
     if (typeof body.reply === "string") {
-      this.view.confirm(pending, null);
+      this.view.confirm(pending, typeof body.customer_turn?.turn_id === "string" ? body.customer_turn.turn_id : null);
       const sources = Array.isArray(body.sources) ? body.sources : [];
       const role = body.escalated ? "system" : "bot";
       if (!this.view.byTurnId(body.turn_id)) this.view.addTurn({ turn_id: body.turn_id, role, text: body.reply, sources });

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -12,7 +13,7 @@ from lambdas.chatbot.answer import documents_to_sources, history_messages, refer
 from lambdas.common import clients
 from lambdas.common.transcript import Source, Turn
 from testing.bedrock_replies import converse_text
-from tests.lambdas.chatbot.helpers import record_requests, transcript, turn_items
+from tests.lambdas.chatbot.helpers import messages_event, record_requests, transcript, turn_items
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics:UserWarning")
 
@@ -35,7 +36,7 @@ def retrieve_response(*results: tuple[str, str, float]) -> dict:
 
 
 def test_knowledge_base_passages_ground_the_answer_and_are_returned_as_sources(
-        aws, bedrock, knowledge_base, chat, configure):
+        aws, bedrock, knowledge_base, chat, configure, invoke):
     settings = configure(knowledge_base_id=KB_ID, knowledge_base_results=3)
     knowledge_base.add_response(
         "retrieve", retrieve_response((PASSAGE, URI, 0.82)),
@@ -60,6 +61,14 @@ def test_knowledge_base_passages_ground_the_answer_and_are_returned_as_sources(
     assert doc["turns"][1]["sources"] == [{"uri": URI, "excerpt": PASSAGE, "score": 0.82}]
     assert "sources" not in doc["turns"][0]
     knowledge_base.assert_no_pending_responses()
+    # Read back later (a reload), the answer comes with its sources, and the customer's turn is the one the
+    # answer named.
+    read = json.loads(invoke(messages_event(body["session_id"]))["body"])
+    question, answer = read["messages"]
+    assert answer["sources"] == body["sources"] and "sources" not in question
+    assert question["turn_id"] == body["customer_turn"]["turn_id"]
+    assert question["created_at"] == body["customer_turn"]["created_at"]
+    assert not {"sentiment", "model_id", "latency_ms"} & (answer.keys() | question.keys())
 
 
 def test_no_passages_means_the_plain_system_prompt_and_no_sources(aws, bedrock, knowledge_base, chat, configure):
