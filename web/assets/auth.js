@@ -9,8 +9,11 @@
 //   provider.headers()             the headers that authenticate a Chat API request
 //
 // "local" is the demo's stand-in for Cognito (local/gateway.py LocalSignIn): a name, no password, kept in
-// sessionStorage, sent in the configured header. "cognito" is the deployed sign-in, not in this build yet.
+// sessionStorage, sent in the configured header. "cognito" is the deployed sign-in (cognito-auth.js: managed
+// login, authorization code with PKCE, the ID token in an Authorization header).
 // Nothing here touches markup as HTML: names are set with textContent.
+
+import { CognitoAuth } from "./cognito-auth.js";
 
 const LOCAL_USER_KEY = "tandem.localUser";
 // What local/gateway.py LocalSignIn accepts as a name.
@@ -116,17 +119,6 @@ class LocalAuth {
   signOut() {
     sessionStorage.removeItem(LOCAL_USER_KEY);
     this.onChange(null);
-  }
-}
-
-// Amazon Cognito (deployed) ---------------------------------------------------------------------------
-// The deployed sign-in goes here: the hosted UI's redirect, the tokens, and an Authorization header with
-// the ID token (the Chat API's Cognito authorizer reads it). Not part of this build.
-
-class CognitoAuth {
-  constructor() {
-    this.kind = "cognito";
-    throw new Error("Cognito sign-in is not configured in this build");
   }
 }
 
