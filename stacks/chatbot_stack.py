@@ -152,6 +152,9 @@ class ChatbotStack(Stack):
         client = pool.add_client(
             "ChatClient",
             auth_flows=cognito.AuthFlow(user_srp=True, user_password=True),
+            # Signs in through the API (a CLI, `make smoke`); the pool's domain is for the web client alone, so
+            # this client takes no part in OAuth (CDK would otherwise allow the implicit grant to example.com).
+            disable_o_auth=True,
             generate_secret=False,  # public clients (a browser, a CLI) cannot keep a secret
             prevent_user_existence_errors=True,
             id_token_validity=ID_TOKEN_VALIDITY, access_token_validity=ACCESS_TOKEN_VALIDITY,
