@@ -22,7 +22,7 @@ const TOKENS_KEY = "tandem.cognito.tokens"; // {idToken, accessToken, refreshTok
 const SCOPES = "openid email profile";
 const CALLBACK_PARAMETERS = ["code", "state", "error", "error_description", "error_uri"];
 const EXPIRY_MARGIN_MS = 30_000; // a token this close to its expiry is not sent (clocks differ, requests take time)
-const REFRESH_BEFORE_MS = 5 * 60_000; // renewed this long before the ID token expires
+const REFRESH_BEFORE_MS = 5 * 60_000; // renewed this long before the ID token expires (or a third of its life)
 const RETRY_REFRESH_MS = 60_000; // a renewal that could not reach Cognito is tried again while the token lasts
 const TOKEN_TIMEOUT_MS = 15_000;
 const MAX_TIMER_MS = 2_147_483_647; // setTimeout's limit
@@ -63,6 +63,14 @@ function claimsOf(token) {
 
 function expiresAt(claims) {
   return claims && Number.isFinite(claims.exp) ? claims.exp * 1000 : 0;
+}
+
+// When to renew: five minutes before the expiry, or a third of a shorter token's life before it (a pool may
+// issue ID tokens valid for five minutes only: they must not be renewed as soon as they arrive).
+function renewalAt(claims) {
+  const expiry = expiresAt(claims);
+  const life = claims && Number.isFinite(claims.iat) ? expiry - claims.iat * 1000 : Infinity;
+  return expiry - Math.min(REFRESH_BEFORE_MS, life / 3);
 }
 
 function readJson(key) {
@@ -239,7 +247,7 @@ export class CognitoAuth {
   async renewIfDue() {
     const tokens = this.tokens();
     if (!tokens) return;
-    if (expiresAt(claimsOf(tokens.idToken)) - REFRESH_BEFORE_MS > Date.now()) {
+    if (renewalAt(claimsOf(tokens.idToken)) > Date.now()) {
       this.scheduleRenewal();
       return;
     }
@@ -274,7 +282,7 @@ export class CognitoAuth {
   scheduleRenewal() {
     const tokens = this.tokens();
     if (!tokens) return;
-    this.plan(expiresAt(claimsOf(tokens.idToken)) - REFRESH_BEFORE_MS - Date.now());
+    this.plan(renewalAt(claimsOf(tokens.idToken)) - Date.now());
   }
 
   plan(delayMs) {
