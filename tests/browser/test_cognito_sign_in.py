@@ -66,7 +66,7 @@ class Handler(SimpleHTTPRequestHandler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, directory=str(WEB), **kwargs)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+
         path = urlsplit(self.path).path
         if path == "/config.json":
             body = json.dumps(self.server.config).encode()
@@ -88,7 +88,7 @@ class Handler(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
