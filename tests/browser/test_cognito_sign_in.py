@@ -66,7 +66,7 @@ class Handler(SimpleHTTPRequestHandler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, directory=str(WEB), **kwargs)
 
-
+    def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path == "/config.json":
             body = json.dumps(self.server.config).encode()
