@@ -14,6 +14,7 @@ from stacks.feedback_stack import FeedbackStack
 from stacks.finetune_stack import FinetuneStack
 from stacks.live_stack import LiveStack
 from stacks.outbox_stack import OutboxStack
+from stacks.web_stack import WebContentStack, WebStack
 
 
 def read_config(app: cdk.App) -> TandemConfig:
@@ -28,10 +29,14 @@ def create_stacks(app: cdk.App, config: TandemConfig) -> dict[str, cdk.Stack]:
     escalation = EscalationStack(app, "TandemEscalation", config=config, store=data.store,
                                  alarm_topic=data.alarm_topic,
                                  description="Tandem: human escalation workflow, expert links and API")
+    # The site needs no other stack; the user pool's sign-in returns to its pages.
+    web = WebStack(app, "TandemWeb", config=config, description="Tandem: web app hosting (CloudFront, private bucket)")
     chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store, alarm_topic=data.alarm_topic,
+                           sign_in_urls=web.sign_in_urls,
                            description="Tandem: Bedrock chatbot with escalation gate")
     live = LiveStack(app, "TandemLive", config=config, user_pool=chatbot.user_pool,
-                     client_ids=[chatbot.user_pool_client.user_pool_client_id], alarm_topic=data.alarm_topic,
+                     client_ids=[chatbot.web_client.user_pool_client_id, chatbot.user_pool_client.user_pool_client_id],
+                     alarm_topic=data.alarm_topic,
                      description="Tandem: live channel (WebSocket API pushing conversation events)")
     outbox = OutboxStack(app, "TandemOutbox", config=config, store=data.store,
                          escalation_workflow=escalation.state_machine, live=live, alarm_topic=data.alarm_topic,
@@ -42,8 +47,14 @@ def create_stacks(app: cdk.App, config: TandemConfig) -> dict[str, cdk.Stack]:
     finetune = FinetuneStack(
         app, "TandemFinetune", config=config, store=data.store,
         description="Tandem: fine-tuning from the ratings (dataset, SageMaker training, Bedrock import)")
+    # Last: the pages' runtime settings are the other stacks' URLs and ids.
+    web_content = WebContentStack(
+        app, "TandemWebContent", config=config, site=web, chat_api_url=chatbot.api.url,
+        expert_api_url=escalation.api.url, user_pool_id=chatbot.user_pool.user_pool_id,
+        web_client_id=chatbot.web_client.user_pool_client_id, sign_in_url=chatbot.sign_in_domain.base_url(),
+        live_url=live.stage.url, description="Tandem: the web app's files and runtime settings (config.json)")
     return {"data": data, "escalation": escalation, "outbox": outbox, "chatbot": chatbot, "live": live,
-            "feedback": feedback, "finetune": finetune}
+            "feedback": feedback, "finetune": finetune, "web": web, "web_content": web_content}
 
 
 def build_app(app: cdk.App) -> cdk.App:

@@ -1,6 +1,10 @@
 """ChatbotStack: POST /chat behind Cognito, the chatbot Lambda (lambdas/chatbot) with access to the
 sessions table (DataStack), and alarms on the failures the Lambda counts.
 
+The customer user pool lives here, with its managed login domain, the web app's client (authorization code
+with PKCE, back to the site WebStack serves) and the groups of the people who answer and rate (experts,
+raters).
+
 The chatbot only writes the table: the escalation workflow and the transcripts follow from its stream
 (stacks/outbox_stack.py), so this stack needs neither the workflow nor the transcripts bucket."""
 
@@ -26,17 +30,29 @@ from stacks.constructs.nag import acknowledge
 from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.rest_api import logged_rest_api
 from stacks.model_lifecycle import lifecycle_warning
+from stacks.sign_in import domain_prefix
 
 METRICS_NAMESPACE = "Tandem"
 # Failures the chatbot counts (Powertools metrics); each gets an alarm.
 COUNTED_FAILURES = ("GateFailures", "ModelFailures", "StorageFailures")
 # What the chatbot does with the sessions table: load a session and its turns, and one transaction per turn.
 SESSION_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem")
+# The pool's groups: who may take conversations over, and who may rate answers. The APIs check the
+# `cognito:groups` claim themselves; the pages only show what it says.
+GROUPS = {
+    "experts": "Experts: take escalated conversations over from the bot and answer customers.",
+    "raters": "Raters: rate the bot's logged answers for fine-tuning.",
+}
+# Token lifetimes, the same for every client of the pool.
+ID_TOKEN_VALIDITY = Duration.hours(1)
+ACCESS_TOKEN_VALIDITY = Duration.hours(1)
+REFRESH_TOKEN_VALIDITY = Duration.days(30)
 
 
 class ChatbotStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, store: ConversationStore,
-                 alarm_topic: sns.ITopic | None = None, **kwargs) -> None:
+                 sign_in_urls: list[str], alarm_topic: sns.ITopic | None = None, **kwargs) -> None:
+        """sign_in_urls: the web app's pages the managed login may return to (WebStack.sign_in_urls)."""
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
 
@@ -44,12 +60,16 @@ class ChatbotStack(Stack):
         self.chatbot = self._chatbot_function(config)
         store.grant_sessions(self.chatbot, policy_id="ConversationAccess", actions=SESSION_ACTIONS)
         self.user_pool, self.user_pool_client = self._user_pool(config)
+        self.sign_in_domain, self.web_client = self._managed_login(config, sign_in_urls)
         self.api = self._api(config)
         self._alarms(alarm_topic)
 
         CfnOutput(self, "ChatUrl", value=self.api.url_for_path("/chat"))
         CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
         CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
+        CfnOutput(self, "WebClientId", value=self.web_client.user_pool_client_id)
+        CfnOutput(self, "ManagedLoginUrl", value=self.sign_in_domain.base_url(),
+                  description="The managed login domain: the web app sends people here to sign in")
         # The model the chatbot calls: `make smoke` asks Bedrock about it when an answer carries a model error.
         CfnOutput(self, "ModelId", value=config.model_id)
 
@@ -132,12 +152,48 @@ class ChatbotStack(Stack):
         client = pool.add_client(
             "ChatClient",
             auth_flows=cognito.AuthFlow(user_srp=True, user_password=True),
+            # Signs in through the API (a CLI, `make smoke`); the pool's domain is for the web client alone, so
+            # this client takes no part in OAuth (CDK would otherwise allow the implicit grant to example.com).
+            disable_o_auth=True,
             generate_secret=False,  # public clients (a browser, a CLI) cannot keep a secret
             prevent_user_existence_errors=True,
-            id_token_validity=Duration.hours(1), access_token_validity=Duration.hours(1),
-            refresh_token_validity=Duration.days(30),
+            id_token_validity=ID_TOKEN_VALIDITY, access_token_validity=ACCESS_TOKEN_VALIDITY,
+            refresh_token_validity=REFRESH_TOKEN_VALIDITY,
         )
+        for name, description in GROUPS.items():
+            cognito.CfnUserPoolGroup(self, f"{name.capitalize()}Group", user_pool_id=pool.user_pool_id,
+                                     group_name=name, description=description)
         return pool, client
+
+    def _managed_login(self, config: TandemConfig,
+                       sign_in_urls: list[str]) -> tuple[cognito.UserPoolDomain, cognito.UserPoolClient]:
+        """The managed login pages (version 2, Cognito's own look) and the web app's client: a browser
+        cannot keep a secret, so the authorization code grant with PKCE (the page's code_verifier) and
+        nothing else; the implicit grant would put tokens in the address bar."""
+        domain = self.user_pool.add_domain(
+            "SignInDomain", cognito_domain=cognito.CognitoDomainOptions(domain_prefix=domain_prefix(config)),
+            managed_login_version=cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN)
+        client = self.user_pool.add_client(
+            "WebClient",
+            generate_secret=False,
+            # Sign-in happens on the managed login pages only; the client keeps just the refresh of its tokens.
+            auth_flows=cognito.AuthFlow(user_srp=False),
+            o_auth=cognito.OAuthSettings(
+                flows=cognito.OAuthFlows(authorization_code_grant=True, implicit_code_grant=False,
+                                         client_credentials=False),
+                scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],
+                callback_urls=sign_in_urls, logout_urls=sign_in_urls),
+            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+            prevent_user_existence_errors=True,
+            enable_token_revocation=True,
+            id_token_validity=ID_TOKEN_VALIDITY, access_token_validity=ACCESS_TOKEN_VALIDITY,
+            refresh_token_validity=REFRESH_TOKEN_VALIDITY,
+        )
+        branding = cognito.CfnManagedLoginBranding(
+            self, "SignInBranding", user_pool_id=self.user_pool.user_pool_id,
+            client_id=client.user_pool_client_id, use_cognito_provided_values=True)
+        branding.node.add_dependency(domain)  # branding applies to managed login (version 2) domains
+        return domain, client
 
     def _api(self, config: TandemConfig) -> apigw.RestApi:
         api = logged_rest_api(self, "ChatApi", description="Tandem chat API", stage_name="prod",

@@ -73,6 +73,15 @@ _ECR_IMAGE = re.compile(r"(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>\{region\
 _TRAINING_IMAGE = matching(_ECR_IMAGE.pattern, "an ECR image URI (<account>.dkr.ecr.<region or {region}>"
                                                ".amazonaws.com/<repository>:<tag>)")
 _INSTANCE_TYPE = matching(r"ml\.[a-z0-9]+\.[a-z0-9]+", "a SageMaker training instance type such as ml.g5.2xlarge")
+# The web app (stacks/web_stack.py): a domain of your own needs its ACM certificate in us-east-1 (CloudFront's).
+_DOMAIN_NAME = matching(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+                        "a lower-case domain name such as chat.example.com")
+_CLOUDFRONT_CERTIFICATE = matching(r"arn:aws:acm:us-east-1:[0-9]{12}:certificate/[0-9a-f-]{36}",
+                                   "an ACM certificate ARN in us-east-1 (CloudFront reads certificates only there)")
+# Cognito's rule for a domain prefix; it must be unused by every account in the Region.
+_SIGN_IN_DOMAIN_PREFIX = matching(r"(?!.*(aws|amazon|cognito))[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+                                  "1 to 63 lower-case letters, digits or hyphens, not starting or ending with a "
+                                  "hyphen, without aws, amazon or cognito")
 _SPLIT_SEED = matching(r"[A-Za-z0-9._-]{1,64}", "1 to 64 letters, digits or . _ -")
 FINETUNE_ALGORITHMS = ("reward-pg", "kto")  # training/cli.py's --algorithm choices
 # The training job's hyperparameters (training/cli.py) that finetune_hyperparameters may set, by how each
@@ -156,6 +165,10 @@ class TandemConfig:
     api_throttle_rate_limit: int = 10
     api_throttle_burst_limit: int = 20
     mfa: str = "optional"
+    # The deployed web app (stacks/web_stack.py) and its sign-in (Cognito managed login)
+    web_domain_name: str = ""
+    web_certificate_arn: str = ""
+    sign_in_domain_prefix: str = ""
     session_ttl_days: int = 90
     transcript_retention_days: int = 365
     log_retention_days: int = 30
@@ -385,6 +398,7 @@ def _validate(c: TandemConfig) -> None:
     _accepts("api_throttle_rate_limit", c.api_throttle_rate_limit, integer(1, 10000))
     _accepts("api_throttle_burst_limit", c.api_throttle_burst_limit, integer(1, 5000))
     _accepts("mfa", c.mfa, one_of(*MFA_MODES))
+    _validate_web(c)
     _accepts("session_ttl_days", c.session_ttl_days, SESSION_TTL_DAYS.parser)
     _accepts("transcript_retention_days", c.transcript_retention_days, integer(1, 3650))
     _accepts("log_retention_days", c.log_retention_days, one_of(*map(str, LOG_RETENTION_DAYS)))
@@ -405,6 +419,18 @@ def _validate(c: TandemConfig) -> None:
         raise ConfigError(largest, getattr(c, largest),
                           f"shorter text: the settings take {size} bytes of the chatbot's {SETTINGS_BUDGET_BYTES}-byte "
                           "share of Lambda's 4 KB environment")
+
+
+def _validate_web(c: TandemConfig) -> None:
+    _accepts("web_domain_name", c.web_domain_name, _DOMAIN_NAME, or_empty="empty for CloudFront's own domain")
+    _accepts("web_certificate_arn", c.web_certificate_arn, _CLOUDFRONT_CERTIFICATE,
+             or_empty="empty for CloudFront's own domain")
+    if bool(c.web_domain_name) != bool(c.web_certificate_arn):
+        missing = "web_certificate_arn" if c.web_domain_name else "web_domain_name"
+        raise ConfigError(missing, "", "both web_domain_name and web_certificate_arn (the certificate must cover "
+                          "the domain), or neither")
+    _accepts("sign_in_domain_prefix", c.sign_in_domain_prefix, _SIGN_IN_DOMAIN_PREFIX,
+             or_empty="empty for tandem-<account id>")
 
 
 def _validate_escalation(c: TandemConfig) -> None:

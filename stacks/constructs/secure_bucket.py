@@ -23,8 +23,9 @@ def access_log_bucket(scope: Construct, construct_id: str, *, retention_days: in
 
 
 def secure_bucket(scope: Construct, construct_id: str, *, access_logs: s3.IBucket, log_prefix: str,
-                  current_days: int, noncurrent_days: int = 30) -> s3.Bucket:
-    """Versioned, so an overwrite (a transcript rewritten on every turn) can be undone for `noncurrent_days`."""
+                  current_days: int | None, noncurrent_days: int = 30) -> s3.Bucket:
+    """Versioned, so an overwrite (a transcript rewritten on every turn) can be undone for `noncurrent_days`.
+    `current_days` None keeps current objects (a web site's files) until they are replaced or deleted."""
     return s3.Bucket(
         scope, construct_id,
         encryption=s3.BucketEncryption.S3_MANAGED,
@@ -35,7 +36,7 @@ def secure_bucket(scope: Construct, construct_id: str, *, access_logs: s3.IBucke
         server_access_logs_bucket=access_logs,
         server_access_logs_prefix=log_prefix,
         lifecycle_rules=[s3.LifecycleRule(
-            expiration=Duration.days(current_days),
+            expiration=Duration.days(current_days) if current_days is not None else None,
             noncurrent_version_expiration=Duration.days(noncurrent_days),
             abort_incomplete_multipart_upload_after=Duration.days(1),
         )],

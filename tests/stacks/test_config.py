@@ -73,6 +73,13 @@ def test_config_is_frozen():
     ("guardrail_version", "latest", "DRAFT or a version number"),
     ("log_retention_days", 10, "one of 1, 3, 5"),
     ("mfa", "sometimes", "one of off, optional, required"),
+    ("web_domain_name", "Chat.Example.com", "a lower-case domain name"),
+    ("web_domain_name", "https://chat.example.com", "a lower-case domain name"),
+    ("web_certificate_arn", "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
+     "in us-east-1"),
+    ("sign_in_domain_prefix", "my-cognito-login", "without aws, amazon or cognito"),
+    ("sign_in_domain_prefix", "-tandem", "not starting or ending with a hyphen"),
+    ("sign_in_domain_prefix", "Tandem", "lower-case letters"),
     ("consecutive_negative_turns", 21, "from 0 to 20"),
     ("handoff_message", "", "a non-empty message"),
     ("model_error_message", "x" * 501, "at most 500 characters"),
@@ -161,6 +168,20 @@ def test_accepted_settings_fit_beside_the_other_variables(make_template):
     variables = function["Properties"]["Environment"]["Variables"]
     size = sum(len(k) + len(v if isinstance(v, str) else "x" * 64) for k, v in variables.items())
     assert size < 4096
+
+
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+
+
+def test_a_web_domain_comes_with_its_certificate():
+    config = load_config({"web_domain_name": "chat.example.com", "web_certificate_arn": CERTIFICATE})
+    assert (config.web_domain_name, config.web_certificate_arn) == ("chat.example.com", CERTIFICATE)
+    with pytest.raises(ConfigError) as error:
+        load_config({"web_domain_name": "chat.example.com"})
+    assert error.value.key == "web_certificate_arn" and "or neither" in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        load_config({"web_certificate_arn": CERTIFICATE})
+    assert error.value.key == "web_domain_name"
 
 
 def test_readme_documents_every_key():

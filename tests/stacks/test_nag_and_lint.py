@@ -17,6 +17,7 @@ from local.cdk_app import app_context
 from stacks.config import load_config
 from stacks.data_stack import DataStack
 from stacks.finetune_stack import FinetuneStack
+from stacks.web_stack import WebStack
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,8 @@ def test_real_app_has_no_unacknowledged_findings(synthesized):
 # purpose: an acknowledgment is a reviewed decision, not a way to silence a finding.
 TRANSCRIPTS = "AwsSolutions-IAM5[Resource::TandemData-TranscriptsBucketArn/transcripts/*]"
 WILDCARD = "AwsSolutions-IAM5[Resource::*]"
+# CDK's singleton function behind every BucketDeployment of a stack (its id is CDK's, with the memory size).
+BUCKET_DEPLOYMENT = "/TandemWebContent/Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C256MiB"
 EXPECTED_ACKNOWLEDGMENTS = {
     # Chatbot
     ("/TandemChatbot/Chatbot/Role", WILDCARD),  # X-Ray
@@ -116,6 +119,19 @@ EXPECTED_ACKNOWLEDGMENTS = {
      "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:"
      "training-job/tandem-ft-*]"),
     ("/TandemFinetune/PipelineRole", WILDCARD),  # Step Functions log delivery and X-Ray
+    # The web app: CloudFront's default certificate (no web_domain_name), no geo restriction, no WAF by default.
+    *[("/TandemWeb/Distribution", f"AwsSolutions-CFR{rule}") for rule in (1, 2, 4)],
+    # CDK's BucketDeployment function (publishes web/ and config.json): CDK's code, role and runtime.
+    (BUCKET_DEPLOYMENT, "AwsSolutions-L1"),
+    (f"{BUCKET_DEPLOYMENT}/ServiceRole",
+     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"),
+    *[(f"{BUCKET_DEPLOYMENT}/ServiceRole/DefaultPolicy", finding) for finding in (
+        *(f"AwsSolutions-IAM5[Action::s3:{action}*]" for action in ("GetBucket", "GetObject", "List", "Abort",
+                                                                    "DeleteObject")),
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]",
+        "AwsSolutions-IAM5[Resource::TandemWeb-SiteBucketArn/*]",
+        WILDCARD,  # cloudfront:CreateInvalidation
+    )],
 }
 
 
@@ -158,6 +174,19 @@ def test_finetune_options_have_no_unacknowledged_findings(tmp_path):
     found = {key for key in acknowledgments(tmp_path) if key[0].startswith("/TandemFinetune/")}
     defaults = {key for key in EXPECTED_ACKNOWLEDGMENTS if key[0].startswith("/TandemFinetune/")}
     assert found == defaults | FINETUNE_OPTION_ACKNOWLEDGMENTS
+
+
+def test_a_custom_web_domain_needs_no_certificate_acknowledgment(tmp_path):
+    context = app_context(web_domain_name="chat.example.com",
+                          web_certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/"
+                                              "12345678-1234-1234-1234-123456789012")
+    app = cdk.App(context=context, outdir=str(tmp_path))
+    WebStack(app, "TandemWeb", config=load_config(context))
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()  # raises on any finding: TLSv1.2_2021 satisfies CFR4 on its own
+    found = {key for key in acknowledgments(tmp_path) if key[0].startswith("/TandemWeb/")}
+    assert found == {key for key in EXPECTED_ACKNOWLEDGMENTS if key[0].startswith("/TandemWeb/")} - {
+        ("/TandemWeb/Distribution", "AwsSolutions-CFR4")}
 
 
 def test_nag_fails_on_a_bare_bucket(tmp_path):

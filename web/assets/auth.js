@@ -11,8 +11,11 @@
 //   provider.groups()              the user's Cognito groups (for what the page shows; the APIs decide)
 //
 // "local" is the demo's stand-in for Cognito (local/identity.py): a name, no password, exchanged for an ID
-// token the demo signs, kept in sessionStorage. "cognito" is the deployed sign-in, not in this build yet.
+// token the demo signs, kept in sessionStorage. "cognito" is the deployed sign-in (cognito-auth.js: managed
+// login, authorization code with PKCE, the ID token in an Authorization header).
 // Nothing here touches markup as HTML: names are set with textContent.
+
+import { CognitoAuth, claimsOf } from "./cognito-auth.js";
 
 const LOCAL_USER_KEY = "tandem.localUser";
 const LOCAL_TOKEN_KEY = "tandem.localIdToken";
@@ -76,7 +79,9 @@ class LocalAuth {
   }
 
   groups() {
-    return tokenGroups(this.idToken());
+    const claims = claimsOf(this.idToken());
+    const groups = claims ? claims["cognito:groups"] : null;
+    return Array.isArray(groups) ? groups.filter((group) => typeof group === "string") : [];
   }
 
   headers() {
@@ -149,30 +154,6 @@ class LocalAuth {
     sessionStorage.removeItem(LOCAL_USER_KEY);
     sessionStorage.removeItem(LOCAL_TOKEN_KEY);
     this.onChange(null);
-  }
-}
-
-// The groups claim of an ID token, read (not verified: the APIs verify) to decide what a page offers.
-export function tokenGroups(token) {
-  if (!token) return [];
-  try {
-    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    const claims = JSON.parse(atob(part + "=".repeat((4 - (part.length % 4)) % 4)));
-    const groups = claims["cognito:groups"];
-    return Array.isArray(groups) ? groups.filter((g) => typeof g === "string") : [];
-  } catch (error) {
-    return [];
-  }
-}
-
-// Amazon Cognito (deployed) ---------------------------------------------------------------------------
-// The deployed sign-in goes here: the hosted UI's redirect, the tokens, and an Authorization header with
-// the ID token (the Chat API's Cognito authorizer reads it). Not part of this build.
-
-class CognitoAuth {
-  constructor() {
-    this.kind = "cognito";
-    throw new Error("Cognito sign-in is not configured in this build");
   }
 }
 
