@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from lambdas.chat_socket.settings import SocketSettings
 from lambdas.chatbot.settings import ENV_VAR as CHATBOT_SETTINGS
 from lambdas.chatbot.settings import ChatbotSettings
 from lambdas.common.env_settings import declared
@@ -17,6 +18,7 @@ from lambdas.feedback_sampler.settings import JobSettings, SamplerSettings
 from lambdas.finetune_dataset.settings import DatasetSettings
 from lambdas.groundtruth_post.settings import PostSettings
 from lambdas.groundtruth_pre.settings import PreSettings
+from lambdas.socket_authorizer.settings import AuthorizerSettings
 from lambdas.stream_consumer.settings import ConsumerSettings
 
 # (stack, function folder, its settings class, the classes declaring its variables)
@@ -29,6 +31,8 @@ FUNCTIONS = [
     ("feedback", "groundtruth_pre", PreSettings, (PreSettings,)),
     ("feedback", "groundtruth_post", PostSettings, (PostSettings,)),
     ("finetune", "finetune_dataset", DatasetSettings, (DatasetSettings,)),
+    ("live", "socket_authorizer", AuthorizerSettings, (AuthorizerSettings,)),
+    ("live", "chat_socket", SocketSettings, (SocketSettings,)),
 ]
 POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
 # What a CloudFormation reference (an import, a Ref, an attribute) resolves to at deploy, for from_env.
@@ -45,6 +49,10 @@ DEPLOYED = {
     "TEMPLATE_S3_URI": "s3://cdk-assets-bucket/relevance.liquid.html",
     "PRE_ANNOTATION_LAMBDA_ARN": "arn:aws:lambda:us-east-1:123456789012:function:TandemFeedback-Pre",
     "CONSOLIDATION_LAMBDA_ARN": "arn:aws:lambda:us-east-1:123456789012:function:TandemFeedback-Post",
+    "LIVE_ENDPOINT": "https://abcdef1234.execute-api.us-east-1.amazonaws.com/live",
+    "CONNECTIONS_TABLE": "TandemLive-Connections",
+    "TOKEN_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123",
+    "TOKEN_AUDIENCES": "1example23456789,2example23456789",
 }
 CONFIGS = {
     "defaults": {},

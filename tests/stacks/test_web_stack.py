@@ -360,7 +360,7 @@ def test_config_json_has_the_deployed_urls_and_ids(published):
                         r"<import TandemEscalation:\w+>/", config["expertApiUrl"])
     assert config["maxMessageChars"] == DEFAULT.max_message_chars
     assert config["model"] == {"id": DEFAULT.model_id, "standIn": False}
-    assert "liveUrl" not in config
+    assert re.fullmatch(r"wss://<import TandemLive:\w+>\.execute-api\.[\w-]+\.amazonaws\.com/live", config["liveUrl"])
 
 
 LOAD_CONFIG = """
