@@ -32,7 +32,7 @@ def create_stacks(app: cdk.App, config: TandemConfig) -> dict[str, cdk.Stack]:
     # The site needs no other stack; the user pool's sign-in returns to its pages.
     web = WebStack(app, "TandemWeb", config=config, description="Tandem: web app hosting (CloudFront, private bucket)")
     chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store, alarm_topic=data.alarm_topic,
-                           sign_in_urls=web.sign_in_urls,
+                           sign_in_urls=web.sign_in_urls, web_origin=web.site_url,
                            description="Tandem: Bedrock chatbot with escalation gate")
     live = LiveStack(app, "TandemLive", config=config, user_pool=chatbot.user_pool,
                      client_ids=[chatbot.web_client.user_pool_client_id, chatbot.user_pool_client.user_pool_client_id],

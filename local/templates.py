@@ -123,9 +123,11 @@ class Templates:
             resource = resources[reference["Ref"]]
             return f"{path(resource['ParentId'])}/{resource['PathPart']}"
 
+        # The function's methods: a CORS preflight (a MOCK integration) is API Gateway's own answer.
         methods = {(m.properties["HttpMethod"], path(m.properties["ResourceId"]) or "/"):
                    str(m.properties.get("AuthorizationType", "NONE"))
-                   for m in self.of_type("AWS::ApiGateway::Method") if m.stack == stack}
+                   for m in self.of_type("AWS::ApiGateway::Method")
+                   if m.stack == stack and m.properties.get("Integration", {}).get("Type") == "AWS_PROXY"}
         return RestApi(stage=str(stage), methods=methods)
 
     def to_json(self) -> str:

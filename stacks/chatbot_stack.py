@@ -51,9 +51,12 @@ REFRESH_TOKEN_VALIDITY = Duration.days(30)
 
 class ChatbotStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, store: ConversationStore,
-                 sign_in_urls: list[str], alarm_topic: sns.ITopic | None = None, **kwargs) -> None:
-        """sign_in_urls: the web app's pages the managed login may return to (WebStack.sign_in_urls)."""
+                 sign_in_urls: list[str], web_origin: str | None = None, alarm_topic: sns.ITopic | None = None,
+                 **kwargs) -> None:
+        """sign_in_urls: the web app's pages the managed login may return to (WebStack.sign_in_urls);
+        web_origin: the web app's origin, whose pages call the chat API (WebStack.site_url)."""
         super().__init__(scope, construct_id, **kwargs)
+        self.web_origin = web_origin
         self.config = config
 
         self.store = store
@@ -76,7 +79,8 @@ class ChatbotStack(Stack):
     # The function and what it may touch ---------------------------------------------------------
 
     def _chatbot_function(self, config: TandemConfig) -> PythonFunction:
-        settings = ChatbotSettings.from_config(config, sessions_table=self.store.reference(self, "SessionsTableName"))
+        settings = ChatbotSettings.from_config(config, sessions_table=self.store.reference(self, "SessionsTableName"),
+                                               web_origin=self.web_origin or "")
         chatbot = PythonFunction(
             self, "Chatbot", name="chatbot",
             description="Tandem chatbot: Bedrock answer with a concurrent escalation gate",
@@ -200,7 +204,7 @@ class ChatbotStack(Stack):
                               rate_limit=config.api_throttle_rate_limit,
                               burst_limit=config.api_throttle_burst_limit,
                               log_retention_days=config.log_retention_days, access_logs_id="ApiAccessLogs",
-                              log_user=True)
+                              log_user=True, web_origin=self.web_origin)
         authorizer = apigw.CognitoUserPoolsAuthorizer(self, "CustomerAuthorizer", cognito_user_pools=[self.user_pool])
         model = api.add_model(
             "ChatRequest", content_type="application/json", model_name="ChatRequest",
@@ -232,7 +236,9 @@ class ChatbotStack(Stack):
         # is already a quoted, escaped JSON string; the raw validation text may hold quotes that break JSON.
         api.add_gateway_response(
             "InvalidBody", type=apigw.ResponseType.BAD_REQUEST_BODY, status_code="400",
-            templates={"application/json": '{"error": {"field": "body", "message": $context.error.messageString}}'})
+            templates={"application/json": '{"error": {"field": "body", "message": $context.error.messageString}}'},
+            response_headers={"Access-Control-Allow-Origin": f"'{self.web_origin}'", "Vary": "'Origin'"}
+            if self.web_origin else None)
         acknowledge(
             api, "AwsSolutions-APIG3",
             "No WAF web ACL by default (it bills per ACL and rule): every call needs a Cognito token, the stage "

@@ -14,7 +14,16 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from lambdas.common.env_settings import SESSIONS_TABLE, EnvSettings, Parser, SettingsError, Variable, declared, read
+from lambdas.common.env_settings import (
+    SESSIONS_TABLE,
+    WEB_ORIGIN,
+    EnvSettings,
+    Parser,
+    SettingsError,
+    Variable,
+    declared,
+    read,
+)
 
 ENV_VAR = "CHATBOT_SETTINGS"
 # Knowledge-base retrieval is a fast vector search: few attempts, short time-outs (stacks/config.py counts
@@ -63,8 +72,9 @@ class ChatbotSettings(EnvSettings):
     model_error_message: str
     max_message_chars: int
     session_ttl_days: int
-    # Not a context key: the table the stack creates, a variable of its own.
+    # Not context keys: what the stacks create, variables of their own.
     sessions_table: str = field(metadata=SESSIONS_TABLE)
+    web_origin: str = field(default="", metadata=WEB_ORIGIN)
 
     @classmethod
     def context_keys(cls) -> list[str]:
@@ -72,10 +82,11 @@ class ChatbotSettings(EnvSettings):
         return [f.name for f in dataclasses.fields(cls) if declared(f) is None]
 
     @classmethod
-    def from_config(cls, config: object, *, sessions_table: str) -> ChatbotSettings:
+    def from_config(cls, config: object, *, sessions_table: str, web_origin: str = "") -> ChatbotSettings:
         """The settings a stack gives the function: `config` (stacks/config.py's TandemConfig) has an
         attribute for every context key."""
-        return cls(sessions_table=sessions_table, **{k: getattr(config, k) for k in cls.context_keys()})
+        return cls(sessions_table=sessions_table, web_origin=web_origin,
+                   **{k: getattr(config, k) for k in cls.context_keys()})
 
     @classmethod
     def context_json(cls, values: object) -> str:

@@ -213,6 +213,9 @@ def variable_of(cls: type, field_name: str) -> Variable[Any]:
 
 # Variables several functions read: the same name and the same rule in each.
 SESSIONS_TABLE = Variable("SESSIONS_TABLE", TEXT)
+# The web app's origin (https://<CloudFront domain or custom domain>): its pages call the APIs from there, so
+# their answers name it in Access-Control-Allow-Origin. Blank: the APIs answer their own origin only.
+WEB_ORIGIN = Variable("WEB_ORIGIN", matching(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?", "an https origin (no path)"))
 CONNECTIONS_TABLE = Variable("CONNECTIONS_TABLE", TEXT)  # the live channel's (lambdas/common/connections.py)
 # Every write renews a session's expiry, so every writer must agree on it (stacks/config.py session_ttl_days).
 SESSION_TTL_DAYS = Variable("SESSION_TTL_DAYS", integer(1, 3650))

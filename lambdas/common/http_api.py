@@ -27,7 +27,10 @@ per API says how each exception is answered.
 - Responses carry one value per header, in `headers` (API Gateway REST takes `headers` or
   `multiValueHeaders`; the resolver writes the second).
 - Never debug mode: under POWERTOOLS_DEV the resolver prints whole events, bodies and signed query strings
-  included. No CORS and no compression, the resolver's defaults: both APIs serve their own origin.
+  included. No compression, the resolver's default.
+- CORS: the web app is served from its own origin (CloudFront), so an answer to a request from that origin,
+  and only that one, names it in Access-Control-Allow-Origin (`allow_origin`, from the function's WEB_ORIGIN
+  setting). API Gateway answers the preflight itself (stacks/constructs/rest_api.py).
 
 Routes match the event's `path`. On API Gateway's own endpoint that is the path without the stage
 (requestContext.stage); a custom domain's base-path mapping would be part of it and need `strip_prefixes`.
@@ -101,6 +104,7 @@ class HttpApi(APIGatewayRestResolver):
         self._metrics = metrics
         self._render = render
         self._log_fields = log_fields
+        self._web_origin = ""
         for kind, describe in {RequestError: request_rejected, **errors}.items():
             self.exception_handler(list(kind) if isinstance(kind, tuple) else kind)(self._answering(describe))
         self.not_found(self._no_route)
@@ -129,11 +133,20 @@ class HttpApi(APIGatewayRestResolver):
     def context(self, value: dict[str, Any]) -> None:
         self._requests.context = value
 
+    def allow_origin(self, origin: str) -> None:
+        """The web app's origin, whose pages may read this API's answers ("" for none)."""
+        self._web_origin = origin
+
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         self.current_event = APIGatewayProxyEvent(cast(dict[str, Any], event))
         response = super().resolve(event, context)
         response["headers"] = {name: ", ".join(values)
                                for name, values in response.pop("multiValueHeaders", {}).items()}
+        origin = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == "origin"), None)
+        if self._web_origin:
+            response["headers"]["Vary"] = "Origin"
+            if origin == self._web_origin:
+                response["headers"]["Access-Control-Allow-Origin"] = origin
         return response
 
     def problem(self, problem: Problem) -> Response:

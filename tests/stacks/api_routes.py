@@ -17,5 +17,7 @@ def api_methods(template: Template) -> set[tuple[str, str]]:
         resource = resources[reference["Ref"]]["Properties"]
         return f"{path(resource['ParentId'])}/{resource['PathPart']}"
 
+    # The function's methods; a CORS preflight (a MOCK integration) is API Gateway's own answer.
     return {(method["Properties"]["HttpMethod"], path(method["Properties"]["ResourceId"]) or "/")
-            for method in template.find_resources("AWS::ApiGateway::Method").values()}
+            for method in template.find_resources("AWS::ApiGateway::Method").values()
+            if method["Properties"]["Integration"]["Type"] == "AWS_PROXY"}

@@ -317,3 +317,23 @@ def test_schema_rejections_use_the_lambdas_error_shape(template):
         "ResponseType": "BAD_REQUEST_BODY", "StatusCode": "400",
         "ResponseTemplates": {"application/json": '{"error": {"field": "body", "message": $context.error.messageString}}'},
     })
+
+
+def test_the_web_apps_origin_alone_may_call_the_chat_api_from_the_browser(template):
+    # The origin is a token of the web stack (its distribution's domain): rendered, it names TandemWeb.
+    origin_of = json.dumps
+    preflights = [m["Properties"] for m in template.find_resources("AWS::ApiGateway::Method").values()
+                  if m["Properties"]["HttpMethod"] == "OPTIONS"]
+    assert preflights and all(p["Integration"]["Type"] == "MOCK" for p in preflights)
+    for preflight in preflights:
+        (answer,) = preflight["Integration"]["IntegrationResponses"]
+        allowed = answer["ResponseParameters"]["method.response.header.Access-Control-Allow-Origin"]
+        assert "TandemWeb" in origin_of(allowed) and "*" not in origin_of(allowed)
+    responses = {r["Properties"]["ResponseType"]: r["Properties"]
+                 for r in template.find_resources("AWS::ApiGateway::GatewayResponse").values()}
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX", "BAD_REQUEST_BODY"):
+        assert "TandemWeb" in origin_of(responses[kind]["ResponseParameters"][
+            "gatewayresponse.header.Access-Control-Allow-Origin"])
+    (function,) = [f["Properties"] for f in template.find_resources("AWS::Lambda::Function").values()
+                   if f["Properties"]["Handler"] == "lambdas.chatbot.handler.handler"]
+    assert "TandemWeb" in origin_of(function["Environment"]["Variables"]["WEB_ORIGIN"])

@@ -184,3 +184,22 @@ def test_requests_resolved_on_two_threads_at_once_each_see_their_own():
 
     assert answers == [(200, {"thing_id": "ann-thing", "who": ["ann", "ann"]}),
                        (200, {"thing_id": "bob-thing", "who": ["bob", "bob"]})]
+
+
+def from_origin(api: HttpApi, origin: str | None, path: str = "/things/t-1") -> dict[str, str]:
+    request = event("GET", path)
+    if origin is not None:
+        request["headers"]["Origin"] = origin
+        request["multiValueHeaders"]["Origin"] = [origin]
+    return api.resolve(request, lambda_context("http-api-test"))["headers"]
+
+
+def test_only_the_web_apps_origin_may_read_an_answer(api):
+    assert "Access-Control-Allow-Origin" not in from_origin(api, "https://site.example")  # none configured
+    api.allow_origin("https://site.example")
+    assert from_origin(api, "https://site.example")["Access-Control-Allow-Origin"] == "https://site.example"
+    assert from_origin(api, "https://site.example", "/nowhere")["Access-Control-Allow-Origin"] == \
+        "https://site.example"  # refusals too: the page can read why
+    for other in ("https://evil.example", "https://site.example.evil.example", None):
+        headers = from_origin(api, other)
+        assert "Access-Control-Allow-Origin" not in headers and headers["Vary"] == "Origin"
