@@ -24,14 +24,15 @@ def create_stacks(app: cdk.App, config: TandemConfig) -> dict[str, cdk.Stack]:
     """Every stack, wired to the ones it uses (the stack tests build the app through here too)."""
     # Env-agnostic stacks: `cdk synth` needs no account; `cdk deploy` takes the CLI's account and region.
     data = DataStack(app, "TandemData", config=config, description="Tandem: sessions table and conversation buckets")
+    chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store, alarm_topic=data.alarm_topic,
+                           description="Tandem: Bedrock chatbot with escalation gate")
+    # Experts sign in to the inbox in the chatbot's user pool (its `experts` group).
     escalation = EscalationStack(app, "TandemEscalation", config=config, store=data.store,
-                                 alarm_topic=data.alarm_topic,
-                                 description="Tandem: human escalation workflow, expert links and API")
+                                 user_pool=chatbot.user_pool, alarm_topic=data.alarm_topic,
+                                 description="Tandem: human escalation workflow, expert links, inbox and API")
     outbox = OutboxStack(app, "TandemOutbox", config=config, store=data.store,
                          escalation_workflow=escalation.state_machine, alarm_topic=data.alarm_topic,
                          description="Tandem: what follows a stored turn (workflow starts, transcripts)")
-    chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store, alarm_topic=data.alarm_topic,
-                           description="Tandem: Bedrock chatbot with escalation gate")
     feedback = FeedbackStack(
         app, "TandemFeedback", config=config, store=data.store,
         description="Tandem: expert ratings of bot answers (sampling, Ground Truth, rating records)")

@@ -6,7 +6,7 @@ One process, one socket on 127.0.0.1:
 - the real handlers behind the local API Gateway (local/gateway.py): the chat API under /prod/, the expert
   API under /experts/;
 - the event sources (local/pollers.py) and the mailbox (local/mailbox.py) in threads;
-- the web app (web/): the customer's chat at /, the mailbox at /mailbox, what each part did at
+- the web app (web/): the customer's chat at /, the experts' inbox at /inbox, the mailbox at /mailbox, what each part did at
   /behind-the-scenes, and the demo's read-only JSON under /local/api/.
 
 Answers come from the offline stand-in (local/answer_model.py) unless `model="bedrock"`: then Bedrock
@@ -71,7 +71,8 @@ WEB_SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-PAGES = {"/": "index.html", "/mailbox": "mailbox.html", "/behind-the-scenes": "behind-the-scenes.html"}
+PAGES = {"/": "index.html", "/inbox": "inbox.html", "/mailbox": "mailbox.html",
+         "/behind-the-scenes": "behind-the-scenes.html"}
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,8 @@ class Demo:
         self._exit.callback(self.aws.stop)
         templates = self.aws.templates
         expert_stage = templates.rest_api(templates.function("expert_api").stack).stage
-        environment = {**self.aws.process_environment(expert_api_url=f"{self.base_url}/{expert_stage}/"),
+        environment = {**self.aws.process_environment(expert_api_url=f"{self.base_url}/{expert_stage}/",
+                                                      site_url=self.base_url),
                        **DEMO_ENVIRONMENT}
         self._exit.enter_context(environment_applied(environment))
         self._exit.callback(self._forget_handlers)
@@ -272,9 +274,11 @@ class Demo:
         assert self.aws is not None
         settings = self.aws.config
         return {
-            "auth": {"kind": "local", "header": LocalSignIn.header, "note": "Local sign-in: no password, "
-                     "this machine only. Deployed, customers sign in with Amazon Cognito."},
+            "auth": {"kind": "local", "header": LocalSignIn.header, "groupsHeader": LocalSignIn.groups_header,
+                     "note": "Local sign-in: no password, this machine only. Deployed, customers and experts sign "
+                             "in with Amazon Cognito."},
             "chatApiUrl": api_url("", self.apis["chatbot"]),
+            "expertApiUrl": api_url("", self.apis["expert_api"]),
             "pollIntervalMs": CUSTOMER_POLL_MS,
             "maxMessageChars": settings.max_message_chars,
             "model": {"id": answer_model.MODEL_ID if self.options.model == "offline" else settings.model_id,
@@ -312,7 +316,8 @@ class Demo:
 
     @property
     def urls(self) -> dict[str, str]:
-        return {"Customer chat": f"{self.base_url}/", "Mailbox (experts' email)": f"{self.base_url}/mailbox",
+        return {"Customer chat": f"{self.base_url}/", "Experts' inbox": f"{self.base_url}/inbox",
+                "Mailbox (experts' email)": f"{self.base_url}/mailbox",
                 "Behind the scenes": f"{self.base_url}/behind-the-scenes",
                 "Local AWS (moto)": self.aws.endpoint_url if self.aws else ""}
 

@@ -14,9 +14,10 @@ The route table is each function's own (lambdas/common/http_api.py `HttpApi.rout
 from the handlers; each route's authorization is its method's in the synthesized template. A request no
 route takes is answered as API Gateway answers it: 403 `{"message": "Missing Authentication Token"}`.
 
-What stands in for Cognito is `LocalSignIn`, named as such: a header naming the local user, from
-which it makes the claims Cognito's authorizer would pass (`sub`, `email`, `cognito:username`). There is no
-password: the gateway binds to 127.0.0.1 only (docs/local.md).
+What stands in for Cognito is `LocalSignIn`, named as such: a header naming the local user, and one naming
+the user pool groups they sign in with (only those of LOCAL_GROUPS: `experts`, for the inbox), from which it
+makes the claims Cognito's authorizer would pass (`sub`, `email`, `cognito:username`, `cognito:groups`).
+There is no password: the gateway binds to 127.0.0.1 only (docs/local.md).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ COGNITO = "COGNITO_USER_POOLS"
 API_ID = "local"  # requestContext.apiId (API Gateway's is a generated id)
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _PARAMETER = re.compile(r"^\{(\w+)\}$")
+# The user pool groups a local user may sign in with (the pool's groups deployed): the inbox's.
+LOCAL_GROUPS = ("experts",)
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -56,12 +59,24 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 @dataclass(frozen=True)
 class LocalSignIn:
     """Stands in for Cognito's sign-in and its API authorizer, for the local runtime only: the caller names
-    the local user in a header, and a Cognito-guarded method gets the claims Cognito's
-    authorizer would pass for that user. The same name always gives the same `sub`."""
+    the local user in a header (and, signing in as an expert, their groups in another), and a Cognito-guarded
+    method gets the claims Cognito's authorizer would pass for that user. The same name always gives the same
+    `sub`. `authorize` is the one entry point: what replaces this class replaces it."""
 
     header: str = "X-Tandem-Local-User"
+    groups_header: str = "X-Tandem-Local-Groups"  # comma-separated names of LOCAL_GROUPS
     issuer: str = "tandem-local-sign-in"  # Cognito's is https://cognito-idp.<region>.amazonaws.com/<pool id>
     name_pattern: re.Pattern[str] = field(default=re.compile(r"[A-Za-z0-9._-]{1,64}"))
+
+    def authorize(self, request: Request) -> dict[str, str] | None:
+        """The claims of the signed-in user, or None (a 401, as Cognito's authorizer answers a bad token)."""
+        name, groups = self.user(request), self.groups(request)
+        return None if name is None or groups is None else self.claims(name, groups)
+
+    def groups(self, request: Request) -> tuple[str, ...] | None:
+        """The groups the request signs in with; None when it names one that is not in LOCAL_GROUPS."""
+        named = [g.strip() for g in (request.headers.get(self.groups_header) or "").split(",") if g.strip()]
+        return tuple(named) if all(g in LOCAL_GROUPS for g in named) else None
 
     def user(self, request: Request) -> str | None:
         # A header, never a cookie: a browser sends a cookie with another site's forged request, and only a
@@ -69,9 +84,10 @@ class LocalSignIn:
         name = request.headers.get(self.header)
         return name if name and self.name_pattern.fullmatch(name) else None
 
-    def claims(self, name: str) -> dict[str, str]:
-        """What Cognito's authorizer puts in requestContext.authorizer.claims (all values are text)."""
-        return {
+    def claims(self, name: str, groups: tuple[str, ...] = ()) -> dict[str, str]:
+        """What Cognito's authorizer puts in requestContext.authorizer.claims (all values are text; a REST API
+        passes the groups as one comma-separated string)."""
+        claims = {
             "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.issuer}/{name}")),
             "email": f"{name}@tandem.localhost",
             "email_verified": "true",
@@ -80,6 +96,9 @@ class LocalSignIn:
             "iss": self.issuer,
             "auth_time": str(int(time.time())),
         }
+        if groups:
+            claims["cognito:groups"] = ",".join(groups)
+        return claims
 
 
 @dataclass(frozen=True)
@@ -223,10 +242,9 @@ def create_gateway(apis: Sequence[LocalApi], *, sign_in: LocalSignIn | None = No
         resource, parameters = found
         claims = None
         if api.routes[(request.method, resource)] == COGNITO:
-            user = sign_in.user(request)
-            if user is None:
+            claims = sign_in.authorize(request)
+            if claims is None:
                 return _gateway_error(401, "Unauthorized")
-            claims = sign_in.claims(user)
         event = proxy_event(request, await request.body(), api=api, resource=resource, path=path,
                             path_parameters=parameters, claims=claims)
         context = lambda_context(f"tandem-{api.function.replace('_', '-')}", memory_mb=api.memory_mb,

@@ -22,6 +22,7 @@ from lambdas.common.env_settings import (
     FLAG,
     S3_FOLDERS,
     SESSION_TTL_DAYS,
+    SITE_URL,
     WORKTEAM_ARN,
     Parser,
     Rejected,
@@ -168,6 +169,7 @@ class TandemConfig:
     resolve_timeout_hours: int = 24
     escalation_start_timeout_seconds: int = 300
     email_turns: int = 6
+    site_url: str = ""  # the web app's address: the expert email links to the escalation in its inbox
     busy_message: str = (
         "All our experts are busy right now. A person from our team will contact you by email about this "
         "conversation as soon as one is free."
@@ -413,6 +415,7 @@ def _validate_escalation(c: TandemConfig) -> None:
     _as_the_function_reads("escalation_start_timeout_seconds", c.escalation_start_timeout_seconds, ConsumerSettings,
                            "start_timeout_seconds")
     _as_the_function_reads("email_turns", c.email_turns, WorkerSettings, "email_turns")
+    _accepts("site_url", c.site_url, SITE_URL.parser, or_empty="empty for no inbox links")
     _accepts("knowledge_export_prefix", c.knowledge_export_prefix, S3_FOLDERS)
 
 

@@ -219,6 +219,11 @@ SIGNING_SECRET_ARN = Variable("SIGNING_SECRET_ARN", TEXT)
 BUSY_MESSAGE = Variable("BUSY_MESSAGE", TEXT)
 HANDBACK_MESSAGE = Variable("HANDBACK_MESSAGE", TEXT)
 TRANSCRIPTS_BUCKET = Variable("TRANSCRIPTS_BUCKET", BUCKET)
+# Where the web app answers (its experts' inbox is <SITE_URL>/inbox, lambdas/common/inbox_link.py): https, or
+# http on this machine's loopback address (the local runtime); no query or fragment.
+SITE_URL = Variable("SITE_URL", matching(
+    r"(https://[^\s/?#]+|http://(127\.0\.0\.1|localhost)(:\d+)?)(/[^\s?#]*)?",
+    "an https:// URL without a query or fragment (http:// only on 127.0.0.1 or localhost)"))
 # Where the rating records (JSON Lines) live.
 RATINGS_BUCKET = Variable("RATINGS_BUCKET", BUCKET)
 RATINGS_PREFIX = Variable("RATINGS_PREFIX", S3_PREFIX)

@@ -70,9 +70,11 @@ class Problem:
     metric: str | None = None  # a CloudWatch count of these
     # More log fields: ids, codes, outcomes; never a request's text.
     details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # More fields of the JSON answer's error, for a script to act on (who holds what the request wanted).
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"field": self.field, "message": self.message}}
+        return {"error": {**self.extra, "field": self.field, "message": self.message}}
 
 
 # An exception class, or a tuple of classes answered alike, and how to answer it.

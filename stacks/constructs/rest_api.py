@@ -18,7 +18,7 @@ from stacks.constructs.python_function import retention
 
 def logged_rest_api(scope: Construct, construct_id: str, *, description: str, stage_name: str, rate_limit: int,
                     burst_limit: int, log_retention_days: int, access_logs_id: str, log_user: bool) -> apigw.RestApi:
-    """log_user: whether the access log names the authenticated caller (the expert API has none to name)."""
+    """log_user: whether the access log names the authenticated caller."""
     access_log = logs.LogGroup(scope, access_logs_id, retention=retention(log_retention_days),
                                removal_policy=RemovalPolicy.DESTROY)
     return apigw.RestApi(
