@@ -1,7 +1,8 @@
 // Tandem's customer sign-in: where the chat gets its configuration and who the customer is.
 //
 // `loadConfig()` reads /config.json (the local demo serves it; deployed, the web stack writes the same file).
-// `createAuth(config)` picks the sign-in provider config.auth.kind names. Every provider has one shape:
+// `createAuth(config, options)` picks the sign-in provider config.auth.kind names; `options.groups` names the
+// user pool groups the page needs (the experts' inbox: ["experts"]). Every provider has one shape:
 //
 //   provider.user()                the signed-in customer's display name, or null
 //   provider.mount(ui, onChange)   shows the provider's sign-in UI; onChange(user) after sign-in or sign-out
@@ -9,7 +10,9 @@
 //   provider.headers()             the headers that authenticate a Chat API request
 //
 // "local" is the demo's stand-in for Cognito (local/gateway.py LocalSignIn): a name, no password, kept in
-// sessionStorage, sent in the configured header. "cognito" is the deployed sign-in, not in this build yet.
+// sessionStorage, sent in the configured header; the groups a page signs in with go in config.auth.groupsHeader
+// (deployed, they are the ID token's own claim), and each set of groups keeps its own signed-in name, so the
+// customer and the expert of one browser tab stay apart. "cognito" is the deployed sign-in, not in this build yet.
 // Nothing here touches markup as HTML: names are set with textContent.
 
 const LOCAL_USER_KEY = "tandem.localUser";
@@ -56,21 +59,26 @@ function checkConfig(config) {
 // Local sign-in (the demo) ------------------------------------------------------------------------------
 
 class LocalAuth {
-  constructor(config) {
+  constructor(config, options = {}) {
     this.kind = "local";
     this.header = config.auth.header || "X-Tandem-Local-User";
+    this.groupsHeader = config.auth.groupsHeader || "X-Tandem-Local-Groups";
+    this.groups = Array.isArray(options.groups) ? options.groups.map(String) : [];
+    this.key = this.groups.length ? `${LOCAL_USER_KEY}.${this.groups.join(",")}` : LOCAL_USER_KEY;
     this.note = config.auth.note || "";
     this.onChange = () => {};
   }
 
   user() {
-    const name = sessionStorage.getItem(LOCAL_USER_KEY);
+    const name = sessionStorage.getItem(this.key);
     return name && LOCAL_NAME.test(name) ? name : null;
   }
 
   headers() {
     const name = this.user();
-    return name ? { [this.header]: name } : {};
+    if (!name) return {};
+    return this.groups.length ? { [this.header]: name, [this.groupsHeader]: this.groups.join(",") }
+      : { [this.header]: name };
   }
 
   // ui: {form, input, error, note}: the sign-in form of index.html.
@@ -96,7 +104,7 @@ class LocalAuth {
       this.showError("Use up to 64 letters, digits, dots, dashes or underscores (no spaces).");
       return;
     }
-    sessionStorage.setItem(LOCAL_USER_KEY, name);
+    sessionStorage.setItem(this.key, name);
     this.showError("");
     this.onChange(name);
   }
@@ -114,7 +122,7 @@ class LocalAuth {
   }
 
   signOut() {
-    sessionStorage.removeItem(LOCAL_USER_KEY);
+    sessionStorage.removeItem(this.key);
     this.onChange(null);
   }
 }
@@ -132,8 +140,8 @@ class CognitoAuth {
 
 const PROVIDERS = { local: LocalAuth, cognito: CognitoAuth };
 
-export function createAuth(config) {
+export function createAuth(config, options = {}) {
   const Provider = PROVIDERS[config.auth.kind];
   if (!Provider) throw new Error(`Unknown sign-in kind "${config.auth.kind}"`);
-  return new Provider(config);
+  return new Provider(config, options);
 }
