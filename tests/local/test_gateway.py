@@ -109,6 +109,20 @@ def test_a_signed_in_local_user_gets_the_claims_cognito_would_pass():
     assert first["headers"]["Content-Type"] == "application/json"
 
 
+def test_a_local_user_signs_in_with_the_experts_group_and_no_other():
+    recorder = Recorder()
+    gateway = gateway_with(recorder)
+
+    gateway.get("/prod/chat/x/messages", headers={**USER, "X-Tandem-Local-Groups": "experts"})
+    refused = gateway.get("/prod/chat/x/messages", headers={**USER, "X-Tandem-Local-Groups": "experts,admins"})
+
+    (event,) = recorder.events
+    claims = event["requestContext"]["authorizer"]["claims"]
+    assert claims["cognito:groups"] == "experts" and claims["email"] == "alice@tandem.localhost"
+    assert (refused.status_code, refused.json()) == (401, {"message": "Unauthorized"})
+    assert "cognito:groups" not in LocalSignIn().claims("alice")  # a customer signs in with no group
+
+
 @pytest.mark.parametrize("headers", [{}, {"X-Tandem-Local-User": "not a name!"}, {"Authorization": "eyJ..."}])
 def test_a_cognito_method_refuses_a_caller_who_is_not_signed_in(headers):
     recorder = Recorder()
@@ -159,7 +173,11 @@ def test_the_routes_are_the_handlers_and_their_authorization_the_templates():
     chat, experts = local_api("chatbot", templates), local_api("expert_api", templates)
 
     assert set(chat.routes) == chatbot_handler.app.routes() and set(chat.routes.values()) == {COGNITO}
-    assert set(experts.routes) == expert_handler.app.routes() and set(experts.routes.values()) == {"NONE"}
+    assert set(experts.routes) == expert_handler.app.routes()
+    # The link pages carry their own signature; the inbox is behind the user pool's authorizer, as deployed.
+    assert {route: kind for route, kind in experts.routes.items() if kind == COGNITO} == {
+        route: COGNITO for route in expert_handler.app.routes() if route[1].startswith("/inbox/")}
+    assert {kind for route, kind in experts.routes.items() if not route[1].startswith("/inbox/")} == {"NONE"}
     assert (chat.stage, chat.memory_mb, chat.timeout_seconds) == ("prod", 1024, 28)
     assert experts.stage == "experts" and api_url("http://127.0.0.1:8000/", experts) == \
         "http://127.0.0.1:8000/experts/"
@@ -216,3 +234,13 @@ def test_an_expert_link_goes_through_the_real_expert_api(gateway):
     assert response.status_code == 403  # the link's signature is checked first
     assert response.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+def test_the_inbox_goes_through_the_authorizer_then_the_real_expert_api(gateway):
+    anonymous = gateway.get("/experts/inbox/escalations")
+    customer = gateway.get("/experts/inbox/escalations", headers=USER)
+    expert = gateway.get("/experts/inbox/escalations", headers={**USER, "X-Tandem-Local-Groups": "experts"})
+
+    assert (anonymous.status_code, anonymous.json()) == (401, {"message": "Unauthorized"})  # the gateway's answer
+    assert customer.status_code == 403 and customer.json()["error"]["field"] == "authorization"  # the function's
+    assert expert.status_code == 200 and expert.json()["expert"] == "alice@tandem.localhost"
