@@ -26,14 +26,15 @@ def create_stacks(app: cdk.App, config: TandemConfig) -> dict[str, cdk.Stack]:
     """Every stack, wired to the ones it uses (the stack tests build the app through here too)."""
     # Env-agnostic stacks: `cdk synth` needs no account; `cdk deploy` takes the CLI's account and region.
     data = DataStack(app, "TandemData", config=config, description="Tandem: sessions table and conversation buckets")
-    escalation = EscalationStack(app, "TandemEscalation", config=config, store=data.store,
-                                 alarm_topic=data.alarm_topic,
-                                 description="Tandem: human escalation workflow, expert links and API")
     # The site needs no other stack; the user pool's sign-in returns to its pages.
     web = WebStack(app, "TandemWeb", config=config, description="Tandem: web app hosting (CloudFront, private bucket)")
     chatbot = ChatbotStack(app, "TandemChatbot", config=config, store=data.store, alarm_topic=data.alarm_topic,
-                           sign_in_urls=web.sign_in_urls, web_origin=web.site_url,
+                           sign_in_urls=web.sign_in_urls, site_url=web.site_url,
                            description="Tandem: Bedrock chatbot with escalation gate")
+    # Experts sign in to the inbox in the chatbot's user pool (its `experts` group).
+    escalation = EscalationStack(app, "TandemEscalation", config=config, store=data.store,
+                                 user_pool=chatbot.user_pool, site_url=web.site_url, alarm_topic=data.alarm_topic,
+                                 description="Tandem: human escalation workflow, expert links, inbox and API")
     live = LiveStack(app, "TandemLive", config=config, user_pool=chatbot.user_pool,
                      client_ids=[chatbot.web_client.user_pool_client_id, chatbot.user_pool_client.user_pool_client_id],
                      alarm_topic=data.alarm_topic,

@@ -78,12 +78,14 @@ def state_machine_key(definition_text: str) -> str:
 
 def function_settings(config: TandemConfig, *, sessions_table: str, transcripts_bucket: str, knowledge_bucket: str,
                       experts_topic_arn: str, signing_secret_arn: str, state_machine_arn: str,
-                      expert_api_url: str, connections_table: str, live: LiveEndpoints) -> dict[str, EnvSettings]:
+                      expert_api_url: str, connections_table: str, live: LiveEndpoints,
+                      site_url: str = "") -> dict[str, EnvSettings]:
     """The settings contract of each of FUNCTIONS, filled in from `config` as its stack fills it
     (stacks/chatbot_stack.py, stacks/outbox_stack.py, stacks/escalation_stack.py, stacks/live_stack.py), with
-    these resources in place of the CDK tokens."""
+    these resources in place of the CDK tokens; `site_url` (where the web app answers, here) in place of the
+    web stack's."""
     return {
-        "chatbot": ChatbotSettings.from_config(config, sessions_table=sessions_table),
+        "chatbot": ChatbotSettings.from_config(config, sessions_table=sessions_table, site_url=site_url),
         "stream_consumer": ConsumerSettings(
             sessions_table=sessions_table, transcripts_bucket=transcripts_bucket, state_machine_arn=state_machine_arn,
             start_timeout_seconds=config.escalation_start_timeout_seconds, busy_message=config.busy_message,
@@ -95,13 +97,14 @@ def function_settings(config: TandemConfig, *, sessions_table: str, transcripts_
             sessions_table=sessions_table, experts_topic_arn=experts_topic_arn, signing_secret_arn=signing_secret_arn,
             expert_api_url=expert_api_url, accept_timeout_seconds=config.accept_timeout_minutes * 60,
             email_turns=config.email_turns, busy_message=config.busy_message,
-            handback_message=config.handback_message, session_ttl_days=config.session_ttl_days),
+            handback_message=config.handback_message, session_ttl_days=config.session_ttl_days,
+            site_url=site_url),
         "expert_api": ExpertApiSettings(
             sessions_table=sessions_table, signing_secret_arn=signing_secret_arn, knowledge_bucket=knowledge_bucket,
             knowledge_prefix=config.knowledge_export_prefix, handback_message=config.handback_message,
             resolve_timeout_seconds=config.resolve_timeout_hours * 3600, session_ttl_days=config.session_ttl_days,
             max_reply_chars=config.max_message_chars, redact_pii=config.knowledge_export_redact_pii,
-            language_code=config.language_code),
+            language_code=config.language_code, site_url=site_url),
     }
 
 
@@ -166,15 +169,15 @@ class LocalAws:
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
         }
 
-    def function_environment(self, function: str, *, expert_api_url: str,
-                             live: LiveEndpoints = NO_LIVE) -> dict[str, str]:
+    def function_environment(self, function: str, *, expert_api_url: str, live: LiveEndpoints = NO_LIVE,
+                             site_url: str = "") -> dict[str, str]:
         """The variables `function`'s stack gives it, with the local resources' names and ARNs."""
         contracts = function_settings(
             self.config, sessions_table=self.names["sessions_table"],
             transcripts_bucket=self.names["transcripts_bucket"], knowledge_bucket=self.names["knowledge_bucket"],
             experts_topic_arn=self.names["experts_topic"], signing_secret_arn=self.names["link_signing_secret"],
             state_machine_arn=self.state_machines["human_escalation"], expert_api_url=expert_api_url,
-            connections_table=self.names["connections_table"], live=live)
+            connections_table=self.names["connections_table"], live=live, site_url=site_url)
         return {"POWERTOOLS_SERVICE_NAME": f"tandem-{function}", **contracts[function].to_env(),
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE}
 
@@ -184,14 +187,15 @@ class LocalAws:
         return {**self.runtime_environment(),
                 **self.function_environment(function, expert_api_url=expert_api_url, live=live)}
 
-    def process_environment(self, *, expert_api_url: str, live: LiveEndpoints = NO_LIVE) -> dict[str, str]:
+    def process_environment(self, *, expert_api_url: str, live: LiveEndpoints = NO_LIVE,
+                            site_url: str = "") -> dict[str, str]:
         """The environment of one process running all of FUNCTIONS: the union of theirs. Where two functions
         read the same variable their stacks give it the same value (checked); the service name, the one
         variable that differs, is LOCAL_SERVICE_NAME (each log line names its function through the Lambda
         context)."""
         union = self.runtime_environment()
         for function in FUNCTIONS:
-            own = self.function_environment(function, expert_api_url=expert_api_url, live=live)
+            own = self.function_environment(function, expert_api_url=expert_api_url, live=live, site_url=site_url)
             own.pop("POWERTOOLS_SERVICE_NAME")
             for name, value in own.items():
                 if union.setdefault(name, value) != value:

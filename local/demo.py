@@ -6,7 +6,7 @@ One process, one socket on 127.0.0.1:
 - the real handlers behind the local API Gateway (local/gateway.py): the chat API under /prod/, the expert
   API under /experts/;
 - the event sources (local/pollers.py) and the mailbox (local/mailbox.py) in threads;
-- the web app (web/): the customer's chat at /, the mailbox at /mailbox, what each part did at
+- the web app (web/): the customer's chat at /, the experts' inbox at /inbox, the mailbox at /mailbox, what each part did at
   /behind-the-scenes, and the demo's read-only JSON under /local/api/.
 
 Answers come from the offline stand-in (local/answer_model.py) unless `model="bedrock"`: then Bedrock
@@ -76,7 +76,8 @@ WEB_SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-PAGES = {"/": "index.html", "/mailbox": "mailbox.html", "/behind-the-scenes": "behind-the-scenes.html"}
+PAGES = {"/": "index.html", "/inbox": "inbox.html", "/mailbox": "mailbox.html",
+         "/behind-the-scenes": "behind-the-scenes.html"}
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,8 @@ class Demo:
         self.live.origin = self.base_url
         live = LiveEndpoints(management_url=f"{self.base_url}/{LIVE_STAGE}", token_issuer=self.identity.issuer,
                              client_id=self.identity.client_id)
-        environment = {**self.aws.process_environment(expert_api_url=f"{self.base_url}/{expert_stage}/", live=live),
+        environment = {**self.aws.process_environment(expert_api_url=f"{self.base_url}/{expert_stage}/", live=live,
+                                                      site_url=self.base_url),
                        **DEMO_ENVIRONMENT}
         self._exit.enter_context(environment_applied(environment))
         self._exit.callback(self._forget_handlers)
@@ -288,9 +290,10 @@ class Demo:
         settings = self.aws.config
         return {
             "auth": {"kind": "local", "signInUrl": f"{ISSUER_PATH}/sign-in",
-                     "note": "Local sign-in: no password, this machine only. Deployed, customers sign in with "
-                             "Amazon Cognito."},
+                     "note": "Local sign-in: no password, this machine only. Deployed, customers and experts sign "
+                             "in with Amazon Cognito."},
             "chatApiUrl": api_url("", self.apis["chatbot"]),
+            "expertApiUrl": api_url("", self.apis["expert_api"]),
             "liveUrl": f"{self.base_url.replace('http://', 'ws://')}/{LIVE_STAGE}",
             "pollIntervalMs": CUSTOMER_POLL_MS,
             "maxMessageChars": settings.max_message_chars,
@@ -344,7 +347,8 @@ class Demo:
 
     @property
     def urls(self) -> dict[str, str]:
-        return {"Customer chat": f"{self.base_url}/", "Mailbox (experts' email)": f"{self.base_url}/mailbox",
+        return {"Customer chat": f"{self.base_url}/", "Experts' inbox": f"{self.base_url}/inbox",
+                "Mailbox (experts' email)": f"{self.base_url}/mailbox",
                 "Behind the scenes": f"{self.base_url}/behind-the-scenes",
                 "Local AWS (moto)": self.aws.endpoint_url if self.aws else ""}
 

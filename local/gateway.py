@@ -52,6 +52,7 @@ COGNITO = "COGNITO_USER_POOLS"
 API_ID = "local"  # requestContext.apiId (API Gateway's is a generated id)
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 _PARAMETER = re.compile(r"^\{(\w+)\}$")
+# The user pool groups a local user may sign in with (the pool's groups deployed): the inbox's.
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

@@ -51,12 +51,12 @@ REFRESH_TOKEN_VALIDITY = Duration.days(30)
 
 class ChatbotStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, store: ConversationStore,
-                 sign_in_urls: list[str], web_origin: str | None = None, alarm_topic: sns.ITopic | None = None,
+                 sign_in_urls: list[str], site_url: str | None = None, alarm_topic: sns.ITopic | None = None,
                  **kwargs) -> None:
         """sign_in_urls: the web app's pages the managed login may return to (WebStack.sign_in_urls);
-        web_origin: the web app's origin, whose pages call the chat API (WebStack.site_url)."""
+        site_url: the web app's address (WebStack.site_url), whose pages call the chat API."""
         super().__init__(scope, construct_id, **kwargs)
-        self.web_origin = web_origin
+        self.site_url = site_url
         self.config = config
 
         self.store = store
@@ -80,7 +80,7 @@ class ChatbotStack(Stack):
 
     def _chatbot_function(self, config: TandemConfig) -> PythonFunction:
         settings = ChatbotSettings.from_config(config, sessions_table=self.store.reference(self, "SessionsTableName"),
-                                               web_origin=self.web_origin or "")
+                                               site_url=self.site_url or "")
         chatbot = PythonFunction(
             self, "Chatbot", name="chatbot",
             description="Tandem chatbot: Bedrock answer with a concurrent escalation gate",
@@ -204,7 +204,7 @@ class ChatbotStack(Stack):
                               rate_limit=config.api_throttle_rate_limit,
                               burst_limit=config.api_throttle_burst_limit,
                               log_retention_days=config.log_retention_days, access_logs_id="ApiAccessLogs",
-                              log_user=True, web_origin=self.web_origin)
+                              log_user=True, web_origin=self.site_url)
         authorizer = apigw.CognitoUserPoolsAuthorizer(self, "CustomerAuthorizer", cognito_user_pools=[self.user_pool])
         model = api.add_model(
             "ChatRequest", content_type="application/json", model_name="ChatRequest",
@@ -237,8 +237,8 @@ class ChatbotStack(Stack):
         api.add_gateway_response(
             "InvalidBody", type=apigw.ResponseType.BAD_REQUEST_BODY, status_code="400",
             templates={"application/json": '{"error": {"field": "body", "message": $context.error.messageString}}'},
-            response_headers={"Access-Control-Allow-Origin": f"'{self.web_origin}'", "Vary": "'Origin'"}
-            if self.web_origin else None)
+            response_headers={"Access-Control-Allow-Origin": f"'{self.site_url}'", "Vary": "'Origin'"}
+            if self.site_url else None)
         acknowledge(
             api, "AwsSolutions-APIG3",
             "No WAF web ACL by default (it bills per ACL and rule): every call needs a Cognito token, the stage "

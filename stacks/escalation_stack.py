@@ -1,9 +1,10 @@
 """EscalationStack: the human-escalation workflow (statemachines/human_escalation.asl.json), the escalation
 worker (lambdas/escalation_worker) that mails experts a signed link, and the expert API
-(lambdas/expert_api) behind those links.
+(lambdas/expert_api) behind those links and the experts' inbox.
 
 The task token of each callback travels only through the internal work queue into the sessions table;
-experts act through HMAC-signed, expiring links (key: a Secrets Manager secret generated at deploy).
+experts act through HMAC-signed, expiring links (key: a Secrets Manager secret generated at deploy), or in
+the inbox, signed in to the user pool (ChatbotStack's) as members of its `experts` group.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -40,6 +42,11 @@ EXPERT_API_FAILURES = {
     "KnowledgeExportSkipped": "A resolved conversation was not exported (PII masking failed): the knowledge base lacks it.",
 }
 SEND_TASK_RESULT = ("states:SendTaskSuccess",)  # neither function ever reports a failure
+INBOX_ACTIONS = ("accept", "reply", "handback", "close")  # POST /inbox/escalations/{session_id}/{escalation_id}/...
+# The stage's throttle: the link pages, and the inbox's polls (each signed-in expert asks for the list and for
+# the conversation they have open every few seconds).
+INBOX_RATE_LIMIT = 20
+INBOX_BURST_LIMIT = 40
 
 
 def definition_placeholders(text: str) -> set[str]:
@@ -51,9 +58,14 @@ def definition_placeholders(text: str) -> set[str]:
 
 class EscalationStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, store: ConversationStore,
-                 alarm_topic: sns.ITopic | None = None, **kwargs) -> None:
+                 user_pool: cognito.IUserPool, site_url: str = "", alarm_topic: sns.ITopic | None = None,
+                 **kwargs) -> None:
+        """user_pool: where experts sign in to the inbox (the customers' pool; its `experts` group); site_url:
+        the web app's address (WebStack.site_url), which the expert email and console link into."""
         super().__init__(scope, construct_id, **kwargs)
+        self.site_url = site_url
         self.config = config
+        self.user_pool = user_pool
         sns_key = kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns")
         self.experts_topic = sns.Topic(self, "Experts", display_name="Tandem experts", master_key=sns_key,
                                        enforce_ssl=True)
@@ -162,7 +174,7 @@ class EscalationStack(Stack):
             signing_secret_arn=self.signing_secret.secret_arn, expert_api_url=self.api.url,
             accept_timeout_seconds=config.accept_timeout_minutes * 60, email_turns=config.email_turns,
             busy_message=config.busy_message, handback_message=config.handback_message,
-            session_ttl_days=config.session_ttl_days)
+            session_ttl_days=config.session_ttl_days, site_url=self.site_url)
         worker = PythonFunction(
             self, "Worker", name="escalation_worker",
             description="Tandem escalation worker: keeps task tokens server-side, mails experts signed links",
@@ -190,10 +202,11 @@ class EscalationStack(Stack):
             resolve_timeout_seconds=config.resolve_timeout_hours * 3600,
             session_ttl_days=config.session_ttl_days, max_reply_chars=config.max_message_chars,
             # Exported conversations feed a knowledge base other customers read: personal data is masked first.
-            redact_pii=config.knowledge_export_redact_pii, language_code=config.language_code)
+            redact_pii=config.knowledge_export_redact_pii, language_code=config.language_code,
+            site_url=self.site_url)
         api_function = PythonFunction(
             self, "ExpertApiFunction", name="expert_api",
-            description="Tandem expert API: review, accept, reply, resolve through signed links",
+            description="Tandem expert API: review, accept, reply, resolve through signed links or the inbox",
             # A resolve may wait on Comprehend (PII masking) after the workflow is told: room for it.
             memory_size=256, timeout=Duration.seconds(28), log_retention_days=config.log_retention_days,
             environment={**settings.to_env(), "POWERTOOLS_METRICS_NAMESPACE": "Tandem"},
@@ -202,6 +215,7 @@ class EscalationStack(Stack):
         store.grant_sessions(api_function, policy_id="ConversationAccess", actions=(
             "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
             "dynamodb:ConditionCheckItem"))
+        store.grant_open_escalations(api_function, policy_id="OpenEscalations")  # the inbox's list
         store.grant_knowledge_write(api_function, prefix=config.knowledge_export_prefix)
         if config.knowledge_export_redact_pii:
             redaction = iam.Policy(self, "ExpertApiPiiRedaction", roles=[api_function.role], statements=[
@@ -244,9 +258,10 @@ class EscalationStack(Stack):
 
     def _api(self, config: TandemConfig) -> apigw.RestApi:
         api = logged_rest_api(
-            self, "ExpertApi", description="Tandem expert API (every request carries an HMAC-signed, expiring link)",
-            stage_name="experts", rate_limit=5, burst_limit=10, log_retention_days=config.log_retention_days,
-            access_logs_id="ExpertApiAccessLogs", log_user=False)
+            self, "ExpertApi", description="Tandem expert API (signed, expiring links; the inbox behind Cognito)",
+            stage_name="experts", rate_limit=INBOX_RATE_LIMIT, burst_limit=INBOX_BURST_LIMIT,
+            log_retention_days=config.log_retention_days, access_logs_id="ExpertApiAccessLogs", log_user=True,
+            web_origin=self.site_url or None)
         integration = apigw.LambdaIntegration(self.expert_api_function.invocable, timeout=Duration.seconds(29))
         escalation = api.root.add_resource("escalations").add_resource("{escalation_id}")
         routes = [(escalation, "GET"), (escalation.add_resource("accept"), "POST"),
@@ -254,20 +269,38 @@ class EscalationStack(Stack):
                   (escalation.add_resource("reply"), "POST"), (escalation.add_resource("resolve"), "POST")]
         for resource, method in routes:
             resource.add_method(method, integration, authorization_type=apigw.AuthorizationType.NONE)
-        for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
-            acknowledge(
-                api, rule,
-                "Experts are not API users: every route checks an HMAC-SHA256 link signature (key in Secrets "
-                "Manager) and its expiry in the Lambda before reading or changing anything; GETs never change state.",
-            )
+        self._inbox(api, integration)
+        acknowledge(
+            api, "AwsSolutions-APIG4",
+            "The link pages are for experts who are not API users: each route checks an HMAC-SHA256 link signature "
+            "(key in Secrets Manager) and its expiry in the Lambda before reading or changing anything; GETs never "
+            "change state. Every inbox route has the Cognito user-pool authorizer.",
+        )
+        acknowledge(
+            api, "AwsSolutions-COG4",
+            "The link pages are authorized by the HMAC-SHA256 signature of the link, checked in the Lambda with "
+            "its expiry; the inbox routes use the Cognito user-pool authorizer.",
+        )
         acknowledge(
             api, "AwsSolutions-APIG3",
-            "No WAF web ACL by default (it bills per ACL and rule): requests need a valid signed link and the "
-            "stage is throttled. Associate a web ACL with the stage for IP rules.",
+            "No WAF web ACL by default (it bills per ACL and rule): requests need a valid signed link or a Cognito "
+            "token, and the stage is throttled. Associate a web ACL with the stage for IP rules.",
         )
         acknowledge(
             api, "AwsSolutions-APIG2",
-            "Requests are validated in the Lambda, which checks the link signature first and names the field "
-            "of every rejected input; there is no JSON body schema to validate (HTML forms are posted).",
+            "Requests are validated in the Lambda, which checks the link signature or the expert first and names "
+            "the field of every rejected input (an unknown field too); the link pages post HTML forms.",
         )
         return api
+
+    def _inbox(self, api: apigw.RestApi, integration: apigw.LambdaIntegration) -> None:
+        """The experts' inbox (lambdas/expert_api/handler.py): every method behind the pool's authorizer (the
+        function then requires the `experts` group)."""
+        authorizer = apigw.CognitoUserPoolsAuthorizer(self, "ExpertAuthorizer", cognito_user_pools=[self.user_pool])
+        listing = api.root.add_resource("inbox").add_resource("escalations")
+        conversation = listing.add_resource("{session_id}").add_resource("{escalation_id}")
+        routes = [(listing, "GET"), (conversation, "GET"),
+                  *[(conversation.add_resource(action), "POST") for action in INBOX_ACTIONS]]
+        for resource, method in routes:
+            resource.add_method(method, integration, authorizer=authorizer,
+                                authorization_type=apigw.AuthorizationType.COGNITO)

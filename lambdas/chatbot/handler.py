@@ -46,7 +46,7 @@ def bedrock_config(max_attempts: int, read_timeout: int) -> Config:
 def build_service(settings: ChatbotSettings, *, answerer: Answerer | None = None) -> ChatService:
     """The chat service with its clients. `answerer` stands in for the Bedrock answer chain (the local demo
     passes its offline one, local/answer_model.py); deployed, it is None."""
-    app.allow_origin(settings.web_origin)
+    app.allow_origin(settings.site_url)
     clients.configure("bedrock-runtime",
                       bedrock_config(settings.bedrock_max_attempts, settings.bedrock_read_timeout_seconds))
     clients.configure("bedrock-agent-runtime", bedrock_config(RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS))

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from lambdas.common.env_settings import (
     SESSIONS_TABLE,
-    WEB_ORIGIN,
+    SITE_URL,
     EnvSettings,
     Parser,
     SettingsError,
@@ -74,7 +74,7 @@ class ChatbotSettings(EnvSettings):
     session_ttl_days: int
     # Not context keys: what the stacks create, variables of their own.
     sessions_table: str = field(metadata=SESSIONS_TABLE)
-    web_origin: str = field(default="", metadata=WEB_ORIGIN)
+    site_url: str = field(default="", metadata=SITE_URL)  # the web app, whose pages call this API
 
     @classmethod
     def context_keys(cls) -> list[str]:
@@ -82,10 +82,10 @@ class ChatbotSettings(EnvSettings):
         return [f.name for f in dataclasses.fields(cls) if declared(f) is None]
 
     @classmethod
-    def from_config(cls, config: object, *, sessions_table: str, web_origin: str = "") -> ChatbotSettings:
+    def from_config(cls, config: object, *, sessions_table: str, site_url: str = "") -> ChatbotSettings:
         """The settings a stack gives the function: `config` (stacks/config.py's TandemConfig) has an
         attribute for every context key."""
-        return cls(sessions_table=sessions_table, web_origin=web_origin,
+        return cls(sessions_table=sessions_table, site_url=site_url,
                    **{k: getattr(config, k) for k in cls.context_keys()})
 
     @classmethod

@@ -213,9 +213,6 @@ def variable_of(cls: type, field_name: str) -> Variable[Any]:
 
 # Variables several functions read: the same name and the same rule in each.
 SESSIONS_TABLE = Variable("SESSIONS_TABLE", TEXT)
-# The web app's origin (https://<CloudFront domain or custom domain>): its pages call the APIs from there, so
-# their answers name it in Access-Control-Allow-Origin. Blank: the APIs answer their own origin only.
-WEB_ORIGIN = Variable("WEB_ORIGIN", matching(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?", "an https origin (no path)"))
 CONNECTIONS_TABLE = Variable("CONNECTIONS_TABLE", TEXT)  # the live channel's (lambdas/common/connections.py)
 # Every write renews a session's expiry, so every writer must agree on it (stacks/config.py session_ttl_days).
 SESSION_TTL_DAYS = Variable("SESSION_TTL_DAYS", integer(1, 3650))
@@ -223,6 +220,12 @@ SIGNING_SECRET_ARN = Variable("SIGNING_SECRET_ARN", TEXT)
 BUSY_MESSAGE = Variable("BUSY_MESSAGE", TEXT)
 HANDBACK_MESSAGE = Variable("HANDBACK_MESSAGE", TEXT)
 TRANSCRIPTS_BUCKET = Variable("TRANSCRIPTS_BUCKET", BUCKET)
+# Where the web app answers (its experts' inbox is <SITE_URL>/inbox, lambdas/common/inbox_link.py; its pages
+# call the APIs from that origin, lambdas/common/http_api.py): https, or http on this machine's loopback
+# address (the local runtime); no query or fragment.
+SITE_URL = Variable("SITE_URL", matching(
+    r"(https://[^\s/?#]+|http://(127\.0\.0\.1|localhost)(:\d+)?)(/[^\s?#]*)?",
+    "an https:// URL without a query or fragment (http:// only on 127.0.0.1 or localhost)"))
 # Where the rating records (JSON Lines) live.
 RATINGS_BUCKET = Variable("RATINGS_BUCKET", BUCKET)
 RATINGS_PREFIX = Variable("RATINGS_PREFIX", S3_PREFIX)

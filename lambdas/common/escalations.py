@@ -22,7 +22,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from lambdas.common import clients
-from lambdas.common.session_store import ESCALATION_PREFIX, SESSION_SK
+from lambdas.common.session_store import ESCALATION_PREFIX, ESCALATIONS_BY_STATUS, SESSION_SK
 from lambdas.common.transcript import EscalationRecord, utc_now
 
 TokenKind = Literal["accept", "resolve"]
@@ -30,6 +30,8 @@ TokenKind = Literal["accept", "resolve"]
 # flagged by a `notice_<kind>_at` attribute on the ESCALATION item.
 Notice = Literal["busy", "expert_left", "failed"]
 NOTICES: tuple[str, ...] = ("busy", "expert_left", "failed")
+# The statuses of an escalation an expert can still act on: waiting for one, or with one.
+OPEN_STATUSES = ("pending", "accepted")
 
 
 class EscalationNotFound(LookupError):
@@ -37,12 +39,21 @@ class EscalationNotFound(LookupError):
 
 
 class EscalationConflict(RuntimeError):
-    """The escalation is not in the state the action needs (already accepted, resolved, timed out...)."""
+    """The escalation is not in the state the action needs (already accepted, resolved, timed out...).
+    `accepted_by` and `accepted_at` say who has it, when it was accepted: what an expert who lost the race
+    to accept is told."""
 
-    def __init__(self, status: str, action: str):
+    def __init__(self, status: str, action: str, *, accepted_by: str | None = None, accepted_at: str | None = None):
         super().__init__(f"cannot {action} an escalation that is {status}")
         self.status = status
         self.action = action
+        self.accepted_by = accepted_by
+        self.accepted_at = accepted_at
+
+    @classmethod
+    def of(cls, record: EscalationRecord, action: str) -> "EscalationConflict":
+        """The conflict of `action` with the escalation as `record` has it."""
+        return cls(record.status, action, accepted_by=record.accepted_by, accepted_at=record.accepted_at)
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,27 @@ class EscalationStore:
         if not item:
             raise EscalationNotFound(escalation_id)
         return state_from_item(item)
+
+    def open_escalations(self, *, limit: int) -> list[EscalationState]:
+        """The open escalations of every session (pending, then accepted; each oldest first), at most `limit`
+        of each status, from the index of escalations by status: one Query per status, never a Scan. The
+        index is eventually consistent (a change shows there within about a second); the projected items
+        hold no task token."""
+        found: list[EscalationState] = []
+        for status in OPEN_STATUSES:
+            request: dict[str, Any] = {
+                "TableName": self.table_name, "IndexName": ESCALATIONS_BY_STATUS,
+                "KeyConditionExpression": "#status = :status", "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":status": {"S": status}}, "ScanIndexForward": True, "Limit": limit}
+            items: list[dict[str, Any]] = []
+            while True:
+                page = self._ddb().query(**request)
+                items += page["Items"]
+                if len(items) >= limit or "LastEvaluatedKey" not in page:
+                    break
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            found += [state_from_item(item) for item in items[:limit]]
+        return found
 
     def store_token(self, session_id: str, escalation_id: str, kind: TokenKind, token: str) -> None:
         """Keeps a callback's task token for the API (the workflow waits on it); idempotent."""
@@ -161,8 +193,10 @@ class EscalationStore:
     def accept(self, session_id: str, escalation_id: str, expert: str) -> tuple[EscalationRecord, str]:
         """pending -> accepted, and the session is the expert's. Returns the record and the accept token."""
         state = self.get(session_id, escalation_id)
-        if state.record.status != "pending" or not state.accept_token:
-            raise EscalationConflict(state.record.status if state.accept_token else "not ready", "accept")
+        if state.record.status != "pending":
+            raise EscalationConflict.of(state.record, "accept")
+        if not state.accept_token:
+            raise EscalationConflict("not ready", "accept")
         now = utc_now()
         try:
             self._ddb().transact_write_items(TransactItems=[
@@ -182,7 +216,7 @@ class EscalationStore:
             ])
         except ClientError as error:
             if error.response["Error"]["Code"] == "TransactionCanceledException":
-                raise EscalationConflict(self.get(session_id, escalation_id).record.status, "accept") from None
+                raise EscalationConflict.of(self.get(session_id, escalation_id).record, "accept") from None
             raise
         record = replace(state.record, status="accepted", accepted_by=expert, accepted_at=now)
         return record, state.accept_token

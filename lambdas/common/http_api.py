@@ -29,7 +29,7 @@ per API says how each exception is answered.
 - Never debug mode: under POWERTOOLS_DEV the resolver prints whole events, bodies and signed query strings
   included. No compression, the resolver's default.
 - CORS: the web app is served from its own origin (CloudFront), so an answer to a request from that origin,
-  and only that one, names it in Access-Control-Allow-Origin (`allow_origin`, from the function's WEB_ORIGIN
+  and only that one, names it in Access-Control-Allow-Origin (`allow_origin`, from the function's SITE_URL
   setting). API Gateway answers the preflight itself (stacks/constructs/rest_api.py).
 
 Routes match the event's `path`. On API Gateway's own endpoint that is the path without the stage
@@ -46,6 +46,7 @@ import json
 import re
 import threading
 from typing import Any, Callable, Literal, Mapping, cast
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -73,9 +74,11 @@ class Problem:
     metric: str | None = None  # a CloudWatch count of these
     # More log fields: ids, codes, outcomes; never a request's text.
     details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # More fields of the JSON answer's error, for a script to act on (who holds what the request wanted).
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"field": self.field, "message": self.message}}
+        return {"error": {**self.extra, "field": self.field, "message": self.message}}
 
 
 # An exception class, or a tuple of classes answered alike, and how to answer it.
@@ -133,9 +136,10 @@ class HttpApi(APIGatewayRestResolver):
     def context(self, value: dict[str, Any]) -> None:
         self._requests.context = value
 
-    def allow_origin(self, origin: str) -> None:
-        """The web app's origin, whose pages may read this API's answers ("" for none)."""
-        self._web_origin = origin
+    def allow_origin(self, site_url: str) -> None:
+        """The web app's address, whose pages (its origin) may read this API's answers ("" for none)."""
+        parts = urlsplit(site_url)
+        self._web_origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         self.current_event = APIGatewayProxyEvent(cast(dict[str, Any], event))

@@ -4,8 +4,17 @@ Table layout (partition key `session_id`, sort key `sk`; every item carries the 
 - `SESSION`                   the session: `customer_id` (the customer's Cognito `sub`), times, the open
                               escalation, `owner` (the expert who has the conversation), `closed_at`
 - `TURN#<created_at>#<id>`    one item per turn, the Turn JSON in `body`
-- `ESCALATION#<id>`           one item per escalation, the EscalationRecord JSON in `body`
+- `ESCALATION#<id>`           one item per escalation, the EscalationRecord JSON in `body`; its `status` and
+                              `requested_at` are attributes too, the keys of the ESCALATIONS_BY_STATUS index
 - `REQUEST#<key>`             a request already applied (an idempotency key, e.g. an expert's reply form)
+The global secondary index ESCALATIONS_BY_STATUS (partition key `status`, sort key `requested_at`) holds
+the ESCALATION items only (no other item has both attributes): the experts' inbox queries it for every
+open escalation, oldest first, instead of scanning the table. Every writer already sets `status` on each
+change (this module, lambdas/common/escalations.py, the escalation workflow, the outbox's withdrawal), so an
+escalation moves between the index's partitions as it changes, without a writer knowing of the index;
+`requested_at` is written once, with the item. The index projects the record and who accepted it, never a
+task token.
+
 One item per turn means two requests for one session never overwrite each other's turns; a turn's
 items and the session update are written in one transaction, so a turn is either wholly there or not.
 
@@ -31,6 +40,11 @@ SESSION_SK = "SESSION"
 TURN_PREFIX = "TURN#"
 ESCALATION_PREFIX = "ESCALATION#"
 REQUEST_PREFIX = "REQUEST#"
+# The index of ESCALATION items by status (see above): its name, and its keys' attributes.
+ESCALATIONS_BY_STATUS = "escalations_by_status"
+ESCALATION_INDEX_KEYS = ("status", "requested_at")
+# What it copies from an item besides the keys: what an expert may read about an escalation.
+ESCALATION_INDEX_ATTRIBUTES = ("body", "accepted_by", "accepted_at")
 _TRANSACTION_ATTEMPTS = 4
 # OS entropy, not the random module's state: under SnapStart every restored environment would share that
 # state and retry in lockstep.
@@ -139,7 +153,7 @@ class SessionStore:
             writes.append({"Put": {
                 "TableName": self.table_name,
                 "Item": {**key, "sk": _s(f"{ESCALATION_PREFIX}{escalation.escalation_id}"),
-                         "status": _s(escalation.status),
+                         "status": _s(escalation.status), "requested_at": _s(escalation.requested_at),
                          "body": _s(json.dumps(escalation.to_dict(), ensure_ascii=False)),
                          "expires_at": _n(expires_at)},
                 "ConditionExpression": "attribute_not_exists(sk)",

@@ -1,8 +1,10 @@
 """The email that calls the experts in: plain text, made only of what is safe to mail.
 
 It says why the conversation escalated, shows its latest turns (each cleaned and cut to TURN_MAX_CHARS),
-and links to the expert API's review page with a signed, expiring query (lambdas/common/signing.py). The
-Step Functions task token is never an input here, so it cannot end up in the mail or the link.
+and links to the expert API's review page with a signed, expiring query (lambdas/common/signing.py) and,
+when the web app's address is set, to the escalation in the experts' inbox (no signature in that one: the
+inbox asks the expert to sign in). The Step Functions task token is never an input here, so it cannot end up
+in the mail or a link.
 
 (Named expert_email, not email: a module called `email` shadows the standard library's package for any
 script run from this folder.)
@@ -118,8 +120,10 @@ def _turn_block(turn: Turn) -> str:
     return f"--- {ROLES.get(turn.role, turn.role)}, {_when(turn.created_at)} ---\n{cut(turn.text) or '(empty)'}"
 
 
-def compose(record: EscalationRecord, turns: Sequence[Turn], *, link: str, link_expires: int) -> ExpertEmail:
-    """The email for `record`, showing `turns` (oldest first, as SessionStore.turns returns them)."""
+def compose(record: EscalationRecord, turns: Sequence[Turn], *, link: str, link_expires: int,
+            inbox: str = "") -> ExpertEmail:
+    """The email for `record`, showing `turns` (oldest first, as SessionStore.turns returns them); `inbox`, the
+    escalation's place in the experts' inbox (lambdas/common/inbox_link.py), adds a line when given."""
     valid_until = datetime.fromtimestamp(link_expires, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = "\n".join([
         "A customer conversation needs a human expert.",
@@ -129,6 +133,7 @@ def compose(record: EscalationRecord, turns: Sequence[Turn], *, link: str, link_
         "Review the conversation and accept it here. The first expert to accept takes it over; the link",
         f"works until {valid_until}, after which the conversation goes to the fallback team.",
         link,
+        *(["", "Or open it in the inbox (sign in as an expert):", inbox] if inbox else []),
     ])
     foot = "You receive this because you subscribed to Tandem's expert notifications."
     shown = list(turns)

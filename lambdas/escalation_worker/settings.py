@@ -1,6 +1,6 @@
 """The worker's settings: the environment stacks/escalation_stack.py gives the function.
 
-Every variable is required: a missing or bad one fails the invocation with an error naming it (the batch
+Every variable is required but SITE_URL (empty: no inbox link in the email): a missing or bad one fails the invocation with an error naming it (the batch
 is retried, nothing is half-done), instead of mailing broken links or writing turns with a wrong TTL.
 """
 
@@ -14,6 +14,7 @@ from lambdas.common.env_settings import (
     SESSION_TTL_DAYS,
     SESSIONS_TABLE,
     SIGNING_SECRET_ARN,
+    SITE_URL,
     TEXT,
     EnvSettings,
     Variable,
@@ -41,3 +42,5 @@ class WorkerSettings(EnvSettings):
     handback_message: str = field(metadata=HANDBACK_MESSAGE)
     # The turns the worker writes expire with the session (the same TTL as the chatbot's).
     session_ttl_days: int = field(metadata=SESSION_TTL_DAYS)
+    # The web app's address: the email links to the escalation in its inbox; empty leaves that line out.
+    site_url: str = field(default="", metadata=SITE_URL)

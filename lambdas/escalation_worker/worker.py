@@ -22,6 +22,7 @@ from typing import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common.escalations import EscalationStore
+from lambdas.common.inbox_link import inbox_link
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import Turn
 from lambdas.escalation_worker.expert_email import compose, review_link
@@ -77,7 +78,8 @@ class EscalationWorker:
         expires = int(self.clock()) + self.settings.accept_timeout_seconds
         link = review_link(self.settings.expert_api_url, self.signing_key(), session_id=sid, escalation_id=eid,
                            expires=expires)
-        email = compose(state.record, turns, link=link, link_expires=expires)
+        inbox = inbox_link(self.settings.site_url, session_id=sid, escalation_id=eid)
+        email = compose(state.record, turns, link=link, link_expires=expires, inbox=inbox)
         if not self.escalations.mark_notified(sid, eid):
             return "already_notified"  # a concurrent delivery of this message claimed it first
         try:

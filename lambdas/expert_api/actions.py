@@ -148,7 +148,7 @@ def work_link(api: ExpertApi, session_id: str, escalation_id: str, *, now: float
 def require_status(state: EscalationState, status: str, action: str) -> None:
     """EscalationConflict unless the escalation is in `status` (checked before the fields: 409 before 400)."""
     if state.record.status != status:
-        raise EscalationConflict(state.record.status, action)
+        raise EscalationConflict.of(state.record, action)
 
 
 # Reading (never changes anything: mail scanners open links) ---------------------------------------

@@ -131,9 +131,9 @@ class Page:
 
 
 def console_page(conversation: Conversation, *, reply_action: str, resolve_action: str, refresh_url: str,
-                 messages_url: str, max_chars: int) -> Page:
+                 messages_url: str, max_chars: int, inbox_url: str = "") -> Page:
     """The console; while the escalation is accepted, with the live updates' script (GET messages at
-    `messages_url`)."""
+    `messages_url`); with a link to the escalation in the experts' inbox when `inbox_url` is given."""
     record = conversation.record
     live = record.status == "accepted"
     if live:
@@ -152,6 +152,8 @@ def console_page(conversation: Conversation, *, reply_action: str, resolve_actio
     else:
         forms = _not_open(record)
     refresh = f"<p><a href=\"{_e(refresh_url)}\">Refresh the conversation</a></p>"
+    if inbox_url:
+        refresh += f"<p><a href=\"{_e(inbox_url)}\">Open in the inbox</a> (sign in as an expert)</p>"
     if not live:
         return Page(_page("Expert console", _summary(record) + _conversation(conversation.turns) + refresh + forms))
     nonce = secrets.token_urlsafe(18)

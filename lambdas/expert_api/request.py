@@ -149,6 +149,21 @@ def body_fields(request: ExpertRequest) -> dict[str, str]:
     return {name: values[0] for name, values in parsed.items()}
 
 
+def json_fields(request: ExpertRequest, allowed: tuple[str, ...]) -> dict[str, str]:
+    """An inbox request's JSON body (no body is no fields), with no field but `allowed`: a misspelt field is
+    named rather than ignored."""
+    if not (request.raw_body or "").strip():
+        return {}
+    if request.content_type != "application/json":
+        raise RequestError("body", "send application/json")
+    fields = body_fields(request)
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        expected = f"send only {', '.join(allowed)}" if allowed else "send no fields"
+        raise RequestError(unknown[0][:40], f"is not a field of this request ({expected})")
+    return fields
+
+
 def link_params(fields: Mapping[str, str]) -> LinkParams:
     missing = [name for name in ("session_id", "exp", "sig") if not fields.get(name)]
     if missing:
@@ -189,9 +204,12 @@ def resolution_note(fields: Mapping[str, str], *, max_chars: int) -> str:
     return _text(fields, "note", max_chars=max_chars, required=False)
 
 
-def reply_id(fields: Mapping[str, str]) -> str | None:
-    """The reply form's idempotency key (a UUID the console page puts in it), if the request has one."""
+def reply_id(fields: Mapping[str, str], *, required: bool = False) -> str | None:
+    """The reply's idempotency key (a UUID the console page puts in its form; the inbox's page makes one per
+    message), if the request has one; `required`: the inbox's requests must."""
     value = (fields.get("reply_id") or "").strip()
+    if not value and required:
+        raise RequestError("reply_id", "is required: a new UUID per message, the same one when a send is retried")
     if not value:
         return None
     if not _UUID.fullmatch(value):

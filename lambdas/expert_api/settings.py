@@ -17,6 +17,7 @@ from lambdas.common.env_settings import (
     SESSION_TTL_DAYS,
     SESSIONS_TABLE,
     SIGNING_SECRET_ARN,
+    SITE_URL,
     EnvSettings,
     Variable,
     integer,
@@ -46,6 +47,8 @@ class ExpertApiSettings(EnvSettings):
     # The longest reply an expert may send (stacks/config.py max_message_chars: a customer's limit too).
     max_reply_chars: int = field(default=DEFAULT_MAX_REPLY_CHARS,
                                  metadata=Variable("MAX_REPLY_CHARS", integer(1, 20_000)))
+    # The web app's address: the console links to the escalation in its inbox; empty leaves the link out.
+    site_url: str = field(default="", metadata=SITE_URL)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ExpertApiSettings:

@@ -16,6 +16,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from lambdas.common.session_store import ESCALATION_INDEX_ATTRIBUTES, ESCALATION_INDEX_KEYS, ESCALATIONS_BY_STATUS
 from lambdas.common.transcript import TRANSCRIPTS_PREFIX
 from stacks.constructs.nag import acknowledge, arn_ref
 from stacks.constructs.python_function import PythonFunction
@@ -52,6 +53,17 @@ class ConversationStore(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
+        )
+        # The experts' inbox: every open escalation by one Query (lambdas/common/session_store.py). Sparse: only
+        # ESCALATION items carry both keys. Its partition key is the status every writer already sets, so no
+        # writer can leave it stale; a task token is never copied into it.
+        status, requested_at = ESCALATION_INDEX_KEYS
+        self.sessions.add_global_secondary_index(
+            index_name=ESCALATIONS_BY_STATUS,
+            partition_key=dynamodb.Attribute(name=status, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=requested_at, type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(ESCALATION_INDEX_ATTRIBUTES),
         )
         # Other stacks read these through named exports (see _value): their policies then name the
         # resources the same way on every synth, so each cdk-nag acknowledgment can name its finding.
@@ -94,6 +106,12 @@ class ConversationStore(Construct):
             iam.PolicyStatement(sid="SessionItems", actions=sorted(actions),
                                 resources=[self.reference(function, "SessionsTableArn")])])
         return policy
+
+    def grant_open_escalations(self, function: PythonFunction, *, policy_id: str) -> iam.Policy:
+        """Query on the index of escalations by status (the experts' inbox lists the open ones), nothing else."""
+        index = f"{self.reference(function, 'SessionsTableArn')}/index/{ESCALATIONS_BY_STATUS}"
+        return iam.Policy(function, policy_id, roles=[function.role], statements=[
+            iam.PolicyStatement(sid="EscalationsByStatus", actions=["dynamodb:Query"], resources=[index])])
 
     def grant_transcript_write(self, function: PythonFunction, *, policy_id: str) -> iam.Policy:
         """Object access to the transcripts prefix, and bucket listing (the stream consumer writes them)."""

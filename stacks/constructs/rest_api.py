@@ -19,7 +19,7 @@ from stacks.constructs.python_function import retention
 def logged_rest_api(scope: Construct, construct_id: str, *, description: str, stage_name: str, rate_limit: int,
                     burst_limit: int, log_retention_days: int, access_logs_id: str, log_user: bool,
                     web_origin: str | None = None) -> apigw.RestApi:
-    """log_user: whether the access log names the authenticated caller (the expert API has none to name).
+    """log_user: whether the access log names the authenticated caller .
     web_origin: the web app's origin, whose pages call this API from their own domain (CloudFront): API
     Gateway answers their preflight (OPTIONS) itself, and its own refusals (a 401 of the authorizer, a body
     that fails the schema) carry the origin too, so the page can read why it was refused."""

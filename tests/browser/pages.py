@@ -190,3 +190,52 @@ class ExpertPages:
             self.page.get_by_label("Close the conversation").check()
         self.page.get_by_role("button", name="Resolve").click()
         expect(self.page.get_by_role("heading", name="Resolved, thank you")).to_be_visible()
+
+
+# The experts' inbox (web/inbox.html) -------------------------------------------------------------------
+# Its hooks: the sign-in form (field "Your name"), #inbox, #signed-in-email, the list #queue with one
+# `.queue-item` button per open escalation (data-session-id, data-escalation-id, data-status, aria-current
+# when open), #queue-announcer (aria-live), the open conversation #conversation with #escalation-facts,
+# #accept-result, the button "Accept: I will take this conversation", the log #turns (`.turn[data-role]`,
+# `.turn-text`), the reply box "Your reply to the customer", "Hand back to the assistant", "Close the
+# conversation", #conversation-status.
+
+class InboxPage:
+    def __init__(self, page: Page, base_url: str):
+        self.page = page
+        self.base_url = base_url
+        self.queue = page.locator("#queue")
+        self.conversation = page.locator("#conversation")
+        self.turns = page.locator("#turns")
+        self.accept_button = page.get_by_role("button", name="Accept: I will take this conversation")
+        self.accept_result = page.locator("#accept-result")
+        self.reply_box = page.get_by_label("Your reply to the customer")
+        self.status = page.locator("#conversation-status")
+
+    def open(self, fragment: str = "") -> InboxPage:
+        self.page.goto(f"{self.base_url}/inbox{fragment}")
+        return self
+
+    def sign_in(self, name: str) -> InboxPage:
+        self.page.get_by_label("Your name").fill(name)
+        self.page.get_by_role("button", name="Sign in").click()
+        expect(self.page.locator("#signed-in-email")).to_have_text(f"{name}@tandem.localhost")
+        return self
+
+    def item(self, session_id: str) -> Locator:
+        return self.queue.locator(f".queue-item[data-session-id='{session_id}']")
+
+    def accept(self) -> None:
+        self.accept_button.click()
+        expect(self.reply_box).to_be_visible()
+
+    def reply(self, text: str) -> None:
+        self.reply_box.fill(text)
+        self.page.get_by_role("button", name="Send", exact=True).click()
+        expect(self.turns.locator(".turn[data-role=expert] .turn-text").last).to_have_text(text)
+        expect(self.reply_box).to_have_value("")
+
+    def hand_back(self, note: str = "") -> None:
+        self.page.get_by_label("Note (kept with the conversation").fill(note)
+        self.page.get_by_role("button", name="Hand back to the assistant").click()
+        expect(self.status).to_have_text("Handed back to the assistant.")

@@ -64,7 +64,7 @@ def test_the_command_line_becomes_the_options():
 
 
 def test_the_pages_are_served_with_a_policy_that_allows_no_inline_script(demo, http):
-    for path in ("/", "/mailbox", "/behind-the-scenes", "/assets/site.css", "/config.json"):
+    for path in ("/", "/inbox", "/mailbox", "/behind-the-scenes", "/assets/site.css", "/config.json"):
         response = http.get(path)
         assert response.status_code == 200, path
         for name, value in WEB_SECURITY_HEADERS.items():
@@ -87,7 +87,8 @@ def test_the_apis_answer_with_their_handlers_headers_not_the_pages(demo, http):
 def test_the_web_app_is_told_how_to_sign_in_and_which_model_answers(http):
     config = http.get("/config.json").json()
     assert config["auth"]["kind"] == "local" and config["auth"]["signInUrl"] == "/local/cognito/sign-in"
-    assert config["chatApiUrl"] == "/prod/" and config["liveUrl"].startswith("ws://127.0.0.1:")
+    assert config["chatApiUrl"] == "/prod/" and config["expertApiUrl"] == "/experts/"
+    assert config["liveUrl"].startswith("ws://127.0.0.1:")
     assert config["model"] == {"id": answer_model.MODEL_ID, "standIn": True, "note": answer_model.STAND_IN_NOTE}
     assert config["maxMessageChars"] > 0 and config["pollIntervalMs"] > 0
 

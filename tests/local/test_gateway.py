@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.expert_api import handler as expert_handler
 from local.gateway import COGNITO, LocalApi, api_url, create_gateway, local_api
-from local.identity import ISSUER_PATH, LocalCognito
+from local.identity import ISSUER_PATH, LocalCognito, SignInRefused
 from local.templates import synthesized
 from testing.bedrock_replies import converse_text
 from tests.local.conftest import BASE_URL, IDENTITY, signed_in
@@ -110,6 +110,22 @@ def test_a_signed_in_local_user_gets_the_claims_cognito_would_pass():
     assert first["headers"]["Content-Type"] == "application/json"
 
 
+def test_a_local_user_signs_in_with_the_experts_group_and_no_other():
+    recorder = Recorder()
+    gateway = gateway_with(recorder)
+
+    gateway.get("/prod/chat/x/messages", headers={"Authorization": IDENTITY.sign_in("alice", ["experts"])})
+
+    (event,) = recorder.events
+    claims = event["requestContext"]["authorizer"]["claims"]
+    assert claims["cognito:groups"] == "experts" and claims["email"] == "alice@tandem.localhost"
+    with pytest.raises(SignInRefused, match="admins"):
+        IDENTITY.sign_in("alice", ["experts", "admins"])
+    customer = gateway.get("/prod/chat/x/messages", headers=USER)
+    assert customer.status_code == 200
+    assert "cognito:groups" not in recorder.events[-1]["requestContext"]["authorizer"]["claims"]
+
+
 @pytest.mark.parametrize("headers", [
     {}, {"Authorization": "eyJ..."},
     {"X-Tandem-Local-User": "alice"},  # the name alone signs nobody in
@@ -165,7 +181,11 @@ def test_the_routes_are_the_handlers_and_their_authorization_the_templates():
     chat, experts = local_api("chatbot", templates), local_api("expert_api", templates)
 
     assert set(chat.routes) == chatbot_handler.app.routes() and set(chat.routes.values()) == {COGNITO}
-    assert set(experts.routes) == expert_handler.app.routes() and set(experts.routes.values()) == {"NONE"}
+    assert set(experts.routes) == expert_handler.app.routes()
+    # The link pages carry their own signature; the inbox is behind the user pool's authorizer, as deployed.
+    assert {route: kind for route, kind in experts.routes.items() if kind == COGNITO} == {
+        route: COGNITO for route in expert_handler.app.routes() if route[1].startswith("/inbox/")}
+    assert {kind for route, kind in experts.routes.items() if not route[1].startswith("/inbox/")} == {"NONE"}
     assert (chat.stage, chat.memory_mb, chat.timeout_seconds) == ("prod", 1024, 28)
     assert experts.stage == "experts" and api_url("http://127.0.0.1:8000/", experts) == \
         "http://127.0.0.1:8000/experts/"
@@ -222,3 +242,13 @@ def test_an_expert_link_goes_through_the_real_expert_api(gateway):
     assert response.status_code == 403  # the link's signature is checked first
     assert response.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+def test_the_inbox_goes_through_the_authorizer_then_the_real_expert_api(gateway):
+    anonymous = gateway.get("/experts/inbox/escalations")
+    customer = gateway.get("/experts/inbox/escalations", headers=USER)
+    expert = gateway.get("/experts/inbox/escalations", headers={"Authorization": IDENTITY.sign_in("alice", ["experts"])})
+
+    assert (anonymous.status_code, anonymous.json()) == (401, {"message": "Unauthorized"})  # the gateway's answer
+    assert customer.status_code == 403 and customer.json()["error"]["field"] == "authorization"  # the function's
+    assert expert.status_code == 200 and expert.json()["expert"] == "alice@tandem.localhost"

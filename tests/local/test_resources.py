@@ -203,7 +203,8 @@ def test_the_app_defines_a_resource_for_every_role():
         "experts_topic": "AWS::SNS::Topic", "fallback_topic": "AWS::SNS::Topic",
         "link_signing_secret": "AWS::SecretsManager::Secret", "work_queue": "AWS::SQS::Queue",
         "work_dead_letters": "AWS::SQS::Queue", "outbox_failed_batches": "AWS::SQS::Queue",
-        "finetune_artifacts_bucket": "AWS::S3::Bucket", "finetune_notices_topic": "AWS::SNS::Topic"}
+        "finetune_artifacts_bucket": "AWS::S3::Bucket", "finetune_notices_topic": "AWS::SNS::Topic",
+        "connections_table": "AWS::DynamoDB::Table"}
 
 
 @pytest.mark.parametrize("type_, properties, problem", [

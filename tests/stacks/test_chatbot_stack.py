@@ -336,4 +336,4 @@ def test_the_web_apps_origin_alone_may_call_the_chat_api_from_the_browser(templa
             "gatewayresponse.header.Access-Control-Allow-Origin"])
     (function,) = [f["Properties"] for f in template.find_resources("AWS::Lambda::Function").values()
                    if f["Properties"]["Handler"] == "lambdas.chatbot.handler.handler"]
-    assert "TandemWeb" in origin_of(function["Environment"]["Variables"]["WEB_ORIGIN"])
+    assert "TandemWeb" in origin_of(function["Environment"]["Variables"]["SITE_URL"])

@@ -19,6 +19,20 @@ def test_sessions_table_has_keys_pitr_ttl_and_protection(data_template):
     })
 
 
+def test_open_escalations_are_one_query_of_a_sparse_index_by_status_that_holds_no_token(data_template):
+    data_template.has_resource_properties("AWS::DynamoDB::Table", {
+        "GlobalSecondaryIndexes": [{
+            "IndexName": "escalations_by_status",
+            "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                          {"AttributeName": "requested_at", "KeyType": "RANGE"}],
+            # The record and who accepted it: never the task tokens the item also holds.
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["body", "accepted_by", "accepted_at"]},
+        }],
+        "AttributeDefinitions": Match.array_with([{"AttributeName": "status", "AttributeType": "S"},
+                                                  {"AttributeName": "requested_at", "AttributeType": "S"}]),
+    })
+
+
 def test_transcripts_bucket_is_encrypted_private_versioned_and_expiring(make_template):
     template = make_template("data", transcript_retention_days=200)
     template.has_resource_properties("AWS::S3::Bucket", {

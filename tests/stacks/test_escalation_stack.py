@@ -137,19 +137,74 @@ def test_only_the_worker_and_the_expert_api_may_complete_callbacks(escalation, m
     assert "states:SendTaskSuccess" not in json.dumps(chatbot.to_json())
 
 
-def test_expert_api_routes_and_their_authorization(escalation):
-    paths = {r["Properties"]["PathPart"] for r in escalation.find_resources("AWS::ApiGateway::Resource").values()}
-    assert {"escalations", "{escalation_id}", "accept", "console", "messages", "reply", "resolve"} <= paths
-    methods = escalation.find_resources("AWS::ApiGateway::Method").values()
+def authorization_by_route(template: Template) -> dict[tuple[str, str], dict]:
+    """Each of the function's methods' properties by (HTTP method, resource path); a CORS preflight (a MOCK
+    integration) is API Gateway's own answer, tested on its own."""
+    methods = template.find_resources("AWS::ApiGateway::Method")
+    resources = template.find_resources("AWS::ApiGateway::Resource")
+
+    def path(reference: dict) -> str:
+        if "Fn::GetAtt" in reference:
+            return ""
+        resource = resources[reference["Ref"]]["Properties"]
+        return f"{path(resource['ParentId'])}/{resource['PathPart']}"
+
+    return {(m["Properties"]["HttpMethod"], path(m["Properties"]["ResourceId"])): m["Properties"]
+            for m in methods.values() if m["Properties"]["Integration"]["Type"] == "AWS_PROXY"}
+
+
+def test_the_inbox_pages_origin_alone_may_call_the_expert_api_from_the_browser(escalation):
+    preflights = [m["Properties"] for m in escalation.find_resources("AWS::ApiGateway::Method").values()
+                  if m["Properties"]["HttpMethod"] == "OPTIONS"]
+    assert preflights and all(p["Integration"]["Type"] == "MOCK" for p in preflights)
+    for preflight in preflights:
+        (answer,) = preflight["Integration"]["IntegrationResponses"]
+        allowed = json.dumps(answer["ResponseParameters"]["method.response.header.Access-Control-Allow-Origin"])
+        assert "TandemWeb" in allowed and "*" not in allowed
+    env = function_props(escalation, "expert_api")["Environment"]["Variables"]
+    assert "TandemWeb" in json.dumps(env["SITE_URL"])  # the function names the same origin on its answers
+
+
+def test_the_link_pages_need_no_credentials_and_the_inbox_the_user_pools_authorizer(escalation):
+    routes = authorization_by_route(escalation)
     # Experts hold signed links, not API credentials: the Lambda checks every signature (see lambdas/expert_api).
-    assert {m["Properties"]["AuthorizationType"] for m in methods} == {"NONE"}
+    links = {route: props for route, props in routes.items() if route[1].startswith("/escalations")}
+    assert len(links) == 6 and {props["AuthorizationType"] for props in links.values()} == {"NONE"}
+    inbox = {route: props for route, props in routes.items() if route[1].startswith("/inbox/")}
+    assert set(inbox) == {("GET", "/inbox/escalations"), ("GET", "/inbox/escalations/{session_id}/{escalation_id}"),
+                          *[("POST", f"/inbox/escalations/{{session_id}}/{{escalation_id}}/{action}")
+                            for action in ("accept", "reply", "handback", "close")]}
+    assert {props["AuthorizationType"] for props in inbox.values()} == {"COGNITO_USER_POOLS"}
+    (authorizer_id,) = {json.dumps(props["AuthorizerId"]) for props in inbox.values()}
+    (authorizer,) = [a for logical_id, a in escalation.find_resources("AWS::ApiGateway::Authorizer").items()
+                     if logical_id in authorizer_id]
+    assert authorizer["Properties"]["Type"] == "COGNITO_USER_POOLS"
+    # The pool is the chatbot stack's (customers and experts sign in to one pool; experts are its group).
+    assert "TandemChatbot" in json.dumps(authorizer["Properties"]["ProviderARNs"])
+    assert set(routes) == set(links) | set(inbox)
     escalation.has_resource_properties("AWS::ApiGateway::Stage", {
         "MethodSettings": [Match.object_like({"DataTraceEnabled": False})]})
 
 
 def test_every_method_of_the_expert_api_is_a_route_of_the_function_and_the_reverse(escalation):
     assert api_methods(escalation) == expert_app.routes()
-    assert len(expert_app.routes()) == 6
+    assert len(expert_app.routes()) == 12
+
+
+def test_the_expert_api_may_query_the_index_of_escalations_by_status_and_no_other(escalation):
+    (stmt,) = [s for s in statements(escalation) if s.get("Sid") == "EscalationsByStatus"]
+    assert stmt["Action"] == "dynamodb:Query"
+    assert json.dumps(stmt["Resource"]).endswith('/index/escalations_by_status"]]}')
+    # Every other sessions-table grant is on the table alone: no index is readable otherwise.
+    others = [s for s in statements(escalation) if s.get("Sid") == "SessionItems"]
+    assert others and all("/index/" not in json.dumps(s["Resource"]) for s in others)
+
+
+def test_the_email_and_the_console_link_to_the_inbox_at_the_web_apps_address(make_template):
+    template = make_template("escalation")
+    for name in ("escalation_worker", "expert_api"):
+        site = json.dumps(function_props(template, name)["Environment"]["Variables"]["SITE_URL"])
+        assert site.startswith('{"Fn::Join": ["", ["https://", {"Fn::ImportValue": "TandemWeb:')
 
 
 def test_expert_api_may_write_knowledge_documents_under_the_prefix_only(make_template):

@@ -49,7 +49,7 @@ DEPLOYED = {
     "TEMPLATE_S3_URI": "s3://cdk-assets-bucket/relevance.liquid.html",
     "PRE_ANNOTATION_LAMBDA_ARN": "arn:aws:lambda:us-east-1:123456789012:function:TandemFeedback-Pre",
     "CONSOLIDATION_LAMBDA_ARN": "arn:aws:lambda:us-east-1:123456789012:function:TandemFeedback-Post",
-    "WEB_ORIGIN": "https://d1234abcd.cloudfront.net",
+    "SITE_URL": "https://d1234abcd.cloudfront.net",
     "LIVE_ENDPOINT": "https://abcdef1234.execute-api.us-east-1.amazonaws.com/live",
     "CONNECTIONS_TABLE": "TandemLive-Connections",
     "TOKEN_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123",

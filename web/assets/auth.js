@@ -1,7 +1,8 @@
 // Tandem's customer sign-in: where the chat gets its configuration and who the customer is.
 //
 // `loadConfig()` reads /config.json (the local demo serves it; deployed, the web stack writes the same file).
-// `createAuth(config)` picks the sign-in provider config.auth.kind names. Every provider has one shape:
+// `createAuth(config, options)` picks the sign-in provider config.auth.kind names; `options.groups` names the
+// user pool groups the page needs (the experts' inbox: ["experts"]). Every provider has one shape:
 //
 //   provider.user()                the signed-in customer's display name, or null
 //   provider.mount(ui, onChange)   shows the provider's sign-in UI; onChange(user) after sign-in or sign-out
@@ -11,8 +12,10 @@
 //   provider.groups()              the user's Cognito groups (for what the page shows; the APIs decide)
 //
 // "local" is the demo's stand-in for Cognito (local/identity.py): a name, no password, exchanged for an ID
-// token the demo signs, kept in sessionStorage. "cognito" is the deployed sign-in (cognito-auth.js: managed
-// login, authorization code with PKCE, the ID token in an Authorization header).
+// token the demo signs (with the groups the page signs in with: `options.groups`), kept in sessionStorage;
+// each set of groups keeps its own signed-in user, so the customer and the expert of one browser tab stay
+// apart. "cognito" is the deployed sign-in (cognito-auth.js: managed login, authorization code with PKCE, the
+// ID token in an Authorization header; the groups are the user pool's).
 // Nothing here touches markup as HTML: names are set with textContent.
 
 import { CognitoAuth, claimsOf } from "./cognito-auth.js";
@@ -62,20 +65,24 @@ function checkConfig(config) {
 // Local sign-in (the demo) ------------------------------------------------------------------------------
 
 class LocalAuth {
-  constructor(config) {
+  constructor(config, options = {}) {
     this.kind = "local";
     this.signInUrl = config.auth.signInUrl || "/local/cognito/sign-in";
+    this.wanted = Array.isArray(options.groups) ? options.groups.map(String) : [];
+    const suffix = this.wanted.length ? `.${this.wanted.join(",")}` : "";
+    this.userKey = `${LOCAL_USER_KEY}${suffix}`;
+    this.tokenKey = `${LOCAL_TOKEN_KEY}${suffix}`;
     this.note = config.auth.note || "";
     this.onChange = () => {};
   }
 
   user() {
-    const name = sessionStorage.getItem(LOCAL_USER_KEY);
+    const name = sessionStorage.getItem(this.userKey);
     return name && LOCAL_NAME.test(name) && this.idToken() ? name : null;
   }
 
   idToken() {
-    return sessionStorage.getItem(LOCAL_TOKEN_KEY);
+    return sessionStorage.getItem(this.tokenKey);
   }
 
   groups() {
@@ -89,8 +96,7 @@ class LocalAuth {
     return token ? { Authorization: token } : {};
   }
 
-  // ui: {form, input, error, note, groups?}: the sign-in form of a page; groups: the Cognito groups a user
-  // signing in there is put in (the inbox signs experts in).
+  // ui: {form, input, error, note}: the sign-in form of a page.
   mount(ui, onChange) {
     this.ui = ui;
     this.onChange = onChange;
@@ -122,7 +128,7 @@ class LocalAuth {
     try {
       response = await fetch(this.signInUrl, {
         method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ name, groups: this.ui.groups || [] }),
+        body: JSON.stringify({ name, groups: this.wanted }),
       });
     } catch (error) {
       this.showError("The sign-in could not be reached. Try again.");
@@ -133,8 +139,8 @@ class LocalAuth {
       this.showError(body?.error?.message ? `Not signed in: ${body.error.message}.` : `Not signed in (HTTP ${response.status}).`);
       return;
     }
-    sessionStorage.setItem(LOCAL_USER_KEY, name);
-    sessionStorage.setItem(LOCAL_TOKEN_KEY, body.idToken);
+    sessionStorage.setItem(this.userKey, name);
+    sessionStorage.setItem(this.tokenKey, body.idToken);
     this.onChange(name);
   }
 
@@ -151,16 +157,16 @@ class LocalAuth {
   }
 
   signOut() {
-    sessionStorage.removeItem(LOCAL_USER_KEY);
-    sessionStorage.removeItem(LOCAL_TOKEN_KEY);
+    sessionStorage.removeItem(this.userKey);
+    sessionStorage.removeItem(this.tokenKey);
     this.onChange(null);
   }
 }
 
 const PROVIDERS = { local: LocalAuth, cognito: CognitoAuth };
 
-export function createAuth(config) {
+export function createAuth(config, options = {}) {
   const Provider = PROVIDERS[config.auth.kind];
   if (!Provider) throw new Error(`Unknown sign-in kind "${config.auth.kind}"`);
-  return new Provider(config);
+  return new Provider(config, options);
 }

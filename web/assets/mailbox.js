@@ -1,8 +1,9 @@
 // The mailbox: what Tandem's topics would email, read from the demo's /local/api/mailbox every 2 seconds.
 //
 // A mail's body is plain text, shown as text. A URL in it becomes a link only when it is Tandem's own: on this
-// site, under the expert pages (/experts/), and written by Tandem above the conversation the mail quotes. Any
-// other URL stays text, so a customer's words quoted in a mail can never become a link, even to this site.
+// site, to the expert pages (/experts/) or the experts' inbox (/inbox), and written by Tandem above the
+// conversation the mail quotes. Any other URL stays text, so a customer's words quoted in a mail can never
+// become a link, even to this site.
 
 import { count, el, facts, fill, getJson, link, reconcile, showLocalBadge, timeEl } from "./render.js";
 
@@ -11,6 +12,7 @@ const URL_PATTERN = /https?:\/\/[^\s<>"'`]+/g;
 const TRAILING_PUNCTUATION = /[.,;:!?)\]}]+$/; // ends a sentence, not the URL
 const TITLE = document.title;
 const EXPERT_PAGES = "/experts/";
+const INBOX_PAGE = "/inbox";
 const QUOTED_CONVERSATION = "\n--- "; // lambdas/escalation_worker/expert_email.py: each quoted turn's header
 
 const list = document.getElementById("mail-list");
@@ -36,7 +38,8 @@ export function linkify(text, origin = location.origin) {
     } catch {
       url = null;
     }
-    if (!url || url.origin !== origin || !url.pathname.startsWith(EXPERT_PAGES)) continue; // stays text
+    const ours = url && (url.pathname.startsWith(EXPERT_PAGES) || url.pathname === INBOX_PAGE);
+    if (!ours || url.origin !== origin) continue; // stays text
     fragment.append(text.slice(done, match.index), link(url.href, candidate, { className: "mail-link" }));
     done = match.index + candidate.length;
   }

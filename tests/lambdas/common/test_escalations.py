@@ -219,3 +219,53 @@ def test_resolve_in_the_wrong_status_is_a_conflict_and_changes_nothing(ready, es
 
     assert conflict.value.status == ("resolved" if accept_first else "pending")
     assert all_items(ready.ddb) == before
+
+
+# The open escalations of every session (the experts' inbox) -----------------------------------------------------
+
+def set_status(esc: SimpleNamespace, status: str) -> None:
+    """What the workflow's Mark* states write (statemachines/human_escalation.asl.json): the status alone."""
+    esc.ddb.update_item(TableName=TABLE, Key={"session_id": {"S": esc.session_id}, "sk": {"S": esc.esc_sk}},
+                        UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "status"},
+                        ExpressionAttributeValues={":s": {"S": status}})
+
+
+def opened(escalations: EscalationStore, limit: int = 10) -> list[tuple[str, str]]:
+    return [(s.record.escalation_id, s.record.status) for s in escalations.open_escalations(limit=limit)]
+
+
+def test_open_escalations_follow_every_writer_of_the_status(aws, store, ready, escalations):
+    assert opened(escalations) == [(ready.escalation_id, "pending")]
+    accepted_by(ready, escalations)
+    assert opened(escalations) == [(ready.escalation_id, "accepted")]
+    set_status(ready, "timed_out")  # the workflow gave up: no writer of ours had to know of the index
+    assert opened(escalations) == []
+
+
+def test_open_escalations_are_pending_then_accepted_each_oldest_first_up_to_the_limit(aws, store, escalations):
+    made = []
+    for _ in range(4):
+        session = store.new_session(new_id(), "customer-sub-1")
+        turn = Turn(role="customer", text="A person, please")
+        record = EscalationRecord(session_id=session.session_id, reason="human_requested", turn_id=turn.turn_id)
+        store.record(session, [turn], record)
+        escalations.store_token(session.session_id, record.escalation_id, "accept", TOKEN)
+        made.append(SimpleNamespace(session_id=session.session_id, escalation_id=record.escalation_id))
+    accepted_by(made[1], escalations)
+
+    found = opened(escalations)
+
+    assert found == [(made[0].escalation_id, "pending"), (made[2].escalation_id, "pending"),
+                     (made[3].escalation_id, "pending"), (made[1].escalation_id, "accepted")]
+    assert opened(escalations, limit=2) == [found[0], found[1], found[3]]
+
+
+def test_the_index_holds_no_task_token(aws, store, ready, escalations):
+    escalations.store_token(ready.session_id, ready.escalation_id, "resolve", RESOLVE_TOKEN)
+
+    (state,) = escalations.open_escalations(limit=10)
+
+    assert (state.accept_token, state.resolve_token) == (None, None)
+    items = ready.ddb.scan(TableName=TABLE, IndexName="escalations_by_status")["Items"]
+    assert items and all("accept_token" not in i and "resolve_token" not in i for i in items)
+    assert {i["sk"]["S"] for i in items} == {ready.esc_sk}  # turns and the session are not in it

@@ -196,7 +196,7 @@ def from_origin(api: HttpApi, origin: str | None, path: str = "/things/t-1") -> 
 
 def test_only_the_web_apps_origin_may_read_an_answer(api):
     assert "Access-Control-Allow-Origin" not in from_origin(api, "https://site.example")  # none configured
-    api.allow_origin("https://site.example")
+    api.allow_origin("https://site.example/")  # the web app's address: its origin is what a browser sends
     assert from_origin(api, "https://site.example")["Access-Control-Allow-Origin"] == "https://site.example"
     assert from_origin(api, "https://site.example", "/nowhere")["Access-Control-Allow-Origin"] == \
         "https://site.example"  # refusals too: the page can read why

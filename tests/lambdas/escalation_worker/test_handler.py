@@ -99,6 +99,29 @@ def test_accept_keeps_the_token_and_mails_the_experts_a_signed_link_without_it(a
         "experts_notified", escalation.escalation_id, "accept")
 
 
+def test_with_a_site_url_the_email_also_opens_the_escalation_in_the_inbox_without_a_signature(
+        aws, invoke, set_environment):
+    set_environment({"SITE_URL": "https://tandem.example.com/"})
+    escalation = escalate(aws.store)
+
+    invoke(accept_record(escalation))
+
+    (email,) = drain(aws.sqs, aws.inbox)
+    inbox = f"https://tandem.example.com/inbox#{escalation.session_id}/{escalation.escalation_id}"
+    assert email["Message"].count("https://") == 2 and f"\n{inbox}\n" in email["Message"]
+    assert "Or open it in the inbox" in email["Message"]
+
+
+def test_without_a_site_url_the_email_has_no_inbox_line(aws, invoke, set_environment):
+    set_environment({"SITE_URL": ""})
+    escalation = escalate(aws.store)
+
+    invoke(accept_record(escalation))
+
+    (email,) = drain(aws.sqs, aws.inbox)
+    assert "inbox" not in email["Message"] and len(re.findall(r"https://\S+", email["Message"])) == 1
+
+
 def test_the_email_shows_the_last_turns_cleaned_and_cut(aws, invoke):
     long_text = ("Dear support\r\n\tplease \x1b[31mread\x07 this \u202eevil\u202c " + "x" * 700 + " END")
     escalation = escalate(aws.store, history=3, customer_text=long_text)

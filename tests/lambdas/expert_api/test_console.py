@@ -168,3 +168,14 @@ def test_messages_tells_the_script_when_the_escalation_is_over(aws, accepted, sf
 def test_the_policy_without_a_script_is_the_pages_policy():
     assert expert_handler.content_security_policy(None) == expert_handler.SECURITY_HEADERS["Content-Security-Policy"]
     assert expert_handler.content_security_policy("abc").endswith("; script-src 'nonce-abc'; connect-src 'self'")
+
+
+def test_with_a_site_url_the_console_links_to_the_escalation_in_the_inbox(accepted, call, set_environment):
+    set_environment({"SITE_URL": "https://tandem.example.com"})
+    page = call(expert_event("console", accepted.escalation_id, query=link("work", accepted)))["body"]
+    links = [attrs.get("href") for tag, attrs in Elements(page).tags if tag == "a"]
+    assert f"https://tandem.example.com/inbox#{accepted.session_id}/{accepted.escalation_id}" in links
+
+    set_environment({"SITE_URL": ""})
+    page = call(expert_event("console", accepted.escalation_id, query=link("work", accepted)))["body"]
+    assert "/inbox#" not in page and "Open in the inbox" not in page
