@@ -88,8 +88,7 @@ def function_settings(config: TandemConfig, *, sessions_table: str, transcripts_
             session_ttl_days=config.session_ttl_days),
         "escalation_worker": WorkerSettings(
             sessions_table=sessions_table, experts_topic_arn=experts_topic_arn, signing_secret_arn=signing_secret_arn,
-            expert_api_url=expert_api_url, accept_timeout_seconds=config.accept_timeout_minutes * 60,
-            email_turns=config.email_turns, busy_message=config.busy_message,
+            expert_api_url=expert_api_url, email_turns=config.email_turns, busy_message=config.busy_message,
             handback_message=config.handback_message, session_ttl_days=config.session_ttl_days),
         "expert_api": ExpertApiSettings(
             sessions_table=sessions_table, signing_secret_arn=signing_secret_arn, knowledge_bucket=knowledge_bucket,

@@ -65,9 +65,7 @@ class World(SimpleNamespace):
         """Creates the state machine (the definition with the stack's substitutions) and gives the three
         Lambdas the stacks' environment; returns the state machine ARN."""
         arn = self.flow.state_machine(accept_seconds=accept_seconds, resolve_seconds=resolve_seconds)
-        # The worker refuses a link validity under 60 s (the config's minimum accept time-out is a minute).
-        environment = stack_environment(CONFIG, flow=self.flow, state_machine_arn=arn,
-                                        worker_accept_seconds=max(accept_seconds, 60))
+        environment = stack_environment(CONFIG, flow=self.flow, state_machine_arn=arn)
         self.set_environment(environment)
         self.flow.outbox = Outbox(TABLE)
         return arn

@@ -120,7 +120,7 @@ def test_link_signing_key_is_generated_at_deploy(escalation):
 
 def test_worker_mails_only_the_experts_topic(escalation):
     env = function_props(escalation, "escalation_worker")["Environment"]["Variables"]
-    for name in ("EXPERT_API_URL", "EXPERTS_TOPIC_ARN", "SIGNING_SECRET_ARN", "SESSIONS_TABLE", "ACCEPT_TIMEOUT_SECONDS"):
+    for name in ("EXPERT_API_URL", "EXPERTS_TOPIC_ARN", "SIGNING_SECRET_ARN", "SESSIONS_TABLE"):
         assert name in env
     assert env["SESSION_TTL_DAYS"] == "90"
     publish = [s for s in statements(escalation) if "sns:Publish" in as_list(s["Action"])]
