@@ -242,7 +242,8 @@ def accept(escalation_id: str) -> Response:
     metrics.add_metric(name="EscalationsAccepted", unit="Count", value=1)
     logger.info("escalation accepted", extra={"escalation_id": request.escalation_id,
                                               "session_id": state.record.session_id,
-                                              "confirmed_by_history": accepted.confirmed_by_history})
+                                              "confirmed_by_history": accepted.confirmed_by_history,
+                                              "next_round": accepted.next_round})
     console = request.url(f"/console?{accepted.work_link.query()}")
     if request.wants_json:
         return respond_json(200, {"escalation_id": request.escalation_id, "status": "accepted", "console_url": console})
