@@ -36,7 +36,7 @@ ACCEPT_SECONDS = 900
 
 
 def entered_time(moment: datetime) -> str:
-    """$$.State.EnteredTime as Step Functions writes it (AWS-CONTRACTS.md): ISO 8601, milliseconds, Z."""
+    """$$.State.EnteredTime: ISO 8601 (AWS-CONTRACTS.md), here with milliseconds and Z."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
