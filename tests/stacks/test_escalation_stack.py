@@ -60,16 +60,17 @@ def test_every_placeholder_is_filled_in(escalation):
     # CloudFormation fills the ${Name}s in at deploy from DefinitionSubstitutions; each must have a value.
     placeholders = definition_placeholders(DEFINITION.read_text())
     assert placeholders == {"SessionsTable", "WorkQueueUrl", "FallbackTopicArn", "AcceptTimeoutSeconds",
-                            "ResolveTimeoutSeconds"}
+                            "ExpertReminderSeconds", "ResolveTimeoutSeconds"}
     substitutions = state_machine(escalation)["DefinitionSubstitutions"]
     assert set(substitutions) == placeholders
     assert all(substitutions.values())
 
 
 def test_time_outs_come_from_config(make_template):
-    substitutions = state_machine(make_template("escalation", accept_timeout_minutes=7,
+    substitutions = state_machine(make_template("escalation", accept_timeout_minutes=7, expert_reminder_minutes=3,
                                                 resolve_timeout_hours=2))["DefinitionSubstitutions"]
-    assert (substitutions["AcceptTimeoutSeconds"], substitutions["ResolveTimeoutSeconds"]) == ("420", "7200")
+    assert (substitutions["AcceptTimeoutSeconds"], substitutions["ExpertReminderSeconds"],
+            substitutions["ResolveTimeoutSeconds"]) == ("420", "180", "7200")
 
 
 def test_workflow_logs_never_include_execution_data(escalation):
