@@ -12,9 +12,9 @@ import pytest
 from local import answer_model
 from local.__main__ import main, parse
 from local.aws import ACCEPT_WAIT_SUBSTITUTION, reminder_seconds, with_substitution
-from stacks.config import TandemConfig
 from local.demo import WEB_SECURITY_HEADERS, Demo, DemoOptions, bind
 from local.templates import synthesized
+from stacks.config import TandemConfig
 
 ACCEPT_WAIT = 7
 USER = {"X-Tandem-Local-User": "ana"}
