@@ -95,7 +95,9 @@ def test_tokens_never_show_in_repr_or_str(ready, escalations):
     escalations.store_token(ready.session_id, ready.escalation_id, "resolve", RESOLVE_TOKEN)
     state = escalations.get(ready.session_id, ready.escalation_id)
 
-    for text in (repr(state), str(state), f"{state}", repr([state])):
+    claim = escalations.accept(ready.session_id, ready.escalation_id, "Ann")
+
+    for text in (repr(state), str(state), f"{state}", repr([state]), repr(claim), str(claim), repr([claim])):
         assert TOKEN not in text and RESOLVE_TOKEN not in text and "hidden" in text
 
 
