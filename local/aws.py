@@ -55,6 +55,7 @@ METRICS_NAMESPACE = "Tandem"
 LOCAL_SERVICE_NAME = "tandem-local"  # the Powertools service of every function in one local process
 STATE_MACHINES_DIR = ROOT / "statemachines"
 ACCEPT_WAIT_SUBSTITUTION = "AcceptTimeoutSeconds"  # stacks/escalation_stack.py
+REMINDER_SUBSTITUTION = "ExpertReminderSeconds"  # stacks/escalation_stack.py
 # botocore's account-based DynamoDB endpoints are not routed by moto (docs/local.md).
 CLIENT_CONFIG = Config(account_id_endpoint_mode="disabled")
 UNSUPPORTED_TASK_LOGGER = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service." \
@@ -95,8 +96,7 @@ def function_settings(config: TandemConfig, *, sessions_table: str, transcripts_
         "socket_authorizer": AuthorizerSettings(issuer=live.token_issuer, client_ids=[live.client_id]),
         "escalation_worker": WorkerSettings(
             sessions_table=sessions_table, experts_topic_arn=experts_topic_arn, signing_secret_arn=signing_secret_arn,
-            expert_api_url=expert_api_url, accept_timeout_seconds=config.accept_timeout_minutes * 60,
-            email_turns=config.email_turns, busy_message=config.busy_message,
+            expert_api_url=expert_api_url, email_turns=config.email_turns, busy_message=config.busy_message,
             handback_message=config.handback_message, session_ttl_days=config.session_ttl_days,
             site_url=site_url),
         "expert_api": ExpertApiSettings(
@@ -228,7 +228,8 @@ def start_local_aws(*, templates: Templates | None = None, port: int = 0, accept
     (by default the app's with cdk.json's context and `overrides`, from the template cache).
 
     `accept_wait_seconds` shortens the escalation workflow's wait for an accept below the configuration's
-    whole minutes (its AcceptTimeoutSeconds substitution), so the demo and its tests can reach the time-out."""
+    whole minutes (its AcceptTimeoutSeconds substitution), so the demo and its tests can reach the time-out;
+    the experts' reminders then come at a third of it (reminder_seconds)."""
     from moto.core.config import default_user_config  # moto's process-wide settings, restored by stop()
 
     global _running
@@ -273,7 +274,15 @@ def _create_resources(aws: LocalAws, accept_wait_seconds: int | None) -> None:
         key = state_machine_key(definition.properties["DefinitionString"])
         if key == "human_escalation" and accept_wait_seconds is not None:
             definition = with_substitution(definition, ACCEPT_WAIT_SUBSTITUTION, str(accept_wait_seconds))
+            definition = with_substitution(definition, REMINDER_SUBSTITUTION,
+                                           str(reminder_seconds(aws.config, accept_wait_seconds)))
         aws.state_machines[key] = resources.create(definition, local_name(key)).arn
+
+
+def reminder_seconds(config: TandemConfig, accept_wait_seconds: int) -> int:
+    """The reminder interval for a shortened wait: a third of it in whole seconds, so a wait of half a minute
+    still shows reminders; 0 (none) when the configuration has none or the wait is under 3 s."""
+    return accept_wait_seconds // 3 if config.expert_reminder_minutes else 0
 
 
 def with_substitution(definition: Definition, key: str, value: str) -> Definition:

@@ -178,6 +178,7 @@ class TandemConfig:
     expert_email: str = ""
     fallback_email: str = ""
     accept_timeout_minutes: int = 15
+    expert_reminder_minutes: int = 5
     resolve_timeout_hours: int = 24
     escalation_start_timeout_seconds: int = 300
     email_turns: int = 6
@@ -435,6 +436,11 @@ def _validate_web(c: TandemConfig) -> None:
 
 def _validate_escalation(c: TandemConfig) -> None:
     _accepts("accept_timeout_minutes", c.accept_timeout_minutes, integer(1, 1440))
+    _accepts("expert_reminder_minutes", c.expert_reminder_minutes, integer(0, 1439))
+    if c.expert_reminder_minutes and not c.expert_reminder_minutes < c.accept_timeout_minutes:
+        raise ConfigError("expert_reminder_minutes", c.expert_reminder_minutes,
+                          f"fewer minutes than accept_timeout_minutes ({c.accept_timeout_minutes}): the experts are "
+                          "reminded while they still have time to accept; or 0 for no reminders")
     _accepts("resolve_timeout_hours", c.resolve_timeout_hours, integer(1, 168))
     _as_the_function_reads("escalation_start_timeout_seconds", c.escalation_start_timeout_seconds, ConsumerSettings,
                            "start_timeout_seconds")

@@ -162,6 +162,7 @@ class EscalationStack(Stack):
                 "WorkQueueUrl": self.work_queue.queue_url,
                 "FallbackTopicArn": self.fallback_topic.topic_arn,
                 "AcceptTimeoutSeconds": str(config.accept_timeout_minutes * 60),
+                "ExpertReminderSeconds": str(config.expert_reminder_minutes * 60),
                 "ResolveTimeoutSeconds": str(config.resolve_timeout_hours * 3600),
             },
         )
@@ -172,7 +173,7 @@ class EscalationStack(Stack):
         settings = WorkerSettings(
             sessions_table=store.reference(self, "SessionsTableName"), experts_topic_arn=self.experts_topic.topic_arn,
             signing_secret_arn=self.signing_secret.secret_arn, expert_api_url=self.api.url,
-            accept_timeout_seconds=config.accept_timeout_minutes * 60, email_turns=config.email_turns,
+            email_turns=config.email_turns,
             busy_message=config.busy_message, handback_message=config.handback_message,
             session_ttl_days=config.session_ttl_days, site_url=self.site_url)
         worker = PythonFunction(

@@ -47,8 +47,7 @@ def lambda_context(name: str) -> SimpleNamespace:
     return make_context(f"tandem-{name}", request_id=f"req-{name}")
 
 
-def stack_environment(config: TandemConfig, *, flow: Flow, state_machine_arn: str,
-                      worker_accept_seconds: int) -> dict[str, str]:
+def stack_environment(config: TandemConfig, *, flow: Flow, state_machine_arn: str) -> dict[str, str]:
     """The environment variables the stacks give the chatbot, the stream consumer, the worker and the expert
     API (one process here, so their union; where two functions read the same variable, the stacks give them
     the same value). Each comes from the function's own settings contract, filled in as its stack fills it
@@ -58,8 +57,6 @@ def stack_environment(config: TandemConfig, *, flow: Flow, state_machine_arn: st
         config, sessions_table=TABLE, transcripts_bucket=BUCKET, knowledge_bucket=KNOWLEDGE_BUCKET,
         experts_topic_arn=flow.experts_topic, signing_secret_arn=flow.secret_arn, state_machine_arn=state_machine_arn,
         expert_api_url=EXPERT_API_URL)
-    contracts["escalation_worker"] = replace(contracts["escalation_worker"],
-                                             accept_timeout_seconds=worker_accept_seconds)
     # Masking off here, so the export needs no Comprehend (moto answers DetectPiiEntities with canned entities);
     # tests/lambdas/expert_api covers masking.
     contracts["expert_api"] = replace(contracts["expert_api"], redact_pii=False)

@@ -64,10 +64,9 @@ class World(SimpleNamespace):
     def connect(self, *, accept_seconds: int, resolve_seconds: int) -> str:
         """Creates the state machine (the definition with the stack's substitutions) and gives the three
         Lambdas the stacks' environment; returns the state machine ARN."""
-        arn = self.flow.state_machine(accept_seconds=accept_seconds, resolve_seconds=resolve_seconds)
-        # The worker refuses a link validity under 60 s (the config's minimum accept time-out is a minute).
-        environment = stack_environment(CONFIG, flow=self.flow, state_machine_arn=arn,
-                                        worker_accept_seconds=max(accept_seconds, 60))
+        arn = self.flow.state_machine(accept_seconds=accept_seconds, resolve_seconds=resolve_seconds,
+                                      reminder_seconds=CONFIG.expert_reminder_minutes * 60)
+        environment = stack_environment(CONFIG, flow=self.flow, state_machine_arn=arn)
         self.set_environment(environment)
         self.flow.outbox = Outbox(TABLE)
         return arn
@@ -234,8 +233,9 @@ def test_a_customer_is_helped_by_an_expert_and_the_bot_takes_over_again(world):
 
     described = flow.finish(execution_arn, timeout=WAIT)
     assert described["status"] == "SUCCEEDED"
-    assert flow.states_entered(execution_arn) == ["Configure", "RecordPending", "NotifyExpertsAndWaitForAccept",
-                                                  "WaitForResolve", "Resolved"]
+    assert flow.states_entered(execution_arn) == [
+        "Configure", "RecordPending", "StartAcceptWait", "PlanAcceptRound", "RoundUntilReminder",
+        "NotifyExpertsAndWaitForAccept", "WaitForResolve", "Resolved"]
     state = flow.state(escalation)
     assert (state.record.status, state.record.accepted_by, state.record.note) == ("resolved", EXPERT, note)
     session = flow.session_item(escalation)
@@ -316,10 +316,10 @@ def test_nobody_accepts_in_time_so_the_fallback_tier_is_mailed_and_the_bot_answe
     assert [e["status"] for e in transcript["escalations"]] == ["timed_out"]
     assert flow.failed_records == []
 
-    # A late expert finds it over, and changes nothing.
+    # A late expert finds it over (the emailed link expired with the wait for an accept), and changes nothing.
     before = world.snapshot()
     review = expert.open(link)
-    assert review["statusCode"] == 200 and "This escalation is timed_out" in page_text(review["body"])
+    assert review["statusCode"] == 410 and "This link has expired." in page_text(review["body"])
     assert forms_of(review["body"]) == []
     # The accept form as the review page showed it before the time-out (the emailed link's fields).
     stale_form = {"method": "POST", "action": f"/{STAGE}/escalations/{escalation_id}/accept",

@@ -74,7 +74,7 @@ def world(flow, aws, set_environment, monkeypatch):
     aws.create("labeling_bucket", LABELING)
     bedrock = Bedrock(aws)
     environment = stack_environment(config, flow=flow, state_machine_arn=flow.state_machine(
-        accept_seconds=900, resolve_seconds=3600), worker_accept_seconds=900)
+        accept_seconds=900, resolve_seconds=3600))
     environment.update({
         # stacks/feedback_stack.py: the sampler and both Ground Truth Lambdas
         "RATINGS_BUCKET": LABELING, "RATINGS_PREFIX": RATINGS_PREFIX, "LABELING_BUCKET": LABELING,

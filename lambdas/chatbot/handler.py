@@ -26,6 +26,7 @@ from lambdas.chatbot.sentiment import make_detector
 from lambdas.chatbot.service import ChatService, SessionClosed
 from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS, ChatbotSettings
 from lambdas.common import clients
+from lambdas.common.escalations import EscalationStore
 from lambdas.common.http_api import HttpApi, Problem, Response, json_response
 from lambdas.common.session_store import SessionNotFound, SessionStore
 from lambdas.common.startup import Startup
@@ -62,7 +63,8 @@ def build_service(settings: ChatbotSettings, *, answerer: Answerer | None = None
     for service in ("dynamodb", *(["comprehend"] if settings.sentiment_detector == "comprehend" else [])):
         clients.client(service)
     store = SessionStore(table_name=settings.sessions_table, ttl_days=settings.session_ttl_days)
-    return ChatService(settings=settings, store=store, answerer=answerer, detector=detector,
+    return ChatService(settings=settings, store=store, escalations=EscalationStore(table_name=settings.sessions_table),
+                       answerer=answerer, detector=detector,
                        # Two per turn (answer, gate), plus room for a gate thread still finishing after its grace.
                        executor=ThreadPoolExecutor(4, thread_name_prefix="turn"),
                        metrics=metrics, logger=logger)

@@ -22,6 +22,7 @@ from lambdas.chatbot.policy import EscalationPolicy
 from lambdas.chatbot.request import ChatRequest
 from lambdas.chatbot.sentiment import GateReading, SentimentDetector
 from lambdas.chatbot.settings import ChatbotSettings
+from lambdas.common.escalations import EscalationStore
 from lambdas.common.session_store import EscalationAlreadyOpen, SessionState, SessionStore
 from lambdas.common.text_normalization import normalize
 from lambdas.common.transcript import EscalationRecord, Sentiment, Turn, customer_view, new_id, utc_now
@@ -80,11 +81,12 @@ def unseen_by_customer(turns: list[Turn]) -> tuple[Turn, ...]:
 
 
 class ChatService:
-    def __init__(self, *, settings: ChatbotSettings, store: SessionStore, answerer: Answerer,
-                 detector: SentimentDetector, executor: Executor,
+    def __init__(self, *, settings: ChatbotSettings, store: SessionStore, escalations: EscalationStore,
+                 answerer: Answerer, detector: SentimentDetector, executor: Executor,
                  metrics: MetricSink, logger: Any, gate_grace_seconds: float = 1.0):
         self.settings = settings
         self.store = store
+        self.escalations = escalations
         self.answerer = answerer
         self.detector = detector
         self.executor = executor
@@ -167,7 +169,9 @@ class ChatService:
                           expert=session.owner, messages=unseen)
 
     def messages_since(self, session_id: str, customer_id: str, after: str | None) -> dict[str, Any]:
-        """GET /chat/{session_id}/messages: what was said after `after` (all turns when None)."""
+        """GET /chat/{session_id}/messages: what was said after `after` (all turns when None), and while an
+        escalation is open, what the customer may know of it: its status, when it was requested and when the
+        wait for an expert ends (EscalationStore.customer_view: never its reason or anything internal)."""
         session = self.store.load(session_id, customer_id, recent_items=0)
         turns = self.store.turns(session_id, after=after) if after else self.store.turns(session_id)
         body: dict[str, Any] = {"session_id": session_id, "messages": [customer_view(t) for t in turns],
@@ -175,6 +179,10 @@ class ChatService:
         body["agent_active"] = body["expert_active"]  # the former name, kept for clients that read it
         if session.owner is not None:
             body["expert"] = session.owner
+        if session.open_escalation_id is not None:
+            escalation = self.escalations.customer_view(session_id, session.open_escalation_id)
+            if escalation is not None:
+                body["escalation"] = escalation
         return body
 
     def _await_gate(self, detection: Future[GateReading | None], *, answered: bool) -> GateReading | None:

@@ -3,8 +3,9 @@
 It says why the conversation escalated, shows its latest turns (each cleaned and cut to TURN_MAX_CHARS),
 and links to the expert API's review page with a signed, expiring query (lambdas/common/signing.py) and,
 when the web app's address is set, to the escalation in the experts' inbox (no signature in that one: the
-inbox asks the expert to sign in). The Step Functions task token is never an input here, so it cannot end up
-in the mail or a link.
+inbox asks the expert to sign in). While nobody accepts, the experts get a reminder every reminder interval:
+the same email, headed and titled as a reminder that says how long the customer has been waiting, with the
+same links. The Step Functions task token is never an input here, so it cannot end up in the mail or a link.
 
 (Named expert_email, not email: a module called `email` shadows the standard library's package for any
 script run from this folder.)
@@ -50,6 +51,12 @@ class ExpertEmail:
     message: str
 
 
+@dataclass(frozen=True)
+class Reminder:
+    number: int  # 1 for the first reminder
+    waited_seconds: int  # how long the customer has been waiting for an expert
+
+
 def clean_text(text: str) -> str:
     """Newlines normalised, tabs as spaces; other control characters, lone surrogates and bidi controls
     dropped; runs of blank lines shortened."""
@@ -93,8 +100,22 @@ def review_link(api_url: str, key: bytes, *, session_id: str, escalation_id: str
     return f"{api_url}escalations/{quote(escalation_id, safe='')}?{query}"
 
 
-def subject(record: EscalationRecord) -> str:
-    text = f"Tandem: a customer needs an expert ({_ascii_label(record.reason, 40)})"
+def waited(seconds: int) -> str:
+    """'less than a minute', '1 minute', '14 minutes', '2 h 5 min'."""
+    minutes = max(0, seconds) // 60
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def subject(record: EscalationRecord, reminder: Reminder | None = None) -> str:
+    if reminder is None:
+        text = f"Tandem: a customer needs an expert ({_ascii_label(record.reason, 40)})"
+    else:
+        text = (f"Tandem reminder: a customer has waited {waited(reminder.waited_seconds)} for an expert "
+                f"({_ascii_label(record.reason, 40)})")
     return text[:SUBJECT_MAX_CHARS]
 
 
@@ -120,13 +141,22 @@ def _turn_block(turn: Turn) -> str:
     return f"--- {ROLES.get(turn.role, turn.role)}, {_when(turn.created_at)} ---\n{cut(turn.text) or '(empty)'}"
 
 
-def compose(record: EscalationRecord, turns: Sequence[Turn], *, link: str, link_expires: int,
-            inbox: str = "") -> ExpertEmail:
+def _opening(reminder: Reminder | None) -> list[str]:
+    if reminder is None:
+        return ["A customer conversation needs a human expert."]
+    return [f"REMINDER {reminder.number}: a customer has been waiting {waited(reminder.waited_seconds)} for a human "
+            "expert, and nobody has accepted yet.",
+            "This is the same conversation as the earlier email; the link below is the same too."]
+
+
+def compose(record: EscalationRecord, turns: Sequence[Turn], *, link: str, link_expires: int, inbox: str = "",
+            reminder: Reminder | None = None) -> ExpertEmail:
     """The email for `record`, showing `turns` (oldest first, as SessionStore.turns returns them); `inbox`, the
-    escalation's place in the experts' inbox (lambdas/common/inbox_link.py), adds a line when given."""
+    escalation's place in the experts' inbox (lambdas/common/inbox_link.py), adds a line when given; with
+    `reminder`, the reminder of it."""
     valid_until = datetime.fromtimestamp(link_expires, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = "\n".join([
-        "A customer conversation needs a human expert.",
+        *_opening(reminder),
         "",
         *_why(record),
         "",
@@ -146,5 +176,5 @@ def compose(record: EscalationRecord, turns: Sequence[Turn], *, link: str, link_
             body = "No turns of the conversation could be shown."
         message = f"{head}\n\n{body}\n\n{foot}\n"
         if len(message.encode("utf-8")) <= MESSAGE_MAX_BYTES or not shown:
-            return ExpertEmail(subject=subject(record), message=message)
+            return ExpertEmail(subject=subject(record, reminder), message=message)
         shown = shown[1:]  # leave out the oldest turn, never the reason or the link

@@ -35,8 +35,6 @@ class WorkerSettings(EnvSettings):
     experts_topic_arn: str = field(metadata=Variable("EXPERTS_TOPIC_ARN", TEXT))
     signing_secret_arn: str = field(metadata=SIGNING_SECRET_ARN)
     expert_api_url: str = field(metadata=Variable("EXPERT_API_URL", _API_URL))
-    # How long the emailed link stays valid (the workflow's accept time-out).
-    accept_timeout_seconds: int = field(metadata=Variable("ACCEPT_TIMEOUT_SECONDS", integer(60, 86400)))
     email_turns: int = field(metadata=Variable("EMAIL_TURNS", integer(1, MAX_EMAIL_TURNS)))
     busy_message: str = field(metadata=BUSY_MESSAGE)
     handback_message: str = field(metadata=HANDBACK_MESSAGE)

@@ -1,7 +1,11 @@
 """What the escalation worker does with each work-queue message (statemachines/human_escalation.asl.json).
 
-- accept:  keep the accept task token in the ESCALATION item; mail the experts once (a redelivered message
-           finds the item already marked notified and mails nobody).
+- accept:  keep the accept task token of this round of the wait in the ESCALATION item (a later round's token
+           replaces an earlier one's, never the reverse) with the accept deadline; then, while the escalation
+           is pending, mail the experts: the call in round 0, reminder n in round n, each once (a redelivered
+           message finds it marked and mails nobody). If an expert's accept claimed the escalation while this
+           round's token was on its way (their token's task timed out), the token is handed to that claim and
+           the task completed here, so the accept is not lost (lambdas/common/escalations.py).
 - resolve: keep the resolve task token; if the expert resolved before the token arrived (the API then had
            no token to complete), complete the task here.
 - notice:  write the customer's system turn (busy / expert left / failed) into the conversation; the turn
@@ -17,22 +21,28 @@ rules, and what each failure leads to, can be tested without AWS.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common.escalations import EscalationStore
+from lambdas.common.escalations import EscalationState, EscalationStore
 from lambdas.common.inbox_link import inbox_link
 from lambdas.common.session_store import SessionStore
 from lambdas.common.transcript import Turn
-from lambdas.escalation_worker.expert_email import compose, review_link
-from lambdas.escalation_worker.messages import CallbackMessage, NoticeMessage, WorkMessage
+from lambdas.escalation_worker.expert_email import ExpertEmail, Reminder, compose, review_link
+from lambdas.escalation_worker.messages import CallbackMessage, MalformedMessage, NoticeMessage, WorkMessage
 from lambdas.escalation_worker.notifier import ExpertNotifier
 from lambdas.escalation_worker.settings import WorkerSettings
 from lambdas.escalation_worker.task_completer import TaskCompleter
 
 # Step Functions' answers for a task that is no longer waiting: nothing left to complete.
 TASK_CLOSED_ERRORS = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
+KEEP_ATTEMPTS = 3  # the escalation changed between a refused write and the read after it: look again
+
+
+class EscalationKeptChanging(RuntimeError):
+    """The accept token could not be kept or handed over in KEEP_ATTEMPTS tries: the message is retried."""
 
 
 class CallbackFailed(RuntimeError):
@@ -66,20 +76,55 @@ class EscalationWorker:
     # accept ---------------------------------------------------------------------------------------
 
     def accept(self, message: CallbackMessage) -> str:
-        sid, eid = message.session_id, message.escalation_id
-        self.escalations.store_token(sid, eid, "accept", message.task_token)
-        state = self.escalations.get(sid, eid)
-        if state.record.status != "pending":
+        sid, eid, deadline = message.session_id, message.escalation_id, message.accept_deadline
+        if deadline is None:  # parse_message gives every accept message one
+            raise MalformedMessage("accept_seconds", "is required")
+        kept = self._keep_accept_token(message, deadline)
+        if isinstance(kept, str):
+            return kept
+        if kept.record.status != "pending":
             return "not_pending"  # the workflow moved on (timed out, failed): a mail could not be acted on
-        if state.notified:
+        if message.reminder == 0 and kept.notified:
             return "already_notified"
+        if message.reminder and kept.reminders >= message.reminder:
+            return "already_reminded"
         # Everything that only reads comes before the claim, so a failure there leaves nothing to undo.
         turns = self.sessions.turns(sid, limit=self.settings.email_turns)
-        expires = int(self.clock()) + self.settings.accept_timeout_seconds
+        # The link expires with the wait, so every round mails the very same link.
+        expires = int(deadline.timestamp())
         link = review_link(self.settings.expert_api_url, self.signing_key(), session_id=sid, escalation_id=eid,
                            expires=expires)
         inbox = inbox_link(self.settings.site_url, session_id=sid, escalation_id=eid)
-        email = compose(state.record, turns, link=link, link_expires=expires, inbox=inbox)
+        if message.reminder == 0:
+            return self._notify(sid, eid, compose(kept.record, turns, link=link, link_expires=expires, inbox=inbox))
+        waited = _seconds_since(kept.record.requested_at, self.clock())
+        email = compose(kept.record, turns, link=link, link_expires=expires, inbox=inbox,
+                        reminder=Reminder(number=message.reminder, waited_seconds=waited))
+        return self._remind(sid, eid, message.reminder, email, before=kept)
+
+    def _keep_accept_token(self, message: CallbackMessage, deadline: datetime) -> EscalationState | str:
+        """The escalation with this round's token kept, or the outcome when the token went elsewhere: an earlier
+        round's (`stale_round`), or an expert's claim (completed here, or by the expert API if it is the claim's
+        own token)."""
+        sid, eid, token = message.session_id, message.escalation_id, message.task_token
+        for _ in range(KEEP_ATTEMPTS):
+            kept = self.escalations.keep_accept_token(sid, eid, token, round=message.reminder,
+                                                      deadline=deadline.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            if kept is not None:
+                return kept
+            current = self.escalations.get(sid, eid)
+            if (current.accept_round or 0) > message.reminder:
+                return "stale_round"  # a later round's token is kept; this round's task has ended
+            if current.record.status != "accepted":
+                continue  # the claim was undone meanwhile: keep the token as usual
+            if current.accept_token == token and not current.accept_handed:
+                return "claimed"  # the expert API completes the token its claim is tied to
+            # (A redelivered message whose token was handed before finds it handed: it completes it again.)
+            if self.escalations.hand_accept_token(sid, eid, token, round=message.reminder, claim=current):
+                return self._complete(token, "accept_completed")
+        raise EscalationKeptChanging(f"escalation {eid} kept changing")
+
+    def _notify(self, sid: str, eid: str, email: ExpertEmail) -> str:
         if not self.escalations.mark_notified(sid, eid):
             return "already_notified"  # a concurrent delivery of this message claimed it first
         try:
@@ -89,6 +134,26 @@ class EscalationWorker:
             raise
         return "experts_notified"
 
+    def _remind(self, sid: str, eid: str, reminder: int, email: ExpertEmail, *, before: EscalationState) -> str:
+        if not self.escalations.mark_reminded(sid, eid, reminder):
+            return "already_reminded"
+        try:
+            self.experts.notify(email)
+        except (ClientError, BotoCoreError):
+            self.escalations.clear_reminded(sid, eid, reminder, before=before)
+            raise
+        return "experts_reminded"
+
+    def _complete(self, token: str, outcome: str) -> str:
+        try:
+            self.tasks.complete(token)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "Unknown")
+            if code in TASK_CLOSED_ERRORS:
+                return "task_already_closed"
+            raise CallbackFailed(code) from None
+        return outcome
+
     # resolve --------------------------------------------------------------------------------------
 
     def resolve(self, message: CallbackMessage) -> str:
@@ -97,14 +162,7 @@ class EscalationWorker:
         if self.escalations.get(sid, eid).record.status != "resolved":
             return "token_stored"  # the expert API completes the task when the expert resolves
         # The expert resolved before this token was stored, so the API had none to send: complete it here.
-        try:
-            self.tasks.complete(message.task_token)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "Unknown")
-            if code in TASK_CLOSED_ERRORS:
-                return "task_already_closed"
-            raise CallbackFailed(code) from None
-        return "resolve_completed"
+        return self._complete(message.task_token, "resolve_completed")
 
     # notice ---------------------------------------------------------------------------------------
 
@@ -127,7 +185,15 @@ class EscalationWorker:
         return "notice_written"
 
 
+def _seconds_since(iso: str, now: float) -> int:
+    try:
+        return int(now - datetime.fromisoformat(iso).timestamp())
+    except ValueError:
+        return 0  # a record this code did not write: "less than a minute" rather than no reminder at all
+
+
 def outcome_metric(outcome: str) -> str | None:
     """The CloudWatch metric counting an outcome worth watching."""
-    return {"experts_notified": "ExpertEmailsSent", "resolve_completed": "ResolveTasksCompleted",
+    return {"experts_notified": "ExpertEmailsSent", "experts_reminded": "ExpertRemindersSent",
+            "resolve_completed": "ResolveTasksCompleted", "accept_completed": "AcceptsHandedToNextRound",
             "notice_written": "CustomerNoticesWritten", "not_pending": "AcceptAfterWorkflowMovedOn"}.get(outcome)

@@ -12,12 +12,16 @@ with the authorized EscalationState. The task tokens are read from the table and
 only; they never leave the rules in a return value, an exception message or a log line.
 
 Accept claims the escalation first (a conditional write, so two experts clicking at once get one success
-and one conflict) and then completes the workflow's accept task. When that call fails, the execution's
-history says what the workflow really did (workflow.py): it took the accept (a lost response; the accept
-stands), it refused it (the task had timed out or the execution is gone: the claim is undone, the expert is
-told, and the state machine's own path records what happened and tells the customer), or it still waits
-(the call was not applied: the claim is undone and the expert may try again). When the history cannot be
-read either, the claim stays: the workflow's time-out path is unconditional and settles the table.
+and one conflict; it is tied to the accept token stored at that moment) and then completes the workflow's
+accept task with that token. When that call fails, the execution's history says what the workflow really did
+(workflow.py): it took the accept (a lost response; the accept stands), it refused it (the wait had ended or
+the execution is gone: the claim is undone, the expert is told, and the state machine's own path records
+what happened and tells the customer), a reminder had just started the next round of the wait (the claim
+stays: the escalation worker hands that round's token to it and completes it, lambdas/common/escalations.py),
+or it still waits in the same round (the call was not applied: the claim is undone and the expert may try
+again). A claim is undone only while its own token is the stored one; if the worker handed it a new round's
+token first, the claim stands. When the history cannot be read either, the claim stays: the workflow's
+time-out path is unconditional and settles the table.
 
 A page or poll behind a link shows the conversation only up to the moment the escalation closed (resolved,
 timed out, failed): what the customer says after the hand-back is not the expert's to read. A reply carries
@@ -106,6 +110,7 @@ class Accepted:
     record: EscalationRecord
     work_link: Link
     confirmed_by_history: bool = False  # the call failed, the execution's history showed the accept taken
+    next_round: bool = False  # the call failed as a reminder round began: the worker completes that round's task
 
 
 @dataclass(frozen=True)
@@ -180,20 +185,32 @@ def messages(api: ExpertApi, state: EscalationState, after: str | None) -> list[
 def accept(api: ExpertApi, state: EscalationState, expert: str, *, now: float | None = None) -> Accepted:
     """Claims an authorized, pending escalation for `expert` and completes the workflow's accept task."""
     session_id, escalation_id = state.record.session_id, state.record.escalation_id
-    record, token = api.escalations.accept(session_id, escalation_id, expert)
+    record, token, accept_round = api.escalations.accept(session_id, escalation_id, expert)
     link = work_link(api, session_id, escalation_id, now=now)
     try:
         api.tasks.complete(token, {"accepted_by": expert})
     except (WorkflowGone, WorkflowUnavailable) as failure:
-        outcome = api.workflow.accept_outcome(state.execution_arn)
+        outcome = api.workflow.accept_outcome(state.execution_arn, accept_round)
         if outcome == "taken":
             return Accepted(record=record, work_link=link, confirmed_by_history=True)
+        if outcome == "next_round":
+            return Accepted(record=record, work_link=link, next_round=True)
         if outcome in ("refused", "waiting"):
-            # The workflow did not take the accept: the escalation goes back to what it was (pending, no owner).
-            api.escalations.undo_accept(session_id, escalation_id, expert=expert, accepted_at=record.accepted_at or "")
+            # The workflow did not take the accept: the escalation goes back to what it was (pending, no owner),
+            # unless the worker handed this claim a new round's token meanwhile (it completes that one).
+            if not api.escalations.undo_accept(session_id, escalation_id, expert=expert,
+                                               accepted_at=record.accepted_at or "", token=token) \
+                    and _handed_on(api.escalations.get(session_id, escalation_id), record, token):
+                return Accepted(record=record, work_link=link, next_round=True)
             raise (WorkflowGone(str(failure)) if outcome == "refused" else WorkflowUnavailable(str(failure))) from None
         raise WorkflowUnconfirmed(str(failure)) from None
     return Accepted(record=record, work_link=link)
+
+
+def _handed_on(now: EscalationState, claim: EscalationRecord, token: str) -> bool:
+    """The claim still stands, tied to another round's token than the one it was made with."""
+    return (now.record.status, now.record.accepted_by, now.record.accepted_at) == (
+        "accepted", claim.accepted_by, claim.accepted_at) and now.accept_token != token
 
 
 def reply(api: ExpertApi, state: EscalationState, text: str, *, reply_id: str | None = None) -> Replied:

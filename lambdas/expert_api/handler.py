@@ -285,7 +285,8 @@ def _record_accept(request: ExpertRequest, state: EscalationState, accepted: act
     metrics.add_metric(name="EscalationsAccepted", unit="Count", value=1)
     logger.info("escalation accepted", extra={"escalation_id": request.escalation_id,
                                               "session_id": state.record.session_id,
-                                              "confirmed_by_history": accepted.confirmed_by_history})
+                                              "confirmed_by_history": accepted.confirmed_by_history,
+                                              "next_round": accepted.next_round})
 
 
 @app.post("/escalations/<escalation_id>/reply")

@@ -7,6 +7,10 @@ the second call is refused (InvalidToken, TaskTimedOut) because the first one su
 call alone cannot tell "too late" from "already done", so the expert API asks the execution
 (GetExecutionHistory) before it answers, and the table and the workflow always agree.
 
+While nobody accepts, the workflow waits in rounds, one per reminder interval, each with its own accept token
+(the states of ACCEPT_LOOP). So "the accept task ended" is not "the workflow gave up": the token the expert
+API used may belong to a round that timed out just as a reminder started the next one.
+
 The state names are those of statemachines/human_escalation.asl.json (a test checks them against it).
 """
 
@@ -17,12 +21,17 @@ from typing import Any, Callable, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-ACCEPT_STATE = "NotifyExpertsAndWaitForAccept"
-AFTER_ACCEPT_STATE = "WaitForResolve"  # entered only when the accept task succeeded
+ACCEPT_STATE = "NotifyExpertsAndWaitForAccept"  # one round of the wait: entered once per round
+# The states of the wait for an accept, between and around its rounds.
+ACCEPT_LOOP = ("StartAcceptWait", "PlanAcceptRound", "RoundUntilReminder", "RoundUntilTimeout", ACCEPT_STATE,
+               "AcceptRoundEnded", "NextReminder")
+AFTER_ACCEPT_STATE = "WaitForResolve"  # entered only when an accept task succeeded
 
-# taken: the workflow moved on with the accept; refused: the accept task ended otherwise (timed out, failed,
-# stopped); waiting: the accept task still waits (the call was not applied); unknown: the history is unreadable.
-AcceptOutcome = Literal["taken", "refused", "waiting", "unknown"]
+# taken: the workflow moved on with the accept; refused: the wait for an accept ended otherwise (timed out,
+# failed, stopped); next_round: the round of the token used had ended and a later round waits (the worker hands
+# its token to the claim); waiting: the accept wait goes on in the same round (the call was not applied, or it
+# is between rounds); unknown: the history is unreadable.
+AcceptOutcome = Literal["taken", "refused", "next_round", "waiting", "unknown"]
 # Step Functions' answers meaning "this task no longer waits" (AWS-CONTRACTS.md, Step Functions callbacks).
 WORKFLOW_GONE = ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken")
 
@@ -55,7 +64,8 @@ class WorkflowProbe:
     def __init__(self, client: Callable[[], Any]):
         self.client = client
 
-    def accept_outcome(self, execution_arn: str | None) -> AcceptOutcome:
+    def accept_outcome(self, execution_arn: str | None, accept_round: int = 0) -> AcceptOutcome:
+        """What the workflow did with an accept that completed the token of round `accept_round`."""
         if not execution_arn:
             return "unknown"
         try:
@@ -63,7 +73,7 @@ class WorkflowProbe:
             status = self.client().describe_execution(executionArn=execution_arn)["status"]
         except (ClientError, BotoCoreError):
             return "unknown"
-        return accept_outcome(events, running=status == "RUNNING")
+        return accept_outcome(events, running=status == "RUNNING", accept_round=accept_round)
 
     def _events(self, execution_arn: str) -> list[dict[str, Any]]:
         request = {"executionArn": execution_arn, "maxResults": 1000, "includeExecutionData": False}
@@ -75,12 +85,14 @@ class WorkflowProbe:
         return events
 
 
-def accept_outcome(events: list[dict[str, Any]], *, running: bool) -> AcceptOutcome:
-    """Pure: the outcome of the accept task from the execution's history events and whether it still runs."""
+def accept_outcome(events: list[dict[str, Any]], *, running: bool, accept_round: int = 0) -> AcceptOutcome:
+    """Pure: the outcome of an accept of round `accept_round` (0: the first) from the execution's history
+    events and whether it still runs."""
     entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
-    exited = [e["stateExitedEventDetails"]["name"] for e in events if "stateExitedEventDetails" in e]
     if AFTER_ACCEPT_STATE in entered:
         return "taken"
-    if ACCEPT_STATE in exited or not running or (entered and entered[-1] != ACCEPT_STATE):
+    if not running or (entered and entered[-1] not in ACCEPT_LOOP):
         return "refused"
-    return "waiting" if ACCEPT_STATE in entered else "unknown"
+    if ACCEPT_STATE not in entered:
+        return "unknown"
+    return "next_round" if entered.count(ACCEPT_STATE) > accept_round + 1 else "waiting"

@@ -105,6 +105,7 @@ def test_both_state_machines_run_their_file_with_the_stacks_substitutions(local_
     assert values["human_escalation"] == {
         "SessionsTable": names["sessions_table"], "WorkQueueUrl": names["work_queue"],
         "FallbackTopicArn": arns["fallback_topic"], "AcceptTimeoutSeconds": str(config.accept_timeout_minutes * 60),
+        "ExpertReminderSeconds": str(config.expert_reminder_minutes * 60),
         "ResolveTimeoutSeconds": str(config.resolve_timeout_hours * 3600)}
     pipeline = values["finetune_pipeline"]
     substitutions = {d.properties["DefinitionString"]: d.properties["DefinitionSubstitutions"]

@@ -11,9 +11,10 @@ import pytest
 
 from local import answer_model
 from local.__main__ import main, parse
-from local.aws import ACCEPT_WAIT_SUBSTITUTION, with_substitution
+from local.aws import ACCEPT_WAIT_SUBSTITUTION, reminder_seconds, with_substitution
 from local.demo import WEB_SECURITY_HEADERS, Demo, DemoOptions, bind
 from local.templates import synthesized
+from stacks.config import TandemConfig
 
 ACCEPT_WAIT = 7
 
@@ -103,11 +104,19 @@ def test_a_question_is_answered_offline_and_the_turn_says_which_model(demo, http
     assert session["turns"][0]["sentiment"]["detector"] == "vader"
 
 
-def test_the_escalation_workflow_waits_the_shortened_time_for_an_accept(demo):
+def test_the_escalation_workflow_waits_the_shortened_time_for_an_accept_and_reminds_at_a_third_of_it(demo):
     sfn = demo.aws.client("stepfunctions")  # type: ignore[union-attr]
     definition = json.loads(sfn.describe_state_machine(
         stateMachineArn=demo.aws.state_machines["human_escalation"])["definition"])  # type: ignore[union-attr]
-    assert f"States.StringToJson('{ACCEPT_WAIT}')" in json.dumps(definition)
+    configure = definition["States"]["Configure"]["Parameters"]
+    assert configure["accept_seconds.$"] == f"States.StringToJson('{ACCEPT_WAIT}')"
+    assert configure["reminder_seconds.$"] == f"States.StringToJson('{ACCEPT_WAIT // 3}')"
+
+
+def test_the_shortened_reminder_interval_follows_the_configuration():
+    assert reminder_seconds(TandemConfig(), 30) == 10
+    assert reminder_seconds(TandemConfig(), 2) == 0  # too short a wait for a reminder
+    assert reminder_seconds(TandemConfig(expert_reminder_minutes=0), 30) == 0  # reminders off stay off
 
 
 def test_a_substitution_the_definition_lacks_is_named():

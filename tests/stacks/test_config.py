@@ -81,6 +81,8 @@ def test_config_is_frozen():
     ("sign_in_domain_prefix", "-tandem", "not starting or ending with a hyphen"),
     ("sign_in_domain_prefix", "Tandem", "lower-case letters"),
     ("consecutive_negative_turns", 21, "from 0 to 20"),
+    ("expert_reminder_minutes", -1, "from 0 to 1439"),
+    ("expert_reminder_minutes", "often", "an integer"),
     ("handoff_message", "", "a non-empty message"),
     ("model_error_message", "x" * 501, "at most 500 characters"),
     ("system_prompt", "x" * 2001, "at most 2000 characters"),
@@ -219,6 +221,17 @@ def test_a_workteam_comes_from_an_arn_or_from_cognito_not_both():
         load_config({**cognito, "labeling_workteam_arn":
                      "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/raters"})
     assert error.value.key == "labeling_workteam_arn"
+
+
+def test_experts_are_reminded_before_their_time_to_accept_runs_out():
+    assert load_config({}).expert_reminder_minutes == 5
+    load_config({"accept_timeout_minutes": 15, "expert_reminder_minutes": 14})
+    load_config({"accept_timeout_minutes": 1, "expert_reminder_minutes": 0})  # 0: no reminders
+    for reminder in (15, 20):
+        with pytest.raises(ConfigError) as error:
+            load_config({"accept_timeout_minutes": 15, "expert_reminder_minutes": reminder})
+        assert error.value.key == "expert_reminder_minutes"
+        assert "'expert_reminder_minutes'" in str(error.value) and "accept_timeout_minutes (15)" in str(error.value)
 
 
 def test_finetune_ratings_must_leave_good_above_bad():

@@ -60,16 +60,17 @@ def test_every_placeholder_is_filled_in(escalation):
     # CloudFormation fills the ${Name}s in at deploy from DefinitionSubstitutions; each must have a value.
     placeholders = definition_placeholders(DEFINITION.read_text())
     assert placeholders == {"SessionsTable", "WorkQueueUrl", "FallbackTopicArn", "AcceptTimeoutSeconds",
-                            "ResolveTimeoutSeconds"}
+                            "ExpertReminderSeconds", "ResolveTimeoutSeconds"}
     substitutions = state_machine(escalation)["DefinitionSubstitutions"]
     assert set(substitutions) == placeholders
     assert all(substitutions.values())
 
 
 def test_time_outs_come_from_config(make_template):
-    substitutions = state_machine(make_template("escalation", accept_timeout_minutes=7,
+    substitutions = state_machine(make_template("escalation", accept_timeout_minutes=7, expert_reminder_minutes=3,
                                                 resolve_timeout_hours=2))["DefinitionSubstitutions"]
-    assert (substitutions["AcceptTimeoutSeconds"], substitutions["ResolveTimeoutSeconds"]) == ("420", "7200")
+    assert (substitutions["AcceptTimeoutSeconds"], substitutions["ExpertReminderSeconds"],
+            substitutions["ResolveTimeoutSeconds"]) == ("420", "180", "7200")
 
 
 def test_workflow_logs_never_include_execution_data(escalation):
@@ -120,7 +121,7 @@ def test_link_signing_key_is_generated_at_deploy(escalation):
 
 def test_worker_mails_only_the_experts_topic(escalation):
     env = function_props(escalation, "escalation_worker")["Environment"]["Variables"]
-    for name in ("EXPERT_API_URL", "EXPERTS_TOPIC_ARN", "SIGNING_SECRET_ARN", "SESSIONS_TABLE", "ACCEPT_TIMEOUT_SECONDS"):
+    for name in ("EXPERT_API_URL", "EXPERTS_TOPIC_ARN", "SIGNING_SECRET_ARN", "SESSIONS_TABLE"):
         assert name in env
     assert env["SESSION_TTL_DAYS"] == "90"
     publish = [s for s in statements(escalation) if "sns:Publish" in as_list(s["Action"])]

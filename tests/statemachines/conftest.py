@@ -68,13 +68,13 @@ class Flow:
 
     # The state machine ------------------------------------------------------------------------------
 
-    def state_machine(self, *, accept_seconds: int, resolve_seconds: int, work_queue_url: str | None = None,
-                      name: str = "tandem-human-escalation") -> str:
+    def state_machine(self, *, accept_seconds: int, resolve_seconds: int, reminder_seconds: int = 0,
+                      work_queue_url: str | None = None, name: str = "tandem-human-escalation") -> str:
         definition = DEFINITION.read_text()
         substitutions = {
             "SessionsTable": TABLE, "WorkQueueUrl": work_queue_url or self.work_queue_url,
             "FallbackTopicArn": self.fallback_topic, "AcceptTimeoutSeconds": str(accept_seconds),
-            "ResolveTimeoutSeconds": str(resolve_seconds),
+            "ExpertReminderSeconds": str(reminder_seconds), "ResolveTimeoutSeconds": str(resolve_seconds),
         }
         # Exactly these: on deploy, any other ${Name} would be read as a template reference.
         assert set(re.findall(r"\$\{([^}]*)\}", definition)) == set(substitutions)

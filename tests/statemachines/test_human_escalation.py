@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.common import signing
 from lambdas.common.transcript import EscalationRecord, Turn
+from lambdas.expert_api.workflow import WORKFLOW_GONE, WorkflowProbe
 from tests.lambdas.escalation_worker.conftest import BUSY, HANDBACK, TABLE
 from tests.lambdas.escalation_worker.helpers import HANDOFF, SECRET, escalate, stored_turns
 from tests.statemachines.conftest import DEFINITION
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 
 def expert_accepts(flow, escalation: EscalationRecord) -> None:
     """The expert API's accept: claim the escalation, then complete the workflow's accept task."""
-    record, token = flow.escalations.accept(escalation.session_id, escalation.escalation_id, EXPERT)
+    record, token, _ = flow.escalations.accept(escalation.session_id, escalation.escalation_id, EXPERT)
     assert record.status == "accepted"
     flow.sfn.send_task_success(taskToken=token, output=json.dumps({"accepted_by": EXPERT}))
 
@@ -125,7 +126,7 @@ def test_an_expert_who_resolves_before_the_resolve_token_arrives_still_ends_the_
     escalation = escalate(flow.store)
     execution = flow.start(flow.state_machine(accept_seconds=LONG, resolve_seconds=LONG), escalation)
     flow.run_until(lambda: flow.state(escalation).accept_token is not None, what="the accept token")
-    _, token = flow.escalations.accept(escalation.session_id, escalation.escalation_id, EXPERT)
+    _, token, _ = flow.escalations.accept(escalation.session_id, escalation.escalation_id, EXPERT)
     flow.sfn.send_task_success(taskToken=token, output="{}")
     flow.run_until(waiting_in(flow, execution, "WaitForResolve"), pump=False, what="WaitForResolve")
     _, resolve_token = flow.escalations.resolve(escalation.session_id, escalation.escalation_id,
@@ -201,6 +202,152 @@ def test_resolve_time_out_hands_the_conversation_back_to_the_bot(flow):
     flow.assert_no_token_leaked(escalation)
 
 
+# reminders: the wait for an accept in rounds ---------------------------------------------------------
+
+ROUND = "NotifyExpertsAndWaitForAccept"
+
+
+def reminders_mailed(flow) -> list[dict]:
+    flow.collect_mail()
+    return [m for m in flow.experts_mail if m["Subject"].startswith("Tandem reminder:")]
+
+
+def send_and_ignore_refusal(flow, token: str) -> None:
+    """SendTaskSuccess with a token whose task ended: refused on AWS, accepted and ignored by moto."""
+    try:
+        flow.sfn.send_task_success(taskToken=token, output=json.dumps({"accepted_by": EXPERT}))
+    except ClientError as refused:
+        assert refused.response["Error"]["Code"] in WORKFLOW_GONE
+
+
+def rounds_begun(flow, execution_arn: str) -> int:
+    return flow.states_entered(execution_arn).count(ROUND)
+
+
+def test_an_accept_before_the_first_reminder_sends_no_reminder(flow):
+    escalation = escalate(flow.store)
+    execution = flow.start(flow.state_machine(accept_seconds=LONG, resolve_seconds=LONG, reminder_seconds=LONG // 3),
+                           escalation)
+    flow.run_until(lambda: flow.state(escalation).notified, what="the experts' email")
+
+    expert_accepts(flow, escalation)
+    flow.run_until(waiting_in(flow, execution, "WaitForResolve"), what="WaitForResolve")
+
+    assert rounds_begun(flow, execution) == 1
+    state = flow.state(escalation)
+    assert (state.record.status, state.reminders, state.accept_round) == ("accepted", 0, 0)
+    assert state.accept_deadline  # when the wait would have ended
+    flow.collect_mail()
+    assert len(flow.experts_mail) == 1 and reminders_mailed(flow) == []
+    flow.assert_no_token_leaked(escalation)
+
+
+def test_an_accept_after_a_reminder_completes_the_new_rounds_token_once(flow):
+    escalation = escalate(flow.store)
+    execution = flow.start(flow.state_machine(accept_seconds=LONG, resolve_seconds=LONG, reminder_seconds=SHORT),
+                           escalation)
+    flow.run_until(lambda: flow.state(escalation).notified, what="the experts' email")
+    first_token = flow.state(escalation).accept_token
+    flow.run_until(lambda: flow.state(escalation).reminders == 1, what="the first reminder")
+
+    expert_accepts(flow, escalation)  # with the token the table holds now: the reminder round's
+    flow.run_until(lambda: waiting_in(flow, execution, "WaitForResolve")()
+                   and flow.state(escalation).resolve_token is not None, what="WaitForResolve")
+
+    entered = flow.states_entered(execution)
+    assert entered.count("WaitForResolve") == 1 and entered.count(ROUND) == 2
+    state = flow.state(escalation)
+    assert (state.record.status, state.record.accepted_by, state.accept_round) == ("accepted", EXPERT, 1)
+    assert state.accept_token != first_token
+    # The first round's token is dead: Step Functions refuses it (TaskTimedOut); moto accepts and ignores it
+    # (AWS-CONTRACTS.md). Either way nothing is accepted twice.
+    send_and_ignore_refusal(flow, first_token)
+    flow.run_until(lambda: flow.pump() == 0, what="the work queue to empty")
+    assert flow.states_entered(execution).count("WaitForResolve") == 1
+    (reminder,) = reminders_mailed(flow)
+    assert len(flow.experts_mail) == 2
+    first_link = re.findall(r"https://\S+", flow.experts_mail[0]["Message"])
+    assert re.findall(r"https://\S+", reminder["Message"]) == first_link  # the same signed link
+    session = flow.session_item(escalation)
+    assert session["owner"] == EXPERT
+    flow.assert_no_token_leaked(escalation)
+
+
+def test_nobody_accepts_the_experts_are_reminded_then_the_fallback_tier_is_told_at_the_time_out(flow):
+    accept_seconds, reminder_seconds = 7, 3  # rounds of 3 s, 3 s and the last 1 s
+    escalation = escalate(flow.store)
+    execution = flow.start(flow.state_machine(accept_seconds=accept_seconds, resolve_seconds=LONG,
+                                              reminder_seconds=reminder_seconds), escalation)
+
+    described = flow.finish(execution, timeout=20)
+
+    assert described["status"] == "SUCCEEDED"
+    entered = flow.states_entered(execution)
+    assert entered.count(ROUND) == 3
+    assert entered[-5:] == ["MarkTimedOut", "ReleaseAfterTimeout", "NotifyFallbackTier", "TellCustomerExpertsBusy",
+                            "TimedOut"]
+    # The rounds add up to the time-out: from the first round's start to the give-up, not time-out + reminders.
+    events = flow.sfn.get_execution_history(executionArn=execution)["events"]
+    entered_at = [(e["stateEnteredEventDetails"]["name"], e["timestamp"]) for e in events
+                  if "stateEnteredEventDetails" in e]
+    waited = (next(t for n, t in entered_at if n == "MarkTimedOut")
+              - next(t for n, t in entered_at if n == ROUND)).total_seconds()
+    assert accept_seconds <= waited < accept_seconds + reminder_seconds
+    state = flow.state(escalation)
+    assert (state.record.status, state.reminders, state.notices) == ("timed_out", 2, ("busy",))
+    assert [m["Message"].split(":", 1)[0] for m in reminders_mailed(flow)] == ["REMINDER 1", "REMINDER 2"]
+    assert len(flow.experts_mail) == 3
+    (fallback,) = flow.fallback_mail
+    assert escalation.escalation_id in fallback["Message"]
+    assert system_turns(flow, escalation) == [HANDOFF, BUSY]
+    session = flow.session_item(escalation)
+    assert "owner" not in session and "open_escalation_id" not in session
+    assert flow.failed_records == []
+    flow.assert_no_token_leaked(escalation)
+
+
+def test_with_reminders_off_the_experts_are_called_once_and_the_wait_is_one_round(flow):
+    escalation = escalate(flow.store)
+    execution = flow.start(flow.state_machine(accept_seconds=SHORT, resolve_seconds=LONG, reminder_seconds=0),
+                           escalation)
+
+    assert flow.finish(execution)["status"] == "SUCCEEDED"
+
+    assert rounds_begun(flow, execution) == 1
+    assert flow.state(escalation).reminders == 0
+    flow.collect_mail()
+    assert len(flow.experts_mail) == 1 and reminders_mailed(flow) == [] and len(flow.fallback_mail) == 1
+
+
+def test_an_accept_made_as_a_reminder_round_begins_is_completed_with_the_new_token(flow):
+    """The race: Ann's accept claims the escalation with the first round's token, but that round times out
+    before her SendTaskSuccess arrives, as the reminder round begins. The expert API reads the history (the
+    next round began: the claim stays), and the worker, keeping the new round's token, finds her claim, hands
+    the token to it and completes it: one accept, no reminder, nothing lost."""
+    escalation = escalate(flow.store)
+    execution = flow.start(flow.state_machine(accept_seconds=LONG, resolve_seconds=LONG, reminder_seconds=SHORT),
+                           escalation)
+    flow.run_until(lambda: flow.state(escalation).notified, what="the experts' email")
+    claim = flow.escalations.accept(escalation.session_id, escalation.escalation_id, EXPERT)
+    flow.run_until(lambda: rounds_begun(flow, execution) == 2, pump=False, what="the reminder round")
+
+    # Ann's SendTaskSuccess with the ended round's token: Step Functions answers TaskTimedOut (simulated: moto
+    # accepts and ignores it, AWS-CONTRACTS.md), so the expert API reads the history, which keeps the claim.
+    send_and_ignore_refusal(flow, claim.token)
+    assert WorkflowProbe(lambda: flow.sfn).accept_outcome(execution, claim.round) == "next_round"
+
+    flow.run_until(lambda: waiting_in(flow, execution, "WaitForResolve")()
+                   and flow.state(escalation).resolve_token is not None, what="WaitForResolve")
+
+    assert flow.states_entered(execution).count("WaitForResolve") == 1
+    state = flow.state(escalation)
+    assert (state.record.status, state.record.accepted_by, state.accept_handed) == ("accepted", EXPERT, True)
+    assert flow.session_item(escalation)["owner"] == EXPERT
+    assert reminders_mailed(flow) == [] and len(flow.experts_mail) == 1
+    assert flow.failed_records == []
+    flow.assert_no_token_leaked(escalation)
+
+
 # failures -------------------------------------------------------------------------------------------
 
 def set_status(flow, escalation: EscalationRecord, status: str) -> None:
@@ -237,8 +384,9 @@ def test_an_unreachable_work_queue_fails_the_workflow_with_the_status_recorded(f
 
     assert described["status"] == "FAILED" and described["error"] == "EscalationFailed"
     assert flow.states_entered(execution) == [
-        "Configure", "RecordPending", "NotifyExpertsAndWaitForAccept", "MarkFailed", "ReleaseAfterFailure",
-        "TellCustomerWorkflowFailed", "WorkflowFailed"]
+        "Configure", "RecordPending", "StartAcceptWait", "PlanAcceptRound", "RoundUntilTimeout",
+        "NotifyExpertsAndWaitForAccept", "MarkFailed", "ReleaseAfterFailure", "TellCustomerWorkflowFailed",
+        "WorkflowFailed"]
     state = flow.state(escalation)
     assert state.record.status == "failed" and state.record.note  # the error name of the failed send
     assert state.accept_token is None and state.notices == ()  # the worker never heard of it

@@ -23,7 +23,9 @@ from tools.smoke.report import SmokeFailure
 
 # statemachines/human_escalation.asl.json: the states an escalation nobody has answered yet passes through,
 # and those of its time-out and failure paths.
-WAITING_STATES = ("Configure", "RecordPending", "NotifyExpertsAndWaitForAccept", "WaitForResolve")
+WAITING_STATES = ("Configure", "RecordPending", "StartAcceptWait", "PlanAcceptRound", "RoundUntilReminder",
+                  "RoundUntilTimeout", "NotifyExpertsAndWaitForAccept", "AcceptRoundEnded", "NextReminder",
+                  "WaitForResolve")
 FAILURE_PATH_STATES = ("MarkTimedOut", "ReleaseAfterTimeout", "NotifyFallbackTier", "TellCustomerExpertsBusy",
                        "MarkExpired", "ReleaseAfterExpiry", "TellCustomerExpertLeft", "MarkFailed",
                        "ReleaseAfterFailure", "TellCustomerWorkflowFailed")

@@ -2,7 +2,8 @@
 // human hand-off, over the Chat API (lambdas/chatbot/handler.py):
 //
 //   POST {chatApiUrl}chat                      {message, session_id?} -> the reply (bot answer or hand-off)
-//   GET  {chatApiUrl}chat/{id}/messages?after  -> {messages, expert_active, expert?, closed}
+//   GET  {chatApiUrl}chat/{id}/messages?after  -> {messages, expert_active, expert?, closed, escalation?}
+//        (escalation, while one is open: {status, requested_at, accept_deadline?}, for the waiting banner)
 //
 // - Every text from the customer, the bot, an expert or the server goes into the page with textContent;
 //   nothing here parses markup (no HTML-parsing DOM property or call), and a source is a link only when it is https.
@@ -491,6 +492,37 @@ function before(createdAt, ms) {
   return Number.isNaN(millis) ? null : new Date(millis - ms).toISOString();
 }
 
+// The waiting banner ----------------------------------------------------------------------------------
+
+const WAIT_TICK_MS = 60_000; // the banner says minutes: it is rewritten once a minute
+const WAITING = "Waiting for an expert";
+
+// An API time ("2026-11-25T01:20:00.123456Z", or without fractions) in milliseconds, or null.
+function apiTime(text) {
+  const match = typeof text === "string" && /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?Z$/.exec(text);
+  if (!match) return null;
+  const millis = Date.parse(`${match[1]}${(match[2] || ".000").slice(0, 4).padEnd(4, "0")}Z`);
+  return Number.isNaN(millis) ? null : millis;
+}
+
+function minutes(ms, round) {
+  const count = round(Math.max(0, ms) / 60_000);
+  return count < 1 ? "less than a minute" : `${count} min`;
+}
+
+// wait: {since, deadline} in milliseconds (deadline null until the workflow waits for an accept), or null.
+// The page's clock may differ from the server's by seconds: the text says whole minutes, roughly.
+function waitingText(wait, now) {
+  if (!wait) return `${WAITING}: a human expert has been called and will reply here.`;
+  const sofar = `${WAITING}: ${minutes(now - wait.since, Math.floor)} so far`;
+  if (wait.deadline === null) return `${sofar}. A human expert has been called and will reply here.`;
+  const within = minutes(wait.deadline - wait.since, Math.round);
+  const left = wait.deadline - now;
+  const more = left >= 60_000 ? `about ${minutes(left, Math.round)} more`
+    : left > 0 ? "less than a minute more" : "any moment now";
+  return `${sofar} \u2014 an expert usually joins within ${within} (${more}).`;
+}
+
 class ChatApp {
   constructor(config, auth) {
     this.config = config;
@@ -518,6 +550,8 @@ class ChatApp {
     }) : null;
     this.heldEvents = []; // pushed while a message was being sent
     this.user = null;
+    this.wait = null; // the open escalation's times, from GET messages (waitingText)
+    this.waitTimer = null;
     this.sending = false;
     this.generation = 0; // counts conversations shown: a send's answer is dropped once it has moved on
     this.reset();
@@ -530,6 +564,7 @@ class ChatApp {
     this.generation += 1;
     this.conversation = { user: this.user, sessionId: null, phase: "bot", expert: null, handoffTurnId: null };
     this.newest = null; // the newest created_at the server gave
+    this.wait = null;
     this.loaded = false; // the session's turns were read once (after a reload, the first poll reads them all)
     this.poller.stop();
     this.view.clear();
@@ -828,7 +863,18 @@ class ChatApp {
       this.conversation.handoffTurnId = null;
       this.setBanner("");
     }
+    this.noteWait(flags.escalation);
     this.updateSessionAttribute();
+  }
+
+  // escalation: GET messages' `escalation` (absent from a POST answer: then nothing changes).
+  noteWait(escalation) {
+    if (!escalation || typeof escalation !== "object") return;
+    const since = apiTime(escalation.requested_at);
+    this.wait = escalation.status === "pending" && since !== null
+      ? { since, deadline: apiTime(escalation.accept_deadline) }
+      : null;
+    if (this.conversation.phase === "waiting") this.setBanner("waiting");
   }
 
   enterWaiting(handoffTurnId) {
@@ -882,7 +928,7 @@ class ChatApp {
   setBanner(kind) {
     const { banner } = this.ui;
     const texts = {
-      waiting: "Waiting for an expert: a human expert has been called and will reply here.",
+      waiting: waitingText(this.wait, Date.now()),
       expert: `You are talking with an expert (${this.conversation.expert || "a member of our team"}).`,
     };
     banner.textContent = texts[kind] || "";
@@ -890,6 +936,15 @@ class ChatApp {
     banner.classList.toggle("ok", kind === "expert");
     banner.classList.toggle("warn", kind !== "expert");
     banner.hidden = !texts[kind];
+    // While waiting, the minutes move on by themselves.
+    if (kind === "waiting" && !this.waitTimer) {
+      this.waitTimer = setInterval(() => {
+        if (this.conversation.phase === "waiting") this.setBanner("waiting");
+      }, WAIT_TICK_MS);
+    } else if (kind !== "waiting" && this.waitTimer) {
+      clearInterval(this.waitTimer);
+      this.waitTimer = null;
+    }
   }
 
   setPollStatus(text) {

@@ -106,6 +106,39 @@ def test_a_closed_session_takes_no_more_turns(aws, chat, session_id):
     assert len(turn_items(aws.ddb, session_id)) == before
 
 
+def test_polling_while_an_escalation_is_open_tells_the_customer_how_long_they_wait_and_nothing_internal(
+        aws, chat, configure, lambda_context):
+    configure()  # vader: the request for a person escalates without a model call
+    _, escalated = chat({"message": "I want to talk to a real person"})
+    session_id = escalated["session_id"]
+    (item,) = escalation_items(aws.ddb, session_id)
+    record = json.loads(item["body"])
+
+    _, before_the_workflow = get_messages(lambda_context, session_id)
+    assert before_the_workflow["escalation"] == {"status": "pending", "requested_at": record["requested_at"]}
+
+    # What the escalation worker keeps once the workflow waits for an accept (EscalationStore.keep_accept_token).
+    aws.ddb.update_item(TableName=TABLE, Key={"session_id": {"S": session_id}, "sk": {"S": item["sk"]}},
+                        UpdateExpression="SET accept_token = :t, accept_round = :r, accept_deadline = :d, "
+                                         "execution_arn = :e, reminders = :n",
+                        ExpressionAttributeValues={":t": {"S": "AQCEAAAA+secret/token=="}, ":r": {"N": "1"},
+                                                   ":d": {"S": "2026-11-25T01:35:00Z"}, ":n": {"N": "1"},
+                                                   ":e": {"S": "arn:aws:states:us-east-1:123456789012:execution:x:y"}})
+    status, waiting = get_messages(lambda_context, session_id)
+
+    assert status == 200
+    assert waiting["escalation"] == {"status": "pending", "requested_at": record["requested_at"],
+                                     "accept_deadline": "2026-11-25T01:35:00Z"}
+    text = json.dumps(waiting)
+    for internal in ("secret/token", "arn:aws:states", "human_requested", record["explanation"]["signal"],
+                     item["sk"].split("#", 1)[1]):
+        assert internal not in text  # no token, execution, reason, gate explanation or escalation id
+
+    hand_back(aws.ddb, session_id)  # the escalation is over (timed out, resolved): nothing to wait for
+    _, after = get_messages(lambda_context, session_id)
+    assert "escalation" not in after
+
+
 @pytest.mark.parametrize("path_id, after, field", [
     ("not-a-uuid", None, "session_id"),
     ("8ea2a071-dd9b-4585-b57f-4b4dcbb5a7b1\n", None, "session_id"),  # 400, not a lookup that finds nothing

@@ -3,6 +3,7 @@ happen once however many people click."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -50,8 +51,7 @@ def ready(pending, escalations) -> SimpleNamespace:
 
 
 def accepted_by(esc: SimpleNamespace, escalations: EscalationStore, expert: str = "Ann") -> EscalationRecord:
-    record, _ = escalations.accept(esc.session_id, esc.escalation_id, expert)
-    return record
+    return escalations.accept(esc.session_id, esc.escalation_id, expert).record
 
 
 # Tokens --------------------------------------------------------------------------------------------------------
@@ -95,16 +95,18 @@ def test_tokens_never_show_in_repr_or_str(ready, escalations):
     escalations.store_token(ready.session_id, ready.escalation_id, "resolve", RESOLVE_TOKEN)
     state = escalations.get(ready.session_id, ready.escalation_id)
 
-    for text in (repr(state), str(state), f"{state}", repr([state])):
+    claim = escalations.accept(ready.session_id, ready.escalation_id, "Ann")
+
+    for text in (repr(state), str(state), f"{state}", repr([state]), repr(claim), str(claim), repr([claim])):
         assert TOKEN not in text and RESOLVE_TOKEN not in text and "hidden" in text
 
 
 # Accept ----------------------------------------------------------------------------------------------------------
 
 def test_accept_moves_pending_to_accepted_and_gives_the_session_to_the_expert(ready, escalations):
-    record, token = escalations.accept(ready.session_id, ready.escalation_id, "Ann")
+    record, token, accept_round = escalations.accept(ready.session_id, ready.escalation_id, "Ann")
 
-    assert token == TOKEN
+    assert (token, accept_round) == (TOKEN, 0)
     assert (record.status, record.accepted_by) == ("accepted", "Ann") and record.accepted_at
     stored = item(ready.ddb, ready.session_id, ready.esc_sk)
     assert (stored["status"], stored["accepted_by"], stored["accepted_at"]) == ("accepted", "Ann", record.accepted_at)
@@ -147,7 +149,7 @@ def test_undo_accept_puts_everything_back_as_it_was(ready, escalations):
     record = accepted_by(ready, escalations, "Ann")
 
     assert escalations.undo_accept(ready.session_id, ready.escalation_id, expert="Ann",
-                                   accepted_at=record.accepted_at) is True
+                                   accepted_at=record.accepted_at, token=TOKEN) is True
     assert all_items(ready.ddb) == before
 
 
@@ -159,8 +161,133 @@ def test_undo_accept_leaves_a_later_change_alone(ready, escalations):
     before = all_items(ready.ddb)
 
     assert escalations.undo_accept(ready.session_id, ready.escalation_id, expert="Ann",
-                                   accepted_at=record.accepted_at) is False
+                                   accepted_at=record.accepted_at, token=TOKEN) is False
     assert all_items(ready.ddb) == before
+
+
+# Rounds of the wait: each brings a new accept token ---------------------------------------------------------------
+
+ROUND_1 = "AQCEAAAAKgAAAAMAAAAAAAAAAround+ONE/z=="
+DEADLINE = "2026-11-25T01:35:00Z"
+
+
+def keep(esc: SimpleNamespace, escalations: EscalationStore, token: str, accept_round: int):
+    return escalations.keep_accept_token(esc.session_id, esc.escalation_id, token, round=accept_round,
+                                         deadline=DEADLINE)
+
+
+def test_each_round_keeps_its_token_and_the_deadline(pending, escalations):
+    first = keep(pending, escalations, TOKEN, 0)
+    second = keep(pending, escalations, ROUND_1, 1)
+
+    assert (first.accept_token, first.accept_round, first.accept_deadline) == (TOKEN, 0, DEADLINE)
+    assert (second.accept_token, second.accept_round) == (ROUND_1, 1)
+    assert second == escalations.get(pending.session_id, pending.escalation_id)
+    assert item(pending.ddb, pending.session_id, pending.esc_sk)["accept_deadline"] == DEADLINE
+
+
+def test_a_late_token_of_an_earlier_round_is_not_kept(pending, escalations):
+    keep(pending, escalations, ROUND_1, 1)
+    before = all_items(pending.ddb)
+
+    assert keep(pending, escalations, TOKEN, 0) is None
+    assert all_items(pending.ddb) == before
+    assert keep(pending, escalations, ROUND_1, 1) is not None  # a redelivery of the kept round is fine
+
+
+def test_no_token_replaces_the_one_an_expert_claimed(ready, escalations):
+    accepted_by(ready, escalations)
+    before = all_items(ready.ddb)
+
+    assert keep(ready, escalations, ROUND_1, 1) is None
+    assert all_items(ready.ddb) == before
+
+
+def test_keeping_a_token_for_a_missing_escalation_raises_and_creates_nothing(pending, escalations):
+    before = all_items(pending.ddb)
+
+    with pytest.raises(EscalationNotFound):
+        escalations.keep_accept_token(pending.session_id, new_id(), TOKEN, round=0, deadline=DEADLINE)
+    assert all_items(pending.ddb) == before
+
+
+def test_an_accept_is_made_again_on_the_token_of_a_round_that_began_as_it_was_made(pending, escalations):
+    keep(pending, escalations, TOKEN, 0)
+    transact = escalations._ddb().transact_write_items
+    calls = []
+
+    class RoundBeginsFirst:  # the worker keeps round 1's token between the accept's read and its write
+        def __getattr__(self, name):
+            return getattr(escalations_ddb, name)
+
+        def transact_write_items(self, **kwargs):
+            if not calls:
+                keep(pending, escalations, ROUND_1, 1)
+            calls.append(kwargs)
+            return transact(**kwargs)
+
+    escalations_ddb = escalations._ddb()
+    escalations._ddb = lambda: RoundBeginsFirst()
+
+    claim = escalations.accept(pending.session_id, pending.escalation_id, "Ann")
+
+    assert (claim.token, claim.round, len(calls)) == (ROUND_1, 1, 2)
+    assert item(pending.ddb, pending.session_id, pending.esc_sk)["status"] == "accepted"
+
+
+def test_the_worker_hands_a_new_rounds_token_to_a_claim_and_then_the_claim_cannot_be_undone(pending, escalations):
+    keep(pending, escalations, TOKEN, 0)
+    claim = escalations.accept(pending.session_id, pending.escalation_id, "Ann")
+    claimed = escalations.get(pending.session_id, pending.escalation_id)
+
+    assert escalations.hand_accept_token(pending.session_id, pending.escalation_id, ROUND_1, round=1, claim=claimed)
+
+    state = escalations.get(pending.session_id, pending.escalation_id)
+    assert (state.accept_token, state.accept_round, state.accept_handed) == (ROUND_1, 1, True)
+    assert escalations.undo_accept(pending.session_id, pending.escalation_id, expert="Ann",
+                                   accepted_at=claim.record.accepted_at, token=claim.token) is False
+    assert escalations.get(pending.session_id, pending.escalation_id).record.status == "accepted"
+
+
+def test_an_undone_claim_gets_no_token_handed_to_it(pending, escalations):
+    keep(pending, escalations, TOKEN, 0)
+    claim = escalations.accept(pending.session_id, pending.escalation_id, "Ann")
+    claimed = escalations.get(pending.session_id, pending.escalation_id)
+    assert escalations.undo_accept(pending.session_id, pending.escalation_id, expert="Ann",
+                                   accepted_at=claim.record.accepted_at, token=claim.token) is True
+    before = all_items(pending.ddb)
+
+    assert not escalations.hand_accept_token(pending.session_id, pending.escalation_id, ROUND_1, round=1,
+                                             claim=claimed)
+    assert all_items(pending.ddb) == before
+    assert keep(pending, escalations, ROUND_1, 1).accept_handed is False  # kept as any round's token
+
+
+def test_reminders_are_counted_once_each_and_a_failed_one_is_undone(pending, escalations):
+    assert escalations.mark_reminded(pending.session_id, pending.escalation_id, 1) is True
+    assert escalations.mark_reminded(pending.session_id, pending.escalation_id, 1) is False
+    after_one = escalations.get(pending.session_id, pending.escalation_id)
+    assert after_one.reminders == 1 and after_one.reminded_at
+
+    assert escalations.mark_reminded(pending.session_id, pending.escalation_id, 2) is True
+    escalations.clear_reminded(pending.session_id, pending.escalation_id, 2, before=after_one)
+    assert escalations.get(pending.session_id, pending.escalation_id) == after_one
+
+    escalations.clear_reminded(pending.session_id, pending.escalation_id, 1,
+                               before=replace(after_one, reminders=0, reminded_at=None))
+    stored = item(pending.ddb, pending.session_id, pending.esc_sk)
+    assert "reminders" not in stored and "reminded_at" not in stored
+
+
+def test_the_customer_view_says_the_status_and_the_times_and_nothing_else(pending, escalations):
+    assert escalations.customer_view(pending.session_id, pending.escalation_id) == {
+        "status": "pending", "requested_at": pending.record.requested_at}
+    keep(pending, escalations, TOKEN, 0)
+
+    view = escalations.customer_view(pending.session_id, pending.escalation_id)
+
+    assert view == {"status": "pending", "requested_at": pending.record.requested_at, "accept_deadline": DEADLINE}
+    assert escalations.customer_view(pending.session_id, new_id()) is None
 
 
 # Resolve ---------------------------------------------------------------------------------------------------------

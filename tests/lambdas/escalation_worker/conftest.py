@@ -15,7 +15,6 @@ from tests.lambdas.escalation_worker.helpers import SECRET, subscribed_inbox, wo
 TABLE = "tandem-sessions-worker"
 BUCKET = "tandem-transcripts-worker"
 API_URL = "https://experts.example.com/prod/"
-ACCEPT_TIMEOUT_SECONDS = 900
 EMAIL_TURNS = 4
 BUSY = "All our experts are busy right now. A person from our team will contact you by email."
 HANDBACK = "The expert has finished helping you; the assistant is back. Ask anything else here."
@@ -26,7 +25,7 @@ def worker_environment(*, table: str, topic_arn: str, secret_arn: str,
     """The environment stacks/escalation_stack.py gives the function."""
     return {"SESSIONS_TABLE": table, "EXPERTS_TOPIC_ARN": topic_arn,
             "SIGNING_SECRET_ARN": secret_arn, "EXPERT_API_URL": API_URL,
-            "ACCEPT_TIMEOUT_SECONDS": str(ACCEPT_TIMEOUT_SECONDS), "EMAIL_TURNS": str(email_turns),
+            "EMAIL_TURNS": str(email_turns),
             "BUSY_MESSAGE": BUSY, "HANDBACK_MESSAGE": HANDBACK, "SESSION_TTL_DAYS": "90"}
 
 

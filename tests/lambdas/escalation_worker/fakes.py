@@ -41,6 +41,46 @@ class FakeEscalations:
         self._change(session_id, escalation_id, **{f"{kind}_token": token})
         self.log.append(f"store_{kind}_token")
 
+    def keep_accept_token(self, session_id: str, escalation_id: str, token: str, *, round: int,
+                          deadline: str) -> EscalationState | None:
+        """Refused (None) while the escalation is claimed or a later round's token is kept."""
+        state = self.get(session_id, escalation_id)
+        if state.record.status == "accepted" or (state.accept_round is not None and state.accept_round > round):
+            self.log.append("keep_refused")
+            return None
+        self._change(session_id, escalation_id, accept_token=token, accept_round=round, accept_deadline=deadline,
+                     accept_handed=False)
+        self.log.append("keep_accept_token")
+        return self.get(session_id, escalation_id)
+
+    def hand_accept_token(self, session_id: str, escalation_id: str, token: str, *, round: int,
+                          claim: EscalationState) -> bool:
+        """Only while the claim, and the token it is tied to, are as `claim` says."""
+        state = self.get(session_id, escalation_id)
+        now = (state.record.status, state.record.accepted_by, state.record.accepted_at, state.accept_token)
+        if now != ("accepted", claim.record.accepted_by, claim.record.accepted_at, claim.accept_token):
+            return False
+        self._change(session_id, escalation_id, accept_token=token, accept_round=round, accept_handed=True)
+        self.log.append("hand_accept_token")
+        return True
+
+    def mark_reminded(self, session_id: str, escalation_id: str, reminder: int) -> bool:
+        if self.claimed_elsewhere or self.get(session_id, escalation_id).reminders >= reminder:
+            return False
+        self._change(session_id, escalation_id, reminders=reminder, reminded_at="2026-03-10T00:05:00Z")
+        self.log.append("mark_reminded")
+        return True
+
+    def clear_reminded(self, session_id: str, escalation_id: str, reminder: int, *, before: EscalationState) -> None:
+        self._change(session_id, escalation_id, reminders=before.reminders, reminded_at=before.reminded_at)
+        self.log.append("clear_reminded")
+
+    def claim(self, session_id: str, escalation_id: str, expert: str) -> None:
+        """What the expert API's accept writes (tied to the token kept now)."""
+        state = self.get(session_id, escalation_id)
+        self._change(session_id, escalation_id, record=replace(state.record, status="accepted", accepted_by=expert,
+                                                               accepted_at="2026-03-10T00:04:59Z"))
+
     def mark_notified(self, session_id: str, escalation_id: str) -> bool:
         if self.claimed_elsewhere or self.get(session_id, escalation_id).notified:
             return False

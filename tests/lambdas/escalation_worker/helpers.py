@@ -52,9 +52,11 @@ def work_event(*records: dict[str, Any]) -> dict[str, Any]:
 # Conversations --------------------------------------------------------------------------------------
 
 def escalate(store: SessionStore, *, history: int = 3, reason: str = "negative_sentiment",
-             customer_text: str = ANGRY, customer_id: str = "customer-sub-1") -> EscalationRecord:
+             customer_text: str = ANGRY, customer_id: str = "customer-sub-1",
+             requested_at: str | None = None) -> EscalationRecord:
     """A session with `history` question/answer pairs, then a customer turn that escalates: the customer
-    turn, the hand-off system turn and the pending escalation are recorded together, as the chatbot does."""
+    turn, the hand-off system turn and the pending escalation are recorded together, as the chatbot does
+    (`requested_at`: an escalation raised earlier than now)."""
     session = store.new_session(new_id(), customer_id)
     for i in range(history):
         pair = [Turn(role="customer", text=f"question {i}"), Turn(role="bot", text=f"answer {i}", model_id="m")]
@@ -63,7 +65,7 @@ def escalate(store: SessionStore, *, history: int = 3, reason: str = "negative_s
     sentiment = Sentiment(label="negative", score=0.93, detector="comprehend")
     customer = Turn(role="customer", text=customer_text, sentiment=sentiment)
     escalation = EscalationRecord(session_id=session.session_id, reason=reason, turn_id=customer.turn_id,
-                                  sentiment=sentiment)
+                                  sentiment=sentiment, **({"requested_at": requested_at} if requested_at else {}))
     store.record(session, [customer, Turn(role="system", text=HANDOFF, reply_to=customer.turn_id)], escalation)
     return escalation
 

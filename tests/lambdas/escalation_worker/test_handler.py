@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from lambdas.common import clients, signing
 from lambdas.common.escalations import EscalationNotFound
 from lambdas.escalation_worker import handler as worker_handler
-from tests.lambdas.escalation_worker.conftest import ACCEPT_TIMEOUT_SECONDS, API_URL, BUSY, EMAIL_TURNS, HANDBACK, TABLE
+from tests.lambdas.escalation_worker.conftest import API_URL, BUSY, EMAIL_TURNS, HANDBACK, TABLE
 from tests.lambdas.escalation_worker.helpers import (
     ANGRY,
     HANDOFF,
@@ -27,13 +27,24 @@ from tests.lambdas.escalation_worker.helpers import (
 )
 
 TOKEN = "AAAAKgAAAAIAAAAAAAAAAR4F+tAsk/Token/With+Slashes/And=Padding=="
+REMINDER_TOKEN = "AAAAKgAAAAIAAAAAAAAAAR4F+tAsk/Second/Round+Token=="
 # Invocations that only store a token emit no business metric; Powertools warns about that.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 
-def accept_record(escalation, token: str = TOKEN, **kwargs):
+ACCEPT_SECONDS = 900
+
+
+def entered_time(moment: datetime) -> str:
+    """$$.State.EnteredTime: ISO 8601 (AWS-CONTRACTS.md), here with milliseconds and Z."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def accept_record(escalation, token: str = TOKEN, *, since: datetime | None = None, **kwargs):
+    """Round `reminder` (default 0) of a wait that began at `since` (default now) and lasts ACCEPT_SECONDS."""
+    waiting_since = entered_time(since or datetime.now(timezone.utc))
     return sqs_record("accept", session_id=escalation.session_id, escalation_id=escalation.escalation_id,
-                      task_token=token, **kwargs)
+                      task_token=token, waiting_since=waiting_since, accept_seconds=ACCEPT_SECONDS, **kwargs)
 
 
 def resolve_record(escalation, token: str = TOKEN):
@@ -67,9 +78,9 @@ def link_in(message: str) -> str:
 
 def test_accept_keeps_the_token_and_mails_the_experts_a_signed_link_without_it(aws, invoke, logs):
     escalation = escalate(aws.store)
-    before = int(time.time())
+    since = datetime(2026, 11, 30, 9, 0, 0, 250_000, tzinfo=timezone.utc)
 
-    assert invoke(accept_record(escalation)) == {"batchItemFailures": []}
+    assert invoke(accept_record(escalation, since=since)) == {"batchItemFailures": []}
 
     item = escalation_item(aws, escalation)
     assert item["accept_token"] == TOKEN and "notified_at" in item
@@ -85,12 +96,15 @@ def test_accept_keeps_the_token_and_mails_the_experts_a_signed_link_without_it(a
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     assert set(query) == {"session_id", "exp", "sig"}
     assert query["session_id"] == escalation.session_id
-    assert before + ACCEPT_TIMEOUT_SECONDS <= int(query["exp"]) <= int(time.time()) + ACCEPT_TIMEOUT_SECONDS
+    assert int(query["exp"]) == int((since + timedelta(seconds=ACCEPT_SECONDS)).timestamp())  # when the wait ends
+    assert item["accept_deadline"] == "2026-11-30T09:15:00Z"
     signing.verify(SECRET.encode(), action="review", session_id=escalation.session_id,
-                   escalation_id=escalation.escalation_id, expires=query["exp"], signature=query["sig"])
+                   escalation_id=escalation.escalation_id, expires=query["exp"], signature=query["sig"],
+                   now=since.timestamp())
     with pytest.raises(signing.LinkInvalid):  # a review link is not a work link
         signing.verify(SECRET.encode(), action="work", session_id=escalation.session_id,
-                       escalation_id=escalation.escalation_id, expires=query["exp"], signature=query["sig"])
+                       escalation_id=escalation.escalation_id, expires=query["exp"], signature=query["sig"],
+                       now=since.timestamp())
     # The token and its parts are nowhere the experts or the logs can see.
     for text in (json.dumps(email), logs.text):
         assert TOKEN not in text and "Token/With+Slashes" not in text
@@ -179,6 +193,32 @@ def test_an_accept_after_the_workflow_moved_on_mails_nobody(aws, invoke):
 
     assert drain(aws.sqs, aws.inbox) == []
     assert escalation_item(aws, escalation)["accept_token"] == TOKEN
+
+
+def test_a_reminder_round_keeps_its_token_and_reminds_the_experts_with_the_same_link(aws, invoke, logs):
+    raised = datetime.now(timezone.utc) - timedelta(minutes=7, seconds=10)
+    escalation = escalate(aws.store, requested_at=raised.isoformat().replace("+00:00", "Z"))
+    since = raised + timedelta(seconds=2)  # the workflow started waiting just after the escalation was recorded
+    assert invoke(accept_record(escalation, since=since)) == {"batchItemFailures": []}
+
+    assert invoke(accept_record(escalation, REMINDER_TOKEN, since=since, reminder=1)) == {"batchItemFailures": []}
+
+    first, reminder = drain(aws.sqs, aws.inbox)
+    assert reminder["Subject"] == "Tandem reminder: a customer has waited 7 minutes for an expert (negative_sentiment)"
+    message = reminder["Message"]
+    assert message.startswith("REMINDER 1: a customer has been waiting 7 minutes for a human expert, and nobody "
+                              "has accepted yet.")
+    assert link_in(message) == link_in(first["Message"])  # the same signed review link
+    query = {k: v[0] for k, v in parse_qs(urlsplit(link_in(message)).query).items()}
+    signing.verify(SECRET.encode(), action="review", session_id=escalation.session_id,
+                   escalation_id=escalation.escalation_id, expires=query["exp"], signature=query["sig"])
+    assert ANGRY in message  # the conversation, as in the first email
+    for text in (json.dumps(reminder), logs.text):
+        assert TOKEN not in text and REMINDER_TOKEN not in text and "Token/With+Slashes" not in text
+    item = escalation_item(aws, escalation)
+    assert (item["accept_token"], item["accept_round"], item["reminders"]) == (REMINDER_TOKEN, "1", "1")
+    assert item["reminded_at"] >= item["notified_at"]
+    assert [e["outcome"] for e in logs.entries("work message handled")] == ["experts_notified", "experts_reminded"]
 
 
 # resolve --------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Sequence
 
-from lambdas.common.escalations import EscalationConflict, EscalationNotFound, EscalationState
+from lambdas.common.escalations import AcceptClaim, EscalationConflict, EscalationNotFound, EscalationState
 from lambdas.common.session_store import SessionState
 from lambdas.common.transcript import EscalationRecord, Turn, utc_now
 from lambdas.expert_api.replies import ReplyNotStored
@@ -35,16 +35,30 @@ class FakeEscalations:
         self.states[(record.session_id, record.escalation_id)] = replace(state, record=record)
         return record
 
-    def accept(self, session_id: str, escalation_id: str, expert: str) -> tuple[EscalationRecord, str]:
+    def accept(self, session_id: str, escalation_id: str, expert: str) -> AcceptClaim:
         state = self.get(session_id, escalation_id)
         if state.record.status != "pending" or not state.accept_token:
             raise EscalationConflict(state.record.status, "accept")
-        return self._change(state, status="accepted", accepted_by=expert, accepted_at=utc_now()), state.accept_token
+        record = self._change(state, status="accepted", accepted_by=expert, accepted_at=utc_now())
+        return AcceptClaim(record=record, token=state.accept_token, round=state.accept_round or 0)
 
-    def undo_accept(self, session_id: str, escalation_id: str, *, expert: str, accepted_at: str) -> bool:
+    def hand_accept_token(self, session_id: str, escalation_id: str, token: str, *, round: int,
+                          claim: EscalationState) -> bool:
+        """What the worker does when a new round's token finds a standing claim: only while the claim, and the
+        token it is tied to, are as `claim` says."""
+        key = (session_id, escalation_id)
+        state = self.get(*key)
+        now = (state.record.status, state.record.accepted_by, state.record.accepted_at, state.accept_token)
+        if now != ("accepted", claim.record.accepted_by, claim.record.accepted_at, claim.accept_token):
+            return False
+        self.states[key] = replace(state, accept_token=token, accept_round=round, accept_handed=True)
+        return True
+
+    def undo_accept(self, session_id: str, escalation_id: str, *, expert: str, accepted_at: str, token: str) -> bool:
         state = self.get(session_id, escalation_id)
         record = state.record
-        if (record.status, record.accepted_by, record.accepted_at) != ("accepted", expert, accepted_at):
+        if (record.status, record.accepted_by, record.accepted_at, state.accept_token) != (
+                "accepted", expert, accepted_at, token):
             return False
         self._change(state, status="pending", accepted_by=None, accepted_at=None)
         return True
@@ -124,9 +138,11 @@ class FakeProbe:
     def __init__(self, outcome: AcceptOutcome = "unknown"):
         self.outcome = outcome
         self.asked: list[str | None] = []
+        self.rounds: list[int] = []
 
-    def accept_outcome(self, execution_arn: str | None) -> AcceptOutcome:
+    def accept_outcome(self, execution_arn: str | None, accept_round: int = 0) -> AcceptOutcome:
         self.asked.append(execution_arn)
+        self.rounds.append(accept_round)
         return self.outcome
 
 

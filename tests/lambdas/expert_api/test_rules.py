@@ -107,7 +107,8 @@ def test_an_accept_the_workflow_takes_claims_the_escalation_and_completes_the_ta
 # When SendTaskSuccess fails, the execution's history decides; what the expert is told, and the escalation after.
 AFTER_A_FAILED_CALL = {
     "taken": (None, "accepted"),  # the response was lost: the accept stands
-    "refused": (WorkflowGone, "pending"),  # the task had ended: the claim is undone
+    "next_round": (None, "accepted"),  # a reminder began the next round: the worker completes its task
+    "refused": (WorkflowGone, "pending"),  # the wait had ended: the claim is undone
     "waiting": (WorkflowUnavailable, "pending"),  # the call was not applied: undone, the expert may try again
     "unknown": (WorkflowUnconfirmed, "accepted"),  # unreadable: the claim stays for the workflow's time-out
 }
@@ -121,7 +122,8 @@ def test_a_failed_accept_call_is_settled_by_the_execution_history(outcome, failu
     w = world(tasks=FakeTasks(error), outcome=outcome)
 
     if raised is None:
-        assert actions.accept(w.api, w.state, "Ann").confirmed_by_history
+        accepted = actions.accept(w.api, w.state, "Ann")
+        assert (accepted.confirmed_by_history, accepted.next_round) == (outcome == "taken", outcome == "next_round")
     else:
         with pytest.raises(raised, match=f"^{failure}$"):  # the error code alone
             actions.accept(w.api, w.state, "Ann")
@@ -129,6 +131,36 @@ def test_a_failed_accept_call_is_settled_by_the_execution_history(outcome, failu
     assert w.api.workflow.asked == [EXECUTION_ARN]
     assert current(w).status == status
     assert current(w).accepted_by == ("Ann" if status == "accepted" else None)
+
+
+def test_the_history_is_read_for_the_round_of_the_token_the_claim_used():
+    w = world(tasks=FakeTasks(WorkflowGone("TaskTimedOut")), outcome="next_round")
+    w.escalations.states[(SESSION_ID, w.escalation_id)] = replace(w.state, accept_round=2)
+
+    actions.accept(w.api, w.state, "Ann")
+
+    assert w.api.workflow.rounds == [2]
+
+
+@pytest.mark.parametrize("outcome", ["refused", "waiting"])
+def test_a_claim_the_worker_handed_a_new_rounds_token_is_not_undone(outcome):
+    """The claimed token's round timed out as Ann accepted; before her undo, the next round's token reached the
+    worker, which gave it to her claim and completes it: the undo must not pull the escalation from under it."""
+    w = world(tasks=FakeTasks(WorkflowGone("TaskTimedOut")), outcome=outcome)
+    ask = w.api.workflow.accept_outcome
+
+    def history_read_as_the_worker_hands_over(execution_arn, accept_round=0):
+        claimed = w.escalations.get(SESSION_ID, w.escalation_id)
+        assert w.escalations.hand_accept_token(SESSION_ID, w.escalation_id, "round+1+TOKEN", round=1, claim=claimed)
+        return ask(execution_arn, accept_round)
+
+    w.api.workflow.accept_outcome = history_read_as_the_worker_hands_over
+
+    accepted = actions.accept(w.api, w.state, "Ann")
+
+    assert accepted.next_round and not accepted.confirmed_by_history
+    assert (current(w).status, current(w).accepted_by) == ("accepted", "Ann")
+    assert w.api.tasks.completed == []  # the worker completes the handed token, not the API
 
 
 def test_a_refused_step_functions_call_is_told_by_its_code_and_never_quotes_the_token():
