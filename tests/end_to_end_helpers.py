@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.expert_api import handler as expert_handler
-from local.aws import function_settings
+from local.aws import NO_LIVE, function_settings
 from local.lambda_context import lambda_context as make_context
 from stacks.config import TandemConfig
 from testing.bedrock_replies import converse_text
@@ -41,6 +41,7 @@ CUSTOMER = "6f1c1c4e-2222-4a5b-9c2d-0123456789ab"  # the customer's Cognito sub
 STAGE = "experts"  # EscalationStack's API stage
 EXPERT_API_URL = f"https://abcdef1234.execute-api.us-east-1.amazonaws.com/{STAGE}/"  # its RestApi.url
 KNOWLEDGE_BUCKET = "tandem-knowledge-e2e"
+CONNECTIONS_TABLE = "tandem-connections-e2e"  # named, but with no live endpoint nothing is pushed
 
 
 def lambda_context(name: str) -> SimpleNamespace:
@@ -56,7 +57,7 @@ def stack_environment(config: TandemConfig, *, flow: Flow, state_machine_arn: st
     contracts = function_settings(
         config, sessions_table=TABLE, transcripts_bucket=BUCKET, knowledge_bucket=KNOWLEDGE_BUCKET,
         experts_topic_arn=flow.experts_topic, signing_secret_arn=flow.secret_arn, state_machine_arn=state_machine_arn,
-        expert_api_url=EXPERT_API_URL)
+        expert_api_url=EXPERT_API_URL, connections_table=CONNECTIONS_TABLE, live=NO_LIVE)
     # Masking off here, so the export needs no Comprehend (moto answers DetectPiiEntities with canned entities);
     # tests/lambdas/expert_api covers masking.
     contracts["expert_api"] = replace(contracts["expert_api"], redact_pii=False)

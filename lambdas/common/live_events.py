@@ -5,11 +5,13 @@ One small versioned JSON envelope, the same on API Gateway's WebSocket API and o
 
     {"v": 1, "type": "turn", "id": "<turn id>", "session_id": "...",
      "turn": {"turn_id", "role", "text", "created_at", "sources"?}}
-    {"v": 1, "type": "escalation", "id": "<escalation id>:<status>", "session_id": "...",
+    {"v": 1, "type": "escalation", "id": "<escalation id>:<change's sequence number>", "session_id": "...",
      "escalation": {"escalation_id", "status", "requested_at", "accepted_at"?, "accept_deadline"?, ...}}
 
 Delivery is at least once (a stream batch that is retried is pushed again), so `id` names the event and a
-client drops one it has seen. A customer's escalation event carries only what the customer may know: its
+client drops one it has seen. An escalation's id names the change (the stream record's sequence number, the
+same when a batch is retried), not its status: a deadline set while it stays pending, or a second accept
+after one was undone, is news. A customer's escalation event carries only what the customer may know: its
 status, times and who accepted, never the gate's reason or the sentiment. Experts (the inbox) also get the
 reason, the sentiment and the gate's explanation.
 
@@ -38,14 +40,15 @@ def turn_event(session_id: str, turn: Turn) -> dict[str, Any]:
             "turn": customer_view(turn)}
 
 
-def escalation_event(record: EscalationRecord, state: dict[str, Any], audience: Audience) -> dict[str, Any]:
+def escalation_event(record: EscalationRecord, state: dict[str, Any], audience: Audience, *,
+                     change_id: str) -> dict[str, Any]:
     """`state` is the ESCALATION item's changing attributes (status, accepted_at, accept_deadline, ...),
-    which the item holds beside the record it was created with."""
+    which the item holds beside the record it was created with; `change_id` names the change that brought it
+    (the stream record's sequence number)."""
     data = {**record.to_dict(), **{k: v for k, v in state.items() if v is not None}}
     if audience == "customer":
         data = {k: v for k, v in data.items() if k not in _EXPERT_ONLY}
-    status = data.get("status", record.status)
-    return {"v": VERSION, "type": "escalation", "id": f"{record.escalation_id}:{status}",
+    return {"v": VERSION, "type": "escalation", "id": f"{record.escalation_id}:{change_id}",
             "session_id": record.session_id, "escalation": data}
 
 

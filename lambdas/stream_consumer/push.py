@@ -104,10 +104,12 @@ class LivePush:
                 return []
             session = self._session(change.session_id, sessions)
             record = _parse(EscalationRecord.from_dict, change.new_image)
-            deliveries = [(self.connections.in_room(INBOX), live_events.escalation_event(record, state, "expert"))]
+            deliveries = [(self.connections.in_room(INBOX), live_events.escalation_event(
+                record, state, "expert", change_id=change.sequence_number))]
             if session is not None:
                 deliveries.append((self.connections.listening(customer_listener(session["customer_id"]["S"])),
-                                   live_events.escalation_event(record, state, "customer")))
+                                   live_events.escalation_event(
+                                       record, state, "customer", change_id=change.sequence_number)))
             return deliveries
         return []
 

@@ -75,7 +75,7 @@ def test_an_escalation_reaches_the_inbox_with_its_reason_and_the_customer_withou
     inbox = [e for e in pushed("eva-inbox") if e["type"] == "escalation"]
     assert [e["escalation"]["status"] for e in inbox] == ["pending"]
     assert inbox[0]["escalation"]["reason"] == "customer asked for a human"
-    assert inbox[0]["id"] == f"{escalation.escalation_id}:pending"
+    assert inbox[0]["id"].startswith(f"{escalation.escalation_id}:")
     customer = [e for e in pushed("cust-1") if e["type"] == "escalation"]
     assert customer[0]["escalation"]["status"] == "pending"
     assert not {"reason", "sentiment", "explanation", "turn_id"} & customer[0]["escalation"].keys()
@@ -100,6 +100,29 @@ def test_an_accept_is_pushed_once_and_bookkeeping_is_not(aws, live):
     assert accepted["escalation"]["accepted_by"] == "eva@example.com"  # the chat names the expert anyway
     assert pushed("eva-inbox")[-1]["escalation"]["accepted_by"] == "eva@example.com"
     assert "a-task-token" not in json.dumps(pushed("eva-inbox"))
+
+
+def test_every_change_a_person_sees_gets_an_event_of_its_own(aws, live):
+    """Clients drop an event whose id they have seen: the deadline set while the escalation stays pending, and
+    a second accept after the first was undone, must not look like the events before them."""
+    session, escalation = converse(aws, "hello", escalate=True)
+    sid, eid = session.session_id, escalation.escalation_id
+    aws.outbox.drain()
+    aws.escalations.keep_accept_token(sid, eid, "round-1-token", round=1, deadline="2026-12-01T05:00:00Z")
+    aws.outbox.drain()
+    claim = aws.escalations.accept(sid, eid, "eva@example.com")
+    aws.outbox.drain()
+    assert aws.escalations.undo_accept(sid, eid, expert="eva@example.com", accepted_at=claim.record.accepted_at,
+                                       token=claim.token)
+    aws.outbox.drain()
+    aws.escalations.accept(sid, eid, "eva@example.com")
+    aws.outbox.drain()
+    events = [e for e in pushed("cust-1") if e["type"] == "escalation"]
+    assert [(e["escalation"]["status"], e["escalation"].get("accept_deadline")) for e in events] == [
+        ("pending", None), ("pending", "2026-12-01T05:00:00Z"), ("accepted", "2026-12-01T05:00:00Z"),
+        ("pending", "2026-12-01T05:00:00Z"), ("accepted", "2026-12-01T05:00:00Z")]
+    ids = [e["id"] for e in events]
+    assert len(set(ids)) == len(ids), ids
 
 
 class FailingFor:
