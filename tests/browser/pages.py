@@ -16,7 +16,7 @@ The chat's hooks (web/assets/chat.js) that tests rely on:
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -62,6 +62,16 @@ def watch(page: Page) -> list[str]:
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
     return problems
+
+def pump_until(page: Page, check: Callable[[], bool], *, what: str, timeout_ms: int = 20_000) -> None:
+    """Waits for check() while Playwright delivers the page's events (a route, a frame): they reach this
+    thread only during Playwright's own calls, so time.sleep would wait in vain."""
+    for _ in range(timeout_ms // 100):
+        if check():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"timed out waiting for {what}")
+
 
 
 def no_sideways_scroll(page: Page) -> bool:

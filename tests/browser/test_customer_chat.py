@@ -135,6 +135,7 @@ def test_the_chat_works_from_the_keyboard(demo: Any, page: Any, shots: Any) -> N
     expect(chat.log).to_have_attribute("role", "log")
     expect(chat.log).to_have_attribute("aria-live", "polite")
     name = page.get_by_label("Your name")
+    expect(name).to_be_visible()  # shown once the page is ready: focusing it while hidden would do nothing
     name.focus()
     page.keyboard.type("keys-only")
     page.keyboard.press("Enter")

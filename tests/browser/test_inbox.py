@@ -6,13 +6,15 @@ Experts sign in with the demo's stand-in for Cognito, in the `experts` group (lo
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.pages import ChatPage, InboxPage, api_chat, mails, no_sideways_scroll, wait_for, watch
+from tests.browser.pages import ChatPage, InboxPage, api_chat, mails, no_sideways_scroll, pump_until, wait_for, watch
 
 ANGRY = "This is useless, I want to talk to a real person now!"
+LIVE_POLL_MS = 30_000  # web/assets/inbox.js: the safety-net poll while the live channel is open
 
 
 def inbox_link(demo: Any, session_id: str) -> str:
@@ -128,3 +130,60 @@ def test_two_experts_race_to_accept_and_the_loser_sees_who_won(demo: Any, browse
     finally:
         for context in contexts:
             context.close()
+
+
+def test_a_new_escalation_is_pushed_to_the_inbox_over_the_live_channel(demo: Any, page: Any, shots: Any) -> None:
+    frames: list[str] = []
+    page.on("websocket", lambda socket: socket.on("framereceived", lambda frame: frames.append(str(frame))))
+    inbox = InboxPage(page, demo.base_url).open().sign_in("push-dana")
+    expect(page.locator("#inbox")).to_have_attribute("data-live", "open")  # polling slows to a 30 s safety net
+
+    escalated = api_chat(demo, "push-customer", ANGRY)
+    session_id = escalated["session_id"]
+    expect(inbox.item(session_id)).to_be_visible()  # well within the 30 s the safety-net poll would take
+    events = [e for e in (_json(f) for f in frames) if e and e.get("session_id") == session_id]
+    assert any(e["type"] == "escalation" and e["escalation"]["status"] == "pending"
+               and e["escalation"]["reason"] for e in events), frames
+    shots(page, "pushed escalation")
+
+
+def _json(frame: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        found = json.loads(frame)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def test_an_escalation_pushed_while_the_list_is_being_read_is_not_missed(demo: Any, page: Any) -> None:
+    """The list read in flight when an escalation is pushed may have read before it: the inbox reads again
+    straight after, instead of waiting for the 30 s safety-net poll. The page's clock stands still, so no
+    timer can bring the news in its place."""
+    frames: list[str] = []
+    page.on("websocket", lambda socket: socket.on("framereceived", lambda frame: frames.append(str(frame))))
+    page.clock.install()
+    inbox = InboxPage(page, demo.base_url).open().sign_in("race-dana")
+    expect(page.locator("#inbox")).to_have_attribute("data-live", "open")
+    first = api_chat(demo, "race-first", ANGRY)["session_id"]
+    expect(inbox.item(first)).to_be_visible()
+    page.clock.pause_at(datetime.now(timezone.utc) + timedelta(seconds=1))
+
+    held: list[tuple[Any, Any]] = []  # (route, the answer it got before the second escalation)
+
+    def hold_one_list_read(route: Any) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+    page.route(re.compile(r".*/inbox/escalations(\?.*)?$"), hold_one_list_read)
+    page.clock.run_for(LIVE_POLL_MS)  # the safety-net poll: its read is held, with the list as it was
+    pump_until(page, lambda: bool(held), what="the safety-net poll's read of the list")
+
+    second = api_chat(demo, "race-second", ANGRY)["session_id"]
+    pump_until(page, lambda: any(second in frame for frame in frames), what="the second escalation's event")
+    route, stale = held[0]
+    route.fulfill(response=stale)  # the read in flight ends without the second escalation
+    expect(inbox.item(second)).to_be_visible(timeout=10_000)
+

@@ -25,6 +25,7 @@
 
 import { createAuth, loadConfig } from "./auth.js";
 import { LiveChannel } from "./live.js";
+import { showDemoParts } from "./render.js";
 
 const ROLE_LABELS = { customer: "You", bot: "Assistant", expert: "Expert", system: "Tandem" };
 const CONVERSATION_KEY = "tandem.chat.conversation";
@@ -417,6 +418,7 @@ class Poller {
     this.timer = null;
     this.controller = null;
     this.failures = 0;
+    this.again = false; // a poll was asked for while one was in flight
     document.addEventListener("visibilitychange", () => {
       if (document.hidden) clearTimeout(this.timer);
       else if (this.active) this.schedule(0);
@@ -451,8 +453,13 @@ class Poller {
   }
 
   async tick() {
-    // Never two at once; the request in flight (or the send) schedules the next one when it ends.
-    if (!this.active || document.hidden || this.controller || this.blocked()) return;
+    // Never two at once; the request in flight (or the send) schedules the next one when it ends. A poll asked
+    // for meanwhile (a pushed event) follows it at once: the request in flight may have read before the change.
+    if (this.controller) {
+      this.again = true;
+      return;
+    }
+    if (!this.active || document.hidden || this.blocked()) return;
     const controller = new AbortController();
     this.controller = controller;
     try {
@@ -467,7 +474,9 @@ class Poller {
     } finally {
       this.controller = null;
     }
-    this.schedule();
+    const again = this.again && !this.failures;
+    this.again = false;
+    this.schedule(again ? 0 : this.delay());
   }
 }
 
@@ -992,7 +1001,7 @@ async function main() {
     showStatus(error.message, "error");
     return;
   }
-  $("local-badge").hidden = !config.local;
+  showDemoParts(config.local === true);
   showModel(config);
   let auth;
   try {

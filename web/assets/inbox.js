@@ -8,7 +8,9 @@
 //
 // - Every text from a customer, the bot, an expert or the server goes into the page as text (render.js).
 // - `refresh()` is the one function that brings the page up to date (the list, and the open conversation).
-//   For now a timer calls it every POLL_MS; a push channel only has to call it when it hears of a change.
+//   The live channel's inbox room (web/assets/live.js, docs/live-channel.md) calls it whenever it hears of a
+//   change (a new escalation, an accept, a turn of an escalated conversation); a timer calls it too, every
+//   POLL_MS while the channel is down and every LIVE_POLL_MS (a safety net) while it is open.
 // - The open escalation is in the address's fragment, #<session_id>/<escalation_id>: the expert email's
 //   "Open in the inbox" link lands on it, and a reload keeps it.
 // - A reply carries a fresh reply_id per message, kept until the message is stored: a retried send after a
@@ -16,9 +18,11 @@
 // - Signed in through auth.js with the `experts` group; the server decides who is an expert.
 
 import { createAuth, loadConfig } from "./auth.js";
+import { LiveChannel } from "./live.js";
 import { el, fill, reconcile, showLocalBadge, timeEl } from "./render.js";
 
 const POLL_MS = 3000;
+const LIVE_POLL_MS = 30_000;
 const MAX_BACKOFF_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 15_000;
 // A turn's created_at is set before it is written: each read asks for the turns since the newest one shown
@@ -151,6 +155,8 @@ const view = {
   running: false,
   timer: null,
   wait: POLL_MS,
+  interval: POLL_MS, // the poll's pace: POLL_MS, or LIVE_POLL_MS while the live channel is open
+  live: null,
 };
 
 function newReplyId() {
@@ -438,7 +444,8 @@ function resolve(close) {
 
 // Refreshing --------------------------------------------------------------------------------------------
 
-let refreshing = null;
+let refreshing = null; // the run in flight
+let refreshAgain = null; // the run asked for while one was in flight
 
 /** Says what went wrong; true when it may pass (the next refresh waits longer). */
 function report(error) {
@@ -454,17 +461,21 @@ function report(error) {
   return true;
 }
 
-/** Brings the list and the open conversation up to date (one run at a time; a call meanwhile joins it). */
+/** Brings the list and the open conversation up to date, one run at a time. A call while a run is in flight
+ * (a pushed event, an accept) gets one more run after it, which all such calls share: the run in flight may
+ * have read before the change the caller knows of. */
 export function refresh() {
   if (!view.running) return Promise.resolve();
-  if (!refreshing) {
-    refreshing = Promise.all([refreshList(), refreshConversation()])
-      .then(() => { showError(""); view.wait = POLL_MS; })
-      .catch((error) => {
-        if (report(error)) view.wait = Math.min(view.wait * 2, MAX_BACKOFF_MS);
-      })
-      .finally(() => { refreshing = null; });
+  if (refreshing) {
+    if (!refreshAgain) refreshAgain = refreshing.then(() => { refreshAgain = null; return refresh(); });
+    return refreshAgain;
   }
+  refreshing = Promise.all([refreshList(), refreshConversation()])
+    .then(() => { showError(""); view.wait = view.interval; })
+    .catch((error) => {
+      if (report(error)) view.wait = Math.min(view.wait * 2, MAX_BACKOFF_MS);
+    })
+    .finally(() => { refreshing = null; });
   return refreshing;
 }
 
@@ -485,11 +496,21 @@ function start() {
   view.firstList = true;
   fromHash();
   poll();
+  if (view.live) view.live.start();
+}
+
+function liveState(state) {
+  $("inbox").dataset.live = state;
+  view.interval = state === "open" ? LIVE_POLL_MS : POLL_MS;
+  view.wait = view.interval;
+  // Opened: read what happened while it was down. Closed: back to the normal pace.
+  if (view.running) poll();
 }
 
 function signedOut(message = "") {
   view.running = false;
   clearTimeout(view.timer);
+  if (view.live) view.live.stop();
   $("inbox").hidden = true;
   $("sign-in").hidden = false;
   const error = $("sign-in-error");
@@ -511,6 +532,12 @@ async function main() {
     return;
   }
   view.api = new InboxApi(config, view.auth);
+  if (config.liveUrl) {
+    view.live = new LiveChannel({
+      url: config.liveUrl, room: "inbox", token: () => view.auth.idToken(),
+      onEvent: () => { refresh(); }, onState: liveState,
+    });
+  }
   newReplyId();
   $("accept-button").addEventListener("click", accept);
   $("reply-form").addEventListener("submit", reply);

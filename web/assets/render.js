@@ -85,15 +85,21 @@ export async function getJson(url) {
   return body;
 }
 
-/** Shows the header's "Local demo" badge when /config.json says this is the local demo. */
-export async function showLocalBadge() {
+// The "Local demo" badge, and the links to the demo's own pages (the mailbox, behind the scenes), shown only
+// when the demo serves the page: deployed, those pages do not exist.
+export function showDemoParts(local) {
   const badge = document.getElementById("local-badge");
-  if (!badge) return;
+  if (badge) badge.hidden = !local;
+  for (const item of document.querySelectorAll("[data-demo-only]")) item.hidden = !local;
+}
+
+/** Shows the demo's parts when /config.json says this is the local demo. */
+export async function showLocalBadge() {
   try {
     const config = await getJson("/config.json");
-    badge.hidden = !(config && config.local === true);
+    showDemoParts(Boolean(config && config.local === true));
   } catch {
-    badge.hidden = true;
+    showDemoParts(false);
   }
 }
 
