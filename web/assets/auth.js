@@ -18,7 +18,7 @@
 // ID token in an Authorization header; the groups are the user pool's).
 // Nothing here touches markup as HTML: names are set with textContent.
 
-import { CognitoAuth, claimsOf } from "./cognito-auth.js";
+import { CognitoAuth, IdTokenHolder } from "./cognito-auth.js";
 
 const LOCAL_USER_KEY = "tandem.localUser";
 const LOCAL_TOKEN_KEY = "tandem.localIdToken";
@@ -64,8 +64,9 @@ function checkConfig(config) {
 
 // Local sign-in (the demo) ------------------------------------------------------------------------------
 
-class LocalAuth {
+class LocalAuth extends IdTokenHolder {
   constructor(config, options = {}) {
+    super();
     this.kind = "local";
     this.signInUrl = config.auth.signInUrl || "/local/cognito/sign-in";
     this.wanted = Array.isArray(options.groups) ? options.groups.map(String) : [];
@@ -83,17 +84,6 @@ class LocalAuth {
 
   idToken() {
     return sessionStorage.getItem(this.tokenKey);
-  }
-
-  groups() {
-    const claims = claimsOf(this.idToken());
-    const groups = claims ? claims["cognito:groups"] : null;
-    return Array.isArray(groups) ? groups.filter((group) => typeof group === "string") : [];
-  }
-
-  headers() {
-    const token = this.idToken();
-    return token ? { Authorization: token } : {};
   }
 
   // ui: {form, input, error, note}: the sign-in form of a page.

@@ -23,6 +23,7 @@
 // - Where the hand-off stands (`phase`): "bot" (the assistant answers), "waiting" (an expert was called),
 //   "expert" (an expert has the conversation), "closed" (the expert closed it: no more messages).
 
+import { ApiError, Cancelled, requestJson } from "./api.js";
 import { createAuth, loadConfig } from "./auth.js";
 import { LiveChannel } from "./live.js";
 import { showDemoParts } from "./render.js";
@@ -48,64 +49,14 @@ const $ = (id) => document.getElementById(id);
 
 // The Chat API ---------------------------------------------------------------------------------------
 
-class ApiError extends Error {
-  constructor(status, field, message) {
-    super(message);
-    this.status = status;
-    this.field = field;
-  }
-}
-
-class NetworkError extends Error {}
-
-class Cancelled extends Error {}
-
 class ChatApi {
   constructor(config, auth) {
     this.base = config.chatApiUrl;
     this.auth = auth;
   }
 
-  async request(method, path, { body, signal, timeoutMs }) {
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutMs);
-    const cancel = () => controller.abort();
-    if (signal) {
-      if (signal.aborted) controller.abort();
-      signal.addEventListener("abort", cancel, { once: true });
-    }
-    const headers = { Accept: "application/json", ...this.auth.headers() };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    let response;
-    try {
-      response = await fetch(this.base + path, {
-        method, headers, signal: controller.signal, cache: "no-store", credentials: "same-origin",
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (error) {
-      if (controller.signal.aborted && !timedOut) throw new Cancelled("cancelled");
-      throw new NetworkError(timedOut ? "the server did not answer in time" : "the network request failed");
-    } finally {
-      clearTimeout(timer);
-      if (signal) signal.removeEventListener("abort", cancel);
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (error) {
-      data = null;
-    }
-    if (!response.ok) {
-      const problem = data && typeof data === "object" ? data.error || data : {};
-      const message = typeof problem.message === "string" ? problem.message : `HTTP ${response.status}`;
-      throw new ApiError(response.status, typeof problem.field === "string" ? problem.field : null, message);
-    }
-    if (!data || typeof data !== "object") throw new ApiError(response.status, null, "the answer was not JSON");
-    return data;
+  request(method, path, { body, signal, timeoutMs }) {
+    return requestJson(method, this.base + path, { headers: this.auth.headers(), body, signal, timeoutMs });
   }
 
   send(message, sessionId) {

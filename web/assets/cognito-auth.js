@@ -114,10 +114,26 @@ function httpsOrigin(value) {
   throw new Error("the settings' auth.domain is not the https address of a sign-in domain");
 }
 
+// What a sign-in offers once it holds an ID token (`idToken()`): the person's groups and the APIs' header.
+export class IdTokenHolder {
+  // The person's Cognito groups ("experts", "raters"), as the ID token says: for display only.
+  groups() {
+    const claims = claimsOf(this.idToken());
+    const groups = claims ? claims["cognito:groups"] : null;
+    return Array.isArray(groups) ? groups.filter((group) => typeof group === "string") : [];
+  }
+
+  headers() {
+    const token = this.idToken();
+    return token ? { Authorization: token } : {};
+  }
+}
+
 // The provider -------------------------------------------------------------------------------------------
 
-export class CognitoAuth {
+export class CognitoAuth extends IdTokenHolder {
   constructor(config) {
+    super();
     this.kind = "cognito";
     this.domain = httpsOrigin(config.auth.domain);
     if (typeof config.auth.clientId !== "string" || !CLIENT_ID.test(config.auth.clientId)) {
@@ -156,18 +172,6 @@ export class CognitoAuth {
       if (typeof claims[name] === "string" && claims[name]) return claims[name];
     }
     return null;
-  }
-
-  // The person's Cognito groups ("experts", "raters"), as the ID token says: for display only.
-  groups() {
-    const claims = this.claims();
-    const groups = claims ? claims["cognito:groups"] : null;
-    return Array.isArray(groups) ? groups.filter((group) => typeof group === "string") : [];
-  }
-
-  headers() {
-    const token = this.idToken();
-    return token ? { Authorization: token } : {};
   }
 
   // ui: {form, input, error, note}: the sign-in form of the page. The managed login asks for the name and

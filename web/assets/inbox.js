@@ -17,6 +17,7 @@
 //   lost answer is stored once.
 // - Signed in through auth.js with the `experts` group; the server decides who is an expert.
 
+import { ApiError, requestJson } from "./api.js";
 import { createAuth, loadConfig } from "./auth.js";
 import { LiveChannel } from "./live.js";
 import { el, fill, reconcile, showLocalBadge, timeEl } from "./render.js";
@@ -42,51 +43,15 @@ const $ = (id) => document.getElementById(id);
 
 // The expert API ----------------------------------------------------------------------------------------
 
-class ApiError extends Error {
-  constructor(status, problem) {
-    super(typeof problem.message === "string" ? problem.message : `HTTP ${status}`);
-    this.status = status;
-    this.problem = problem;
-  }
-}
-
-class NetworkError extends Error {}
-
 class InboxApi {
   constructor(config, auth) {
     this.base = config.expertApiUrl.endsWith("/") ? config.expertApiUrl : `${config.expertApiUrl}/`;
     this.auth = auth;
   }
 
-  async request(method, path, body) {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
-    const headers = { Accept: "application/json", ...this.auth.headers() };
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    let response;
-    try {
-      response = await fetch(this.base + path, {
-        method, headers, cache: "no-store", credentials: "same-origin", signal: controller.signal,
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (error) {
-      throw new NetworkError("the server could not be reached");
-    } finally {
-      clearTimeout(timer);
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (error) {
-      data = null;
-    }
-    if (!response.ok) {
-      // The function answers {error: {...}}; API Gateway's own refusals answer {message}.
-      const problem = data && typeof data === "object" ? data.error || data : {};
-      throw new ApiError(response.status, problem && typeof problem === "object" ? problem : {});
-    }
-    if (!data || typeof data !== "object") throw new ApiError(response.status, { message: "the answer was not JSON" });
-    return data;
+  request(method, path, body) {
+    return requestJson(method, this.base + path,
+      { headers: this.auth.headers(), body, timeoutMs: REQUEST_TIMEOUT_MS });
   }
 
   path(sid, eid, action = "") {
