@@ -32,6 +32,7 @@ _CONSTRUCTS = {  # stack -> role -> construct path below the stack
     "TandemOutbox": {"outbox_failed_batches": "FailedBatches"},
     "TandemFinetune": {"finetune_artifacts_bucket": "Artifacts", "finetune_notices_topic": "Notices"},
     "TandemLive": {"connections_table": "Connections"},
+    "TandemFeedback": {"ratings_table": "Ratings"},
 }
 ROLES: dict[str, tuple[str, str]] = {role: (stack, path) for stack, roles in _CONSTRUCTS.items()
                                      for role, path in roles.items()}

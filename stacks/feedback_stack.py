@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -23,6 +24,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from lambdas.common.rating_batches import OPEN_ITEMS
 from lambdas.common.rating_files import DEFAULT_PREFIX as DEFAULT_RATINGS_PREFIX
 from lambdas.feedback_sampler.settings import JobSettings, SamplerSettings
 from lambdas.groundtruth_post.settings import PostSettings
@@ -65,6 +67,7 @@ class FeedbackStack(Stack):
                                  "per job under ratings/.")
         self._consolidation_extras()
 
+        self.ratings = self._ratings_table()
         self.labeling_role = self._labeling_role(store)
         workteam_arn = self._workteam(config)
         self.sampler = self._sampler(config, store, workteam_arn)
@@ -94,6 +97,27 @@ class FeedbackStack(Stack):
         function = self.post.function.node.default_child
         assert isinstance(function, lambda_.CfnFunction)
         function.ephemeral_storage = lambda_.CfnFunction.EphemeralStorageProperty(size=CONSOLIDATION_TMP_MB)
+
+    def _ratings_table(self) -> dynamodb.Table:
+        """Tandem's own rating batches (lambdas/common/rating_batches.py): raters' work in progress and the
+        ratings given, kept like the conversations (point-in-time recovery, retained on stack deletion)."""
+        table = dynamodb.Table(
+            self, "Ratings",
+            partition_key=dynamodb.Attribute(name="batch_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            deletion_protection=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        table.add_global_secondary_index(  # sparse: an item leaves it once consolidated
+            index_name=OPEN_ITEMS,
+            partition_key=dynamodb.Attribute(name="batch_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="open_sk", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.ALL)
+        return table
 
     def _labeling_role(self, store: ConversationStore) -> iam.Role:
         role = iam.Role(self, "LabelingRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),

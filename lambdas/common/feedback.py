@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 RATING_SCHEMA_VERSION = 1
 MIN_RATING, MAX_RATING = 1, 5
-RATING_SOURCES = ("groundtruth", "import")
+RATING_SOURCES = ("groundtruth", "import", "console")
 # Ground Truth's input manifest limits (AWS-CONTRACTS.md): per object and per attribute, in characters.
 MAX_OBJECT_CHARS = 100_000
 MAX_ATTRIBUTE_CHARS = 20_000
@@ -172,6 +172,13 @@ class WorkerRating:
     worker_id: str
     value: int
     comment: str = ""
+    better_answer: str = ""  # the answer the rater would have given (Tandem's rating console asks for it)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if not self.better_answer:
+            del data["better_answer"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -216,7 +223,7 @@ class RatingRecord:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["ratings"] = [asdict(r) for r in self.ratings]
+        data["ratings"] = [r.to_dict() for r in self.ratings]
         return {k: v for k, v in data.items() if v is not None}
 
     @classmethod
@@ -232,7 +239,9 @@ class RatingRecord:
             raise FeedbackFormatError("ratings", "every entry must be an object")
         ratings = tuple(WorkerRating(worker_id=_text(r, "worker_id"),
                                      value=int(validate_rating(r.get("value"), "value")),
-                                     comment=_text(r, "comment", allow_empty=True) if "comment" in r else "")
+                                     comment=_text(r, "comment", allow_empty=True) if "comment" in r else "",
+                                     better_answer=(_text(r, "better_answer", allow_empty=True)
+                                                    if "better_answer" in r else ""))
                         for r in raw)
         labeling_job = data.get("labeling_job")
         if labeling_job is not None and not isinstance(labeling_job, str):

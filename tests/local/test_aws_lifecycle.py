@@ -25,7 +25,7 @@ def test_stopping_puts_back_what_starting_changed(monkeypatch):
     aws.stop()
 
     assert running == (port, {"execute_state_machine": True})
-    assert sorted(tables) == sorted([aws.names["connections_table"], aws.names["sessions_table"]])
+    assert sorted(tables) == sorted(aws.names[role] for role in ("connections_table", "ratings_table", "sessions_table"))
     assert os.environ["MOTO_PORT"] == "5999"
     assert default_user_config["stepfunctions"] == before == {"execute_state_machine": False}
     with pytest.raises(urllib.error.URLError):

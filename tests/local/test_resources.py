@@ -204,7 +204,7 @@ def test_the_app_defines_a_resource_for_every_role():
         "link_signing_secret": "AWS::SecretsManager::Secret", "work_queue": "AWS::SQS::Queue",
         "work_dead_letters": "AWS::SQS::Queue", "outbox_failed_batches": "AWS::SQS::Queue",
         "finetune_artifacts_bucket": "AWS::S3::Bucket", "finetune_notices_topic": "AWS::SNS::Topic",
-        "connections_table": "AWS::DynamoDB::Table"}
+        "connections_table": "AWS::DynamoDB::Table", "ratings_table": "AWS::DynamoDB::Table"}
 
 
 @pytest.mark.parametrize("type_, properties, problem", [

@@ -118,3 +118,18 @@ def test_bucket_access_is_by_prefix(feedback):
     for stmt in statements(feedback):
         for action in as_list(stmt["Action"]):
             assert action not in ("s3:*", "s3:DeleteObject"), stmt
+
+
+def test_the_ratings_table_keeps_ratings_and_indexes_only_open_items(feedback):
+    [table] = feedback.find_resources("AWS::DynamoDB::Table").values()
+    properties = table["Properties"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert properties["DeletionProtectionEnabled"] is True
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["KeySchema"] == [{"AttributeName": "batch_id", "KeyType": "HASH"},
+                                       {"AttributeName": "sk", "KeyType": "RANGE"}]
+    [index] = properties["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "open-items"
+    assert index["KeySchema"] == [{"AttributeName": "batch_id", "KeyType": "HASH"},
+                                  {"AttributeName": "open_sk", "KeyType": "RANGE"}]
