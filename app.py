@@ -43,7 +43,7 @@ def create_stacks(app: cdk.App, config: TandemConfig) -> dict[str, cdk.Stack]:
                          escalation_workflow=escalation.state_machine, live=live, alarm_topic=data.alarm_topic,
                          description="Tandem: what follows a stored turn (workflow starts, transcripts, live push)")
     feedback = FeedbackStack(
-        app, "TandemFeedback", config=config, store=data.store,
+        app, "TandemFeedback", config=config, store=data.store, user_pool=chatbot.user_pool, site_url=web.site_url,
         description="Tandem: expert ratings of bot answers (sampling, Ground Truth, rating records)")
     finetune = FinetuneStack(
         app, "TandemFinetune", config=config, store=data.store,

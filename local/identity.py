@@ -27,7 +27,7 @@ ISSUER_PATH = "/local/cognito"
 CLIENT_ID = "tandem-local-web"  # the local app client: the `aud` of every local token
 KEY_ID = "tandem-local"
 NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
-GROUPS = ("experts", "raters")  # the user pool's groups (stacks/chatbot_stack.py)
+GROUPS = ("experts", "raters", "rating-admins")  # the user pool's groups (stacks/chatbot_stack.py)
 TOKEN_SECONDS = 12 * 3600  # a demo session: longer than Cognito's hour, so a demo never signs anyone out
 
 

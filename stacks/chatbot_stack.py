@@ -42,6 +42,7 @@ SESSION_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dy
 GROUPS = {
     "experts": "Experts: take escalated conversations over from the bot and answer customers.",
     "raters": "Raters: rate the bot's logged answers for fine-tuning.",
+    "rating-admins": "Rating admins: follow rating batches, read and export their records, close them.",
 }
 # Token lifetimes, the same for every client of the pool.
 ID_TOKEN_VALIDITY = Duration.hours(1)
@@ -165,7 +166,8 @@ class ChatbotStack(Stack):
             refresh_token_validity=REFRESH_TOKEN_VALIDITY,
         )
         for name, description in GROUPS.items():
-            cognito.CfnUserPoolGroup(self, f"{name.capitalize()}Group", user_pool_id=pool.user_pool_id,
+            construct = "".join(part.capitalize() for part in name.split("-"))
+            cognito.CfnUserPoolGroup(self, f"{construct}Group", user_pool_id=pool.user_pool_id,
                                      group_name=name, description=description)
         return pool, client
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -24,27 +26,39 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from lambdas.common.rating_batches import OPEN_ITEMS
+from lambdas.common.rating_batches import BATCHES_BY_STATUS, CONSOLE_SOURCE, OPEN_ITEMS
 from lambdas.common.rating_files import DEFAULT_PREFIX as DEFAULT_RATINGS_PREFIX
 from lambdas.feedback_sampler.settings import JobSettings, SamplerSettings
 from lambdas.groundtruth_post.settings import PostSettings
 from lambdas.groundtruth_pre.settings import PreSettings
+from lambdas.rating_api.settings import RatingApiSettings
 from stacks.config import TandemConfig
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.python_function import PythonFunction
+from stacks.constructs.rest_api import logged_rest_api
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "groundtruth_templates" / "relevance.liquid.html"
 LABEL_ATTRIBUTE = "relevance"
 MANIFESTS, OUTPUT, RATINGS = "manifests/", "output/", DEFAULT_RATINGS_PREFIX
 JOB_NAME_PREFIX = "tandem-feedback"  # the sampler names each job <prefix>-<UTC time>
 CONSOLIDATION_TMP_MB = 4096
+CONSOLE_RATINGS = f"{RATINGS}{CONSOLE_SOURCE}/"  # the rating console's records: one file per item
+# What the rating API does with the ratings table (lambdas/common/rating_batches.py): never a scan or a delete.
+# (Creating a batch is the sampler's.)
+RATING_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems")
+RATING_RATE_LIMIT = 20
+RATING_BURST_LIMIT = 40
 
 
 class FeedbackStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, store: ConversationStore,
-                 **kwargs) -> None:
+                 user_pool: cognito.IUserPool, site_url: str = "", **kwargs) -> None:
+        """user_pool: where raters and rating admins sign in (the customers' pool, its `raters` and
+        `rating-admins` groups); site_url: the web app's address, whose rating page calls the rating API."""
         super().__init__(scope, construct_id, **kwargs)
+        self.user_pool = user_pool
+        self.site_url = site_url
         bucket = store.reference(self, "LabelingBucketName")
 
         self.template = s3_assets.Asset(self, "RelevanceTemplate", path=str(TEMPLATE))
@@ -68,10 +82,13 @@ class FeedbackStack(Stack):
         self._consolidation_extras()
 
         self.ratings = self._ratings_table()
+        self.rating_function = self._rating_function(config, store)
+        self.rating_api = self._rating_api(config)
         self.labeling_role = self._labeling_role(store)
         workteam_arn = self._workteam(config)
         self.sampler = self._sampler(config, store, workteam_arn)
 
+        CfnOutput(self, "RatingApiUrl", value=self.rating_api.url, description="The rating page's API")
         CfnOutput(self, "SamplerFunctionName", value=self.sampler.function.function_name)
         CfnOutput(self, "LabelingRoleArn", value=self.labeling_role.role_arn)
         CfnOutput(self, "TemplateS3Uri", value=self.template.s3_object_url)
@@ -117,7 +134,65 @@ class FeedbackStack(Stack):
             partition_key=dynamodb.Attribute(name="batch_id", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="open_sk", type=dynamodb.AttributeType.STRING),
             projection_type=dynamodb.ProjectionType.ALL)
+        table.add_global_secondary_index(  # sparse: only a batch's own row has a status
+            index_name=BATCHES_BY_STATUS,
+            partition_key=dynamodb.Attribute(name="status", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="created_at", type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY)
         return table
+
+    def _rating_function(self, config: TandemConfig, store: ConversationStore) -> PythonFunction:
+        settings = RatingApiSettings(ratings_table=self.ratings.table_name,
+                                     ratings_bucket=store.reference(self, "LabelingBucketName"),
+                                     ratings_prefix=RATINGS, site_url=self.site_url)
+        function = PythonFunction(self, "RatingApiFunction", name="rating_api",
+                                  description="Tandem rating API: raters rate sampled answers, one item at a time",
+                                  memory_size=512, timeout=Duration.seconds(20),
+                                  log_retention_days=config.log_retention_days, environment=settings.to_env())
+        iam.Policy(self, "RatingTableAccess", roles=[function.role], statements=[
+            iam.PolicyStatement(sid="RatingBatches", actions=list(RATING_TABLE_ACTIONS),
+                                resources=[self.ratings.table_arn]),
+            iam.PolicyStatement(sid="RatingBatchIndexes", actions=["dynamodb:Query"],
+                                resources=[f"{self.ratings.table_arn}/index/{OPEN_ITEMS}",
+                                           f"{self.ratings.table_arn}/index/{BATCHES_BY_STATUS}"]),
+        ])
+        store.grant_labeling(function.role, function, "LabelingAccess", read=(CONSOLE_RATINGS,),
+                             write=(CONSOLE_RATINGS,),
+                             why="the rating API writes one record per consolidated item under ratings/console/ "
+                                 "and reads a batch's records back for its admins.")
+        return function
+
+    def _rating_api(self, config: TandemConfig) -> apigw.RestApi:
+        """The rating API (lambdas/rating_api/handler.py): every method behind the user pool's authorizer; the
+        function then requires the `raters` or `rating-admins` group."""
+        api = logged_rest_api(
+            self, "RatingApi", description="Tandem rating API (raters and rating admins, behind Cognito)",
+            stage_name="ratings", rate_limit=RATING_RATE_LIMIT, burst_limit=RATING_BURST_LIMIT,
+            log_retention_days=config.log_retention_days, access_logs_id="RatingApiAccessLogs", log_user=True,
+            web_origin=self.site_url or None)
+        integration = apigw.LambdaIntegration(self.rating_function.invocable, timeout=Duration.seconds(29))
+        authorizer = apigw.CognitoUserPoolsAuthorizer(self, "RatingAuthorizer", cognito_user_pools=[self.user_pool])
+        batches = api.root.add_resource("batches")
+        batch = batches.add_resource("{batch_id}")
+        item = batch.add_resource("items").add_resource("{item_id}")
+        routes = [(batches, "GET"), (batch, "GET"), (batch.add_resource("next"), "POST"),
+                  (batch.add_resource("records"), "GET"), (batch.add_resource("close"), "POST"),
+                  (item.add_resource("rating"), "POST"), (item.add_resource("skip"), "POST")]
+        for resource, method in routes:
+            resource.add_method(method, integration, authorizer=authorizer,
+                                authorization_type=apigw.AuthorizationType.COGNITO)
+        acknowledge(
+            api, "AwsSolutions-APIG3",
+            "No WAF web ACL by default (it bills per ACL and rule): every request needs a Cognito token of the "
+            "raters or rating-admins group, and the stage is throttled. Associate a web ACL with the stage for IP "
+            "rules.",
+        )
+        acknowledge(
+            api, "AwsSolutions-APIG2",
+            "Requests are validated in the Lambda, which checks the rater's group first and names the field of "
+            "every rejected input (an unknown field too) before anything is written.",
+        )
+        return api
 
     def _labeling_role(self, store: ConversationStore) -> iam.Role:
         role = iam.Role(self, "LabelingRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),

@@ -35,12 +35,22 @@ from typing import Any, Callable, Iterable, Iterator
 from botocore.exceptions import ClientError
 
 from lambdas.common import clients
-from lambdas.common.feedback import MAX_RATING, MIN_RATING, LabelingItem, RatingRecord, WorkerRating, is_unicode
+from lambdas.common.feedback import (
+    MAX_RATING,
+    MIN_RATING,
+    FeedbackFormatError,
+    LabelingItem,
+    RatingRecord,
+    WorkerRating,
+    is_unicode,
+)
+from lambdas.common.rating_files import RatingFiles
 
 BATCH_SK = "BATCH"
 ITEM_PREFIX = "ITEM#"
 RATER_PREFIX = "RATER#"
 OPEN_ITEMS = "open-items"
+BATCHES_BY_STATUS = "batches-by-status"  # sparse: only the BATCH rows have a status
 CONSOLE_SOURCE = "console"
 MAX_COMMENT_CHARS = 2_000
 MAX_BETTER_ANSWER_CHARS = 20_000  # a labeling item's answer may be as long (Ground Truth's attribute limit)
@@ -66,6 +76,7 @@ class Batch:
     done_count: int
     agreement_sum: float
     created_at: str
+    invalid_count: int = 0  # items left out because they would not read back
 
     @property
     def agreement(self) -> float | None:
@@ -149,11 +160,19 @@ class RatingBatches:
     def create(self, batch_id: str, items: Iterable[LabelingItem], *, ratings_per_item: int,
                assignment_seconds: int) -> Batch:
         """Writes the batch's items, then the batch itself (so a batch that exists has all its items). Run
-        again with the same id and items, it writes the same items and finds the batch there."""
+        again with the same id and items, it writes the same items and finds the batch there. An item that
+        would not read back (an empty text, a lone surrogate) is left out and counted (`invalid_count`): one
+        bad item never stops the others."""
         if ratings_per_item < 1:
             raise ValueError("ratings_per_item must be at least 1")
+        valid, invalid = [], 0
+        for item in items:
+            try:
+                valid.append(LabelingItem.from_dict(item.to_dict()))
+            except FeedbackFormatError:
+                invalid += 1
         count = 0
-        for chunk in _chunks(enumerate(items, start=1), 25):
+        for chunk in _chunks(enumerate(valid, start=1), 25):
             requests = []
             for number, item in chunk:
                 item_id = f"{number:06d}"
@@ -170,7 +189,8 @@ class RatingBatches:
                 Item={"batch_id": {"S": batch_id}, "sk": {"S": BATCH_SK}, "status": {"S": "open"},
                       "ratings_per_item": {"N": str(ratings_per_item)},
                       "assignment_seconds": {"N": str(assignment_seconds)}, "item_count": {"N": str(count)},
-                      "done_count": {"N": "0"}, "agreement_sum": {"N": "0"}, "created_at": {"S": created_at}})
+                      "done_count": {"N": "0"}, "agreement_sum": {"N": "0"}, "created_at": {"S": created_at},
+                      "invalid_count": {"N": str(invalid)}})
         except ClientError as error:
             if not _conditional_failed(error):
                 raise
@@ -195,7 +215,7 @@ class RatingBatches:
                      ratings_per_item=int(item["ratings_per_item"]["N"]),
                      assignment_seconds=int(item["assignment_seconds"]["N"]), item_count=int(item["item_count"]["N"]),
                      done_count=int(item["done_count"]["N"]), agreement_sum=float(item["agreement_sum"]["N"]),
-                     created_at=item["created_at"]["S"])
+                     created_at=item["created_at"]["S"], invalid_count=int(item.get("invalid_count", {}).get("N", "0")))
 
     def close(self, batch_id: str) -> Batch:
         self.batch(batch_id)
@@ -390,6 +410,32 @@ class RatingBatches:
         return record
 
     # The batch's view ---------------------------------------------------------------------------------
+
+    def open_batches(self) -> list[Batch]:
+        """The open batches, newest first."""
+        found: list[Batch] = []
+        query = {"TableName": self.table_name, "IndexName": BATCHES_BY_STATUS, "ScanIndexForward": False,
+                 "KeyConditionExpression": "#status = :open", "ExpressionAttributeNames": {"#status": "status"},
+                 "ExpressionAttributeValues": {":open": {"S": "open"}}}
+        while True:
+            page = self._ddb().query(**query)
+            found.extend(self.batch(item["batch_id"]["S"]) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return found
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def counts(self, batch_id: str, rater: str) -> dict[str, int]:
+        """{"rated": n, "skipped": n}: one rater's work in the batch."""
+        item = self._ddb().get_item(TableName=self.table_name, ConsistentRead=True, Key={
+            "batch_id": {"S": batch_id}, "sk": {"S": f"{RATER_PREFIX}{rater}"}}).get("Item") or {}
+        return {what: int(item.get(what, {}).get("N", "0")) for what in ("rated", "skipped")}
+
+    def records(self, batch_id: str) -> Iterator[RatingRecord]:
+        """The batch's consolidated records, as written."""
+        files = RatingFiles(self._s3(), self.ratings_bucket, f"{self.ratings_prefix}{CONSOLE_SOURCE}/{batch_id}/")
+        for key in files.list().keys:
+            for line in files.lines(key):
+                yield RatingRecord.from_dict(json.loads(line))
 
     def raters(self, batch_id: str) -> dict[str, dict[str, int]]:
         """rater -> {"rated": n, "skipped": n} in the batch."""

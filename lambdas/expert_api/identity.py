@@ -12,14 +12,14 @@ conversation and the other experts are shown. Nothing here touches AWS.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from lambdas.common.cognito_claims import claims_of, groups
+
 EXPERTS_GROUP = "experts"
 MAX_EMAIL_CHARS = 254
-_SEPARATORS = re.compile(r"[,\s]+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 
@@ -35,31 +35,6 @@ class NotAnExpert(PermissionError):
 @dataclass(frozen=True)
 class Expert:
     email: str
-
-
-def claims_of(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """requestContext.authorizer.claims of a REST proxy event, if the request went through the authorizer."""
-    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    claims = authorizer.get("claims") if isinstance(authorizer, Mapping) else None
-    return claims if isinstance(claims, Mapping) and claims else None
-
-
-def groups(value: Any) -> tuple[str, ...]:
-    """The group names of a `cognito:groups` claim, in whichever form it arrives."""
-    if value is None:
-        return ()
-    if isinstance(value, (list, tuple)):
-        return tuple(str(item).strip() for item in value if str(item).strip())
-    text = str(value).strip()
-    if text.startswith("[") and text.endswith("]"):
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, list):
-            return groups(parsed)
-        text = text[1:-1]
-    return tuple(name for name in _SEPARATORS.split(text) if name)
 
 
 def expert(event: Mapping[str, Any]) -> Expert:

@@ -129,7 +129,24 @@ def test_the_ratings_table_keeps_ratings_and_indexes_only_open_items(feedback):
     assert properties["SSESpecification"] == {"SSEEnabled": True}
     assert properties["KeySchema"] == [{"AttributeName": "batch_id", "KeyType": "HASH"},
                                        {"AttributeName": "sk", "KeyType": "RANGE"}]
-    [index] = properties["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "open-items"
-    assert index["KeySchema"] == [{"AttributeName": "batch_id", "KeyType": "HASH"},
-                                  {"AttributeName": "open_sk", "KeyType": "RANGE"}]
+    assert {index["IndexName"]: index["KeySchema"] for index in properties["GlobalSecondaryIndexes"]} == {
+        "open-items": [{"AttributeName": "batch_id", "KeyType": "HASH"},
+                       {"AttributeName": "open_sk", "KeyType": "RANGE"}],
+        "batches-by-status": [{"AttributeName": "status", "KeyType": "HASH"},
+                              {"AttributeName": "created_at", "KeyType": "RANGE"}]}
+
+
+def test_every_rating_route_is_behind_the_user_pool_and_matches_the_function(feedback):
+    from lambdas.rating_api.handler import app
+    from tests.stacks.api_routes import api_methods
+
+    assert api_methods(feedback) == app.routes()
+    proxied = [m["Properties"] for m in feedback.find_resources("AWS::ApiGateway::Method").values()
+               if m["Properties"]["Integration"]["Type"] == "AWS_PROXY"]
+    assert len(proxied) == 7 and {m["AuthorizationType"] for m in proxied} == {"COGNITO_USER_POOLS"}
+
+
+def test_the_rating_function_may_update_the_table_but_never_scan_or_delete_it(feedback):
+    actions = {action for statement in role_statements(feedback, "RatingApiFunction")
+               for action in as_list(statement["Action"]) if action.startswith("dynamodb:")}
+    assert actions == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"}

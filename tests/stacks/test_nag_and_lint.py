@@ -88,11 +88,15 @@ EXPECTED_ACKNOWLEDGMENTS = {
       for who, prefixes in {"Consolidation/LabelingAccess": ("manifests/", "output/", "ratings/"),
                             "LabelingJobData": ("manifests/", "output/"),
                             "PreAnnotation/LabelingAccess": ("manifests/", "ratings/"),
-                            "Sampler/LabelingAccess": ("manifests/", "ratings/")}.items()
+                            "Sampler/LabelingAccess": ("manifests/", "ratings/"),
+                            "RatingApiFunction/LabelingAccess": ("ratings/console/",)}.items()
       for prefix in prefixes],
     ("/TandemFeedback/Consolidation/Role", WILDCARD),  # X-Ray
     ("/TandemFeedback/PreAnnotation/Role", WILDCARD),  # X-Ray
     ("/TandemFeedback/Sampler/Role", WILDCARD),  # X-Ray
+    ("/TandemFeedback/RatingApiFunction/Role", WILDCARD),  # X-Ray
+    ("/TandemFeedback/RatingApi", "AwsSolutions-APIG2"),  # checked in the Lambda, every field named
+    ("/TandemFeedback/RatingApi", "AwsSolutions-APIG3"),  # no WAF by default; Cognito and throttling
     ("/TandemFeedback/Sampler/TranscriptRead", "AwsSolutions-IAM5[Resource::TandemData-TranscriptsBucketArn/transcripts/*]"),
     ("/TandemFeedback/SamplerActions", WILDCARD),  # comprehend:DetectPiiEntities
     ("/TandemFeedback/SamplerActions",

@@ -281,10 +281,10 @@ def test_configured_sign_in_domain_prefix(make_template):
     assert domain["Domain"] == "acme-support"
 
 
-def test_experts_and_raters_groups(template):
+def test_experts_raters_and_rating_admins_groups(template):
     groups = {g["Properties"]["GroupName"]: g["Properties"] for g in
               template.find_resources("AWS::Cognito::UserPoolGroup").values()}
-    assert set(groups) == {"experts", "raters"}
+    assert set(groups) == {"experts", "raters", "rating-admins"}
     pool_id, _ = only(template, "AWS::Cognito::UserPool")
     for group in groups.values():
         assert group["UserPoolId"] == {"Ref": pool_id} and len(group["Description"]) > 20

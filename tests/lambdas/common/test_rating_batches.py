@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from lambdas.common import clients
 from lambdas.common.feedback import LabelingItem, RatingRecord, Sampling
 from lambdas.common.rating_batches import Rating, RatingBatches, RatingRefused, console_key
 from lambdas.common.rating_files import RatingFiles
@@ -156,7 +157,27 @@ def test_a_retried_rating_answers_as_the_first_and_the_record_is_written_once(aw
     assert console_key(PREFIX, BATCH, held.item_id) == f"ratings/console/{BATCH}/000001.jsonl"
 
 
+class OneRequestAtATime:
+    """DynamoDB applies each conditional write atomically; moto does not lock, so its client is called one
+    request at a time here, as the service serializes writes to an item. The threads still interleave between
+    requests: between reading an item and claiming it."""
+
+    def __init__(self, client: Any):
+        self._client, self._lock = client, threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attr(*args, **kwargs)
+        return call
+
+
 def test_concurrent_raters_each_item_gets_exactly_n_ratings(aws, batches):
+    clients.set_client("dynamodb", OneRequestAtATime(clients.client("dynamodb")))
     batches.create(BATCH, items(6), ratings_per_item=2, assignment_seconds=600)
     done: dict[str, list[str]] = {}
     errors: list[BaseException] = []
@@ -198,3 +219,13 @@ def test_creating_a_batch_again_changes_nothing(batches):
     batches.rate(BATCH, held.item_id, "a", Rating(4))
     batch = batches.create(BATCH, items(2), ratings_per_item=1, assignment_seconds=600)
     assert (batch.item_count, batch.done_count) == (2, 1)
+
+
+def test_an_item_that_would_not_read_back_is_left_out_and_counted(batches):
+    good = items(1)[0]
+    batch = batches.create(BATCH, [good, LabelingItem(source="", session_id="s", turn_id="t", question="q?",
+                                                      answer="a", sampling=Sampling("random"))],
+                           ratings_per_item=1, assignment_seconds=600)
+    assert (batch.item_count, batch.invalid_count) == (1, 1)
+    held = batches.next_item(BATCH, "a")
+    assert held and held.item == good
