@@ -47,6 +47,7 @@ CONSOLE_RATINGS = f"{RATINGS}{CONSOLE_SOURCE}/"  # the rating console's records:
 # What the rating API does with the ratings table (lambdas/common/rating_batches.py): never a scan or a delete.
 # (Creating a batch is the sampler's.)
 RATING_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems")
+SAMPLER_TABLE_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:GetItem")
 RATING_RATE_LIMIT = 20
 RATING_BURST_LIMIT = 40
 
@@ -255,7 +256,9 @@ class FeedbackStack(Stack):
             labeling_bucket=store.reference(self, "LabelingBucketName"), window_days=config.labeling_window_days,
             budget=config.labeling_budget, strategy=config.labeling_strategy, seed=config.labeling_seed,
             redact_pii=config.labeling_redact_pii, language_code=config.language_code,
-            job_name_prefix=JOB_NAME_PREFIX, job=job)
+            job_name_prefix=JOB_NAME_PREFIX, job=job, ratings_table=self.ratings.table_name,
+            ratings_per_item=config.labeling_workers_per_object,
+            rating_hold_seconds=config.labeling_task_time_limit_seconds)
         sampler = PythonFunction(
             self, "Sampler", name="feedback_sampler",
             description="Tandem feedback sampler: picks answers to rate and starts the labeling job",
@@ -266,6 +269,9 @@ class FeedbackStack(Stack):
         store.grant_labeling(sampler.role, sampler, "LabelingAccess", read=(RATINGS,), write=(MANIFESTS,),
                              why="the sampler skips rated answers and writes one input manifest per job.")
         statements = [
+            # Without a workteam the sample becomes a rating batch (lambdas/common/rating_batches.py create).
+            iam.PolicyStatement(sid="CreateRatingBatches", actions=list(SAMPLER_TABLE_ACTIONS),
+                                resources=[self.ratings.table_arn]),
             iam.PolicyStatement(sid="StartLabelingJobs", actions=["sagemaker:CreateLabelingJob"],
                                 resources=[f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:labeling-job/"
                                            f"{JOB_NAME_PREFIX}-*"]),

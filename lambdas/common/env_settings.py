@@ -229,6 +229,7 @@ SITE_URL = Variable("SITE_URL", matching(
 # Where the rating records (JSON Lines) live.
 RATINGS_BUCKET = Variable("RATINGS_BUCKET", BUCKET)
 RATINGS_PREFIX = Variable("RATINGS_PREFIX", S3_PREFIX)
+RATINGS_TABLE = Variable("RATINGS_TABLE", TEXT)  # the rating batches (lambdas/common/rating_batches.py)
 
 
 # Reading and writing a settings class ---------------------------------------------------------------------

@@ -14,7 +14,8 @@ answers. Lines that are not JSON objects with both ids are counted and ignored.
 
 Writing. The manifest goes to s3://LABELING_BUCKET/manifests/<job-name>.manifest, and only after every text
 in it was masked (when REDACT_PII=true): a Comprehend failure raises before anything is written. Without a
-workteam the run stops after the manifest and says so. A scheduled event's own time names the job, so a
+workteam, its items become a rating batch of the same name for Tandem's rating console (RATINGS_TABLE,
+lambdas/common/rating_batches.py); without that table either, the run stops after the manifest and says so. A scheduled event's own time names the job, so a
 redelivery of the same event makes the same manifest and finds the job already there (ResourceInUse),
 instead of starting a second one.
 
@@ -33,7 +34,8 @@ from typing import Any, Iterator
 from botocore.exceptions import ClientError
 
 from lambdas.common import redaction
-from lambdas.common.feedback import Sampling
+from lambdas.common.feedback import LabelingItem, Sampling
+from lambdas.common.rating_batches import RatingBatches
 from lambdas.common.rating_files import RatingFiles, turn_of
 from lambdas.common.redaction import PiiMasker
 from lambdas.common.transcript import TRANSCRIPTS_PREFIX, Transcript
@@ -168,12 +170,14 @@ def labeling_job_request(settings: SamplerSettings, name: str, manifest_uri: str
 
 class FeedbackSampler:
     def __init__(self, *, transcripts: TranscriptReader, ratings: RatingFiles, masker: PiiMasker,
-                 manifests: ManifestWriter, jobs: LabelingJobStarter) -> None:
+                 manifests: ManifestWriter, jobs: LabelingJobStarter, batches: RatingBatches | None = None) -> None:
+        """batches: where a sample goes when no workteam is configured (Tandem's rating console)."""
         self.transcripts = transcripts
         self.ratings = ratings
         self.masker = masker
         self.manifests = manifests
         self.jobs = jobs
+        self.batches = batches
 
     def run(self, settings: SamplerSettings, *, now: datetime, dry_run: bool = False) -> dict[str, Any]:
         """Samples, masks, writes the manifest and starts the job; returns the run's summary. `settings` are
@@ -212,8 +216,11 @@ class FeedbackSampler:
             assert settings.language_code is not None
             sample = mask(sample, self.masker, settings.language_code)
             summary["redacted"] = True
-        self.manifests.write(manifest_key, manifest_body(sample, Sampling(strategy=settings.strategy, seed=seed)))
+        body = manifest_body(sample, Sampling(strategy=settings.strategy, seed=seed))
+        self.manifests.write(manifest_key, body)
         if settings.job is None:
+            if self.batches is not None:
+                return self._rating_batch(settings, name, body, summary)
             summary["reason"] = ("no WORKTEAM_ARN configured: the manifest was written and no labeling job was "
                                  "started")
             return summary
@@ -227,4 +234,16 @@ class FeedbackSampler:
                 return summary
             raise
         summary.update(started=True, job_arn=job_arn)
+        return summary
+
+    def _rating_batch(self, settings: SamplerSettings, name: str, body: bytes, summary: dict[str, Any]
+                      ) -> dict[str, Any]:
+        """The manifest's items (the very lines a Ground Truth job would get) become a rating batch named like
+        the job; a redelivered event names the same batch and finds it there."""
+        assert self.batches is not None
+        items = [LabelingItem.from_dict(json.loads(line)) for line in body.decode("utf-8").splitlines()]
+        batch = self.batches.create(name, items, ratings_per_item=settings.ratings_per_item,
+                                    assignment_seconds=settings.rating_hold_seconds)
+        summary.update(started=True, rating_batch=batch.batch_id, rating_items=batch.item_count,
+                       reason="no WORKTEAM_ARN configured: the sample is a rating batch for the rating console")
         return summary

@@ -18,6 +18,7 @@ from lambdas.common.env_settings import (
     BUCKET,
     RATINGS_BUCKET,
     RATINGS_PREFIX,
+    RATINGS_TABLE,
     S3_URI,
     TRANSCRIPTS_BUCKET,
     WORKTEAM_ARN,
@@ -95,6 +96,12 @@ class SamplerSettings(EnvSettings):
     # None: derived from the run's time (and reported, so the run can be repeated).
     seed: int | None = field(default=None, metadata=Variable("SEED", integer(0, MAX_SEED)))
     job_name_prefix: str = field(default=DEFAULT_JOB_NAME_PREFIX, metadata=Variable("JOB_NAME_PREFIX", _JOB_PREFIX))
+    # Without a workteam, the sample becomes a rating batch for Tandem's rating console, in this table; None
+    # (no table either) writes the manifest alone.
+    ratings_table: str | None = field(default=None, metadata=RATINGS_TABLE)
+    ratings_per_item: int = field(default=1, metadata=Variable("RATINGS_PER_ITEM", integer(1, 9)))
+    # How long a rater holds an item before it returns to the pool (Ground Truth's task time limit, alike).
+    rating_hold_seconds: int = field(default=600, metadata=Variable("RATING_HOLD_SECONDS", integer(30, 28800)))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> SamplerSettings:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lambdas.common.env_settings import RATINGS_BUCKET, RATINGS_PREFIX, SITE_URL, TEXT, EnvSettings, Variable
-
-RATINGS_TABLE = Variable("RATINGS_TABLE", TEXT)
+from lambdas.common.env_settings import RATINGS_BUCKET, RATINGS_PREFIX, RATINGS_TABLE, SITE_URL, EnvSettings
 
 
 @dataclass(frozen=True)

@@ -150,3 +150,12 @@ def test_the_rating_function_may_update_the_table_but_never_scan_or_delete_it(fe
     actions = {action for statement in role_statements(feedback, "RatingApiFunction")
                for action in as_list(statement["Action"]) if action.startswith("dynamodb:")}
     assert actions == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"}
+
+
+def test_the_sampler_may_create_rating_batches_and_nothing_more_in_the_table(feedback):
+    table = [s for s in role_statements(feedback, "Sampler") if any(a.startswith("dynamodb:")
+                                                                     for a in as_list(s["Action"]))]
+    assert [sorted(as_list(s["Action"])) for s in table] == [
+        ["dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem"]]
+    env = function_env(feedback, "feedback_sampler")
+    assert env["RATINGS_PER_ITEM"] == "3" and env["RATING_HOLD_SECONDS"] == "600" and "RATINGS_TABLE" in env

@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from lambdas.common import clients
+from lambdas.common.rating_batches import RatingBatches
 from lambdas.common.redaction import JOINT
 from lambdas.common.transcript import Transcript, Turn
 from lambdas.feedback_sampler import sampler
@@ -279,6 +280,24 @@ def test_without_a_workteam_only_the_manifest_is_written(aws, invoke):
     assert summary["started"] is False and "job_name" not in summary
     assert "no WORKTEAM_ARN" in summary["reason"] and "no labeling job was started" in summary["reason"]
     assert manifest_keys(aws.s3) == [summary["manifest_uri"].split(f"{LABELING}/")[1]]
+
+
+def test_without_a_workteam_the_sample_becomes_a_rating_batch_of_the_manifests_items(aws, invoke, set_environment):
+    aws.create("ratings_table", "tandem-ratings-sampler")
+    set_environment({"RATINGS_TABLE": "tandem-ratings-sampler", "RATINGS_PER_ITEM": "2",
+                     "RATING_HOLD_SECONDS": "900"})
+    summary = invoke({"budget": 5})  # the SageMaker Stubber has nothing queued: no job is started
+
+    assert summary["rating_batch"] == summary["manifest_uri"].rsplit("/", 1)[1].removesuffix(".manifest")
+    assert summary["rating_items"] == summary["items"] == 5 and "rating batch" in summary["reason"]
+    batches = RatingBatches(table_name="tandem-ratings-sampler", ratings_bucket=RATINGS, ratings_prefix=RATINGS_PREFIX)
+    batch = batches.batch(summary["rating_batch"])
+    assert (batch.ratings_per_item, batch.assignment_seconds, batch.item_count) == (2, 900, 5)
+    handed = [batches.next_item(batch.batch_id, "rater") for _ in range(5)]
+    assert handed[0] is not None and handed[0] == handed[-1]  # a rater holds one item at a time
+    assert handed[0].item == manifest_items(aws.s3, summary["manifest_uri"])[0]  # the very line of the manifest
+    assert invoke({"budget": 5})["rating_batch"] == batch.batch_id  # the same event again: the same batch
+    assert batches.batch(batch.batch_id).item_count == 5
 
 
 def test_without_a_seed_the_run_reports_the_one_it_used(aws, invoke, monkeypatch):
