@@ -11,7 +11,9 @@ Table layout (stacks/feedback_stack.py; partition key `batch_id`, sort key `sk`)
                     {value, comment, better_answer, rated_at}), `rated_count`, `skipped` (a string set of the
                     raters who passed on it). `open_sk` (= `sk`) is present until the item is consolidated: the
                     sparse index `open-items` lists what is left to rate.
-- `RATER#<rater>`   one rater's counts in the batch (`rated`, `skipped`) for the batch's view.
+- `RATER#<rater>`   one rater's counts in the batch (`rated`, `skipped`) for the batch's view, the item they
+                    hold (`holding`) and the last one they were given (`cursor`), where their next search
+                    starts.
 
 Rules, each a conditional write, so they hold under retries and raters working at the same time:
 - an item has at most N slots; a rater holds at most one slot of an item, and never rates it twice;
@@ -235,22 +237,39 @@ class RatingBatches:
 
     def next_item(self, batch_id: str, rater: str) -> Assignment | None:
         """The item this rater holds, or a new one they may rate; None when the batch has nothing left for
-        them (every open item is theirs already, skipped by them, or full)."""
+        them (every open item is rated by them already, skipped by them, or full).
+
+        The rater's row remembers the item they hold and the last one they were given (`cursor`): the search
+        starts after it, so a rater far into a batch does not read again the items they rated while those wait
+        for other raters; only when nothing is left after it does the search go back to the start, where an
+        item may have returned to the pool."""
         batch = self._open_batch(batch_id)
         now = int(self.clock())
+        row = self._rater_row(batch_id, rater)
+        holding = row.get("holding", {}).get("S")
+        if holding:
+            item = self._ddb().get_item(TableName=self.table_name, ConsistentRead=True,
+                                        Key={"batch_id": {"S": batch_id}, "sk": {"S": holding}}).get("Item")
+            slot = (item or {}).get("slots", {}).get("M", {}).get(rater)
+            if item and "open_sk" in item and slot and slot["M"]["state"]["S"] == "held":
+                resumed = self._hold(batch, item, rater, now, renew=True)
+                if resumed:
+                    return resumed
+        cursor = row.get("cursor", {}).get("S")
         full: list[dict[str, Any]] = []
-        for item in self._open_items(batch_id, rater):
-            slot = item["slots"]["M"].get(rater)
-            if slot is not None:
-                if slot["M"]["state"]["S"] == "held":
-                    return self._hold(batch, item, rater, now, renew=True)
-                continue  # rated, waiting for the others
-            if len(item["slots"]["M"]) >= batch.ratings_per_item:
-                full.append(item)
-                continue
-            assignment = self._hold(batch, item, rater, now)
-            if assignment:
-                return assignment
+        for after, up_to in ((cursor, None), (None, cursor)) if cursor else ((None, None),):
+            for item in self._open_items(batch_id, rater, after=after, up_to=up_to):
+                slot = item["slots"]["M"].get(rater)
+                if slot is not None:
+                    if slot["M"]["state"]["S"] == "held":
+                        return self._hold(batch, item, rater, now, renew=True)
+                    continue  # rated, waiting for the others
+                if len(item["slots"]["M"]) >= batch.ratings_per_item:
+                    full.append(item)
+                    continue
+                assignment = self._hold(batch, item, rater, now)
+                if assignment:
+                    return assignment
         for item in full:  # a hold nobody rated in time returns to the pool
             if self._release_expired(item, now):
                 assignment = self._hold(batch, item, rater, now)
@@ -258,11 +277,24 @@ class RatingBatches:
                     return assignment
         return None
 
-    def _open_items(self, batch_id: str, rater: str) -> Iterator[dict[str, Any]]:
+    def _rater_row(self, batch_id: str, rater: str) -> dict[str, Any]:
+        item: dict[str, Any] = self._ddb().get_item(
+            TableName=self.table_name, ConsistentRead=True,
+            Key={"batch_id": {"S": batch_id}, "sk": {"S": f"{RATER_PREFIX}{rater}"}}).get("Item") or {}
+        return item
+
+    def _open_items(self, batch_id: str, rater: str, *, after: str | None = None,
+                    up_to: str | None = None) -> Iterator[dict[str, Any]]:
+        """The batch's open items that `rater` did not skip, in order; only those after `after`, or up to and
+        including `up_to`."""
+        condition, values = "batch_id = :batch", {":batch": {"S": batch_id}, ":rater": {"S": rater}}
+        if after:
+            condition, values[":edge"] = condition + " AND open_sk > :edge", {"S": after}
+        elif up_to:
+            condition, values[":edge"] = condition + " AND open_sk <= :edge", {"S": up_to}
         query = {"TableName": self.table_name, "IndexName": OPEN_ITEMS, "Limit": CANDIDATE_PAGE,
-                 "KeyConditionExpression": "batch_id = :batch",
-                 "FilterExpression": "NOT contains(skipped, :rater)",
-                 "ExpressionAttributeValues": {":batch": {"S": batch_id}, ":rater": {"S": rater}}}
+                 "KeyConditionExpression": condition, "FilterExpression": "NOT contains(skipped, :rater)",
+                 "ExpressionAttributeValues": values}
         while True:
             page = self._ddb().query(**query)
             yield from page.get("Items", [])
@@ -291,6 +323,12 @@ class RatingBatches:
             if _conditional_failed(error):
                 return None  # another rater took the last slot, or it was consolidated meanwhile
             raise
+        if not renew:
+            self._ddb().update_item(
+                TableName=self.table_name,
+                Key={"batch_id": {"S": batch.batch_id}, "sk": {"S": f"{RATER_PREFIX}{rater}"}},
+                UpdateExpression="SET holding = :sk, #cursor = :sk", ExpressionAttributeNames={"#cursor": "cursor"},
+                ExpressionAttributeValues={":sk": item["sk"]})
         item_id = item["sk"]["S"].removeprefix(ITEM_PREFIX)
         return Assignment(batch_id=batch.batch_id, item_id=item_id,
                           item=LabelingItem.from_dict(json.loads(item["item"]["S"])), until=until)
@@ -374,7 +412,7 @@ class RatingBatches:
     def _count(self, batch_id: str, rater: str, what: str) -> None:
         self._ddb().update_item(
             TableName=self.table_name, Key={"batch_id": {"S": batch_id}, "sk": {"S": f"{RATER_PREFIX}{rater}"}},
-            UpdateExpression="ADD #what :one", ExpressionAttributeNames={"#what": what},
+            UpdateExpression="ADD #what :one REMOVE holding", ExpressionAttributeNames={"#what": what},
             ExpressionAttributeValues={":one": {"N": "1"}})
 
     # Consolidation ------------------------------------------------------------------------------------

@@ -229,3 +229,48 @@ def test_an_item_that_would_not_read_back_is_left_out_and_counted(batches):
     assert (batch.item_count, batch.invalid_count) == (1, 1)
     held = batches.next_item(BATCH, "a")
     assert held and held.item == good
+
+
+class CountingClient:
+    """Counts the items DynamoDB reads for queries (ScannedCount), before any filter."""
+
+    def __init__(self, client: Any):
+        self._client, self.scanned = client, 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name != "query":
+            return attr
+
+        def query(**kwargs: Any) -> Any:
+            page = attr(**kwargs)
+            self.scanned += page["ScannedCount"]
+            return page
+        return query
+
+
+def test_a_rater_far_into_a_batch_does_not_read_again_what_they_rated(batches):
+    batches.create(BATCH, items(130), ratings_per_item=2, assignment_seconds=600)
+    for _ in range(110):  # rated by one rater, waiting for a second: all still open
+        held = batches.next_item(BATCH, "keen")
+        assert held
+        batches.rate(BATCH, held.item_id, "keen", Rating(4))
+    counting = CountingClient(clients.client("dynamodb"))
+    clients.set_client("dynamodb", counting)
+    held = batches.next_item(BATCH, "keen")
+    assert held and held.item_id == "000111"
+    assert counting.scanned <= 50  # one page after the cursor, not the 110 items behind it
+
+
+def test_an_item_that_returns_to_the_pool_behind_a_raters_cursor_is_found(batches, clock):
+    batches.create(BATCH, items(3), ratings_per_item=1, assignment_seconds=600)
+    dropped = batches.next_item(BATCH, "gone")
+    assert dropped and dropped.item_id == "000001"
+    for expected in ("000002", "000003"):
+        held = batches.next_item(BATCH, "keen")
+        assert held and held.item_id == expected
+        batches.rate(BATCH, held.item_id, "keen", Rating(3))
+    assert batches.next_item(BATCH, "keen") is None  # item 1 is still held
+    clock.now += 601
+    back = batches.next_item(BATCH, "keen")
+    assert back and back.item_id == "000001"
