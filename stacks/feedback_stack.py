@@ -24,6 +24,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from lambdas.common.rating_files import DEFAULT_PREFIX as DEFAULT_RATINGS_PREFIX
+from lambdas.common.thumbs import THUMBS_PREFIX
 from lambdas.feedback_sampler.settings import JobSettings, SamplerSettings
 from lambdas.groundtruth_post.settings import PostSettings
 from lambdas.groundtruth_pre.settings import PreSettings
@@ -164,8 +165,9 @@ class FeedbackStack(Stack):
             environment=settings.to_env(),
         )
         store.grant_transcript_read(sampler, policy_id="TranscriptRead")
-        store.grant_labeling(sampler.role, sampler, "LabelingAccess", read=(RATINGS,), write=(MANIFESTS,),
-                             why="the sampler skips rated answers and writes one input manifest per job.")
+        store.grant_labeling(sampler.role, sampler, "LabelingAccess", read=(RATINGS,), write=(MANIFESTS, THUMBS_PREFIX),
+                             why="the sampler skips rated answers and writes one input manifest per job, and "
+                                 "one file of the customers' thumbs per run.")
         statements = [
             iam.PolicyStatement(sid="StartLabelingJobs", actions=["sagemaker:CreateLabelingJob"],
                                 resources=[f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:labeling-job/"
