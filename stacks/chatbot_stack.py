@@ -1,4 +1,4 @@
-"""ChatbotStack: POST /chat behind Cognito, the chatbot Lambda (lambdas/chatbot) with access to the
+"""ChatbotStack: the chat API (POST /chat, GET messages, POST a thumb on an answer) behind Cognito, the chatbot Lambda (lambdas/chatbot) with access to the
 sessions table (DataStack), and alarms on the failures the Lambda counts.
 
 The customer user pool lives here, with its managed login domain, the web app's client (authorization code
@@ -22,6 +22,8 @@ from constructs import Construct
 
 from lambdas.chatbot.request import SESSION_ID
 from lambdas.chatbot.settings import ChatbotSettings
+from lambdas.common.thumbs import MAX_COMMENT_CHARS, THUMBS
+from lambdas.common.transcript import IDENTIFIER
 from stacks.config import TandemConfig
 from stacks.constructs.alarm_topic import notify
 from stacks.constructs.bedrock_access import BedrockAccess
@@ -228,11 +230,34 @@ class ChatbotStack(Stack):
             request_models={"application/json": model}, request_validator=validator,
         )
         # Polling for what an expert said: GET /chat/{session_id}/messages?after=<created_at>
-        chat.add_resource("{session_id}").add_resource("messages").add_method(
+        session = chat.add_resource("{session_id}")
+        session.add_resource("messages").add_method(
             "GET", integration, authorizer=authorizer, authorization_type=apigw.AuthorizationType.COGNITO,
             request_parameters={"method.request.path.session_id": True,
                                 "method.request.querystring.after": False},
             request_validator=validator,
+        )
+        # A customer's thumb on one of the assistant's answers: POST /chat/{session_id}/feedback
+        thumb_model = api.add_model(
+            "ThumbRequest", content_type="application/json", model_name="ThumbRequest",
+            schema=apigw.JsonSchema(
+                schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT,
+                required=["turn_id", "thumb"], additional_properties=False,
+                properties={
+                    "turn_id": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING,
+                                                pattern=f"^{IDENTIFIER.pattern}$"),
+                    # null takes the thumb back; a pattern checks strings only (an enum cannot hold null here:
+                    # CDK drops it, and null would then fail the enum).
+                    "thumb": apigw.JsonSchema(type=[apigw.JsonSchemaType.STRING, apigw.JsonSchemaType.NULL],
+                                              pattern=f"^({'|'.join(THUMBS)})$"),
+                    "comment": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING,
+                                                max_length=MAX_COMMENT_CHARS),
+                }),
+        )
+        session.add_resource("feedback").add_method(
+            "POST", integration, authorizer=authorizer, authorization_type=apigw.AuthorizationType.COGNITO,
+            request_parameters={"method.request.path.session_id": True},
+            request_models={"application/json": thumb_model}, request_validator=validator,
         )
         # A body that fails the schema gets the same JSON error shape as the Lambda's own 400s. messageString
         # is already a quoted, escaped JSON string; the raw validation text may hold quotes that break JSON.

@@ -221,6 +221,7 @@ class TandemConfig:
     finetune_split_seed: str = "tandem"
     finetune_min_train_rows: int = 20
     finetune_weight_by_agreement: bool = False
+    finetune_thumbs_weight: float = 0.5  # a customer's thumb as a KTO row, against an expert rating's 1
     finetune_import_model: bool = False
     finetune_notify_email: str = ""
 
@@ -494,6 +495,9 @@ def _validate_finetune(c: TandemConfig) -> None:
         raise ConfigError("finetune_eval_fraction", c.finetune_eval_fraction,
                           "a share of sessions held out for evaluation, from 0 up to (not including) 1")
     _accepts("finetune_split_seed", c.finetune_split_seed, _SPLIT_SEED)
+    if not 0 < c.finetune_thumbs_weight <= 1:
+        raise ConfigError("finetune_thumbs_weight", c.finetune_thumbs_weight,
+                          "a number above 0 and at most 1 (the weight of an expert rating's KTO row)")
     _as_the_function_reads("finetune_min_train_rows", c.finetune_min_train_rows, DatasetSettings, "min_train_rows")
     _accepts("finetune_notify_email", c.finetune_notify_email, _EMAIL, or_empty="empty")
     # Bedrock Custom Model Import reads the merged model the job writes only when merge is on.

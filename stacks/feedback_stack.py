@@ -28,6 +28,7 @@ from constructs import Construct
 
 from lambdas.common.rating_batches import BATCHES_BY_STATUS, CONSOLE_SOURCE, OPEN_ITEMS
 from lambdas.common.rating_files import DEFAULT_PREFIX as DEFAULT_RATINGS_PREFIX
+from lambdas.common.thumbs import THUMBS_PREFIX
 from lambdas.feedback_sampler.settings import JobSettings, SamplerSettings
 from lambdas.groundtruth_post.settings import PostSettings
 from lambdas.groundtruth_pre.settings import PreSettings
@@ -266,8 +267,9 @@ class FeedbackStack(Stack):
             environment=settings.to_env(),
         )
         store.grant_transcript_read(sampler, policy_id="TranscriptRead")
-        store.grant_labeling(sampler.role, sampler, "LabelingAccess", read=(RATINGS,), write=(MANIFESTS,),
-                             why="the sampler skips rated answers and writes one input manifest per job.")
+        store.grant_labeling(sampler.role, sampler, "LabelingAccess", read=(RATINGS,), write=(MANIFESTS, THUMBS_PREFIX),
+                             why="the sampler skips rated answers and writes one input manifest per job, and "
+                                 "one file of the customers' thumbs per run.")
         statements = [
             # Without a workteam the sample becomes a rating batch (lambdas/common/rating_batches.py create).
             iam.PolicyStatement(sid="CreateRatingBatches", actions=list(SAMPLER_TABLE_ACTIONS),

@@ -1,4 +1,4 @@
-"""POST /chat and GET /chat/{session_id}/messages: the chatbot Lambda, deployed by stacks/chatbot_stack.py behind API Gateway and Cognito.
+"""POST /chat, GET /chat/{session_id}/messages and POST /chat/{session_id}/feedback: the chatbot Lambda, deployed by stacks/chatbot_stack.py behind API Gateway and Cognito.
 
 The routes are thin: authenticate the caller (Cognito claims), parse the request, hand it to ChatService,
 answer JSON; lambdas/common/http_api.py routes the requests and answers what the routes raise. The service
@@ -21,10 +21,11 @@ from langchain_aws import ChatBedrockConverse
 
 from lambdas.chatbot import model_ids
 from lambdas.chatbot.answer import Answerer
-from lambdas.chatbot.request import customer_id, parse_chat_request, parse_messages_request
+from lambdas.chatbot.request import customer_id, parse_chat_request, parse_messages_request, parse_thumb_request
 from lambdas.chatbot.sentiment import make_detector
 from lambdas.chatbot.service import ChatService, SessionClosed
 from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIMEOUT_SECONDS, ChatbotSettings
+from lambdas.chatbot.thumbs import give_thumb
 from lambdas.common import clients
 from lambdas.common.escalations import EscalationStore
 from lambdas.common.http_api import HttpApi, Problem, Response, json_response
@@ -139,6 +140,16 @@ def messages(session_id: str) -> Response:
     caller = customer_id(event)
     session_id, after = parse_messages_request(session_id, event)
     return json_response(200, service.messages_since(session_id, caller, after), NO_STORE)
+
+
+@app.post("/chat/<session_id>/feedback")
+def feedback(session_id: str) -> Response:
+    """The customer's thumb on one of the assistant's answers (lambdas/chatbot/thumbs.py)."""
+    service = dependencies.get()
+    event = app.current_event.raw_event
+    caller = customer_id(event)
+    request = parse_thumb_request(session_id, event)
+    return json_response(200, give_thumb(service.store, request, caller, metrics=metrics, logger=logger), NO_STORE)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

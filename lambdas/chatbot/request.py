@@ -1,5 +1,6 @@
-"""POST /chat request parsing. API Gateway validates the body's schema first; this checks again, because
-the function must never trust its trigger, and names the offending field in every error."""
+"""Chat API request parsing (POST /chat, GET messages, POST feedback). API Gateway validates the body's schema
+first; this checks again, because the function must never trust its trigger, and names the offending field in
+every error."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdas.common.request_errors import RequestError
+from lambdas.common.thumbs import MAX_COMMENT_CHARS, THUMBS
+from lambdas.common.transcript import IDENTIFIER
 
 SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _FIELDS = ("session_id", "message")
@@ -22,10 +25,11 @@ class ChatRequest:
     session_id: str | None = None
 
 
-def parse_chat_request(event: dict[str, Any], *, max_message_chars: int) -> ChatRequest:
+def _json_object(event: dict[str, Any], fields: tuple[str, ...], expected: str) -> dict[str, Any]:
+    """The request's body as a JSON object holding only `fields`; `expected` says what it should be."""
     body = event.get("body")
     if body is None or body == "":
-        raise RequestError("body", "a JSON object with a 'message' is required")
+        raise RequestError("body", f"{expected} is required")
     if event.get("isBase64Encoded"):
         try:
             body = base64.b64decode(body, validate=True).decode("utf-8")
@@ -37,10 +41,22 @@ def parse_chat_request(event: dict[str, Any], *, max_message_chars: int) -> Chat
         raise RequestError("body", "is not valid JSON") from None
     if not isinstance(data, dict):
         raise RequestError("body", "must be a JSON object")
-    unknown = sorted(set(data) - set(_FIELDS))
+    unknown = sorted(set(data) - set(fields))
     if unknown:
         # The name is echoed back, so it is cut short: a request cannot make the error arbitrarily large.
-        raise RequestError(unknown[0][:40], f"is not a known field (accepted: {', '.join(_FIELDS)})")
+        raise RequestError(unknown[0][:40], f"is not a known field (accepted: {', '.join(fields)})")
+    return data
+
+
+def _unicode(value: str, name: str) -> None:
+    try:  # JSON may escape a lone surrogate ("\ud800"): no UTF-8 store can hold it, so it fails at every resend
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(name, "must be valid Unicode text (it contains an unpaired surrogate)") from None
+
+
+def parse_chat_request(event: dict[str, Any], *, max_message_chars: int) -> ChatRequest:
+    data = _json_object(event, _FIELDS, "a JSON object with a 'message'")
 
     message = data.get("message")
     if message is None:
@@ -49,10 +65,7 @@ def parse_chat_request(event: dict[str, Any], *, max_message_chars: int) -> Chat
         raise RequestError("message", "must be a string")
     if not message.strip():
         raise RequestError("message", "must not be empty")
-    try:  # JSON may escape a lone surrogate ("\ud800"): no UTF-8 store can hold it, so it fails at every resend
-        message.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RequestError("message", "must be valid Unicode text (it contains an unpaired surrogate)") from None
+    _unicode(message, "message")
     if len(message) > max_message_chars:
         raise RequestError("message", f"must be at most {max_message_chars} characters (got {len(message)})")
 
@@ -76,6 +89,49 @@ def parse_messages_request(session_id: str, event: dict[str, Any]) -> tuple[str,
     if after is not None and not TIMESTAMP.fullmatch(after):
         raise RequestError("after", "must be a turn's created_at, such as 2026-11-25T01:20:00.123456Z")
     return session_id, after
+
+
+@dataclass(frozen=True)
+class ThumbRequest:
+    """POST /chat/{session_id}/feedback: the customer's thumb on one bot answer (None clears it)."""
+
+    session_id: str
+    turn_id: str
+    thumb: str | None
+    comment: str = ""
+
+
+_THUMB_FIELDS = ("turn_id", "thumb", "comment")
+
+
+def parse_thumb_request(session_id: str, event: dict[str, Any]) -> ThumbRequest:
+    """{"turn_id": "<a bot answer's turn_id>", "thumb": "up" | "down" | null, "comment"?: "<at most
+    MAX_COMMENT_CHARS characters>"}; null clears the thumb (and takes no comment)."""
+    if not SESSION_ID.fullmatch(session_id):
+        raise RequestError("session_id", "must be a lowercase UUID v4 returned by an earlier /chat call")
+    data = _json_object(event, _THUMB_FIELDS, "a JSON object with a 'turn_id' and a 'thumb'")
+    turn_id = data.get("turn_id")
+    if turn_id is None:
+        raise RequestError("turn_id", "is required")
+    if not isinstance(turn_id, str) or not IDENTIFIER.fullmatch(turn_id):
+        raise RequestError("turn_id", "must be the turn_id of one of the assistant's answers")
+    if "thumb" not in data:
+        raise RequestError("thumb", "is required: up, down, or null to take the thumb back")
+    thumb = data["thumb"]
+    if thumb is not None and thumb not in THUMBS:
+        raise RequestError("thumb", "must be up, down, or null to take the thumb back")
+    comment = data.get("comment")
+    if comment is None:
+        comment = ""
+    if not isinstance(comment, str):
+        raise RequestError("comment", "must be a string")
+    _unicode(comment, "comment")
+    comment = comment.strip()
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise RequestError("comment", f"must be at most {MAX_COMMENT_CHARS} characters (got {len(comment)})")
+    if thumb is None and comment:
+        raise RequestError("comment", "goes with a thumb: taking the thumb back takes no comment")
+    return ThumbRequest(session_id=session_id, turn_id=turn_id, thumb=thumb, comment=comment)
 
 
 def customer_id(event: dict[str, Any]) -> str:

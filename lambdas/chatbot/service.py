@@ -169,12 +169,17 @@ class ChatService:
                           expert=session.owner, messages=unseen)
 
     def messages_since(self, session_id: str, customer_id: str, after: str | None) -> dict[str, Any]:
-        """GET /chat/{session_id}/messages: what was said after `after` (all turns when None), and while an
+        """GET /chat/{session_id}/messages: what was said after `after` (all turns when None), with the
+        customer's thumb on each answer that has one (`feedback`: {thumb, comment, given_at}), and while an
         escalation is open, what the customer may know of it: its status, when it was requested and when the
         wait for an expert ends (EscalationStore.customer_view: never its reason or anything internal)."""
         session = self.store.load(session_id, customer_id, recent_items=0)
-        turns = self.store.turns(session_id, after=after) if after else self.store.turns(session_id)
-        body: dict[str, Any] = {"session_id": session_id, "messages": [customer_view(t) for t in turns],
+        turns, thumbs = self.store.turns_and_thumbs(session_id, after=after or None)
+        messages = [customer_view(t) for t in turns]
+        for message in messages:  # the customer's own thumb on an answer, so a reload shows it again
+            if message["turn_id"] in thumbs:
+                message["feedback"] = thumbs[message["turn_id"]].customer_view()
+        body: dict[str, Any] = {"session_id": session_id, "messages": messages,
                                 "expert_active": session.owner is not None, "closed": session.closed_at is not None}
         body["agent_active"] = body["expert_active"]  # the former name, kept for clients that read it
         if session.owner is not None:

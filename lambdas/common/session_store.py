@@ -3,7 +3,9 @@
 Table layout (partition key `session_id`, sort key `sk`; every item carries the TTL attribute `expires_at`):
 - `SESSION`                   the session: `customer_id` (the customer's Cognito `sub`), times, the open
                               escalation, `owner` (the expert who has the conversation), `closed_at`
-- `TURN#<created_at>#<id>`    one item per turn, the Turn JSON in `body`
+- `TURN#<created_at>#<id>`    one item per turn, the Turn JSON in `body`; a bot answer's item also holds the
+                              customer's thumb on it, when given (`feedback`, lambdas/common/thumbs.py Thumb
+                              JSON): the one attribute of a turn item that changes after it is written
 - `ESCALATION#<id>`           one item per escalation, the EscalationRecord JSON in `body`; its `status` and
                               `requested_at` are attributes too, the keys of the ESCALATIONS_BY_STATUS index
 - `REQUEST#<key>`             a request already applied (an idempotency key, e.g. an expert's reply form)
@@ -34,12 +36,14 @@ from typing import Any, Sequence
 from botocore.exceptions import ClientError
 
 from lambdas.common import clients
+from lambdas.common.thumbs import Thumb
 from lambdas.common.transcript import EscalationRecord, Turn, new_id, utc_now
 
 SESSION_SK = "SESSION"
 TURN_PREFIX = "TURN#"
 ESCALATION_PREFIX = "ESCALATION#"
 REQUEST_PREFIX = "REQUEST#"
+FEEDBACK_ATTRIBUTE = "feedback"  # a TURN item's customer thumb (see above)
 # The index of ESCALATION items by status (see above): its name, and its keys' attributes.
 ESCALATIONS_BY_STATUS = "escalations_by_status"
 ESCALATION_INDEX_KEYS = ("status", "requested_at")
@@ -53,6 +57,10 @@ _jitter = random.SystemRandom()
 
 class SessionNotFound(LookupError):
     """No session with this id belongs to this customer (the two cases are not told apart)."""
+
+
+class NotABotTurn(LookupError):
+    """The turn item is gone, or is not a bot answer: a thumb was not written."""
 
 
 class EscalationAlreadyOpen(RuntimeError):
@@ -108,6 +116,21 @@ class SessionStore:
               until: str | None = None) -> list[Turn]:
         """Turns oldest first, created after `after` and up to `until` (turn times, both optional): all of
         them, or the latest `limit`."""
+        return [Turn.from_dict(json.loads(i["body"]["S"]))
+                for i in self._turn_items(session_id, limit=limit, after=after, until=until)]
+
+    def turns_and_thumbs(self, session_id: str, *, after: str | None = None) -> tuple[list[Turn], dict[str, Thumb]]:
+        """turns(session_id, after=after), and the customer's thumbs on them by turn id (one read)."""
+        items = self._turn_items(session_id, limit=None, after=after, until=None)
+        thumbs = {}
+        for item in items:
+            thumb = thumb_of(item)
+            if thumb is not None:
+                thumbs[thumb.turn_id] = thumb
+        return [Turn.from_dict(json.loads(i["body"]["S"])) for i in items], thumbs
+
+    def _turn_items(self, session_id: str, *, limit: int | None, after: str | None,
+                    until: str | None) -> list[dict[str, Any]]:
         # Turn keys sort by their creation time; "~" sorts after every turn id that can follow a time, so the
         # bounds below select by time alone (BETWEEN is inclusive, and no turn's key equals a bound).
         low = f"{TURN_PREFIX}{after}#~" if after is not None else TURN_PREFIX
@@ -123,7 +146,7 @@ class SessionStore:
         while limit is None and "LastEvaluatedKey" in page:  # a long conversation spans pages
             page = clients.client("dynamodb").query(**request, ExclusiveStartKey=page["LastEvaluatedKey"])
             items += page["Items"]
-        found = [Turn.from_dict(json.loads(i["body"]["S"])) for i in items if i["sk"]["S"].startswith(TURN_PREFIX)]
+        found = [i for i in items if i["sk"]["S"].startswith(TURN_PREFIX)]
         return list(reversed(found)) if limit is not None else found
 
     # Writing -------------------------------------------------------------------------------------
@@ -173,6 +196,30 @@ class SessionStore:
             session.open_escalation_id = session.owner = None
         session.is_new = False
 
+    def set_thumb(self, session_id: str, turn: Turn, thumb: Thumb | None) -> None:
+        """Writes the customer's thumb on the bot turn `turn` (None clears it): the latest choice wins. The
+        write is conditional on the item being there and being a bot answer (NotABotTurn otherwise), so no
+        thumb can land on another kind of turn or bring back an expired one. Only the `feedback` attribute
+        changes: the turn's own record (`body`) is never rewritten."""
+        key = {"session_id": _s(session_id), "sk": _s(f"{TURN_PREFIX}{turn.created_at}#{turn.turn_id}")}
+        values: dict[str, Any] = {":bot": _s("bot")}
+        if thumb is None:
+            update = "REMOVE #feedback"
+        else:
+            update = "SET #feedback = :feedback"
+            stored = {k: v for k, v in thumb.to_dict().items() if k != "kind"}
+            values[":feedback"] = _s(json.dumps(stored, ensure_ascii=False))
+        try:
+            clients.client("dynamodb").update_item(
+                TableName=self.table_name, Key=key, UpdateExpression=update,
+                ConditionExpression="attribute_exists(sk) AND #role = :bot",
+                ExpressionAttributeNames={"#feedback": FEEDBACK_ATTRIBUTE, "#role": "role"},
+                ExpressionAttributeValues=values)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotABotTurn(turn.turn_id) from None
+            raise
+
     def _transact(self, writes: list[dict[str, Any]], *, token: str) -> None:
         # Two turns of one session both update its SESSION item; DynamoDB cancels one of two transactions
         # that overlap in time ("TransactionConflict") and applies nothing of it, so it is safe to retry.
@@ -215,3 +262,15 @@ class SessionStore:
         return {"Update": {"TableName": self.table_name, "Key": key, "UpdateExpression": update,
                            "ConditionExpression": condition, "ExpressionAttributeValues": values,
                            **({"ExpressionAttributeNames": names} if names else {})}}
+
+
+def thumb_of(item: dict[str, Any]) -> Thumb | None:
+    """The customer's thumb a TURN item holds (None when it holds none, or one that cannot be read: a thumb
+    is feedback on the turn, never a reason to lose the turn)."""
+    raw = item.get(FEEDBACK_ATTRIBUTE, {}).get("S")
+    if raw is None:
+        return None
+    try:
+        return Thumb.from_dict(json.loads(raw))
+    except (ValueError, TypeError, RecursionError):
+        return None

@@ -1,13 +1,16 @@
-"""The dataset builder: rating records (lambdas/common/feedback.py) -> the training rows every fine-tuning
-path reads. Used by the dataset Lambda (lambdas/finetune_dataset/) and by the training job (training/,
+"""The dataset builder: rating records (lambdas/common/feedback.py) and customers' thumbs
+(lambdas/common/thumbs.py ThumbRecord) -> the training rows every fine-tuning path reads. Used by the dataset Lambda (lambdas/finetune_dataset/) and by the training job (training/,
 `--ratings` builds a dataset locally), so it is pure Python: no boto3, no torch.
 
 Formats (one JSON object per line when written, see to_jsonl):
     reward   {"prompt", "response", "reward", "rating", "session_id", "turn_id", "system"?}: every accepted record;
              reward = (rating - 3) / 2, in [-1, 1], times the raters' agreement when weight_by_agreement.
-    kto      {"prompt", "completion", "label", "session_id", "turn_id", "system"?}: label true for rating >=
-             good_min_rating, false for rating <= bad_max_rating; the ratings in between are left out
-             (and counted per split as kto_dropped_middle: they are not bad rows).
+    kto      {"prompt", "completion", "label", "session_id", "turn_id", "source", "weight", "system"?}: from a
+             rating record, label true for rating >= good_min_rating, false for rating <= bad_max_rating, the
+             ratings in between left out (counted per split as kto_dropped_middle: they are not bad rows),
+             source the record's (groundtruth, import, ...) and weight 1; from a customer's thumb, label true
+             for up and false for down, source "thumbs" and weight thumbs_weight (a customer's one click
+             counts for less than an expert's rating). Thumbs make KTO rows only: no reward or Bedrock rows.
     bedrock prompt/completion {"prompt", "completion"} and bedrock-conversation-2024
              {"schemaVersion", "system"?, "messages"}: the well-rated answers only (rating >= good_min_rating),
              for a Bedrock model-customization job; "system" is written only when a system prompt is given.
@@ -19,6 +22,10 @@ job trains with the instructions the tuned model will be given.
 The train/eval split is by session (a session's turns share context, so splitting by turn would leak),
 decided per session from sha256(split_seed, session_id): adding records never moves an existing session,
 except in the small-data fix-up below (at least one session on each side).
+
+Thumbs are read and reported apart from the ratings (`thumbs` in the report: records, bad rows, and the
+thumbs left out because an expert rated the same answer: the expert's rating wins, never both), and each
+split counts its KTO rows per source (kto_by_source), so a dataset never mixes the two silently.
 
 Nothing is dropped silently: a line that is not a valid rating record is counted by reason in `bad_rows`
 with its first locations ("source:line"); of two records of the same (session_id, turn_id) the later one
@@ -35,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Literal
 
 from lambdas.common.feedback import MAX_RATING, MIN_RATING, RATING_SCHEMA_VERSION, FeedbackFormatError, RatingRecord
+from lambdas.common.thumbs import THUMB_SCHEMA_VERSION, ThumbRecord
 
 REWARD_FILE = "reward.jsonl"
 KTO_FILE = "kto.jsonl"
@@ -64,6 +72,8 @@ BEDROCK_MAX_RECORD_CHARS = BEDROCK_MAX_TOKENS_PER_RECORD * BEDROCK_CHARS_PER_TOK
 
 MAX_EXAMPLES = 5  # locations kept per bad-row reason: enough to find the problem, small in the report
 REQUIRED_FIELDS = ("session_id", "turn_id", "question", "answer", "rating", "ratings", "agreement", "source")
+THUMB_REQUIRED_FIELDS = ("session_id", "turn_id", "question", "answer", "thumb", "given_at", "source")
+RATING_WEIGHT = 1.0  # the weight of a KTO row from an expert's rating
 Kind = Literal["reward", "kto"]
 
 
@@ -89,9 +99,10 @@ class DatasetOptions:
     split_seed: str = "tandem"  # deterministic split: sha256(seed, session_id)
     weight_by_agreement: bool = False
     system_prompt: str = ""  # bedrock-conversation-2024 "system"; none when empty
+    thumbs_weight: float = 0.5  # the weight of a KTO row from a customer's thumb (an expert's rating: 1)
 
     def __post_init__(self) -> None:
-        for name in ("good_min_rating", "bad_max_rating", "eval_fraction"):
+        for name in ("good_min_rating", "bad_max_rating", "eval_fraction", "thumbs_weight"):
             if not _is_number(getattr(self, name)):
                 raise DatasetError(f"{name} must be a number", field=name)
         for name in ("bad_max_rating", "good_min_rating"):
@@ -107,6 +118,9 @@ class DatasetOptions:
             raise DatasetError("weight_by_agreement must be true or false", field="weight_by_agreement")
         if not isinstance(self.system_prompt, str):
             raise DatasetError("system_prompt must be a string", field="system_prompt")
+        if not 0 < self.thumbs_weight <= RATING_WEIGHT:
+            raise DatasetError(f"thumbs_weight must be above 0 and at most {RATING_WEIGHT:g} (an expert rating's "
+                               "weight)", field="thumbs_weight")
 
 
 class BadRows:
@@ -141,10 +155,15 @@ class Split:
     sessions: set[str] = field(default_factory=set)
     kto_dropped_middle: int = 0  # records rated between bad_max_rating and good_min_rating
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, Any]:
+        by_source: dict[str, dict[str, int]] = {}
+        for row in self.kto:
+            counted = by_source.setdefault(row["source"], {"kto_true": 0, "kto_false": 0})
+            counted["kto_true" if row["label"] else "kto_false"] += 1
         return {"sessions": len(self.sessions), "reward": len(self.reward), "kto": len(self.kto),
                 "kto_true": sum(1 for row in self.kto if row["label"]),
                 "kto_false": sum(1 for row in self.kto if not row["label"]),
+                "kto_by_source": {source: by_source[source] for source in sorted(by_source)},
                 "kto_dropped_middle": self.kto_dropped_middle,
                 "bedrock_prompt_completion": len(self.bedrock_prompt_completion),
                 "bedrock_conversation": len(self.bedrock_conversation)}
@@ -161,6 +180,7 @@ class Dataset:
     # cut from a file over its record-count quota ({"train": n, "validation": n}).
     bedrock_skipped: dict[str, BadRows] = field(default_factory=dict)
     bedrock_truncated: dict[str, dict[str, int]] = field(default_factory=dict)
+    thumbs: ThumbsRead = field(default_factory=lambda: ThumbsRead())
 
     def to_report(self) -> dict[str, Any]:
         options = {k: v for k, v in asdict(self.options).items() if k != "system_prompt"}
@@ -168,6 +188,7 @@ class Dataset:
         return {"records": self.records, "options": options,
                 "splits": {"train": self.train.counts(), "eval": self.eval.counts()},
                 "bad_rows": self.bad_rows.to_dict(),
+                "thumbs": self.thumbs.to_report(),
                 "bedrock": {"limits": {"max_records": BEDROCK_MAX_RECORDS,
                                        "max_validation_records": BEDROCK_MAX_VALIDATION_RECORDS,
                                        "max_record_chars": BEDROCK_MAX_RECORD_CHARS},
@@ -175,9 +196,32 @@ class Dataset:
                             "truncated": {name: dict(cut) for name, cut in self.bedrock_truncated.items()}}}
 
 
+@dataclass
+class ThumbsRead:
+    """The customers' thumbs, reported apart from the rating records."""
+
+    records: int = 0  # accepted thumbs (after duplicates)
+    superseded_by_rating: int = 0  # of those, left out: an expert rated the same answer
+    bad_rows: BadRows = field(default_factory=BadRows)
+
+    @property
+    def used(self) -> int:
+        return self.records - self.superseded_by_rating
+
+    def to_report(self) -> dict[str, Any]:
+        return {"records": self.records, "used": self.used, "superseded_by_rating": self.superseded_by_rating,
+                "bad_rows": self.bad_rows.to_dict()}
+
+
 @dataclass(frozen=True)
 class _Accepted:
     record: RatingRecord
+    location: str
+
+
+@dataclass(frozen=True)
+class _Thumb:
+    record: ThumbRecord
     location: str
 
 
@@ -224,6 +268,63 @@ def _parse(line: str | bytes) -> tuple[RatingRecord | None, str | None]:
     if not record.answer.strip():
         return None, "empty_text"  # the feedback format allows an empty answer; there is nothing to learn from
     return record, None
+
+
+def _thumb_problem(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return "not_an_object"
+    if any(data.get(name) is None for name in THUMB_REQUIRED_FIELDS):
+        return "missing_field"
+    if data.get("schema_version", THUMB_SCHEMA_VERSION) != THUMB_SCHEMA_VERSION:
+        return "wrong_schema_version"
+    return None
+
+
+def _parse_thumb(line: str | bytes) -> tuple[ThumbRecord | None, str | None]:
+    """As _parse, for a ThumbRecord line."""
+    try:
+        text = _text(line)
+    except ValueError:
+        return None, "invalid_json"
+    if not text.strip():
+        return None, None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None, "invalid_json"
+    reason = _thumb_problem(data)
+    if reason:
+        return None, reason
+    try:
+        record = ThumbRecord.from_dict(data)
+    except FeedbackFormatError as error:
+        if error.field in ("thumb", "comment", "source"):
+            return None, f"invalid_{error.field}"
+        if error.field in ("question", "answer") and str(error).endswith("must not be empty"):
+            return None, "empty_text"
+        return None, "invalid_record"
+    if not record.answer.strip():
+        return None, "empty_text"
+    return record, None
+
+
+def _read_thumbs(sources: Iterable[tuple[str, Iterable[str | bytes]]], bad_rows: BadRows) -> list[_Thumb]:
+    """The accepted thumbs; of two of the same answer, the later one (later source, or later line) wins."""
+    accepted: dict[tuple[str, str], _Thumb] = {}
+    for source, lines in sources:
+        for number, line in enumerate(lines, start=1):
+            record, reason = _parse_thumb(line)
+            location = f"{source}:{number}"
+            if reason:
+                bad_rows.add(reason, location)
+            if record is None:
+                continue
+            key = (record.session_id, record.turn_id)
+            if key in accepted:
+                bad_rows.add("duplicate", accepted[key].location)
+                del accepted[key]
+            accepted[key] = _Thumb(record, location)
+    return list(accepted.values())
 
 
 def _read_records(sources: Iterable[tuple[str, Iterable[str | bytes]]], bad_rows: BadRows) -> list[_Accepted]:
@@ -304,7 +405,8 @@ def _fill(split: Split, items: list[_Accepted], options: DatasetOptions, skipped
             label = None
             split.kto_dropped_middle += 1
         if label is not None:
-            split.kto.append({"prompt": record.question, "completion": record.answer, "label": label, **ids})
+            split.kto.append({"prompt": record.question, "completion": record.answer, "label": label, **ids,
+                              "source": record.source, "weight": RATING_WEIGHT})
         if label is not True:
             continue
         key = f"{record.session_id}\x00{record.turn_id}"
@@ -322,6 +424,17 @@ def _fill(split: Split, items: list[_Accepted], options: DatasetOptions, skipped
     return keys
 
 
+def _fill_thumbs(split: Split, thumbs: list[_Thumb], options: DatasetOptions) -> None:
+    for thumb in thumbs:
+        record = thumb.record
+        ids = {"session_id": record.session_id, "turn_id": record.turn_id}
+        if options.system_prompt:
+            ids["system"] = options.system_prompt
+        split.sessions.add(record.session_id)
+        split.kto.append({"prompt": record.question, "completion": record.answer, "label": record.label, **ids,
+                          "source": record.source, "weight": options.thumbs_weight})
+
+
 def _truncate(rows: list[dict[str, Any]], keys: list[str], limit: int, seed: str) -> tuple[list[dict[str, Any]], int]:
     """At most `limit` rows, chosen by a hash of the seed and each row's turn (not by position, which would
     favour some sessions), kept in their order. Returns (rows, how many were cut)."""
@@ -331,20 +444,30 @@ def _truncate(rows: list[dict[str, Any]], keys: list[str], limit: int, seed: str
     return [row for i, row in enumerate(rows) if i in kept], len(rows) - limit
 
 
-def build_dataset(sources: Iterable[tuple[str, Iterable[str | bytes]]], options: DatasetOptions) -> Dataset:
-    """sources: (name, lines) pairs, e.g. ("ratings/job-1.jsonl", body.iter_lines()), read in the order given
-    (a later record of the same turn wins, so give them in a deterministic order)."""
+def build_dataset(sources: Iterable[tuple[str, Iterable[str | bytes]]], options: DatasetOptions,
+                  thumbs: Iterable[tuple[str, Iterable[str | bytes]]] = ()) -> Dataset:
+    """sources: (name, lines) pairs of rating record files, e.g. ("ratings/job-1.jsonl", body.iter_lines());
+    thumbs: the same of ThumbRecord files ("thumbs/<run>.jsonl"). Each is read in the order given (a later
+    record of the same turn wins, so give them in a deterministic order)."""
     bad_rows = BadRows()
     accepted = _read_records(sources, bad_rows)
-    train_sessions, eval_sessions = split_sessions((a.record.session_id for a in accepted),
-                                                   options.eval_fraction, options.split_seed)
+    thumbs_read = ThumbsRead()
+    thumbed = _read_thumbs(thumbs, thumbs_read.bad_rows)
+    rated = {(a.record.session_id, a.record.turn_id) for a in accepted}
+    used = [t for t in thumbed if (t.record.session_id, t.record.turn_id) not in rated]  # the expert's rating wins
+    thumbs_read.records, thumbs_read.superseded_by_rating = len(thumbed), len(thumbed) - len(used)
+    train_sessions, eval_sessions = split_sessions(
+        [*(a.record.session_id for a in accepted), *(t.record.session_id for t in used)],
+        options.eval_fraction, options.split_seed)
     skipped = {"prompt_completion": BadRows(), "conversation": BadRows()}
     dataset = Dataset(train=Split(), eval=Split(), bad_rows=bad_rows, records=len(accepted), options=options,
-                      bedrock_skipped=skipped)
+                      bedrock_skipped=skipped, thumbs=thumbs_read)
     train_keys = _fill(dataset.train, [a for a in accepted if a.record.session_id in train_sessions], options,
                        skipped)
     eval_keys = _fill(dataset.eval, [a for a in accepted if a.record.session_id in eval_sessions], options,
                       skipped)
+    _fill_thumbs(dataset.train, [t for t in used if t.record.session_id in train_sessions], options)
+    _fill_thumbs(dataset.eval, [t for t in used if t.record.session_id in eval_sessions], options)
     for name, attribute in (("prompt_completion", "bedrock_prompt_completion"),
                             ("conversation", "bedrock_conversation")):
         validation, cut_validation = _truncate(getattr(dataset.eval, attribute), eval_keys[name],
@@ -383,8 +506,12 @@ def _check_row(row: Any, kind: Kind, location: str) -> None:
         if not _is_number(row.get("rating")) or not MIN_RATING <= row["rating"] <= MAX_RATING:
             raise DatasetError(f"{location}: rating must be a number from {MIN_RATING} to {MAX_RATING}",
                                field="rating", location=location)
-    elif not isinstance(row.get("label"), bool):
-        raise DatasetError(f"{location}: label must be true or false", field="label", location=location)
+    else:
+        if not isinstance(row.get("label"), bool):
+            raise DatasetError(f"{location}: label must be true or false", field="label", location=location)
+        if "weight" in row and (not _is_number(row["weight"]) or not 0 < row["weight"] <= RATING_WEIGHT):
+            raise DatasetError(f"{location}: weight must be a number above 0 and at most {RATING_WEIGHT:g}",
+                               field="weight", location=location)
 
 
 def read_rows(lines: Iterable[str | bytes], kind: Kind, source: str) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""One sampling run: transcripts -> candidates -> sample -> PII masked -> input manifest -> labeling job.
+"""One sampling run: transcripts -> candidates -> sample -> PII masked -> input manifest -> labeling job, and
+the customers' thumbs given in the window -> PII masked -> a thumbs file for the dataset builder.
 
 Reading. The window is (now - window_days, now]. Transcripts live under `transcripts/dt=<start date>/`
 (lambdas/common/transcript.py), dated by the day the session *started*, so the run lists the prefixes of
@@ -11,6 +12,12 @@ turns inside the window still count (the turns after its end do not). Unreadable
 Already rated. Every rating record (JSON Lines under RATINGS_BUCKET/RATINGS_PREFIX, any rating source)
 names a session_id and a turn_id; those turns are left out before sampling, so the budget is spent on new
 answers. Lines that are not JSON objects with both ids are counted and ignored.
+
+Thumbs. The customers' thumbs given in the window (sampling.collect) are written, masked like the sample, to
+s3://LABELING_BUCKET/thumbs/<job-name>.jsonl (lambdas/common/thumbs.py ThumbRecord, one per line), which the
+dataset Lambda reads beside the rating files; a run with thumbs and no sample writes that file alone. A
+thumb taken back after a run exported it stays in that file (the dataset builder takes the latest file's
+thumb of a turn, and a later run exports a changed one again).
 
 Writing. The manifest goes to s3://LABELING_BUCKET/manifests/<job-name>.manifest, and only after every text
 in it was masked (when REDACT_PII=true): a Comprehend failure raises before anything is written. Without a
@@ -27,7 +34,7 @@ and what each failure leads to, can be tested without AWS.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
@@ -38,6 +45,7 @@ from lambdas.common.feedback import LabelingItem, Sampling
 from lambdas.common.rating_batches import RatingBatches
 from lambdas.common.rating_files import RatingFiles, turn_of
 from lambdas.common.redaction import PiiMasker
+from lambdas.common.thumbs import THUMBS_PREFIX, ThumbRecord
 from lambdas.common.transcript import TRANSCRIPTS_PREFIX, Transcript
 from lambdas.feedback_sampler.labeling import LabelingJobStarter, ManifestWriter
 from lambdas.feedback_sampler.manifest import manifest_body
@@ -136,8 +144,23 @@ def mask(candidates: list[Candidate], masker: PiiMasker, language_code: str) -> 
     except redaction.RedactionFailed as error:
         raise SamplingFailed(f"PII redaction failed (Comprehend DetectPiiEntities: {error.code}); "
                              "no manifest was written and no labeling job was started") from None
-    return [Candidate(session_id=c.session_id, turn_id=c.turn_id, question=masked[2 * i], answer=masked[2 * i + 1],
-                      sources=c.sources, priority=c.priority) for i, c in enumerate(candidates)]
+    return [replace(c, question=masked[2 * i], answer=masked[2 * i + 1]) for i, c in enumerate(candidates)]
+
+
+def mask_thumbs(thumbs: list[ThumbRecord], masker: PiiMasker, language_code: str) -> list[ThumbRecord]:
+    """The thumbs with personal data masked in question, answer and comment, as the sample is."""
+    texts = [text for t in thumbs for text in (t.question, t.answer, t.comment)]
+    try:
+        masked = iter(masker.mask(texts, language_code))
+    except redaction.RedactionFailed as error:
+        raise SamplingFailed(f"PII redaction failed (Comprehend DetectPiiEntities: {error.code}); "
+                             "nothing was written and no labeling job was started") from None
+    return [replace(t, question=next(masked), answer=next(masked), comment=next(masked)) for t in thumbs]
+
+
+def thumbs_body(thumbs: list[ThumbRecord]) -> bytes:
+    """The exported thumbs: ThumbRecord JSON Lines, UTF-8, the dataset builder's input beside the ratings."""
+    return "".join(json.dumps(t.to_dict(), ensure_ascii=False) + "\n" for t in thumbs).encode("utf-8")
 
 
 # The run -----------------------------------------------------------------------------------------------
@@ -203,19 +226,31 @@ class FeedbackSampler:
             "skipped_unreadable_transcripts": counts.unreadable_transcripts,
             "skipped_no_question": collected.no_question, "skipped_bad_ids": collected.bad_ids,
             "bad_rating_lines": counts.bad_rating_lines,
+            "thumbs": len(collected.thumbs), "thumbs_down": sum(t.thumb == "down" for t in collected.thumbs),
+            "skipped_bad_thumbs": collected.bad_thumbs,
             "dry_run": dry_run,
         }
         if dry_run:
             summary.update(reason="dry run: nothing was masked, written or started", manifest_uri=None)
             return summary
-        if not sample:
+        thumbs = collected.thumbs
+        if not sample and not thumbs:
             summary.update(reason="no unrated bot answers in the window: nothing was written or started",
                            manifest_uri=None)
             return summary
         if settings.redact_pii:
             assert settings.language_code is not None
-            sample = mask(sample, self.masker, settings.language_code)
+            sample = mask(sample, self.masker, settings.language_code) if sample else sample
+            thumbs = mask_thumbs(thumbs, self.masker, settings.language_code) if thumbs else thumbs
             summary["redacted"] = True
+        if thumbs:  # before the manifest: a run that fails later has still exported them (a rerun writes the same)
+            thumbs_key = f"{THUMBS_PREFIX}{name}.jsonl"
+            self.manifests.write(thumbs_key, thumbs_body(thumbs))
+            summary["thumbs_uri"] = f"s3://{settings.labeling_bucket}/{thumbs_key}"
+        if not sample:
+            summary.update(reason="no unrated bot answers in the window: only the customers' thumbs were written",
+                           manifest_uri=None)
+            return summary
         body = manifest_body(sample, Sampling(strategy=settings.strategy, seed=seed))
         self.manifests.write(manifest_key, body)
         if settings.job is None:

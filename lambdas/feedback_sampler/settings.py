@@ -34,7 +34,7 @@ from lambdas.common.env_settings import SettingsError as SettingsError  # raised
 from lambdas.common.redaction import LANGUAGE_CODE, REDACT_PII, masking_settings
 from lambdas.common.request_errors import FieldError
 
-STRATEGIES = ("random", "escalated_first")
+STRATEGIES = ("random", "escalated_first", "thumbs_down_first")  # lambdas/feedback_sampler/sampling.py
 MAX_WINDOW_DAYS = 90
 MAX_BUDGET = 100_000  # Ground Truth's limit on objects per labeling job (AWS-CONTRACTS.md)
 MAX_SEED = 2**63 - 1

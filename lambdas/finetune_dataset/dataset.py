@@ -1,6 +1,7 @@
-"""What the dataset Lambda does: read every rating record file, build the dataset
-(lambdas/common/training_data.py), write it in the layout the fine-tuning pipeline reads. S3 is reached
-through two injected seams only, RatingFiles (the input) and a BucketWriter (the output).
+"""What the dataset Lambda does: read every rating record file and every file of customers' thumbs, build the
+dataset (lambdas/common/training_data.py), write it in the layout the fine-tuning pipeline reads. S3 is
+reached through injected seams only: two RatingFiles (the inputs: rating records under RATINGS_PREFIX, the
+thumbs the feedback sampler exports under thumbs/ of the same bucket) and a BucketWriter (the output).
 
 Input: every rating file under RATINGS_PREFIX (lambdas/common/rating_files.py: `.jsonl`, `.jsonl.gz`; other
 keys are counted, not read), in key order, so
@@ -49,6 +50,7 @@ class NotEnoughTrainingData(RuntimeError):
 class SourceStats:
     objects_read: int = 0
     objects_skipped: int = 0  # keys under the prefix that are not *.jsonl
+    thumbs_objects_read: int = 0  # the thumbs files (lambdas/common/thumbs.py ThumbRecord lines)
 
 
 def dataset_id(event: Any) -> str:
@@ -72,21 +74,24 @@ def files(dataset: Dataset) -> dict[str, bytes]:
             "bedrock-conversation/validation.jsonl": to_jsonl(dataset.eval.bedrock_conversation)}
 
 
-def build(settings: DatasetSettings, dataset_id: str, *, ratings: RatingFiles,
-          output: BucketWriter) -> tuple[dict[str, Any], Dataset, SourceStats]:
-    """Reads the rating records, writes the dataset; returns (the Lambda's result, the dataset, what was
-    read). Raises NotEnoughTrainingData, after writing report.json, when the train split is too small."""
+def build(settings: DatasetSettings, dataset_id: str, *, ratings: RatingFiles, output: BucketWriter,
+          thumbs: RatingFiles | None = None) -> tuple[dict[str, Any], Dataset, SourceStats]:
+    """Reads the rating records (and the customers' thumbs), writes the dataset; returns (the Lambda's result,
+    the dataset, what was read). Raises NotEnoughTrainingData, after writing report.json, when the train split
+    is too small."""
     listing = ratings.list()
     keys, skipped = listing.keys, listing.skipped
-    stats = SourceStats(objects_read=len(keys), objects_skipped=skipped)
+    thumb_keys = thumbs.list().keys if thumbs is not None else []
+    stats = SourceStats(objects_read=len(keys), objects_skipped=skipped, thumbs_objects_read=len(thumb_keys))
     sources = ((key, ratings.lines(key)) for key in keys)  # each object opened when reached
-    dataset = build_dataset(sources, settings.options)
+    thumb_sources = ((key, thumbs.lines(key)) for key in thumb_keys) if thumbs is not None else ()
+    dataset = build_dataset(sources, settings.options, thumb_sources)
 
     base = f"{settings.dataset_prefix}{dataset_id}/"
     uri = f"s3://{output.bucket}/{base}"
     report = {"dataset_id": dataset_id, "ratings_uri": f"s3://{settings.ratings_bucket}/{settings.ratings_prefix}",
               "objects_read": stats.objects_read, "objects_skipped": stats.objects_skipped,
-              "min_train_rows": settings.min_train_rows, **dataset.to_report()}
+              "thumbs_objects_read": stats.thumbs_objects_read, "min_train_rows": settings.min_train_rows, **dataset.to_report()}
     output.put(f"{base}{REPORT_FILE}", json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"),
                "application/json")
 

@@ -22,6 +22,7 @@ from lambdas.common import clients
 from lambdas.common.bucket_writer import BucketWriter
 from lambdas.common.rating_files import RatingFiles
 from lambdas.common.startup import Startup
+from lambdas.common.thumbs import THUMBS_PREFIX
 from lambdas.finetune_dataset import dataset
 from lambdas.finetune_dataset.dataset import InvalidRequest, NotEnoughTrainingData
 from lambdas.finetune_dataset.settings import DatasetSettings
@@ -36,6 +37,7 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tand
 class Dependencies:
     settings: DatasetSettings
     ratings: RatingFiles
+    thumbs: RatingFiles  # the customers' thumbs the feedback sampler exports beside the ratings
     output: BucketWriter
 
 
@@ -44,6 +46,7 @@ def build() -> Dependencies:
     s3 = clients.client("s3")  # created now (init phase) instead of in the first invocation's time
     return Dependencies(settings=settings,
                         ratings=RatingFiles(s3, settings.ratings_bucket, settings.ratings_prefix),
+                        thumbs=RatingFiles(s3, settings.ratings_bucket, THUMBS_PREFIX),
                         output=BucketWriter(settings.dataset_bucket, lambda: clients.client("s3")))
 
 
@@ -59,7 +62,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(dataset_id=dataset_id)
     try:
         result, built, stats = dataset.build(ready.settings, dataset_id, ratings=ready.ratings,
-                                             output=ready.output)
+                                             output=ready.output, thumbs=ready.thumbs)
     except NotEnoughTrainingData:
         metrics.add_metric(name="DatasetsTooSmall", unit=MetricUnit.Count, value=1)
         logger.warning("not enough training data; only report.json was written")
@@ -68,9 +71,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.info("dataset written", extra={
         "objects_read": stats.objects_read, "objects_skipped": stats.objects_skipped, "records": built.records,
         "bad_rows": built.bad_rows.total, "bad_rows_by_reason": dict(built.bad_rows.counts),
+        "thumbs_objects_read": stats.thumbs_objects_read, "thumbs": built.thumbs.records,
+        "thumbs_used": built.thumbs.used, "thumbs_bad_rows": built.thumbs.bad_rows.total,
         "train": counts["train"], "eval": counts["eval"], "bedrock_truncated": built.bedrock_truncated})
     metrics.add_metric(name="DatasetRecords", unit=MetricUnit.Count, value=built.records)
     metrics.add_metric(name="DatasetBadRows", unit=MetricUnit.Count, value=built.bad_rows.total)
+    metrics.add_metric(name="DatasetThumbs", unit=MetricUnit.Count, value=built.thumbs.used)
     metrics.add_metric(name="DatasetTrainRows", unit=MetricUnit.Count, value=counts["train"]["reward"])
     return result
 

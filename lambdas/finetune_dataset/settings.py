@@ -12,6 +12,8 @@
     WEIGHT_BY_AGREEMENT  optional, "true" or "false" (default false): scale rewards by the raters' agreement
     MIN_TRAIN_ROWS       optional, 1..1000000 (default 10): fewer training reward rows stop the pipeline
     SYSTEM_PROMPT        optional (default none): the system prompt of the bedrock-conversation-2024 rows
+    THUMBS_WEIGHT        optional, above 0 and at most 1 (default 0.5): the weight of a KTO row from a
+                         customer's thumb (an expert rating's row weighs 1)
 
 A missing or bad variable fails the invocation with an error naming it.
 """
@@ -55,9 +57,10 @@ class DatasetSettings(EnvSettings):
     weight_by_agreement: bool = field(default=_DEFAULTS.weight_by_agreement,
                                       metadata=Variable("WEIGHT_BY_AGREEMENT", FLAG))
     system_prompt: str = field(default=_DEFAULTS.system_prompt, metadata=Variable("SYSTEM_PROMPT", TEXT))
+    thumbs_weight: float = field(default=_DEFAULTS.thumbs_weight, metadata=Variable("THUMBS_WEIGHT", number()))
     min_train_rows: int = field(default=DEFAULT_MIN_TRAIN_ROWS,
                                 metadata=Variable("MIN_TRAIN_ROWS", integer(1, 1_000_000)))
-    options: DatasetOptions = field(init=False, repr=False)  # the six above, checked
+    options: DatasetOptions = field(init=False, repr=False)  # the seven above, checked
 
     def __post_init__(self) -> None:
         if self.bad_max_rating >= self.good_min_rating:  # either may be the wrong one: the message names both
@@ -67,7 +70,8 @@ class DatasetSettings(EnvSettings):
             options = DatasetOptions(
                 good_min_rating=self.good_min_rating, bad_max_rating=self.bad_max_rating,
                 eval_fraction=self.eval_fraction, split_seed=self.split_seed,
-                weight_by_agreement=self.weight_by_agreement, system_prompt=self.system_prompt)
+                weight_by_agreement=self.weight_by_agreement, system_prompt=self.system_prompt,
+                thumbs_weight=self.thumbs_weight)
         except DatasetError as error:
             variable = variable_of(DatasetSettings, error.field).name if error.field else "dataset options"
             raise SettingsError(variable, f"is not valid: {error}") from None

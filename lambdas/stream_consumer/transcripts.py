@@ -4,8 +4,11 @@ Each time a session's items change, its transcript is composed again from ALL of
 the table, so it is complete and ordered whatever was delivered, missed or delivered twice before:
 - turns ordered by (created_at, turn_id), each once (by turn_id);
 - escalations with their current state from the table;
-- turns and escalations already in the transcript but gone from the table (expired by its TTL: S3 keeps
-  conversations longer) are kept; `feedback` is kept as it is;
+- `feedback`: the customers' thumbs the table's turn items hold (lambdas/common/thumbs.py), as they are now: a
+  thumb changed or taken back changes or leaves the transcript's; the transcript's `updated_at` is at least
+  the latest thumb's time (the sampler reads the transcripts updated in its window);
+- turns, escalations and thumbs already in the transcript but gone from the table (expired by its TTL: S3
+  keeps conversations longer) are kept, and so is any other kind of feedback entry;
 - a stored transcript that cannot be read (not JSON, an unknown schema) is rebuilt from the table alone.
 The PUT is conditional on the version read (If-Match, or If-None-Match for a new object), so two writers
 cannot overwrite each other; the loser composes again from a fresh read.
@@ -14,13 +17,14 @@ cannot overwrite each other; the loser composes again from a fresh read.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
 from lambdas.common.escalations import state_from_item
-from lambdas.common.session_store import ESCALATION_PREFIX, SESSION_SK, TURN_PREFIX
+from lambdas.common.session_store import ESCALATION_PREFIX, SESSION_SK, TURN_PREFIX, thumb_of
+from lambdas.common.thumbs import Thumb, is_thumb_entry
 from lambdas.common.transcript import EscalationRecord, Transcript, Turn, transcript_key
 
 _CONDITIONAL_PUT_CONFLICTS = ("PreconditionFailed", "ConditionalRequestConflict")
@@ -40,6 +44,7 @@ class SessionItems:
     updated_at: str
     turns: list[Turn]
     escalations: list[EscalationRecord]
+    thumbs: list[Thumb] = field(default_factory=list)  # the customer's thumbs on the turns, as stored now
     unreadable: int = 0  # TURN or ESCALATION items that could not be read (left out, never retried forever)
 
 
@@ -49,12 +54,16 @@ def compose(items: SessionItems, stored: Transcript | None) -> Transcript:
     turns.update((t.turn_id, t) for t in items.turns)
     escalations = {e.escalation_id: e for e in (stored.escalations if stored else [])}
     escalations.update((e.escalation_id, e) for e in items.escalations)
+    # A turn the table still holds has its thumb there (or none: taken back); the others keep the stored one.
+    held = {t.turn_id for t in items.turns}
+    kept = [f for f in (stored.feedback if stored else []) if not (is_thumb_entry(f) and f.get("turn_id") in held)]
+    thumbs = sorted(items.thumbs, key=lambda t: (t.given_at, t.turn_id))
+    updated_at = max([items.updated_at, *([stored.updated_at] if stored else []), *(t.given_at for t in thumbs)])
     return Transcript(
-        session_id=items.session_id, started_at=items.started_at,
-        updated_at=max(items.updated_at, stored.updated_at) if stored else items.updated_at,
+        session_id=items.session_id, started_at=items.started_at, updated_at=updated_at,
         turns=sorted(turns.values(), key=lambda t: (t.created_at, t.turn_id)),
         escalations=sorted(escalations.values(), key=lambda e: (e.requested_at, e.escalation_id)),
-        feedback=list(stored.feedback) if stored else [],
+        feedback=kept + [t.to_dict() for t in thumbs],
     )
 
 
@@ -78,19 +87,22 @@ class TranscriptWriter:
         session = next((i for i in items if i["sk"]["S"] == SESSION_SK), None)
         if session is None:
             return None
-        turns, escalations, unreadable = [], [], 0
+        turns, escalations, thumbs, unreadable = [], [], [], 0
         for item in items:
             sk = item["sk"]["S"]
             try:
                 if sk.startswith(TURN_PREFIX):
                     turns.append(Turn.from_dict(json.loads(item["body"]["S"])))
+                    thumb = thumb_of(item)
+                    if thumb is not None:
+                        thumbs.append(thumb)
                 elif sk.startswith(ESCALATION_PREFIX):
                     escalations.append(state_from_item(item).record)
             except (KeyError, TypeError, ValueError, RecursionError):
                 unreadable += 1
         return SessionItems(session_id=session_id, started_at=session["started_at"]["S"],
                             updated_at=session["updated_at"]["S"], turns=turns, escalations=escalations,
-                            unreadable=unreadable)
+                            thumbs=thumbs, unreadable=unreadable)
 
     def materialize(self, session_id: str) -> tuple[str, int]:
         """Writes the session's transcript; returns "written", "rebuilt" (the stored one was unreadable) or

@@ -10,7 +10,9 @@ The chat's hooks (web/assets/chat.js) that tests rely on:
   conversation-gone]`;
 - #chat-banner (role=status, data-kind: waiting | expert), #chat-closed with the button #start-new,
   #model-note, #poll-status;
-- the message box #message-input (labelled "Your message"), #send-button, #message-error, #message-counter.
+- the message box #message-input (labelled "Your message"), #send-button, #message-error, #message-counter;
+- under each bot answer, `.thumbs` (role=group, data-thumb): the toggle buttons "Helpful" and "Not helpful"
+  (aria-pressed), the comment box labelled "Tell us more (optional)" with "Send comment", `.thumb-status`.
 """
 
 from __future__ import annotations

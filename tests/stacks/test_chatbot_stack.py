@@ -79,7 +79,7 @@ def test_chat_method_requires_cognito_and_validates_the_body(make_template):
         "RequestModels": {"application/json": Match.any_value()},
     })
     template.has_resource_properties("AWS::ApiGateway::RequestValidator", {"ValidateRequestBody": True})
-    model = next(iter(template.find_resources("AWS::ApiGateway::Model").values()))["Properties"]["Schema"]
+    model = models(template)["ChatRequest"]
     assert model["required"] == ["message"]
     assert model["additionalProperties"] is False
     assert model["properties"]["message"]["maxLength"] == 1234
@@ -87,8 +87,31 @@ def test_chat_method_requires_cognito_and_validates_the_body(make_template):
     template.has_resource_properties("AWS::ApiGateway::Authorizer", {"Type": "COGNITO_USER_POOLS"})
 
 
+def models(template: Template) -> dict[str, dict]:
+    """The API's request models' schemas, by model name."""
+    return {m["Properties"]["Name"]: m["Properties"]["Schema"]
+            for m in template.find_resources("AWS::ApiGateway::Model").values()}
+
+
+def test_the_thumb_method_requires_cognito_and_validates_the_body(template):
+    resources = template.find_resources("AWS::ApiGateway::Resource")
+    feedback = next(k for k, r in resources.items() if r["Properties"]["PathPart"] == "feedback")
+    method = next(m["Properties"] for m in template.find_resources("AWS::ApiGateway::Method").values()
+                  if m["Properties"]["ResourceId"] == {"Ref": feedback} and m["Properties"]["HttpMethod"] == "POST")
+    assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
+    assert method["AuthorizerId"] == {"Ref": next(iter(template.find_resources("AWS::ApiGateway::Authorizer")))}
+    assert method["RequestValidatorId"]
+    assert method["RequestParameters"] == {"method.request.path.session_id": True}
+    schema = models(template)["ThumbRequest"]
+    assert schema["required"] == ["turn_id", "thumb"]
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["thumb"] == {"type": ["string", "null"], "pattern": "^(up|down)$"}
+    assert schema["properties"]["comment"]["maxLength"] == 500
+
+
 def test_every_method_of_the_api_is_a_route_of_the_function_and_the_reverse(template):
-    assert api_methods(template) == chatbot_app.routes() == {("POST", "/chat"), ("GET", "/chat/{session_id}/messages")}
+    assert api_methods(template) == chatbot_app.routes() == {
+        ("POST", "/chat"), ("GET", "/chat/{session_id}/messages"), ("POST", "/chat/{session_id}/feedback")}
 
 
 def test_no_method_is_open(template):

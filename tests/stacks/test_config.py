@@ -90,7 +90,10 @@ def test_config_is_frozen():
     ("system_prompt", 42, "a string"),
     ("language_code", "english", "a language code"),
     ("labeling_schedule", "every week", "an EventBridge schedule expression"),
-    ("labeling_strategy", "newest", "one of random, escalated_first"),
+    ("labeling_strategy", "newest", "one of random, escalated_first, thumbs_down_first"),
+    ("finetune_thumbs_weight", 0, "above 0 and at most 1"),
+    ("finetune_thumbs_weight", 1.5, "above 0 and at most 1"),
+    ("finetune_thumbs_weight", "half", "a number"),
     ("labeling_workers_per_object", 10, "from 1 to 9"),
     ("labeling_task_time_limit_seconds", 29, "from 30 to 28800"),
     ("labeling_workteam_arn", "arn:aws:sagemaker:us-east-1:123:workteam/x", "a SageMaker workteam ARN"),
@@ -145,6 +148,11 @@ def test_a_model_given_by_arn_needs_its_provider():
     with pytest.raises(ConfigError) as error:
         load_config({"model_id": IMPORTED, "model_provider": "Meta Llama"})
     assert error.value.key == "model_provider"
+
+
+def test_every_sampling_strategy_is_accepted():
+    for strategy in ("random", "escalated_first", "thumbs_down_first"):
+        assert load_config({"labeling_strategy": strategy}).labeling_strategy == strategy
 
 
 def test_retry_budget_must_fit_the_api_timeout():

@@ -112,9 +112,16 @@ def test_the_consolidation_lambda_has_room_in_tmp_for_the_manifest_and_the_ratin
     assert post["EphemeralStorage"] == {"Size": 4096}
 
 
+def test_the_sampler_writes_manifests_and_the_customers_thumbs_and_nothing_else(feedback):
+    (write,) = [s for s in role_statements(feedback, "Sampler") if s.get("Sid") == "WriteLabeling"]
+    resources = json.dumps(write["Resource"])
+    assert as_list(write["Action"]) == ["s3:PutObject"]
+    assert "/manifests/*" in resources and "/thumbs/*" in resources and "/ratings/" not in resources
+
+
 def test_bucket_access_is_by_prefix(feedback):
     writes = {json.dumps(s["Resource"]) for s in statements(feedback) if s.get("Sid") == "WriteLabeling"}
-    assert writes and all("manifests/" in w or "ratings/" in w or "output/" in w for w in writes)
+    assert writes and all("manifests/" in w or "ratings/" in w or "output/" in w or "thumbs/" in w for w in writes)
     for stmt in statements(feedback):
         for action in as_list(stmt["Action"]):
             assert action not in ("s3:*", "s3:DeleteObject"), stmt

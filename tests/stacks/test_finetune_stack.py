@@ -154,7 +154,9 @@ def dataset_env(template: Template) -> dict[str, Any]:
 def test_dataset_lambda_gets_the_contracts_environment(make_template):
     env = dataset_env(make_template("finetune", finetune_good_min_rating=4.5, finetune_bad_max_rating=1.5,
                                     finetune_eval_fraction=0.25, finetune_min_train_rows=50,
-                                    finetune_weight_by_agreement=True, finetune_split_seed="s1"))
+                                    finetune_weight_by_agreement=True, finetune_split_seed="s1",
+                                    finetune_thumbs_weight=0.25))
+    assert env["THUMBS_WEIGHT"] == "0.25"
     assert (env["GOOD_MIN_RATING"], env["BAD_MAX_RATING"], env["EVAL_FRACTION"]) == ("4.5", "1.5", "0.25")
     assert (env["MIN_TRAIN_ROWS"], env["WEIGHT_BY_AGREEMENT"], env["SPLIT_SEED"]) == ("50", "true", "s1")
     assert (env["RATINGS_PREFIX"], env["DATASET_PREFIX"]) == ("ratings/", "datasets/")
@@ -163,10 +165,11 @@ def test_dataset_lambda_gets_the_contracts_environment(make_template):
     assert env["SYSTEM_PROMPT"].startswith("You are a helpful")
 
 
-def test_dataset_lambda_reads_ratings_and_writes_only_datasets(finetune):
+def test_dataset_lambda_reads_ratings_and_thumbs_and_writes_only_datasets(finetune):
     sids = by_sid(finetune, "DatasetRole")
     assert sids["ReadLabeling"]["Action"] == "s3:GetObject"
-    assert text(sids["ReadLabeling"]["Resource"]).endswith('"/ratings/*"]]}')
+    reads = sids["ReadLabeling"]["Resource"]
+    assert len(reads) == 2 and text(reads[0]).endswith('"/ratings/*"]]}') and text(reads[1]).endswith('"/thumbs/*"]]}')
     assert "WriteLabeling" not in sids
     assert sids["WriteDatasets"]["Action"] == "s3:PutObject"
     assert text(sids["WriteDatasets"]["Resource"]).endswith('"/datasets/*"]]}')

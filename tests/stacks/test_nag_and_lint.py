@@ -88,7 +88,7 @@ EXPECTED_ACKNOWLEDGMENTS = {
       for who, prefixes in {"Consolidation/LabelingAccess": ("manifests/", "output/", "ratings/"),
                             "LabelingJobData": ("manifests/", "output/"),
                             "PreAnnotation/LabelingAccess": ("manifests/", "ratings/"),
-                            "Sampler/LabelingAccess": ("manifests/", "ratings/"),
+                            "Sampler/LabelingAccess": ("manifests/", "ratings/", "thumbs/"),
                             "RatingApiFunction/LabelingAccess": ("ratings/console/",)}.items()
       for prefix in prefixes],
     ("/TandemFeedback/Consolidation/Role", WILDCARD),  # X-Ray
@@ -112,6 +112,7 @@ EXPECTED_ACKNOWLEDGMENTS = {
     # stack's own, so cdk-nag names it by its logical id.
     ("/TandemFinetune/Dataset/Role", WILDCARD),  # X-Ray
     ("/TandemFinetune/Dataset/RatingsRead", "AwsSolutions-IAM5[Resource::TandemData-LabelingBucketArn/ratings/*]"),
+    ("/TandemFinetune/Dataset/RatingsRead", "AwsSolutions-IAM5[Resource::TandemData-LabelingBucketArn/thumbs/*]"),
     ("/TandemFinetune/Dataset/DatasetWrite", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/datasets/*]"),
     ("/TandemFinetune/TrainingData", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/datasets/*]"),
     ("/TandemFinetune/TrainingData", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/models/*]"),

@@ -40,7 +40,7 @@ def tree(tmp_path: Path) -> Path:
         "training/tests/test_cli.py": "", "training/__pycache__/cli.cpython-311.pyc": "x",
         "training/sub/__pycache__/x.pyc": "x", "training/.DS_Store": "x", "training/stray.pyc": "x",
         "lambdas/__init__.py": "", "lambdas/common/__init__.py": "", "lambdas/common/feedback.py": "",
-        "lambdas/common/training_data.py": "NAME = 'training_data'\n", "lambdas/common/transcript.py": "",
+        "lambdas/common/thumbs.py": "", "lambdas/common/training_data.py": "NAME = 'training_data'\n", "lambdas/common/transcript.py": "",
         "lambdas/chatbot/handler.py": "",
     }
     for name, content in files.items():
@@ -60,7 +60,7 @@ def test_archive_has_the_contract_layout(tree):
         "training/__init__.py", "training/__main__.py", "training/cli.py", "training/README.md",
         "training/requirements.txt",
         "lambdas/__init__.py", "lambdas/common/__init__.py", "lambdas/common/feedback.py",
-        "lambdas/common/training_data.py",
+        "lambdas/common/thumbs.py", "lambdas/common/training_data.py",
     }
 
 
@@ -134,5 +134,5 @@ def test_the_asset_is_the_archive_itself(tree, tmp_path_factory):
 def test_the_real_training_package_ships_its_entry_point_and_shared_modules():
     names = set(source_files(ROOT))
     assert {"training/__main__.py", "training/cli.py", "requirements.txt", "lambdas/common/training_data.py",
-            "lambdas/common/feedback.py"} <= names
+            "lambdas/common/feedback.py", "lambdas/common/thumbs.py"} <= names
     assert not [n for n in names if "__pycache__" in n or "/tests/" in n or n.endswith(".pyc")]

@@ -3,7 +3,13 @@
 //
 //   POST {chatApiUrl}chat                      {message, session_id?} -> the reply (bot answer or hand-off)
 //   GET  {chatApiUrl}chat/{id}/messages?after  -> {messages, expert_active, expert?, closed, escalation?}
-//        (escalation, while one is open: {status, requested_at, accept_deadline?}, for the waiting banner)
+//        (escalation, while one is open: {status, requested_at, accept_deadline?}, for the waiting banner;
+//        an answer the customer judged carries its `feedback`: {thumb, comment, given_at})
+//   POST {chatApiUrl}chat/{id}/feedback        {turn_id, thumb: "up" | "down" | null, comment?} -> {feedback}
+//
+// - Each of the assistant's answers has two toggle buttons (aria-pressed), "Helpful" and "Not helpful", and,
+//   once one is pressed, a short comment box. Pressing the other button changes the thumb; pressing the
+//   pressed one again takes it back. What the server stored is what the buttons show.
 //
 // - Every text from the customer, the bot, an expert or the server goes into the page with textContent;
 //   nothing here parses markup (no HTML-parsing DOM property or call), and a source is a link only when it is https.
@@ -32,6 +38,8 @@ const ROLE_LABELS = { customer: "You", bot: "Assistant", expert: "Expert", syste
 const CONVERSATION_KEY = "tandem.chat.conversation";
 const SOURCES_KEY = "tandem.chat.sources";
 const MAX_CACHED_ANSWERS = 100; // the answers whose sources a reload can show again
+const MAX_COMMENT_CHARS = 500; // lambdas/common/thumbs.py MAX_COMMENT_CHARS: the API refuses longer comments
+const THUMB_TIMEOUT_MS = 10_000;
 // A turn's created_at is taken before the turn is written (the customer's turn waits for the answer): each
 // poll asks for the turns since the newest one seen minus this, and turn ids drop what was already shown.
 const LOOKBACK_MS = 15_000;
@@ -62,6 +70,13 @@ class ChatApi {
   send(message, sessionId) {
     const body = sessionId ? { message, session_id: sessionId } : { message };
     return this.request("POST", "chat", { body, timeoutMs: SEND_TIMEOUT_MS });
+  }
+
+  thumb(sessionId, turnId, thumb, comment) {
+    const body = { turn_id: turnId, thumb };
+    if (thumb && comment) body.comment = comment;
+    return this.request("POST", `chat/${encodeURIComponent(sessionId)}/feedback`,
+      { body, timeoutMs: THUMB_TIMEOUT_MS });
   }
 
   messages(sessionId, after, signal) {
@@ -186,12 +201,100 @@ function sourcesList(sources) {
   return box;
 }
 
+// A customer's thumb on an answer ------------------------------------------------------------------
+
+const THUMB_LABELS = { up: "Helpful", down: "Not helpful" };
+
+// The buttons and the comment box under one answer. send(thumb, comment) stores a thumb (null takes it back)
+// and resolves to the stored feedback ({thumb, comment} or null); the control shows what it resolves to.
+class ThumbsControl {
+  constructor(turnId, send) {
+    this.send = send;
+    this.busy = false;
+    this.node = element("div", "thumbs");
+    this.node.setAttribute("role", "group");
+    this.node.setAttribute("aria-label", "Was this answer helpful?");
+    const row = element("div", "thumbs-row");
+    row.append(element("span", "thumbs-question", "Was this helpful?"));
+    this.buttons = {};
+    for (const thumb of ["up", "down"]) {
+      const button = element("button", `secondary thumb thumb-${thumb}`);
+      button.type = "button";
+      button.dataset.thumb = thumb;
+      button.setAttribute("aria-pressed", "false");
+      const icon = element("span", "thumb-icon", thumb === "up" ? "\u{1F44D}" : "\u{1F44E}");
+      icon.setAttribute("aria-hidden", "true");
+      button.append(icon, document.createTextNode(` ${THUMB_LABELS[thumb]}`));
+      button.addEventListener("click", () => this.press(thumb));
+      this.buttons[thumb] = button;
+      row.append(button);
+    }
+    this.form = element("form", "thumb-comment");
+    this.form.noValidate = true;
+    this.form.hidden = true;
+    const fieldId = `thumb-comment-${turnId}`;
+    const label = element("label", "", "Tell us more (optional)");
+    label.htmlFor = fieldId;
+    this.input = element("textarea", "thumb-comment-input");
+    this.input.id = fieldId;
+    this.input.rows = 2;
+    this.input.maxLength = MAX_COMMENT_CHARS;
+    const submit = element("button", "secondary", "Send comment");
+    submit.type = "submit";
+    this.form.append(label, this.input, submit);
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      if (this.thumb) this.store(this.thumb, "Thanks, your comment was sent.");
+    });
+    this.status = element("p", "thumb-status");
+    this.status.setAttribute("role", "status");
+    this.node.append(row, this.form, this.status);
+    this.show(null);
+  }
+
+  // feedback: {thumb, comment} as the server holds it, or null.
+  show(feedback) {
+    this.thumb = feedback && THUMB_LABELS[feedback.thumb] ? feedback.thumb : null;
+    for (const [thumb, button] of Object.entries(this.buttons)) {
+      button.setAttribute("aria-pressed", String(thumb === this.thumb));
+    }
+    this.node.dataset.thumb = this.thumb || "";
+    this.form.hidden = !this.thumb;
+    this.input.value = this.thumb && typeof feedback.comment === "string" ? feedback.comment : "";
+  }
+
+  press(thumb) {
+    if (this.thumb === thumb) this.store(null, "Your feedback was taken back.");
+    else this.store(thumb, "Thanks for your feedback.");
+  }
+
+  async store(thumb, done) {
+    if (this.busy) return;
+    this.busy = true;
+    this.node.setAttribute("aria-busy", "true");
+    try {
+      const stored = await this.send(thumb, thumb ? this.input.value.trim() : "");
+      this.show(stored);
+      this.status.textContent = done;
+      if (thumb && !stored?.comment) this.input.focus();
+    } catch (error) {
+      const message = error instanceof ApiError ? sentence(error.message) : "The server could not be reached.";
+      this.status.textContent = `Not saved: ${message}`;
+    } finally {
+      this.busy = false;
+      this.node.removeAttribute("aria-busy");
+    }
+  }
+}
+
 // The conversation view ----------------------------------------------------------------------------
 
 class ConversationView {
-  constructor(log, empty) {
+  // sendThumb(turnId, thumb, comment): stores a thumb on an answer; resolves to the stored feedback or null.
+  constructor(log, empty, sendThumb) {
     this.log = log;
     this.empty = empty;
+    this.sendThumb = sendThumb;
   }
 
   clear() {
@@ -231,6 +334,11 @@ class ConversationView {
     node.dataset.text = text;
     node.append(element("p", "turn-who", ROLE_LABELS[role]), element("p", "turn-text", text));
     if (role === "bot" && Array.isArray(turn.sources) && turn.sources.length) node.append(sourcesList(turn.sources));
+    if (role === "bot" && turn.turn_id) {
+      const control = new ThumbsControl(turn.turn_id, (thumb, comment) => this.sendThumb(turn.turn_id, thumb, comment));
+      control.show(turn.feedback && typeof turn.feedback === "object" ? turn.feedback : null);
+      node.append(control.node);
+    }
     if (pending) {
       node.classList.add("turn-pending");
       node.append(element("p", "turn-state", "Sending..."));
@@ -492,7 +600,8 @@ class ChatApp {
       signIn: $("sign-in"), chat: $("chat"), signedInName: $("signed-in-name"), banner: $("chat-banner"),
       pollStatus: $("poll-status"), closed: $("chat-closed"), startNew: $("start-new"), signOut: $("sign-out"),
     };
-    this.view = new ConversationView($("chat-log"), $("chat-empty"));
+    this.view = new ConversationView($("chat-log"), $("chat-empty"), (turnId, thumb, comment) =>
+      this.api.thumb(this.conversation.sessionId, turnId, thumb, comment).then((body) => body.feedback || null));
     this.composer = new Composer({
       form: $("message-form"), input: $("message-input"), counter: $("message-counter"),
       counterLive: $("message-counter-live"), error: $("message-error"), send: $("send-button"),

@@ -110,7 +110,7 @@ def test_kto_labels_with_the_default_thresholds(rating, label):
         assert split.kto == [] and split.kto_dropped_middle == 1
     else:
         assert split.kto == [{"prompt": "question s1/t1", "completion": "answer s1/t1", "label": label,
-                              "session_id": "s1", "turn_id": "t1"}]
+                              "session_id": "s1", "turn_id": "t1", "source": "groundtruth", "weight": 1.0}]
         assert split.kto_dropped_middle == 0
 
 
@@ -376,7 +376,7 @@ def test_the_report_is_json_and_names_every_part():
     report = build(*many_sessions(10), "bad", system_prompt="secret-ish instructions").to_report()
 
     assert json.loads(json.dumps(report)) == report
-    assert set(report) == {"records", "options", "splits", "bad_rows", "bedrock"}
+    assert set(report) == {"records", "options", "splits", "bad_rows", "thumbs", "bedrock"}
     assert report["options"]["system_prompt_chars"] == len("secret-ish instructions")
     assert "secret-ish" not in json.dumps(report)
     assert report["splits"]["train"]["sessions"] + report["splits"]["eval"]["sessions"] == 10

@@ -56,6 +56,29 @@ def test_every_file_is_written_in_the_layout_and_the_uris_are_returned(aws, invo
     assert set(result) == {"dataset_id", "dataset_uri", "train_uri", "eval_uri", "report_uri", "counts", "bad_rows"}
 
 
+def test_the_customers_thumbs_under_thumbs_are_kto_rows_reported_apart(aws, invoke, monkeypatch):
+    monkeypatch.setenv("THUMBS_WEIGHT", "0.3")
+    aws.put_ratings("tandem-feedback-1.jsonl", *sessions(8))
+    thumbs = [json.dumps({"schema_version": 1, "session_id": f"s{i}", "turn_id": "t9", "question": f"Q{i}?",
+                          "answer": f"A{i}.", "thumb": "down", "given_at": "2026-03-09T10:00:00Z", "source": "thumbs"})
+              for i in range(8)]
+    aws.s3.put_object(Bucket=RATINGS_BUCKET, Key="thumbs/tandem-feedback-20260310-020000.jsonl",
+                      Body=("\n".join([*thumbs, "not json"]) + "\n").encode())
+
+    invoke(event())
+
+    kto = jsonl(aws, "train/kto.jsonl") + jsonl(aws, "eval/kto.jsonl")
+    from_thumbs = [row for row in kto if row["source"] == "thumbs"]
+    assert len(from_thumbs) == 8 and {(r["label"], r["weight"]) for r in from_thumbs} == {(False, 0.3)}
+    assert all(row["weight"] == 1.0 for row in kto if row["source"] == "groundtruth")
+    written = report(aws)
+    assert written["thumbs_objects_read"] == 1 and written["records"] == 40  # the rating records alone
+    assert written["thumbs"]["used"] == 8
+    assert written["thumbs"]["bad_rows"]["by_reason"] == {
+        "invalid_json": {"count": 1, "examples": ["thumbs/tandem-feedback-20260310-020000.jsonl:9"]}}
+    assert sum(split["kto_by_source"]["thumbs"]["kto_false"] for split in written["splits"].values()) == 8
+
+
 def test_the_training_files_are_read_back_by_the_training_reader(aws, invoke):
     aws.put_ratings("tandem-feedback-1.jsonl", *sessions(8))
 
@@ -236,6 +259,8 @@ def test_the_longest_dataset_id_is_accepted(aws, invoke):
     ("WEIGHT_BY_AGREEMENT", "yes", "must be true or false"),
     ("MIN_TRAIN_ROWS", "0", "must be an integer from 1"),
     ("MIN_TRAIN_ROWS", "many", "must be an integer from 1"),
+    ("THUMBS_WEIGHT", "0", "is not valid: thumbs_weight must be above 0"),
+    ("THUMBS_WEIGHT", "heavy", "must be a number"),
 ])
 def test_a_bad_setting_fails_the_invocation_naming_the_variable(invoke, set_environment, name, value, problem):
     set_environment({name: value})
@@ -254,5 +279,5 @@ def test_the_optional_settings_have_defaults(aws, invoke, monkeypatch):
 
     options = report(aws)["options"]
     assert options == {"good_min_rating": 4.0, "bad_max_rating": 2.0, "eval_fraction": 0.2, "split_seed": "tandem",
-                       "weight_by_agreement": False, "system_prompt_chars": 0}
+                       "weight_by_agreement": False, "system_prompt_chars": 0, "thumbs_weight": 0.5}
     assert report(aws)["min_train_rows"] == 10

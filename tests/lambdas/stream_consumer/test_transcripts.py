@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lambdas.common import clients
+from lambdas.common.thumbs import Thumb
 from lambdas.common.transcript import EscalationRecord, Transcript, Turn, new_id, transcript_key
 from lambdas.stream_consumer.transcripts import (
     WRITE_ATTEMPTS,
@@ -150,6 +151,71 @@ def test_compose_orders_by_time_then_id_and_keeps_feedback():
 
     assert [t.text for t in composed.turns] == ["a", "b"]
     assert composed.feedback == [{"rating": 5}] and composed.updated_at == stored.updated_at
+
+
+# Customers' thumbs ---------------------------------------------------------------------------------------
+
+def bot_turn(aws, session_id: str) -> Turn:
+    return next(t for t in aws.sessions.turns(session_id) if t.role == "bot")
+
+
+def test_a_thumb_given_on_an_answer_reaches_the_transcript_through_the_stream(aws):
+    session = started(aws, "one")
+    aws.outbox.drain()
+    answer = bot_turn(aws, session.session_id)
+    thumb = Thumb(turn_id=answer.turn_id, thumb="down", given_at="2099-01-01T00:00:00.000000Z", comment="wrong")
+
+    aws.sessions.set_thumb(session.session_id, answer, thumb)
+    aws.outbox.drain()  # the turn item's MODIFY, as the stream delivers it
+
+    doc = read_transcript(aws, session.session_id)
+    assert doc["feedback"] == [{"kind": "thumb", "turn_id": answer.turn_id, "thumb": "down", "comment": "wrong",
+                                "given_at": "2099-01-01T00:00:00.000000Z"}]
+    assert doc["updated_at"] == thumb.given_at  # a thumb updates the transcript: the sampler's window sees it
+    assert texts(doc) == ["one", "re: one"]
+
+
+def test_a_thumb_changed_or_taken_back_changes_the_transcript(aws, writer):
+    session = started(aws, "one")
+    answer = bot_turn(aws, session.session_id)
+    aws.sessions.set_thumb(session.session_id, answer, Thumb(answer.turn_id, "down", "2026-01-01T00:00:00Z"))
+    writer.materialize(session.session_id)
+    aws.sessions.set_thumb(session.session_id, answer, Thumb(answer.turn_id, "up", "2026-01-01T00:00:01Z"))
+    writer.materialize(session.session_id)
+    assert [f["thumb"] for f in read_transcript(aws, session.session_id)["feedback"]] == ["up"]
+
+    aws.sessions.set_thumb(session.session_id, answer, None)
+    writer.materialize(session.session_id)
+    assert read_transcript(aws, session.session_id)["feedback"] == []
+
+
+def test_the_thumb_of_a_turn_the_table_no_longer_has_stays_with_other_feedback():
+    turn = Turn(role="bot", text="b", created_at="2026-01-01T00:00:02.000000Z")
+    expired = {"kind": "thumb", "turn_id": "gone", "thumb": "up", "given_at": "2026-01-01T00:00:01.000000Z"}
+    stale = {"kind": "thumb", "turn_id": turn.turn_id, "thumb": "up", "given_at": "2026-01-01T00:00:01.000000Z"}
+    other = {"kind": "note", "text": "kept"}
+    stored = Transcript(session_id="s", started_at="2026-01-01T00:00:00.000000Z",
+                        updated_at="2026-01-01T00:00:03.000000Z", turns=[turn], feedback=[expired, stale, other])
+    now = Thumb(turn_id=turn.turn_id, thumb="down", given_at="2026-01-01T00:00:04.000000Z")
+    items = SessionItems(session_id="s", started_at=stored.started_at, updated_at="2026-01-01T00:00:02.500000Z",
+                         turns=[turn], escalations=[], thumbs=[now])
+
+    composed = compose(items, stored)
+
+    assert composed.feedback == [expired, other, now.to_dict()]
+    assert composed.updated_at == now.given_at
+
+
+def test_an_unreadable_thumb_leaves_the_turn_in_the_transcript(aws, writer):
+    session = started(aws, "one")
+    answer = next(i for i in aws.ddb.scan(TableName=TABLE)["Items"] if i.get("role", {}).get("S") == "bot")
+    aws.ddb.update_item(TableName=TABLE, Key={"session_id": answer["session_id"], "sk": answer["sk"]},
+                        UpdateExpression="SET feedback = :f", ExpressionAttributeValues={":f": {"S": '{"thumb": 5}'}})
+
+    assert writer.materialize(session.session_id) == ("written", 0)
+
+    doc = read_transcript(aws, session.session_id)
+    assert texts(doc) == ["one", "re: one"] and doc["feedback"] == []
 
 
 # When the stored transcript cannot be read -----------------------------------------------------------
