@@ -2,7 +2,7 @@
 section with the command, the machine and every table to bench/RESULTS.md (newest last).
 
 Names: gate_overhead, gate_evaluation, escalation_overhead, cold_start, bundle_size, consolidation, training_throughput,
-demo_answers, demo_latency. `python -m bench.<name>` runs one without recording it.
+demo_answers, demo_latency, rating_console. `python -m bench.<name>` runs one without recording it.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ BENCHMARKS = {
     "training_throughput": "Training throughput and held-out margins",
     "demo_answers": "Demo answers (the offline stand-in model)",
     "demo_latency": "Demo latency (make demo: start, turns, an expert's message reaching the customer)",
+    "rating_console": "Rating console (next item, and consolidating a 100,000-item batch beside Ground Truth)",
 }
 
 
