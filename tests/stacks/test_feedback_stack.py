@@ -150,3 +150,8 @@ def test_the_rating_function_may_update_the_table_but_never_scan_or_delete_it(fe
     actions = {action for statement in role_statements(feedback, "RatingApiFunction")
                for action in as_list(statement["Action"]) if action.startswith("dynamodb:")}
     assert actions == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"}
+
+
+def test_the_rating_function_publishes_its_metrics_in_tandems_namespace(feedback):
+    # Its handler adds metrics (RatingsGiven, ...): Powertools raises when it flushes them without a namespace.
+    assert function_env(feedback, "rating_api")["POWERTOOLS_METRICS_NAMESPACE"] == "Tandem"

@@ -18,6 +18,7 @@ from lambdas.feedback_sampler.settings import JobSettings, SamplerSettings
 from lambdas.finetune_dataset.settings import DatasetSettings
 from lambdas.groundtruth_post.settings import PostSettings
 from lambdas.groundtruth_pre.settings import PreSettings
+from lambdas.rating_api.settings import RatingApiSettings
 from lambdas.socket_authorizer.settings import AuthorizerSettings
 from lambdas.stream_consumer.settings import ConsumerSettings
 
@@ -30,6 +31,7 @@ FUNCTIONS = [
     ("feedback", "feedback_sampler", SamplerSettings, (SamplerSettings, JobSettings)),
     ("feedback", "groundtruth_pre", PreSettings, (PreSettings,)),
     ("feedback", "groundtruth_post", PostSettings, (PostSettings,)),
+    ("feedback", "rating_api", RatingApiSettings, (RatingApiSettings,)),
     ("finetune", "finetune_dataset", DatasetSettings, (DatasetSettings,)),
     ("live", "socket_authorizer", AuthorizerSettings, (AuthorizerSettings,)),
     ("live", "chat_socket", SocketSettings, (SocketSettings,)),
@@ -51,7 +53,7 @@ DEPLOYED = {
     "CONSOLIDATION_LAMBDA_ARN": "arn:aws:lambda:us-east-1:123456789012:function:TandemFeedback-Post",
     "SITE_URL": "https://d1234abcd.cloudfront.net",
     "LIVE_ENDPOINT": "https://abcdef1234.execute-api.us-east-1.amazonaws.com/live",
-    "CONNECTIONS_TABLE": "TandemLive-Connections",
+    "CONNECTIONS_TABLE": "TandemLive-Connections", "RATINGS_TABLE": "TandemFeedback-Ratings",
     "TOKEN_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123",
     "TOKEN_AUDIENCES": "1example23456789,2example23456789",
 }
