@@ -206,3 +206,14 @@ def test_a_rater_whose_hold_ran_out_is_told_and_gets_the_next_item(demo: Any, pa
     expect(rater.question).to_have_text(other["question"])  # the next item, the one the other rater passed on
     expect(rater.item_title).to_be_focused()
     shots(page, "hold ran out")
+
+
+def test_someone_outside_the_raters_group_is_told_so(demo: Any, page: Any) -> None:
+    # The demo's sign-in always grants `raters`; the deployed pool may not. The API's 403, as it answers it.
+    refusal = {"error": {"field": "authorization",
+                         "message": "You may not do this: only members of the raters group may rate answers."}}
+    page.route("**/ratings/batches", lambda route: route.fulfill(status=403, json=refusal))
+    RatePage(page, demo.base_url).open().sign_in("not-a-rater")
+    expect(page.locator("#rate-error")).to_contain_text("You are not in the raters group")
+    expect(page.locator("#rating")).to_be_hidden()
+    expect(page.locator("#batches")).to_be_hidden()
