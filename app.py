@@ -53,7 +53,8 @@ def create_stacks(app: cdk.App, config: TandemConfig) -> dict[str, cdk.Stack]:
         app, "TandemWebContent", config=config, site=web, chat_api_url=chatbot.api.url,
         expert_api_url=escalation.api.url, user_pool_id=chatbot.user_pool.user_pool_id,
         web_client_id=chatbot.web_client.user_pool_client_id, sign_in_url=chatbot.sign_in_domain.base_url(),
-        live_url=live.stage.url, description="Tandem: the web app's files and runtime settings (config.json)")
+        live_url=live.stage.url, rating_api_url=feedback.rating_api.url,
+        description="Tandem: the web app's files and runtime settings (config.json)")
     return {"data": data, "escalation": escalation, "outbox": outbox, "chatbot": chatbot, "live": live,
             "feedback": feedback, "finetune": finetune, "web": web, "web_content": web_content}
 

@@ -1,7 +1,7 @@
 """Tandem's AWS on this machine: moto's server, in this process on 127.0.0.1, holding every resource the
 stacks define, each made from its synthesized template definition (local/templates.py, local/resources.py):
-the sessions table with its stream and indexes, the buckets, the escalation worker's queue and its
-dead-letter queue, the outbox's failed-batch queue, the topics, the link-signing secret, and both state
+the sessions table with its stream and indexes, the ratings table, the buckets, the escalation worker's
+queue and its dead-letter queue, the outbox's failed-batch queue, the topics, the link-signing secret, and both state
 machines from statemachines/*.asl.json with their stacks' DefinitionSubstitutions. Step Functions really
 executes the definitions (moto's `execute_state_machine`).
 
@@ -35,8 +35,10 @@ from moto.server import ThreadedMotoServer
 from lambdas.chat_socket.settings import SocketSettings
 from lambdas.chatbot.settings import ChatbotSettings
 from lambdas.common.env_settings import EnvSettings
+from lambdas.common.rating_files import DEFAULT_PREFIX as RATINGS_PREFIX
 from lambdas.escalation_worker.settings import WorkerSettings
 from lambdas.expert_api.settings import ExpertApiSettings
+from lambdas.rating_api.settings import RatingApiSettings
 from lambdas.socket_authorizer.settings import AuthorizerSettings
 from lambdas.stream_consumer.settings import ConsumerSettings
 from local.cdk_app import ROOT, app_context
@@ -46,9 +48,10 @@ from stacks.config import TandemConfig, load_config
 
 REGION = "us-east-1"
 HOST = "127.0.0.1"  # never another interface: the local AWS holds no secrets but answers anyone who asks
-# The functions the local runtime runs (the offline loop's functions run on a schedule or in a labeling
+# The functions the local runtime runs (the offline loop's other functions run on a schedule or in a labeling
 # job, neither of which runs locally).
-FUNCTIONS = ("chatbot", "stream_consumer", "escalation_worker", "expert_api", "chat_socket", "socket_authorizer")
+FUNCTIONS = ("chatbot", "stream_consumer", "escalation_worker", "expert_api", "chat_socket", "socket_authorizer",
+             "rating_api")
 # What the stacks add beside each function's settings (stacks/constructs/python_function.py names the
 # service; every stack that deploys one of FUNCTIONS sets the metrics namespace).
 METRICS_NAMESPACE = "Tandem"
@@ -79,10 +82,11 @@ def state_machine_key(definition_text: str) -> str:
 
 def function_settings(config: TandemConfig, *, sessions_table: str, transcripts_bucket: str, knowledge_bucket: str,
                       experts_topic_arn: str, signing_secret_arn: str, state_machine_arn: str,
-                      expert_api_url: str, connections_table: str, live: LiveEndpoints,
-                      site_url: str = "") -> dict[str, EnvSettings]:
+                      expert_api_url: str, connections_table: str, live: LiveEndpoints, ratings_table: str,
+                      labeling_bucket: str, site_url: str = "") -> dict[str, EnvSettings]:
     """The settings contract of each of FUNCTIONS, filled in from `config` as its stack fills it
-    (stacks/chatbot_stack.py, stacks/outbox_stack.py, stacks/escalation_stack.py, stacks/live_stack.py), with
+    (stacks/chatbot_stack.py, stacks/outbox_stack.py, stacks/escalation_stack.py, stacks/live_stack.py,
+    stacks/feedback_stack.py), with
     these resources in place of the CDK tokens; `site_url` (where the web app answers, here) in place of the
     web stack's."""
     return {
@@ -105,6 +109,8 @@ def function_settings(config: TandemConfig, *, sessions_table: str, transcripts_
             resolve_timeout_seconds=config.resolve_timeout_hours * 3600, session_ttl_days=config.session_ttl_days,
             max_reply_chars=config.max_message_chars, redact_pii=config.knowledge_export_redact_pii,
             language_code=config.language_code, site_url=site_url),
+        "rating_api": RatingApiSettings(ratings_table=ratings_table, ratings_bucket=labeling_bucket,
+                                        ratings_prefix=RATINGS_PREFIX, site_url=site_url),
     }
 
 
@@ -177,7 +183,9 @@ class LocalAws:
             transcripts_bucket=self.names["transcripts_bucket"], knowledge_bucket=self.names["knowledge_bucket"],
             experts_topic_arn=self.names["experts_topic"], signing_secret_arn=self.names["link_signing_secret"],
             state_machine_arn=self.state_machines["human_escalation"], expert_api_url=expert_api_url,
-            connections_table=self.names["connections_table"], live=live, site_url=site_url)
+            connections_table=self.names["connections_table"], live=live,
+            ratings_table=self.names["ratings_table"], labeling_bucket=self.names["labeling_bucket"],
+            site_url=site_url)
         return {"POWERTOOLS_SERVICE_NAME": f"tandem-{function}", **contracts[function].to_env(),
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE}
 

@@ -4,10 +4,10 @@ One process, one socket on 127.0.0.1:
 - the local AWS (local/aws.py): moto's server with every resource of the synthesized templates and both
   workflows executed;
 - the real handlers behind the local API Gateway (local/gateway.py): the chat API under /prod/, the expert
-  API under /experts/;
+  API under /experts/, the rating API under /ratings/;
 - the event sources (local/pollers.py) and the mailbox (local/mailbox.py) in threads;
-- the web app (web/): the customer's chat at /, the experts' inbox at /inbox, the mailbox at /mailbox, what each part did at
-  /behind-the-scenes, and the demo's read-only JSON under /local/api/.
+- the web app (web/): the customer's chat at /, the experts' inbox at /inbox, the raters' console at /rate, the
+  mailbox at /mailbox, what each part did at /behind-the-scenes, and the demo's read-only JSON under /local/api/.
 
 Answers come from the offline stand-in (local/answer_model.py) unless `model="bedrock"`: then Bedrock
 answers, with the user's own AWS credentials, and only Bedrock is real. The gate reads sentiment with VADER
@@ -76,7 +76,7 @@ WEB_SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-PAGES = {"/": "index.html", "/inbox": "inbox.html", "/mailbox": "mailbox.html",
+PAGES = {"/": "index.html", "/inbox": "inbox.html", "/rate": "rate.html", "/mailbox": "mailbox.html",
          "/behind-the-scenes": "behind-the-scenes.html"}
 
 
@@ -290,10 +290,11 @@ class Demo:
         settings = self.aws.config
         return {
             "auth": {"kind": "local", "signInUrl": f"{ISSUER_PATH}/sign-in",
-                     "note": "Local sign-in: no password, this machine only. Deployed, customers and experts sign "
-                             "in with Amazon Cognito."},
+                     "note": "Local sign-in: no password, this machine only. Deployed, customers, experts and "
+                             "raters sign in with Amazon Cognito."},
             "chatApiUrl": api_url("", self.apis["chatbot"]),
             "expertApiUrl": api_url("", self.apis["expert_api"]),
+            "ratingApiUrl": api_url("", self.apis["rating_api"]),
             "liveUrl": f"{self.base_url.replace('http://', 'ws://')}/{LIVE_STAGE}",
             "pollIntervalMs": CUSTOMER_POLL_MS,
             "maxMessageChars": settings.max_message_chars,
@@ -348,6 +349,7 @@ class Demo:
     @property
     def urls(self) -> dict[str, str]:
         return {"Customer chat": f"{self.base_url}/", "Experts' inbox": f"{self.base_url}/inbox",
+                "Raters' console": f"{self.base_url}/rate",
                 "Mailbox (experts' email)": f"{self.base_url}/mailbox",
                 "Behind the scenes": f"{self.base_url}/behind-the-scenes",
                 "Local AWS (moto)": self.aws.endpoint_url if self.aws else ""}

@@ -1,7 +1,7 @@
 """API Gateway on this machine: HTTP -> a REST proxy event -> the real Lambda handler -> HTTP.
 
 `create_gateway(apis)` is a Starlette app serving each API under its stage, as API Gateway's own endpoint
-does (`/prod/chat`, `/experts/escalations/{escalation_id}`). A request becomes the event API Gateway sends a
+does (`/prod/chat`, `/experts/escalations/{escalation_id}`, `/ratings/batches`). A request becomes the event API Gateway sends a
 proxy integration (tests/events/*.json, docs/AWS-CONTRACTS.md): `resource`, `path` (without the stage,
 percent-encoded as sent), `httpMethod`, `headers` and `multiValueHeaders`, `queryStringParameters` and
 `multiValueQueryStringParameters`, `pathParameters` (decoded), `requestContext` (stage, requestId,
@@ -47,7 +47,7 @@ from local.resources import ACCOUNT
 from local.templates import Templates
 
 # The HTTP functions the local runtime serves, in the order their stages are mounted.
-HTTP_FUNCTIONS = ("chatbot", "expert_api")
+HTTP_FUNCTIONS = ("chatbot", "expert_api", "rating_api")
 COGNITO = "COGNITO_USER_POOLS"
 API_ID = "local"  # requestContext.apiId (API Gateway's is a generated id)
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -150,7 +150,9 @@ class FeedbackStack(Stack):
         function = PythonFunction(self, "RatingApiFunction", name="rating_api",
                                   description="Tandem rating API: raters rate sampled answers, one item at a time",
                                   memory_size=512, timeout=Duration.seconds(20),
-                                  log_retention_days=config.log_retention_days, environment=settings.to_env())
+                                  log_retention_days=config.log_retention_days,
+                                  # Powertools refuses to flush metrics without a namespace (the request fails).
+                                  environment={**settings.to_env(), "POWERTOOLS_METRICS_NAMESPACE": "Tandem"})
         iam.Policy(self, "RatingTableAccess", roles=[function.role], statements=[
             iam.PolicyStatement(sid="RatingBatches", actions=list(RATING_TABLE_ACTIONS),
                                 resources=[self.ratings.table_arn]),

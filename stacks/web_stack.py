@@ -1,5 +1,6 @@
-"""The deployed web app: the customer's chat (web/index.html) and the pages beside it, served by CloudFront
-from a private bucket, with sign-in through the customer pool's managed login (stacks/chatbot_stack.py).
+"""The deployed web app: the customer's chat (web/index.html) and the pages beside it (the experts' inbox, the
+raters' console), served by CloudFront from a private bucket, with sign-in through the customer pool's managed
+login (stacks/chatbot_stack.py).
 
 - WebStack ("TandemWeb"): the bucket, the distribution and its response headers. It needs no other stack,
   so ChatbotStack can take its address for the sign-in's callback URLs.
@@ -35,7 +36,7 @@ PAGE_PATHS_FUNCTION = Path(__file__).resolve().parent / "cloudfront" / "page_pat
 # which a deployment does not have. Shared modules (render.js, inspect.css) are deployed for other pages.
 DEMO_ONLY = ("mailbox.html", "behind-the-scenes.html", "assets/mailbox.js", "assets/behind-the-scenes.js")
 # The pages the sign-in may return to (the pool client's callback and sign-out URLs), by their addresses.
-SIGN_IN_PAGES = ("/", "/inbox")
+SIGN_IN_PAGES = ("/", "/inbox", "/rate")
 # How often the customer's page asks for an expert's messages while a conversation is open (as in the demo).
 POLL_INTERVAL_MS = 1500
 
@@ -62,6 +63,7 @@ class WebStack(Stack):
 
         CfnOutput(self, "SiteUrl", value=f"{self.site_url}/", description="The customer's chat")
         CfnOutput(self, "InboxUrl", value=f"{self.site_url}/inbox", description="The experts' inbox")
+        CfnOutput(self, "RateUrl", value=f"{self.site_url}/rate", description="The raters' console")
         # Named exports, so that the publishing stack's grants (and their cdk-nag findings) name them plainly.
         self._exports = {"SiteBucketName": self.bucket.bucket_name, "SiteBucketArn": self.bucket.bucket_arn,
                          "DistributionId": self.distribution.distribution_id,
@@ -152,11 +154,13 @@ class WebContentStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: TandemConfig, site: WebStack,
                  chat_api_url: str, expert_api_url: str, user_pool_id: str, web_client_id: str,
-                 sign_in_url: str, live_url: str | None = None, **kwargs: Any) -> None:
+                 sign_in_url: str, live_url: str | None = None, rating_api_url: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         settings = runtime_settings(config, chat_api_url=chat_api_url, expert_api_url=expert_api_url,
                                     user_pool_id=user_pool_id, web_client_id=web_client_id,
-                                    sign_in_url=sign_in_url, region=Aws.REGION, live_url=live_url)
+                                    sign_in_url=sign_in_url, region=Aws.REGION, live_url=live_url,
+                                    rating_api_url=rating_api_url)
         bucket, distribution = site.site_for(self)
         s3deploy.BucketDeployment(
             self, "Files",
@@ -204,7 +208,8 @@ class WebContentStack(Stack):
 
 
 def runtime_settings(config: TandemConfig, *, chat_api_url: str, expert_api_url: str, user_pool_id: str,
-                     web_client_id: str, sign_in_url: str, region: str, live_url: str | None = None) -> dict[str, Any]:
+                     web_client_id: str, sign_in_url: str, region: str, live_url: str | None = None,
+                     rating_api_url: str | None = None) -> dict[str, Any]:
     """What the pages read from /config.json (web/assets/auth.js checkConfig, cognito-auth.js)."""
     settings: dict[str, Any] = {
         "auth": {"kind": "cognito", "domain": sign_in_url, "clientId": web_client_id, "userPoolId": user_pool_id,
@@ -218,4 +223,6 @@ def runtime_settings(config: TandemConfig, *, chat_api_url: str, expert_api_url:
     }
     if live_url is not None:
         settings["liveUrl"] = live_url
+    if rating_api_url is not None:
+        settings["ratingApiUrl"] = rating_api_url
     return settings

@@ -251,3 +251,100 @@ class InboxPage:
         self.page.get_by_label("Note (kept with the conversation").fill(note)
         self.page.get_by_role("button", name="Hand back to the assistant").click()
         expect(self.status).to_have_text("Handed back to the assistant.")
+
+
+# The raters' console (web/rate.html) -------------------------------------------------------------------
+# Its hooks: the sign-in form (field "Your name", the local sign-in's checkbox "Also a rating admin"),
+# #console, #signed-in-name, #rate-error (role=alert), #rate-note (the time ran out, a closed batch),
+# #rate-announcer (aria-live), the batch list #batch-list (`.queue-item[data-batch-id]`), the rating panel
+# #rating with #batch-name, #progress-text and #progress-bar, the item #item (data-item-id) with
+# #item-title (focused after each rating), #item-question, #item-answer, #item-sources, the radios of the
+# scale (name=value, labelled "1 Irrelevant or wrong" ... "5 Fully answers it, correctly"), "Comment
+# (optional)", "A better answer (optional)", "Submit rating", "Skip this one", #rating-error, #batch-done;
+# rating admins' #admin with #admin-facts, the table #admin-raters (`tr[data-rater]`), "Refresh results",
+# "Download records (JSON Lines)", "Close batch" then "Yes, close the batch", #admin-status.
+
+def rating_batch(demo: Demo, batch_id: str, items: list[tuple[str, str, list[str]]], *, ratings_per_item: int = 1,
+                 assignment_seconds: int = 600) -> Any:
+    """A rating batch of (question, answer, sources) written straight into the demo's ratings table, as the
+    sampler writes one (lambdas/common/rating_batches.py); returns the RatingBatches it lives in."""
+    from lambdas.common.feedback import LabelingItem, Sampling
+    from lambdas.common.rating_batches import RatingBatches
+    from lambdas.common.rating_files import DEFAULT_PREFIX
+
+    assert demo.aws is not None
+    batches = RatingBatches(table_name=demo.aws.names["ratings_table"],
+                            ratings_bucket=demo.aws.names["labeling_bucket"], ratings_prefix=DEFAULT_PREFIX)
+    labeling = [LabelingItem(source=f"{question}\n{answer}", session_id=f"{batch_id}-session-{number}",
+                             turn_id=f"turn-{number}", question=question, answer=answer,
+                             sampling=Sampling(strategy="uniform", seed=7), sources=tuple(sources))
+                for number, (question, answer, sources) in enumerate(items, start=1)]
+    batches.create(batch_id, labeling, ratings_per_item=ratings_per_item, assignment_seconds=assignment_seconds)
+    return batches
+
+
+class RatePage:
+    def __init__(self, page: Page, base_url: str):
+        self.page = page
+        self.base_url = base_url
+        self.rating = page.locator("#rating")
+        self.item = page.locator("#item")
+        self.item_title = page.locator("#item-title")
+        self.question = page.locator("#item-question")
+        self.answer = page.locator("#item-answer")
+        self.sources = page.locator("#item-sources li")
+        self.progress = page.locator("#progress-text")
+        self.done = page.locator("#batch-done")
+        self.note = page.locator("#rate-note")
+        self.error = page.locator("#rate-error")
+        self.announcer = page.locator("#rate-announcer")
+        self.admin = page.locator("#admin")
+        self.admin_facts = page.locator("#admin-facts")
+        self.admin_status = page.locator("#admin-status")
+
+    def open(self, batch_id: str = "") -> RatePage:
+        self.page.goto(f"{self.base_url}/rate" + (f"#{quote(batch_id)}" if batch_id else ""))
+        return self
+
+    def sign_in(self, name: str, *, admin: bool = False) -> RatePage:
+        """Signs in with the keyboard alone: the name, the admin box (Space), Enter."""
+        expect(self.page.locator("#sign-in")).to_be_visible()  # the page's script is ready for the form
+        field = self.page.get_by_label("Your name")
+        field.focus()
+        self.page.keyboard.type(name)
+        if admin:
+            self.page.keyboard.press("Tab")
+            expect(self.page.get_by_label("Also a rating admin")).to_be_focused()
+            self.page.keyboard.press("Space")
+            field.focus()
+        self.page.keyboard.press("Enter")
+        expect(self.page.locator("#signed-in-name")).to_have_text(name)
+        return self
+
+    def batch_button(self, batch_id: str) -> Locator:
+        return self.page.locator(f"#batch-list .queue-item[data-batch-id='{batch_id}']")
+
+    def current_item(self) -> str:
+        """The question on screen, once an item is (its id changes with each item)."""
+        expect(self.item).to_be_visible()
+        expect(self.item_title).to_be_focused()
+        return self.question.inner_text()
+
+    def rate_with_keys(self, value: int) -> None:
+        """Rates the item on screen: the number key, then Enter; waits for the item after it (or the end)."""
+        before = self.item.get_attribute("data-item-id")
+        self.page.keyboard.press(str(value))
+        expect(self.page.get_by_role("radio", name=re.compile(f"^{value} "))).to_be_checked()
+        self.page.keyboard.press("Enter")
+        self.wait_moved_on(before)
+
+    def skip_with_key(self) -> None:
+        before = self.item.get_attribute("data-item-id")
+        self.page.keyboard.press("s")
+        self.wait_moved_on(before)
+
+    def wait_moved_on(self, before: str | None) -> None:
+        """Another item with the focus on its heading, or the end of the batch with the focus on what says so."""
+        moved_on = self.page.locator(f"#item:not([hidden]):not([data-item-id='{before}']) #item-title:focus, "
+                                     "#batch-done:not([hidden]):focus")
+        expect(moved_on).to_have_count(1)

@@ -65,7 +65,7 @@ def test_the_command_line_becomes_the_options():
 
 
 def test_the_pages_are_served_with_a_policy_that_allows_no_inline_script(demo, http):
-    for path in ("/", "/inbox", "/mailbox", "/behind-the-scenes", "/assets/site.css", "/config.json"):
+    for path in ("/", "/inbox", "/rate", "/mailbox", "/behind-the-scenes", "/assets/site.css", "/config.json"):
         response = http.get(path)
         assert response.status_code == 200, path
         for name, value in WEB_SECURITY_HEADERS.items():
@@ -89,6 +89,7 @@ def test_the_web_app_is_told_how_to_sign_in_and_which_model_answers(http):
     config = http.get("/config.json").json()
     assert config["auth"]["kind"] == "local" and config["auth"]["signInUrl"] == "/local/cognito/sign-in"
     assert config["chatApiUrl"] == "/prod/" and config["expertApiUrl"] == "/experts/"
+    assert config["ratingApiUrl"] == "/ratings/"
     assert config["liveUrl"].startswith("ws://127.0.0.1:")
     assert config["model"] == {"id": answer_model.MODEL_ID, "standIn": True, "note": answer_model.STAND_IN_NOTE}
     assert config["maxMessageChars"] > 0 and config["pollIntervalMs"] > 0
@@ -147,3 +148,13 @@ def test_only_requests_addressed_to_this_machine_are_answered(demo, http):
 def test_the_socket_listens_on_the_loopback_address_only(demo):
     assert demo.base_url.startswith("http://127.0.0.1:")
     assert demo._socket is not None and demo._socket.getsockname()[0] == "127.0.0.1"
+
+
+def test_the_rating_api_is_served_behind_the_local_sign_in(demo, http):
+    assert demo.identity is not None
+    anonymous = http.get("/ratings/batches")
+    customer = http.get("/ratings/batches", headers=user(demo))
+    rater = http.get("/ratings/batches", headers={"Authorization": demo.identity.sign_in("rita", ["raters"])})
+    assert (anonymous.status_code, anonymous.json()) == (401, {"message": "Unauthorized"})  # the gateway's answer
+    assert customer.status_code == 403 and customer.json()["error"]["field"] == "authorization"  # the function's
+    assert rater.status_code == 200 and rater.json() == {"batches": [], "admin": False}

@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 
 from lambdas.chatbot import handler as chatbot_handler
 from lambdas.expert_api import handler as expert_handler
+from lambdas.rating_api import handler as rating_handler
 from local.gateway import COGNITO, LocalApi, api_url, create_gateway, local_api
 from local.identity import ISSUER_PATH, LocalCognito, SignInRefused
 from local.templates import synthesized
@@ -189,6 +190,9 @@ def test_the_routes_are_the_handlers_and_their_authorization_the_templates():
     assert (chat.stage, chat.memory_mb, chat.timeout_seconds) == ("prod", 1024, 28)
     assert experts.stage == "experts" and api_url("http://127.0.0.1:8000/", experts) == \
         "http://127.0.0.1:8000/experts/"
+    ratings = local_api("rating_api", templates)
+    assert set(ratings.routes) == rating_handler.app.routes() and set(ratings.routes.values()) == {COGNITO}
+    assert ratings.stage == "ratings"
 
 
 def test_a_route_the_stack_does_not_deploy_stops_the_gateway():

@@ -166,3 +166,8 @@ def test_the_sampler_may_create_rating_batches_and_nothing_more_in_the_table(fee
         ["dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem"]]
     env = function_env(feedback, "feedback_sampler")
     assert env["RATINGS_PER_ITEM"] == "3" and env["RATING_HOLD_SECONDS"] == "600" and "RATINGS_TABLE" in env
+
+
+def test_the_rating_function_publishes_its_metrics_in_tandems_namespace(feedback):
+    # Its handler adds metrics (RatingsGiven, ...): Powertools raises when it flushes them without a namespace.
+    assert function_env(feedback, "rating_api")["POWERTOOLS_METRICS_NAMESPACE"] == "Tandem"

@@ -177,6 +177,7 @@ def test_the_deployed_function_is_the_page_paths_file_on_viewer_request(web, dis
     ("/", "/index.html"),
     ("/inbox", "/inbox.html"),
     ("/inbox/", "/inbox.html"),
+    ("/rate", "/rate.html"),
     ("/index.html", "/index.html"),
     ("/assets/chat.js", "/assets/chat.js"),
     ("/config.json", "/config.json"),
@@ -211,6 +212,7 @@ def test_a_custom_domain_gets_its_certificate_and_tls_1_2_or_later(make_template
                                            "SslSupportMethod": "sni-only"}
     assert template.find_outputs("SiteUrl")["SiteUrl"]["Value"] == "https://chat.example.com/"
     assert template.find_outputs("InboxUrl")["InboxUrl"]["Value"] == "https://chat.example.com/inbox"
+    assert template.find_outputs("RateUrl")["RateUrl"]["Value"] == "https://chat.example.com/rate"
 
 
 # Sign-in: the pool's managed login, web client and groups ----------------------------------------------------
@@ -235,7 +237,8 @@ def test_web_client_is_public_code_grant_only_back_to_the_sites_pages(template, 
     distribution_id, _ = only(web, "AWS::CloudFront::Distribution")
     site = rf"https://<import TandemWeb:\w+{distribution_id}DomainName\w+>"
     urls = [rendered(url) for url in client["CallbackURLs"]]
-    assert len(urls) == 2 and re.fullmatch(f"{site}/", urls[0]) and re.fullmatch(f"{site}/inbox", urls[1])
+    assert len(urls) == 3 and re.fullmatch(f"{site}/", urls[0]) and re.fullmatch(f"{site}/inbox", urls[1])
+    assert re.fullmatch(f"{site}/rate", urls[2])  # the raters' console signs in on its own page
     assert client["LogoutURLs"] == client["CallbackURLs"]
 
 
@@ -257,7 +260,8 @@ def test_the_api_client_takes_no_part_in_oauth(template):
 
 def test_custom_domain_callbacks(make_template):
     client = web_client(make_template(**CUSTOM_DOMAIN))
-    assert client["CallbackURLs"] == ["https://chat.example.com/", "https://chat.example.com/inbox"]
+    assert client["CallbackURLs"] == ["https://chat.example.com/", "https://chat.example.com/inbox",
+                                      "https://chat.example.com/rate"]
 
 
 def test_managed_login_domain_version_2_with_cognitos_branding(template):
@@ -361,6 +365,23 @@ def test_config_json_has_the_deployed_urls_and_ids(published):
     assert config["maxMessageChars"] == DEFAULT.max_message_chars
     assert config["model"] == {"id": DEFAULT.model_id, "standIn": False}
     assert re.fullmatch(r"wss://<import TandemLive:\w+>\.execute-api\.[\w-]+\.amazonaws\.com/live", config["liveUrl"])
+    assert re.fullmatch(rf"https://<import TandemFeedback:\w+RatingApi\w+>\.execute-api\.{REGION}\.amazonaws\.com/"
+                        r"<import TandemFeedback:\w+>/", config["ratingApiUrl"])
+
+
+def test_the_pages_policy_lets_them_call_every_api_in_config_json(published, web):
+    """connect-src must cover each API the pages call: a URL it does not match is refused by the browser."""
+    policy = only(web, "AWS::CloudFront::ResponseHeadersPolicy")[1]
+    csp = rendered(policy["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]["ContentSecurityPolicy"]
+                   ["ContentSecurityPolicy"])
+    sources = next(d.split()[1:] for d in csp.split("; ") if d.startswith("connect-src "))
+    config = published_config(published)
+    for key in ("chatApiUrl", "expertApiUrl", "ratingApiUrl", "liveUrl"):
+        scheme, _, rest = config[key].partition("://")
+        host = rest.split("/", 1)[0]
+        assert any(source == f"{scheme}://{host}" or (source.startswith(f"{scheme}://*.")
+                                                     and host.endswith(source.removeprefix(f"{scheme}://*")))
+                   for source in sources), (key, config[key], sources)
 
 
 LOAD_CONFIG = """
@@ -392,3 +413,12 @@ def test_a_live_url_is_written_when_given():
     assert "liveUrl" not in runtime_settings(DEFAULT, **urls)
     live = runtime_settings(DEFAULT, **urls, live_url="wss://c.example/live")
     assert live["liveUrl"] == "wss://c.example/live"
+
+
+def test_a_rating_api_url_is_written_when_given():
+    urls = {"chat_api_url": "https://a.example/prod/", "expert_api_url": "https://b.example/experts/",
+            "user_pool_id": "eu-west-1_AbC", "web_client_id": "abc123", "sign_in_url": "https://x.example",
+            "region": REGION}
+    assert "ratingApiUrl" not in runtime_settings(DEFAULT, **urls)
+    assert runtime_settings(DEFAULT, **urls, rating_api_url="https://d.example/ratings/")["ratingApiUrl"] == \
+        "https://d.example/ratings/"

@@ -2,7 +2,8 @@
 //
 // `loadConfig()` reads /config.json (the local demo serves it; deployed, the web stack writes the same file).
 // `createAuth(config, options)` picks the sign-in provider config.auth.kind names; `options.groups` names the
-// user pool groups the page needs (the experts' inbox: ["experts"]). Every provider has one shape:
+// user pool groups the page needs (the experts' inbox: ["experts"], the raters' console: ["raters"]). Every
+// provider has one shape:
 //
 //   provider.user()                the signed-in customer's display name, or null
 //   provider.mount(ui, onChange)   shows the provider's sign-in UI; onChange(user) after sign-in or sign-out
@@ -12,7 +13,8 @@
 //   provider.groups()              the user's Cognito groups (for what the page shows; the APIs decide)
 //
 // "local" is the demo's stand-in for Cognito (local/identity.py): a name, no password, exchanged for an ID
-// token the demo signs (with the groups the page signs in with: `options.groups`), kept in sessionStorage;
+// token the demo signs (with the groups the page signs in with: `options.groups`, plus those the person ticks
+// among the form's optional ones, `ui.extraGroups`), kept in sessionStorage;
 // each set of groups keeps its own signed-in user, so the customer and the expert of one browser tab stay
 // apart. "cognito" is the deployed sign-in (cognito-auth.js: managed login, authorization code with PKCE, the
 // ID token in an Authorization header; the groups are the user pool's).
@@ -86,7 +88,14 @@ class LocalAuth extends IdTokenHolder {
     return sessionStorage.getItem(this.tokenKey);
   }
 
-  // ui: {form, input, error, note}: the sign-in form of a page.
+  // What the person ticked among the page's optional groups (ui.extraGroups: checkboxes whose value is a group,
+  // e.g. the raters' console's "also a rating admin"); the groups themselves come from the token.
+  extraGroups() {
+    const boxes = Array.isArray(this.ui.extraGroups) ? this.ui.extraGroups : [];
+    return boxes.filter((box) => box && box.checked).map((box) => String(box.value));
+  }
+
+  // ui: {form, input, error, note, extraGroups?}: the sign-in form of a page.
   mount(ui, onChange) {
     this.ui = ui;
     this.onChange = onChange;
@@ -118,7 +127,7 @@ class LocalAuth extends IdTokenHolder {
     try {
       response = await fetch(this.signInUrl, {
         method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ name, groups: this.wanted }),
+        body: JSON.stringify({ name, groups: [...this.wanted, ...this.extraGroups()] }),
       });
     } catch (error) {
       this.showError("The sign-in could not be reached. Try again.");
