@@ -42,6 +42,8 @@ STAGE = "experts"  # EscalationStack's API stage
 EXPERT_API_URL = f"https://abcdef1234.execute-api.us-east-1.amazonaws.com/{STAGE}/"  # its RestApi.url
 KNOWLEDGE_BUCKET = "tandem-knowledge-e2e"
 CONNECTIONS_TABLE = "tandem-connections-e2e"  # named, but with no live endpoint nothing is pushed
+RATINGS_TABLE = "tandem-ratings-e2e"  # the rating API's, named as its stack names it: no rating here
+LABELING_BUCKET = "tandem-labeling-e2e"
 
 
 def lambda_context(name: str) -> SimpleNamespace:
@@ -57,7 +59,8 @@ def stack_environment(config: TandemConfig, *, flow: Flow, state_machine_arn: st
     contracts = function_settings(
         config, sessions_table=TABLE, transcripts_bucket=BUCKET, knowledge_bucket=KNOWLEDGE_BUCKET,
         experts_topic_arn=flow.experts_topic, signing_secret_arn=flow.secret_arn, state_machine_arn=state_machine_arn,
-        expert_api_url=EXPERT_API_URL, connections_table=CONNECTIONS_TABLE, live=NO_LIVE)
+        expert_api_url=EXPERT_API_URL, connections_table=CONNECTIONS_TABLE, live=NO_LIVE,
+        ratings_table=RATINGS_TABLE, labeling_bucket=LABELING_BUCKET)
     # Masking off here, so the export needs no Comprehend (moto answers DetectPiiEntities with canned entities);
     # tests/lambdas/expert_api covers masking.
     contracts["expert_api"] = replace(contracts["expert_api"], redact_pii=False)

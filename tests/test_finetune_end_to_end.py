@@ -43,7 +43,7 @@ from lambdas.groundtruth_pre import handler as pre_handler
 from stacks.config import TandemConfig
 from testing.outbox import Outbox
 from testing.tiny_models import build_tokenizer, save_tiny_t5
-from tests.end_to_end_helpers import Bedrock, Customer, lambda_context, stack_environment
+from tests.end_to_end_helpers import RATINGS_TABLE, Bedrock, Customer, lambda_context, stack_environment
 from tests.lambdas.escalation_worker.conftest import TABLE
 from tests.lambdas.groundtruth_post.conftest import described_job
 from tests.statemachines import conftest as workflow
@@ -72,6 +72,9 @@ def world(flow, aws, set_environment, monkeypatch):
     config = TandemConfig(sentiment_detector="vader")  # offline gate: no Comprehend call per turn
     flow.outbox = Outbox(TABLE)
     aws.create("labeling_bucket", LABELING)
+    # As deployed without a workteam, the sampler also makes the sample a rating batch; Ground Truth is played
+    # from its manifest below.
+    aws.create("ratings_table", RATINGS_TABLE)
     bedrock = Bedrock(aws)
     environment = stack_environment(config, flow=flow, state_machine_arn=flow.state_machine(
         accept_seconds=900, resolve_seconds=3600))
