@@ -7,7 +7,8 @@ One process, one socket on 127.0.0.1:
   API under /experts/, the rating API under /ratings/;
 - the event sources (local/pollers.py) and the mailbox (local/mailbox.py) in threads;
 - the web app (web/): the customer's chat at /, the experts' inbox at /inbox, the raters' console at /rate, the
-  mailbox at /mailbox, what each part did at /behind-the-scenes, and the demo's read-only JSON under /local/api/.
+  mailbox at /mailbox, what each part did at /behind-the-scenes, the demo's read-only JSON under /local/api/, and
+  POST /local/api/sample, which runs the feedback sampler now (local/sampling.py).
 
 Answers come from the offline stand-in (local/answer_model.py) unless `model="bedrock"`: then Bedrock
 answers, with the user's own AWS credentials, and only Bedrock is real. The gate reads sentiment with VADER
@@ -44,7 +45,7 @@ from starlette.staticfiles import StaticFiles
 
 from lambdas.common import clients
 from lambdas.common.startup import reset_handlers
-from local import answer_model, inspector
+from local import answer_model, inspector, sampling
 from local.aws import FUNCTIONS, HOST, LiveEndpoints, LocalAws, environment_applied, start_local_aws
 from local.cdk_app import ROOT
 from local.gateway import HTTP_FUNCTIONS, LocalApi, api_url, create_gateway, local_api
@@ -268,6 +269,7 @@ class Demo:
                     Route("/local/api/state", self._state, methods=["GET"]),
                     Route("/local/api/mailbox", self._mails, methods=["GET"]),
                     Route("/local/api/transcript", self._transcript, methods=["GET"]),
+                    Route("/local/api/sample", self._sample, methods=["POST"]),
                     Route("/index.html", lambda _: RedirectResponse("/", 308)),
                     # Browsers ask for it on every page; there is no icon, and "none" is not an error.
                     Route("/favicon.ico", lambda _: Response(status_code=204)),
@@ -343,6 +345,13 @@ class Demo:
             return JSONResponse(await run_in_threadpool(inspector.transcript, self.aws, key))
         except KeyError:
             return JSONResponse({"message": f"no transcript with the key {key[:200]!r}"}, status_code=404)
+
+    async def _sample(self, _: Request) -> Response:
+        """The feedback sampler, run now (local/sampling.py): the raters' console gets a batch to rate."""
+        assert self.aws is not None
+        summary = await run_in_threadpool(sampling.take_sample, self.aws)
+        return JSONResponse({key: summary.get(key) for key in (
+            "rating_batch", "rating_items", "items", "candidates", "skipped_already_rated", "reason")})
 
     # ---------------------------------------------------------------------------------------------
 

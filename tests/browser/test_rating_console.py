@@ -217,3 +217,34 @@ def test_someone_outside_the_raters_group_is_told_so(demo: Any, page: Any) -> No
     expect(page.locator("#rate-error")).to_contain_text("You are not in the raters group")
     expect(page.locator("#rating")).to_be_hidden()
     expect(page.locator("#batches")).to_be_hidden()
+
+
+def test_in_the_demo_a_rater_takes_a_sample_of_the_answers_given_and_rates_it(demo: Any, context: Any, page: Any,
+                                                                             shots: Any) -> None:
+    """The demo's "Take a sample now" runs the real feedback sampler over the answers given so far; the answer
+    a customer just got is among the items, and rating it makes a record (one rating per answer here)."""
+    from lambdas.common.rating_batches import RatingBatches
+    from tests.browser.pages import ChatPage, transcript_roles, wait_for
+
+    customer = ChatPage(context.new_page(), demo.base_url).open().sign_in("sampled-customer")
+    customer.ask("What does the orange light mean?")
+    session_id = customer.session_id()
+
+    # The transcript the sampler reads is written a moment after the answer (the outbox).
+    wait_for(lambda: transcript_roles(demo, session_id) or None, timeout=20, what="the customer's transcript")
+
+    rate = RatePage(page, demo.base_url).open().sign_in("demo-rater")
+    page.get_by_role("button", name="Take a sample now").click()
+    expect(page.locator("#sample-status")).to_contain_text("answers to rate")
+    expect(rate.item).to_be_visible()
+    shots(page, "sampled batch")
+    batch_id = page.locator("#batch-name").inner_text()
+    assert demo.aws is not None
+    batches = RatingBatches(table_name=demo.aws.names["ratings_table"],
+                            ratings_bucket=demo.aws.names["labeling_bucket"], ratings_prefix="ratings/")
+    found = False
+    while rate.item.is_visible():
+        found = found or rate.current_item() == "What does the orange light mean?"
+        rate.rate_with_keys(5)
+    assert found
+    assert any(r["session_id"] == session_id and r["rating"] == 5.0 for r in records_of(batches, batch_id).values())

@@ -158,3 +158,25 @@ def test_the_rating_api_is_served_behind_the_local_sign_in(demo, http):
     assert (anonymous.status_code, anonymous.json()) == (401, {"message": "Unauthorized"})  # the gateway's answer
     assert customer.status_code == 403 and customer.json()["error"]["field"] == "authorization"  # the function's
     assert rater.status_code == 200 and rater.json() == {"batches": [], "admin": False}
+
+
+def test_taking_a_sample_makes_the_answers_given_a_rating_batch_of_one_rating_each(demo, http):
+    from lambdas.common.rating_batches import RatingBatches
+    from testing.waiting import wait_for
+
+    asked = http.post("/prod/chat", headers=user(demo, "sampled"),
+                      json={"message": "What does the orange light mean?"}).json()
+    wait_for(lambda: any(asked["session_id"] in t["key"] for t in http.get("/local/api/state").json()["transcripts"]),
+             timeout=20, what="the transcript the sampler reads")
+    summary = http.post("/local/api/sample").json()
+    assert summary["rating_batch"] and summary["rating_items"] >= 1, summary
+    assert demo.aws is not None
+    batches = RatingBatches(table_name=demo.aws.names["ratings_table"],
+                            ratings_bucket=demo.aws.names["labeling_bucket"], ratings_prefix="ratings/")
+    batch = batches.batch(summary["rating_batch"])
+    assert batch.ratings_per_item == 1
+    turns = set()
+    while (held := batches.next_item(batch.batch_id, "tester")) is not None:
+        turns.add(held.item.session_id)
+        batches.skip(batch.batch_id, held.item_id, "tester")
+    assert asked["session_id"] in turns

@@ -139,6 +139,30 @@ async function loadBatches({ focus = false } = {}) {
   if (focus) $("batches-title").focus();
 }
 
+// The local demo only: runs the feedback sampler now (POST /local/api/sample), then lists the batches again.
+async function takeSample() {
+  const button = $("take-sample");
+  const status = $("sample-status");
+  button.disabled = true;
+  status.textContent = "Sampling the answers given so far…";
+  try {
+    const response = await fetch("/local/api/sample", { method: "POST", headers: { Accept: "application/json" } });
+    const summary = await response.json();
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    status.textContent = summary.rating_batch
+      ? `Batch ${summary.rating_batch}: ${summary.rating_items} answers to rate.`
+      : `Nothing to rate: ${summary.reason || "no answers were sampled"}. Ask the assistant something first.`;
+    if (summary.rating_batch) {
+      history.replaceState(null, "", `#${encodeURIComponent(summary.rating_batch)}`); // the new batch is chosen
+      await loadBatches({ focus: true });
+    }
+  } catch (error) {
+    status.textContent = `The sample could not be taken (${error.message}).`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
 function decodeHash() {
   try {
     return decodeURIComponent(location.hash.replace(/^#/, ""));
@@ -510,6 +534,7 @@ async function main() {
   $("skip-item").addEventListener("click", skipItem);
   $("change-batch").addEventListener("click", showBatches);
   $("batches-refresh").addEventListener("click", () => loadBatches({ focus: true }));
+  $("take-sample").addEventListener("click", takeSample);
   $("admin-refresh").addEventListener("click", refreshAdmin);
   $("admin-download").addEventListener("click", downloadRecords);
   $("admin-close").addEventListener("click", () => {
