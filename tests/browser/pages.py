@@ -65,6 +65,12 @@ def watch(page: Page) -> list[str]:
     page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
     return problems
 
+def clock_until(page: Page, check: Callable[[], bool], *, what: str, step_ms: int = 1000) -> None:
+    """Moves the page's stopped clock (page.clock) on a step at a time until check() holds: a timer set late
+    (by a request that was in flight when the clock stopped) still fires."""
+    pump_until(page, lambda: check() or page.clock.run_for(step_ms) is None and check(), what=what)
+
+
 def pump_until(page: Page, check: Callable[[], bool], *, what: str, timeout_ms: int = 20_000) -> None:
     """Waits for check() while Playwright delivers the page's events (a route, a frame): they reach this
     thread only during Playwright's own calls, so time.sleep would wait in vain."""

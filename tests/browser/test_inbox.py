@@ -11,10 +11,19 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.pages import ChatPage, InboxPage, api_chat, mails, no_sideways_scroll, pump_until, wait_for, watch
+from tests.browser.pages import (
+    ChatPage,
+    InboxPage,
+    api_chat,
+    clock_until,
+    mails,
+    no_sideways_scroll,
+    pump_until,
+    wait_for,
+    watch,
+)
 
 ANGRY = "This is useless, I want to talk to a real person now!"
-LIVE_POLL_MS = 30_000  # web/assets/inbox.js: the safety-net poll while the live channel is open
 
 
 def inbox_link(demo: Any, session_id: str) -> str:
@@ -178,8 +187,9 @@ def test_an_escalation_pushed_while_the_list_is_being_read_is_not_missed(demo: A
         else:
             held.append((route, route.fetch()))
     page.route(re.compile(r".*/inbox/escalations(\?.*)?$"), hold_one_list_read)
-    page.clock.run_for(LIVE_POLL_MS)  # the safety-net poll: its read is held, with the list as it was
-    pump_until(page, lambda: bool(held), what="the safety-net poll's read of the list")
+    # The safety-net poll: its read is held, with the list as it was (a read in flight when the clock stopped
+    # sets the next poll's timer when it ends: the clock moves on a second at a time until one is held).
+    clock_until(page, lambda: bool(held), what="the safety-net poll's read of the list")
 
     second = api_chat(demo, "race-second", ANGRY)["session_id"]
     pump_until(page, lambda: any(second in frame for frame in frames), what="the second escalation's event")

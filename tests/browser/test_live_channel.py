@@ -9,10 +9,9 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.pages import ChatPage, ExpertPages, pump_until, review_link, watch
+from tests.browser.pages import ChatPage, ExpertPages, clock_until, pump_until, review_link, watch
 
 ANGRY = "This is useless, I want to talk to a real person now!"
-LIVE_POLL_MS = 30_000  # web/assets/chat.js: the safety-net poll while the live channel is open
 
 
 def handed_to_an_expert(demo: Any, context: Any, page: Any, name: str,
@@ -83,8 +82,9 @@ def test_a_change_pushed_while_a_poll_is_in_flight_is_read_straight_after_it(dem
             else:
                 held.append((route, route.fetch()))
         page.route(re.compile(r".*/prod/chat/[^/]+/messages(\?.*)?$"), hold_one_poll)
-        page.clock.run_for(LIVE_POLL_MS)  # the safety-net poll: its read is held, with the expert still there
-        pump_until(page, lambda: bool(held), what="the safety-net poll")
+        # The safety-net poll: its read is held, with the expert still there (a read in flight when the clock
+        # stopped sets the next poll's timer when it ends: the clock moves on a second at a time until one is held).
+        clock_until(page, lambda: bool(held), what="the safety-net poll")
 
         pushed = len(frames)
         expert.resolve(close=False)  # hand back: a system turn and the escalation's end, pushed
