@@ -26,6 +26,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from lambdas.common.expert_answers import EXPERT_ANSWERS_PREFIX
 from lambdas.common.rating_batches import BATCHES_BY_STATUS, CONSOLE_SOURCE, OPEN_ITEMS
 from lambdas.common.rating_files import DEFAULT_PREFIX as DEFAULT_RATINGS_PREFIX
 from lambdas.common.thumbs import THUMBS_PREFIX
@@ -161,9 +162,10 @@ class FeedbackStack(Stack):
                                            f"{self.ratings.table_arn}/index/{BATCHES_BY_STATUS}"]),
         ])
         store.grant_labeling(function.role, function, "LabelingAccess", read=(CONSOLE_RATINGS,),
-                             write=(CONSOLE_RATINGS,),
+                             write=(CONSOLE_RATINGS, EXPERT_ANSWERS_PREFIX),
                              why="the rating API writes one record per consolidated item under ratings/console/ "
-                                 "and reads a batch's records back for its admins.")
+                                 "and reads a batch's records back for its admins, and writes each accepted "
+                                 "expert answer under expert-answers/.")
         return function
 
     def _rating_api(self, config: TandemConfig) -> apigw.RestApi:
@@ -179,9 +181,12 @@ class FeedbackStack(Stack):
         batches = api.root.add_resource("batches")
         batch = batches.add_resource("{batch_id}")
         item = batch.add_resource("items").add_resource("{item_id}")
+        answers = api.root.add_resource("expert-answers")
+        answer = answers.add_resource("{candidate_id}")
         routes = [(batches, "GET"), (batch, "GET"), (batch.add_resource("next"), "POST"),
                   (batch.add_resource("records"), "GET"), (batch.add_resource("close"), "POST"),
-                  (item.add_resource("rating"), "POST"), (item.add_resource("skip"), "POST")]
+                  (item.add_resource("rating"), "POST"), (item.add_resource("skip"), "POST"),
+                  (answers, "GET"), (answer.add_resource("accept"), "POST"), (answer.add_resource("discard"), "POST")]
         for resource, method in routes:
             resource.add_method(method, integration, authorizer=authorizer,
                                 authorization_type=apigw.AuthorizationType.COGNITO)

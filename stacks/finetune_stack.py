@@ -2,8 +2,8 @@
 
 The workflow (statemachines/finetune_pipeline.asl.json, Standard, started by hand or by a script with an
 execution name of letters, digits and hyphens) runs:
-- lambdas/finetune_dataset: reads the rating records under ratings/ and the customers' thumbs under thumbs/ in
-  the labeling bucket (DataStack)
+- lambdas/finetune_dataset: reads the rating records under ratings/, the customers' thumbs under thumbs/ and
+  the accepted experts' answers under expert-answers/ in the labeling bucket (DataStack)
   and writes the train/eval splits under datasets/<execution name>/ in this stack's artifacts bucket;
 - a SageMaker training job running training/ (shipped as a tar.gz asset, stacks/constructs/training_code.py)
   in the Hugging Face PyTorch image, writing the adapter and the merged model under models/<job>/output/model/;
@@ -29,6 +29,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from lambdas.common.expert_answers import EXPERT_ANSWERS_PREFIX
 from lambdas.common.rating_files import DEFAULT_PREFIX as DEFAULT_RATINGS_PREFIX
 from lambdas.common.thumbs import THUMBS_PREFIX
 from lambdas.finetune_dataset.settings import DatasetSettings
@@ -120,10 +121,10 @@ class FinetuneStack(Stack):
                 # Every row carries the chatbot's own system prompt: the tuned model is served with it.
                 system_prompt=config.system_prompt).to_env(),
         )
-        store.grant_labeling(function.role, function, "RatingsRead", read=(RATINGS, THUMBS_PREFIX),
-                             why="the dataset Lambda reads every rating record and every customer's thumb the "
-                                 "sampler exported to build the train and evaluation splits; it writes nothing "
-                                 "there.")
+        store.grant_labeling(function.role, function, "RatingsRead", read=(RATINGS, THUMBS_PREFIX, EXPERT_ANSWERS_PREFIX),
+                             why="the dataset Lambda reads every rating record, every customer's thumb the "
+                                 "sampler exported and every expert answer a rating admin accepted to build the "
+                                 "train and evaluation splits; it writes nothing there.")
         write = iam.Policy(function, "DatasetWrite", roles=[function.role], statements=[
             iam.PolicyStatement(sid="WriteDatasets", actions=["s3:PutObject"], resources=[self._artifacts(DATASETS)]),
         ])

@@ -25,7 +25,7 @@ from lambdas.chatbot.settings import ChatbotSettings
 from lambdas.common.escalations import EscalationStore
 from lambdas.common.session_store import EscalationAlreadyOpen, SessionState, SessionStore
 from lambdas.common.text_normalization import normalize
-from lambdas.common.transcript import EscalationRecord, Sentiment, Turn, customer_view, new_id, utc_now
+from lambdas.common.transcript import EscalationRecord, Sentiment, Turn, Withheld, customer_view, new_id, utc_now
 
 
 class MetricSink(Protocol):
@@ -215,9 +215,12 @@ class ChatService:
             text = self.settings.handoff_message
             if isinstance(answer, ModelFailure):
                 text = f"{self.settings.model_error_message} {text}"
-            # The hand-off is Tandem speaking, not the model: a system turn, never sampled for rating.
-            return Turn(role="system", text=text, error=answer.error if isinstance(answer, ModelFailure) else None,
-                        reply_to=reply_to)
+            # The hand-off is Tandem speaking, not the model: a system turn, never sampled for rating. The
+            # model's answer, when there is one, stays on it unseen: the expert's answer is later set beside it.
+            if isinstance(answer, ModelFailure):
+                return Turn(role="system", text=text, error=answer.error, reply_to=reply_to)
+            withheld = Withheld(text=answer.text, model_id=answer.model_id) if answer is not None else None
+            return Turn(role="system", text=text, reply_to=reply_to, withheld=withheld)
         if isinstance(answer, ModelFailure):
             return Turn(role="bot", text=self.settings.model_error_message, model_id=self.answerer.model_id,
                         latency_ms=answer.latency_ms, error=answer.error, reply_to=reply_to)

@@ -39,9 +39,16 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
-from lambdas.common.feedback import MAX_RATING, MIN_RATING, RATING_SCHEMA_VERSION, FeedbackFormatError, RatingRecord
+from lambdas.common.expert_answers import EXPERT_ANSWER_SCHEMA_VERSION, ExpertAnswerRecord
+from lambdas.common.feedback import (
+    MAX_RATING,
+    MIN_RATING,
+    RATING_SCHEMA_VERSION,
+    FeedbackFormatError,
+    RatingRecord,
+)
 from lambdas.common.thumbs import THUMB_SCHEMA_VERSION, ThumbRecord
 
 REWARD_FILE = "reward.jsonl"
@@ -73,6 +80,8 @@ BEDROCK_MAX_RECORD_CHARS = BEDROCK_MAX_TOKENS_PER_RECORD * BEDROCK_CHARS_PER_TOK
 MAX_EXAMPLES = 5  # locations kept per bad-row reason: enough to find the problem, small in the report
 REQUIRED_FIELDS = ("session_id", "turn_id", "question", "answer", "rating", "ratings", "agreement", "source")
 THUMB_REQUIRED_FIELDS = ("session_id", "turn_id", "question", "answer", "thumb", "given_at", "source")
+EXPERT_ANSWER_REQUIRED_FIELDS = ("session_id", "turn_id", "escalation_id", "question", "answer", "reviewer",
+                                 "reviewed_at", "source")
 RATING_WEIGHT = 1.0  # the weight of a KTO row from an expert's rating
 Kind = Literal["reward", "kto"]
 
@@ -181,6 +190,7 @@ class Dataset:
     bedrock_skipped: dict[str, BadRows] = field(default_factory=dict)
     bedrock_truncated: dict[str, dict[str, int]] = field(default_factory=dict)
     thumbs: ThumbsRead = field(default_factory=lambda: ThumbsRead())
+    expert_answers: ExpertAnswersRead = field(default_factory=lambda: ExpertAnswersRead())
 
     def to_report(self) -> dict[str, Any]:
         options = {k: v for k, v in asdict(self.options).items() if k != "system_prompt"}
@@ -188,12 +198,23 @@ class Dataset:
         return {"records": self.records, "options": options,
                 "splits": {"train": self.train.counts(), "eval": self.eval.counts()},
                 "bad_rows": self.bad_rows.to_dict(),
-                "thumbs": self.thumbs.to_report(),
+                "thumbs": self.thumbs.to_report(), "expert_answers": self.expert_answers.to_report(),
                 "bedrock": {"limits": {"max_records": BEDROCK_MAX_RECORDS,
                                        "max_validation_records": BEDROCK_MAX_VALIDATION_RECORDS,
                                        "max_record_chars": BEDROCK_MAX_RECORD_CHARS},
                             "skipped": {name: rows.to_dict() for name, rows in self.bedrock_skipped.items()},
                             "truncated": {name: dict(cut) for name, cut in self.bedrock_truncated.items()}}}
+
+
+@dataclass
+class ExpertAnswersRead:
+    """The accepted experts' answers, reported apart from the rating records."""
+
+    records: int = 0
+    bad_rows: BadRows = field(default_factory=BadRows)
+
+    def to_report(self) -> dict[str, Any]:
+        return {"records": self.records, "bad_rows": self.bad_rows.to_dict()}
 
 
 @dataclass
@@ -214,15 +235,9 @@ class ThumbsRead:
 
 
 @dataclass(frozen=True)
-class _Accepted:
-    record: RatingRecord
-    location: str
-
-
-@dataclass(frozen=True)
-class _Thumb:
-    record: ThumbRecord
-    location: str
+class _Read:
+    record: Any  # RatingRecord, ThumbRecord or ExpertAnswerRecord
+    location: str  # "source:line"
 
 
 def _text(line: str | bytes) -> str:
@@ -231,18 +246,18 @@ def _text(line: str | bytes) -> str:
     return line.removeprefix("\ufeff")
 
 
-def _problem(data: Any) -> str | None:
-    """The bad-row reason of a parsed line, or None when it is a valid rating record."""
-    if not isinstance(data, dict):
-        return "not_an_object"
-    if any(data.get(name) is None for name in REQUIRED_FIELDS):
-        return "missing_field"
-    if data.get("schema_version", RATING_SCHEMA_VERSION) != RATING_SCHEMA_VERSION:
-        return "wrong_schema_version"
-    return None
+@dataclass(frozen=True)
+class _Format:
+    """How one kind of input line is read: its required fields, its schema version, how a valid object becomes a
+    record, and which FeedbackFormatError fields get a reason of their own (else "invalid_record")."""
+
+    required: tuple[str, ...]
+    schema_version: int
+    make: Callable[[dict[str, Any]], Any]
+    field_reasons: dict[str, str]
 
 
-def _parse(line: str | bytes) -> tuple[RatingRecord | None, str | None]:
+def _parse(line: str | bytes, form: _Format) -> tuple[Any, str | None]:
     """(record, None) for a valid line, (None, reason) for a bad one, (None, None) for a blank line."""
     try:
         text = _text(line)
@@ -254,84 +269,38 @@ def _parse(line: str | bytes) -> tuple[RatingRecord | None, str | None]:
         data = json.loads(text)
     except (ValueError, RecursionError):
         return None, "invalid_json"
-    reason = _problem(data)
-    if reason:
-        return None, reason
-    try:
-        record = RatingRecord.from_dict(data)
-    except FeedbackFormatError as error:
-        if error.field in ("rating", "value"):
-            return None, "invalid_rating"
-        if error.field in ("question", "answer") and str(error).endswith("must not be empty"):
-            return None, "empty_text"
-        return None, "invalid_record"
-    if not record.answer.strip():
-        return None, "empty_text"  # the feedback format allows an empty answer; there is nothing to learn from
-    return record, None
-
-
-def _thumb_problem(data: Any) -> str | None:
     if not isinstance(data, dict):
-        return "not_an_object"
-    if any(data.get(name) is None for name in THUMB_REQUIRED_FIELDS):
-        return "missing_field"
-    if data.get("schema_version", THUMB_SCHEMA_VERSION) != THUMB_SCHEMA_VERSION:
-        return "wrong_schema_version"
-    return None
-
-
-def _parse_thumb(line: str | bytes) -> tuple[ThumbRecord | None, str | None]:
-    """As _parse, for a ThumbRecord line."""
+        return None, "not_an_object"
+    if any(data.get(name) is None for name in form.required):
+        return None, "missing_field"
+    if data.get("schema_version", form.schema_version) != form.schema_version:
+        return None, "wrong_schema_version"
     try:
-        text = _text(line)
-    except ValueError:
-        return None, "invalid_json"
-    if not text.strip():
-        return None, None
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        return None, "invalid_json"
-    reason = _thumb_problem(data)
-    if reason:
-        return None, reason
-    try:
-        record = ThumbRecord.from_dict(data)
+        record = form.make(data)
     except FeedbackFormatError as error:
-        if error.field in ("thumb", "comment", "source"):
-            return None, f"invalid_{error.field}"
         if error.field in ("question", "answer") and str(error).endswith("must not be empty"):
             return None, "empty_text"
-        return None, "invalid_record"
+        return None, form.field_reasons.get(error.field, "invalid_record")
     if not record.answer.strip():
-        return None, "empty_text"
+        return None, "empty_text"  # the formats allow an empty answer; there is nothing to learn from
     return record, None
 
 
-def _read_thumbs(sources: Iterable[tuple[str, Iterable[str | bytes]]], bad_rows: BadRows) -> list[_Thumb]:
-    """The accepted thumbs; of two of the same answer, the later one (later source, or later line) wins."""
-    accepted: dict[tuple[str, str], _Thumb] = {}
-    for source, lines in sources:
-        for number, line in enumerate(lines, start=1):
-            record, reason = _parse_thumb(line)
-            location = f"{source}:{number}"
-            if reason:
-                bad_rows.add(reason, location)
-            if record is None:
-                continue
-            key = (record.session_id, record.turn_id)
-            if key in accepted:
-                bad_rows.add("duplicate", accepted[key].location)
-                del accepted[key]
-            accepted[key] = _Thumb(record, location)
-    return list(accepted.values())
+RATING_FORMAT = _Format(REQUIRED_FIELDS, RATING_SCHEMA_VERSION, RatingRecord.from_dict,
+                        {"rating": "invalid_rating", "value": "invalid_rating"})
+THUMB_FORMAT = _Format(THUMB_REQUIRED_FIELDS, THUMB_SCHEMA_VERSION, ThumbRecord.from_dict,
+                       {name: f"invalid_{name}" for name in ("thumb", "comment", "source")})
+EXPERT_ANSWER_FORMAT = _Format(EXPERT_ANSWER_REQUIRED_FIELDS, EXPERT_ANSWER_SCHEMA_VERSION,
+                               ExpertAnswerRecord.from_dict, {"source": "invalid_source"})
 
 
-def _read_records(sources: Iterable[tuple[str, Iterable[str | bytes]]], bad_rows: BadRows) -> list[_Accepted]:
-    accepted: dict[tuple[str, str], _Accepted] = {}
+def _read(sources: Iterable[tuple[str, Iterable[str | bytes]]], form: _Format, bad_rows: BadRows) -> list[_Read]:
+    """The valid records of `sources`, one per (session_id, turn_id): of two, the later one (later source, or
+    later line) wins and the earlier counts as a "duplicate"."""
+    accepted: dict[tuple[str, str], _Read] = {}
     for source, lines in sources:
         for number, line in enumerate(lines, start=1):
-            record, reason = _parse(line)
+            record, reason = _parse(line, form)
             location = f"{source}:{number}"
             if reason:
                 bad_rows.add(reason, location)
@@ -341,7 +310,7 @@ def _read_records(sources: Iterable[tuple[str, Iterable[str | bytes]]], bad_rows
             if key in accepted:
                 bad_rows.add("duplicate", accepted[key].location)  # the earlier one is replaced
                 del accepted[key]  # re-inserted below: the rows follow the order the winners were read in
-            accepted[key] = _Accepted(record, location)
+            accepted[key] = _Read(record, location)
     return list(accepted.values())
 
 
@@ -369,14 +338,14 @@ def split_sessions(sessions: Iterable[str], eval_fraction: float, seed: str) -> 
     return set(scores) - held_out, held_out
 
 
-def _reward(record: RatingRecord, options: DatasetOptions) -> float:
+def _reward(record: _Graded, options: DatasetOptions) -> float:
     reward = (record.rating - 3) / 2
     if options.weight_by_agreement:
         reward *= record.agreement
     return round(reward, 6)
 
 
-def _conversation(record: RatingRecord, system_prompt: str) -> dict[str, Any]:
+def _conversation(record: _Graded, system_prompt: str) -> dict[str, Any]:
     row: dict[str, Any] = {"schemaVersion": BEDROCK_CONVERSATION_SCHEMA}
     if system_prompt:
         row["system"] = [{"text": system_prompt}]
@@ -385,7 +354,7 @@ def _conversation(record: RatingRecord, system_prompt: str) -> dict[str, Any]:
     return row
 
 
-def _fill(split: Split, items: list[_Accepted], options: DatasetOptions, skipped: dict[str, BadRows]
+def _fill(split: Split, items: list[_Read], options: DatasetOptions, skipped: dict[str, BadRows]
           ) -> dict[str, list[str]]:
     """Adds the rows of `items` to `split`; returns the Bedrock rows' session/turn keys (for truncation)."""
     keys: dict[str, list[str]] = {"prompt_completion": [], "conversation": []}
@@ -424,7 +393,7 @@ def _fill(split: Split, items: list[_Accepted], options: DatasetOptions, skipped
     return keys
 
 
-def _fill_thumbs(split: Split, thumbs: list[_Thumb], options: DatasetOptions) -> None:
+def _fill_thumbs(split: Split, thumbs: list[_Read], options: DatasetOptions) -> None:
     for thumb in thumbs:
         record = thumb.record
         ids = {"session_id": record.session_id, "turn_id": record.turn_id}
@@ -444,27 +413,57 @@ def _truncate(rows: list[dict[str, Any]], keys: list[str], limit: int, seed: str
     return [row for i, row in enumerate(rows) if i in kept], len(rows) - limit
 
 
+@dataclass(frozen=True)
+class _Graded:
+    """What a reward, KTO or Bedrock row is made of: a rating record, or an accepted expert answer, which counts
+    as rated MAX_RATING with full agreement by the person who chose it (its rows carry its own source)."""
+
+    session_id: str
+    turn_id: str
+    question: str
+    answer: str
+    rating: float
+    agreement: float
+    source: str
+
+
+def _graded(read: _Read) -> _Read:
+    record = read.record
+    if isinstance(record, ExpertAnswerRecord):
+        return _Read(_Graded(record.session_id, record.turn_id, record.question, record.answer, MAX_RATING, 1.0,
+                             record.source), read.location)
+    return _Read(_Graded(record.session_id, record.turn_id, record.question, record.answer, record.rating,
+                         record.agreement, record.source), read.location)
+
+
 def build_dataset(sources: Iterable[tuple[str, Iterable[str | bytes]]], options: DatasetOptions,
-                  thumbs: Iterable[tuple[str, Iterable[str | bytes]]] = ()) -> Dataset:
+                  thumbs: Iterable[tuple[str, Iterable[str | bytes]]] = (),
+                  expert_answers: Iterable[tuple[str, Iterable[str | bytes]]] = ()) -> Dataset:
     """sources: (name, lines) pairs of rating record files, e.g. ("ratings/job-1.jsonl", body.iter_lines());
-    thumbs: the same of ThumbRecord files ("thumbs/<run>.jsonl"). Each is read in the order given (a later
-    record of the same turn wins, so give them in a deterministic order)."""
+    thumbs: the same of ThumbRecord files ("thumbs/<run>.jsonl"); expert_answers: of ExpertAnswerRecord files
+    ("expert-answers/<escalation>/<turn>.jsonl"). Each is read in the order given (a later record of the same
+    turn wins, so give them in a deterministic order)."""
     bad_rows = BadRows()
-    accepted = _read_records(sources, bad_rows)
+    accepted = _read(sources, RATING_FORMAT, bad_rows)
     thumbs_read = ThumbsRead()
-    thumbed = _read_thumbs(thumbs, thumbs_read.bad_rows)
+    thumbed = _read(thumbs, THUMB_FORMAT, thumbs_read.bad_rows)
+    answers_read = ExpertAnswersRead()
+    answers = _read(expert_answers, EXPERT_ANSWER_FORMAT, answers_read.bad_rows)
+    answers_read.records = len(answers)
     rated = {(a.record.session_id, a.record.turn_id) for a in accepted}
     used = [t for t in thumbed if (t.record.session_id, t.record.turn_id) not in rated]  # the expert's rating wins
     thumbs_read.records, thumbs_read.superseded_by_rating = len(thumbed), len(thumbed) - len(used)
     train_sessions, eval_sessions = split_sessions(
-        [*(a.record.session_id for a in accepted), *(t.record.session_id for t in used)],
+        [*(a.record.session_id for a in accepted), *(t.record.session_id for t in used),
+         *(a.record.session_id for a in answers)],
         options.eval_fraction, options.split_seed)
     skipped = {"prompt_completion": BadRows(), "conversation": BadRows()}
     dataset = Dataset(train=Split(), eval=Split(), bad_rows=bad_rows, records=len(accepted), options=options,
-                      bedrock_skipped=skipped, thumbs=thumbs_read)
-    train_keys = _fill(dataset.train, [a for a in accepted if a.record.session_id in train_sessions], options,
+                      bedrock_skipped=skipped, thumbs=thumbs_read, expert_answers=answers_read)
+    graded = [_graded(read) for read in accepted + answers]
+    train_keys = _fill(dataset.train, [a for a in graded if a.record.session_id in train_sessions], options,
                        skipped)
-    eval_keys = _fill(dataset.eval, [a for a in accepted if a.record.session_id in eval_sessions], options,
+    eval_keys = _fill(dataset.eval, [a for a in graded if a.record.session_id in eval_sessions], options,
                       skipped)
     _fill_thumbs(dataset.train, [t for t in used if t.record.session_id in train_sessions], options)
     _fill_thumbs(dataset.eval, [t for t in used if t.record.session_id in eval_sessions], options)

@@ -69,6 +69,19 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Withheld:
+    """The model's answer to a question that escalated: written, never shown to the customer (they were told a
+    human is coming instead). Kept on the hand-off turn so an expert's later answer can be set beside it."""
+
+    text: str
+    model_id: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Withheld":
+        return cls(text=data["text"], model_id=data["model_id"])
+
+
+@dataclass(frozen=True)
 class Turn:
     role: Role
     text: str
@@ -80,6 +93,7 @@ class Turn:
     sources: tuple[Source, ...] = ()
     error: str | None = None  # why a bot turn is an apology instead of an answer
     reply_to: str | None = None  # the customer turn this one answered in the same response (so it was delivered)
+    withheld: Withheld | None = None  # on a hand-off (system) turn: the model's answer it replaced
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -100,6 +114,7 @@ class Turn:
                                  score=float(s["score"]) if s.get("score") is not None else None)
                           for s in data.get("sources", ())),
             error=data.get("error"), reply_to=data.get("reply_to"),
+            withheld=Withheld.from_dict(data["withheld"]) if data.get("withheld") else None,
         )
 
 

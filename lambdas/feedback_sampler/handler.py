@@ -26,6 +26,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.common import clients
+from lambdas.common.expert_answers import ExpertAnswerQueue
 from lambdas.common.rating_batches import RatingBatches
 from lambdas.common.rating_files import RatingFiles
 from lambdas.common.redaction import PiiMasker
@@ -58,6 +59,7 @@ def build_sampler(settings: SamplerSettings) -> sampler.FeedbackSampler:
         jobs=LabelingJobStarter(lambda: clients.client("sagemaker")),
         batches=RatingBatches(table_name=settings.ratings_table, ratings_bucket=settings.ratings_bucket,
                               ratings_prefix=settings.ratings_prefix) if settings.ratings_table else None,
+        expert_answers=ExpertAnswerQueue(table_name=settings.ratings_table) if settings.ratings_table else None,
     )
 
 

@@ -19,6 +19,10 @@ dataset Lambda reads beside the rating files; a run with thumbs and no sample wr
 thumb taken back after a run exported it stays in that file (the dataset builder takes the latest file's
 thumb of a turn, and a later run exports a changed one again).
 
+Experts' answers. With the ratings table, every escalation resolved in the window gives its experts' answers
+(lambdas/common/expert_answers.py candidates_of), masked like the sample, to the review queue of the rating
+console; the queue takes each once, so overlapping windows and reruns add nothing twice.
+
 Writing. The manifest goes to s3://LABELING_BUCKET/manifests/<job-name>.manifest, and only after every text
 in it was masked (when REDACT_PII=true): a Comprehend failure raises before anything is written. Without a
 workteam, its items become a rating batch of the same name for Tandem's rating console (RATINGS_TABLE,
@@ -41,6 +45,7 @@ from typing import Any, Iterator
 from botocore.exceptions import ClientError
 
 from lambdas.common import redaction
+from lambdas.common.expert_answers import ExpertAnswer, ExpertAnswerQueue, candidates_of
 from lambdas.common.feedback import LabelingItem, Sampling
 from lambdas.common.rating_batches import RatingBatches
 from lambdas.common.rating_files import RatingFiles, turn_of
@@ -158,6 +163,27 @@ def mask_thumbs(thumbs: list[ThumbRecord], masker: PiiMasker, language_code: str
     return [replace(t, question=next(masked), answer=next(masked), comment=next(masked)) for t in thumbs]
 
 
+def mask_expert_answers(answers: list[ExpertAnswer], masker: PiiMasker, language_code: str) -> list[ExpertAnswer]:
+    """The experts' answers with personal data masked in question, answer and the bot's answer they replaced
+    (experts may repeat a customer's details)."""
+    texts = [text for a in answers for text in (a.question, a.answer, a.replaced)]
+    try:
+        masked = iter(masker.mask(texts, language_code))
+    except redaction.RedactionFailed as error:
+        raise SamplingFailed(f"PII redaction failed (Comprehend DetectPiiEntities: {error.code}); "
+                             "nothing was written and no labeling job was started") from None
+    return [replace(a, question=next(masked), answer=next(masked), replaced=next(masked)) for a in answers]
+
+
+def with_expert_answers(transcripts: Iterator[Transcript], window: Window, found: list[ExpertAnswer]
+                        ) -> Iterator[Transcript]:
+    """The transcripts as they are read, collecting the experts' answers of the escalations resolved in the
+    window into `found` on the way (the transcripts are read once, for the sample and for these)."""
+    for transcript in transcripts:
+        found.extend(candidates_of(transcript, start=window.start_text, end=window.end_text))
+        yield transcript
+
+
 def thumbs_body(thumbs: list[ThumbRecord]) -> bytes:
     """The exported thumbs: ThumbRecord JSON Lines, UTF-8, the dataset builder's input beside the ratings."""
     return "".join(json.dumps(t.to_dict(), ensure_ascii=False) + "\n" for t in thumbs).encode("utf-8")
@@ -193,14 +219,17 @@ def labeling_job_request(settings: SamplerSettings, name: str, manifest_uri: str
 
 class FeedbackSampler:
     def __init__(self, *, transcripts: TranscriptReader, ratings: RatingFiles, masker: PiiMasker,
-                 manifests: ManifestWriter, jobs: LabelingJobStarter, batches: RatingBatches | None = None) -> None:
-        """batches: where a sample goes when no workteam is configured (Tandem's rating console)."""
+                 manifests: ManifestWriter, jobs: LabelingJobStarter, batches: RatingBatches | None = None,
+                 expert_answers: ExpertAnswerQueue | None = None) -> None:
+        """batches: where a sample goes when no workteam is configured (Tandem's rating console);
+        expert_answers: where the experts' answers wait for review (both in the ratings table)."""
         self.transcripts = transcripts
         self.ratings = ratings
         self.masker = masker
         self.manifests = manifests
         self.jobs = jobs
         self.batches = batches
+        self.expert_answers = expert_answers
 
     def run(self, settings: SamplerSettings, *, now: datetime, dry_run: bool = False) -> dict[str, Any]:
         """Samples, masks, writes the manifest and starts the job; returns the run's summary. `settings` are
@@ -213,8 +242,11 @@ class FeedbackSampler:
 
         counts = ReadCounts()
         rated = rated_turns(self.ratings, counts)
-        collected = collect(read_transcripts(self.transcripts, window, counts),
-                            start=window.start_text, end=window.end_text)
+        answers: list[ExpertAnswer] = []
+        transcripts = read_transcripts(self.transcripts, window, counts)
+        if self.expert_answers is not None:
+            transcripts = with_expert_answers(transcripts, window, answers)
+        collected = collect(transcripts, start=window.start_text, end=window.end_text)
         fresh = [c for c in collected.candidates if c.key not in rated]
         sample = select(fresh, strategy=settings.strategy, seed=seed, budget=settings.budget)
         summary: dict[str, Any] = {
@@ -227,14 +259,14 @@ class FeedbackSampler:
             "skipped_no_question": collected.no_question, "skipped_bad_ids": collected.bad_ids,
             "bad_rating_lines": counts.bad_rating_lines,
             "thumbs": len(collected.thumbs), "thumbs_down": sum(t.thumb == "down" for t in collected.thumbs),
-            "skipped_bad_thumbs": collected.bad_thumbs,
+            "skipped_bad_thumbs": collected.bad_thumbs, "expert_answers": len(answers),
             "dry_run": dry_run,
         }
         if dry_run:
             summary.update(reason="dry run: nothing was masked, written or started", manifest_uri=None)
             return summary
         thumbs = collected.thumbs
-        if not sample and not thumbs:
+        if not sample and not thumbs and not answers:
             summary.update(reason="no unrated bot answers in the window: nothing was written or started",
                            manifest_uri=None)
             return summary
@@ -242,13 +274,20 @@ class FeedbackSampler:
             assert settings.language_code is not None
             sample = mask(sample, self.masker, settings.language_code) if sample else sample
             thumbs = mask_thumbs(thumbs, self.masker, settings.language_code) if thumbs else thumbs
+            answers = mask_expert_answers(answers, self.masker, settings.language_code) if answers else answers
             summary["redacted"] = True
+        if answers:  # before the manifest, as the thumbs: the queue adds each answer once, whatever reruns
+            assert self.expert_answers is not None
+            added, existing = self.expert_answers.add(answers)
+            summary.update(expert_answers_queued=added, expert_answers_already_queued=existing)
         if thumbs:  # before the manifest: a run that fails later has still exported them (a rerun writes the same)
             thumbs_key = f"{THUMBS_PREFIX}{name}.jsonl"
             self.manifests.write(thumbs_key, thumbs_body(thumbs))
             summary["thumbs_uri"] = f"s3://{settings.labeling_bucket}/{thumbs_key}"
         if not sample:
-            summary.update(reason="no unrated bot answers in the window: only the customers' thumbs were written",
+            written = " and ".join(what for what, there in (("the customers' thumbs", thumbs),
+                                                             ("the experts' answers", answers)) if there)
+            summary.update(reason=f"no unrated bot answers in the window: only {written} were written",
                            manifest_uri=None)
             return summary
         body = manifest_body(sample, Sampling(strategy=settings.strategy, seed=seed))

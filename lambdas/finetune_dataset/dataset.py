@@ -1,7 +1,8 @@
-"""What the dataset Lambda does: read every rating record file and every file of customers' thumbs, build the
-dataset (lambdas/common/training_data.py), write it in the layout the fine-tuning pipeline reads. S3 is
-reached through injected seams only: two RatingFiles (the inputs: rating records under RATINGS_PREFIX, the
-thumbs the feedback sampler exports under thumbs/ of the same bucket) and a BucketWriter (the output).
+"""What the dataset Lambda does: read every rating record file, every file of customers' thumbs and every
+accepted expert answer, build the dataset (lambdas/common/training_data.py), write it in the layout the
+fine-tuning pipeline reads. S3 is reached through injected seams only: three RatingFiles (the inputs: rating
+records under RATINGS_PREFIX, the thumbs the feedback sampler exports under thumbs/ and the experts' answers
+the rating console accepted under expert-answers/, all in the same bucket) and a BucketWriter (the output).
 
 Input: every rating file under RATINGS_PREFIX (lambdas/common/rating_files.py: `.jsonl`, `.jsonl.gz`; other
 keys are counted, not read), in key order, so
@@ -51,6 +52,7 @@ class SourceStats:
     objects_read: int = 0
     objects_skipped: int = 0  # keys under the prefix that are not *.jsonl
     thumbs_objects_read: int = 0  # the thumbs files (lambdas/common/thumbs.py ThumbRecord lines)
+    expert_answer_objects_read: int = 0  # lambdas/common/expert_answers.py ExpertAnswerRecord files
 
 
 def dataset_id(event: Any) -> str:
@@ -75,23 +77,29 @@ def files(dataset: Dataset) -> dict[str, bytes]:
 
 
 def build(settings: DatasetSettings, dataset_id: str, *, ratings: RatingFiles, output: BucketWriter,
-          thumbs: RatingFiles | None = None) -> tuple[dict[str, Any], Dataset, SourceStats]:
-    """Reads the rating records (and the customers' thumbs), writes the dataset; returns (the Lambda's result,
+          thumbs: RatingFiles | None = None, expert_answers: RatingFiles | None = None
+          ) -> tuple[dict[str, Any], Dataset, SourceStats]:
+    """Reads the rating records (and the customers' thumbs, and the accepted experts' answers), writes the
+    dataset; returns (the Lambda's result,
     the dataset, what was read). Raises NotEnoughTrainingData, after writing report.json, when the train split
     is too small."""
     listing = ratings.list()
     keys, skipped = listing.keys, listing.skipped
     thumb_keys = thumbs.list().keys if thumbs is not None else []
-    stats = SourceStats(objects_read=len(keys), objects_skipped=skipped, thumbs_objects_read=len(thumb_keys))
+    answer_keys = expert_answers.list().keys if expert_answers is not None else []
+    stats = SourceStats(objects_read=len(keys), objects_skipped=skipped, thumbs_objects_read=len(thumb_keys),
+                        expert_answer_objects_read=len(answer_keys))
     sources = ((key, ratings.lines(key)) for key in keys)  # each object opened when reached
     thumb_sources = ((key, thumbs.lines(key)) for key in thumb_keys) if thumbs is not None else ()
-    dataset = build_dataset(sources, settings.options, thumb_sources)
+    answer_sources = ((key, expert_answers.lines(key)) for key in answer_keys) if expert_answers is not None else ()
+    dataset = build_dataset(sources, settings.options, thumb_sources, answer_sources)
 
     base = f"{settings.dataset_prefix}{dataset_id}/"
     uri = f"s3://{output.bucket}/{base}"
     report = {"dataset_id": dataset_id, "ratings_uri": f"s3://{settings.ratings_bucket}/{settings.ratings_prefix}",
               "objects_read": stats.objects_read, "objects_skipped": stats.objects_skipped,
-              "thumbs_objects_read": stats.thumbs_objects_read, "min_train_rows": settings.min_train_rows, **dataset.to_report()}
+              "thumbs_objects_read": stats.thumbs_objects_read,
+              "expert_answer_objects_read": stats.expert_answer_objects_read, "min_train_rows": settings.min_train_rows, **dataset.to_report()}
     output.put(f"{base}{REPORT_FILE}", json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"),
                "application/json")
 

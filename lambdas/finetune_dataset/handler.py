@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.common import clients
 from lambdas.common.bucket_writer import BucketWriter
+from lambdas.common.expert_answers import EXPERT_ANSWERS_PREFIX
 from lambdas.common.rating_files import RatingFiles
 from lambdas.common.startup import Startup
 from lambdas.common.thumbs import THUMBS_PREFIX
@@ -38,6 +39,7 @@ class Dependencies:
     settings: DatasetSettings
     ratings: RatingFiles
     thumbs: RatingFiles  # the customers' thumbs the feedback sampler exports beside the ratings
+    expert_answers: RatingFiles  # the experts' answers the rating console accepted, beside them too
     output: BucketWriter
 
 
@@ -47,6 +49,7 @@ def build() -> Dependencies:
     return Dependencies(settings=settings,
                         ratings=RatingFiles(s3, settings.ratings_bucket, settings.ratings_prefix),
                         thumbs=RatingFiles(s3, settings.ratings_bucket, THUMBS_PREFIX),
+                        expert_answers=RatingFiles(s3, settings.ratings_bucket, EXPERT_ANSWERS_PREFIX),
                         output=BucketWriter(settings.dataset_bucket, lambda: clients.client("s3")))
 
 
@@ -62,7 +65,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(dataset_id=dataset_id)
     try:
         result, built, stats = dataset.build(ready.settings, dataset_id, ratings=ready.ratings,
-                                             output=ready.output, thumbs=ready.thumbs)
+                                             output=ready.output, thumbs=ready.thumbs,
+                                             expert_answers=ready.expert_answers)
     except NotEnoughTrainingData:
         metrics.add_metric(name="DatasetsTooSmall", unit=MetricUnit.Count, value=1)
         logger.warning("not enough training data; only report.json was written")
@@ -73,6 +77,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "bad_rows": built.bad_rows.total, "bad_rows_by_reason": dict(built.bad_rows.counts),
         "thumbs_objects_read": stats.thumbs_objects_read, "thumbs": built.thumbs.records,
         "thumbs_used": built.thumbs.used, "thumbs_bad_rows": built.thumbs.bad_rows.total,
+        "expert_answers": built.expert_answers.records,
+        "expert_answers_bad_rows": built.expert_answers.bad_rows.total,
         "train": counts["train"], "eval": counts["eval"], "bedrock_truncated": built.bedrock_truncated})
     metrics.add_metric(name="DatasetRecords", unit=MetricUnit.Count, value=built.records)
     metrics.add_metric(name="DatasetBadRows", unit=MetricUnit.Count, value=built.bad_rows.total)

@@ -1,5 +1,5 @@
 """Who calls the rating API: a signed-in member of the pool's `raters` group (rating) or `rating-admins`
-group (a batch's view, its records, closing it), named by the ID token's `sub`.
+group (a batch's view, its records, closing it; the review of experts' answers), named by the ID token's `sub`.
 
 Raters are known by `sub`, never by email: the rating records name them (as Ground Truth names its workers)
 and stay pseudonymous wherever they travel. Nothing here touches AWS.
@@ -28,11 +28,12 @@ class NotARater(PermissionError):
 class Rater:
     sub: str
     admin: bool
+    rates: bool  # in the raters group
 
 
-def rater(event: Mapping[str, Any], *, admin: bool = False) -> Rater:
-    """The person making this request: a rater, or with `admin` a rating admin; NotSignedIn or NotARater
-    otherwise."""
+def rater(event: Mapping[str, Any], *, admin: bool = False, or_admin: bool = False) -> Rater:
+    """The person making this request: a rater; with `admin` a rating admin; with `or_admin` either (what both
+    may read, such as the list of batches). NotSignedIn or NotARater otherwise."""
     claims = claims_of(event)
     if claims is None:
         raise NotSignedIn("the request carries no signed-in user")
@@ -40,9 +41,9 @@ def rater(event: Mapping[str, Any], *, admin: bool = False) -> Rater:
     if not sub:
         raise NotSignedIn("the token names no user: sign in again")
     member_of = groups(claims.get("cognito:groups"))
-    is_admin = ADMINS_GROUP in member_of
+    is_admin, rates = ADMINS_GROUP in member_of, RATERS_GROUP in member_of
     if admin and not is_admin:
-        raise NotARater(f"only members of the {ADMINS_GROUP} group may see a batch's results")
-    if not admin and RATERS_GROUP not in member_of:
+        raise NotARater(f"only members of the {ADMINS_GROUP} group may do this")
+    if not admin and not rates and not (or_admin and is_admin):
         raise NotARater(f"only members of the {RATERS_GROUP} group may rate answers")
-    return Rater(sub=sub, admin=is_admin)
+    return Rater(sub=sub, admin=is_admin, rates=rates)

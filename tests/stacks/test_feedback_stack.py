@@ -119,9 +119,17 @@ def test_the_sampler_writes_manifests_and_the_customers_thumbs_and_nothing_else(
     assert "/manifests/*" in resources and "/thumbs/*" in resources and "/ratings/" not in resources
 
 
+def test_the_rating_function_writes_console_records_and_accepted_expert_answers_only(feedback):
+    (write,) = [s for s in role_statements(feedback, "RatingApiFunction") if s.get("Sid") == "WriteLabeling"]
+    resources = sorted(json.dumps(r) for r in as_list(write["Resource"]))
+    assert as_list(write["Action"]) == ["s3:PutObject"] and len(resources) == 2
+    assert resources[0].endswith('/expert-answers/*"]]}') and resources[1].endswith('/ratings/console/*"]]}')
+
+
 def test_bucket_access_is_by_prefix(feedback):
     writes = {json.dumps(s["Resource"]) for s in statements(feedback) if s.get("Sid") == "WriteLabeling"}
-    assert writes and all("manifests/" in w or "ratings/" in w or "output/" in w or "thumbs/" in w for w in writes)
+    assert writes and all("manifests/" in w or "ratings/" in w or "output/" in w or "thumbs/" in w
+                          or "expert-answers/" in w for w in writes)
     for stmt in statements(feedback):
         for action in as_list(stmt["Action"]):
             assert action not in ("s3:*", "s3:DeleteObject"), stmt
@@ -150,7 +158,7 @@ def test_every_rating_route_is_behind_the_user_pool_and_matches_the_function(fee
     assert api_methods(feedback) == app.routes()
     proxied = [m["Properties"] for m in feedback.find_resources("AWS::ApiGateway::Method").values()
                if m["Properties"]["Integration"]["Type"] == "AWS_PROXY"]
-    assert len(proxied) == 7 and {m["AuthorizationType"] for m in proxied} == {"COGNITO_USER_POOLS"}
+    assert len(proxied) == 10 and {m["AuthorizationType"] for m in proxied} == {"COGNITO_USER_POOLS"}
 
 
 def test_the_rating_function_may_update_the_table_but_never_scan_or_delete_it(feedback):

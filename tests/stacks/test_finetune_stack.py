@@ -165,11 +165,12 @@ def test_dataset_lambda_gets_the_contracts_environment(make_template):
     assert env["SYSTEM_PROMPT"].startswith("You are a helpful")
 
 
-def test_dataset_lambda_reads_ratings_and_thumbs_and_writes_only_datasets(finetune):
+def test_dataset_lambda_reads_ratings_thumbs_and_expert_answers_and_writes_only_datasets(finetune):
     sids = by_sid(finetune, "DatasetRole")
     assert sids["ReadLabeling"]["Action"] == "s3:GetObject"
-    reads = sids["ReadLabeling"]["Resource"]
-    assert len(reads) == 2 and text(reads[0]).endswith('"/ratings/*"]]}') and text(reads[1]).endswith('"/thumbs/*"]]}')
+    reads = sorted(text(read) for read in sids["ReadLabeling"]["Resource"])
+    assert len(reads) == 3 and reads[0].endswith('"/expert-answers/*"]]}')
+    assert reads[1].endswith('"/ratings/*"]]}') and reads[2].endswith('"/thumbs/*"]]}')
     assert "WriteLabeling" not in sids
     assert sids["WriteDatasets"]["Action"] == "s3:PutObject"
     assert text(sids["WriteDatasets"]["Resource"]).endswith('"/datasets/*"]]}')

@@ -89,7 +89,7 @@ EXPECTED_ACKNOWLEDGMENTS = {
                             "LabelingJobData": ("manifests/", "output/"),
                             "PreAnnotation/LabelingAccess": ("manifests/", "ratings/"),
                             "Sampler/LabelingAccess": ("manifests/", "ratings/", "thumbs/"),
-                            "RatingApiFunction/LabelingAccess": ("ratings/console/",)}.items()
+                            "RatingApiFunction/LabelingAccess": ("ratings/console/", "expert-answers/")}.items()
       for prefix in prefixes],
     ("/TandemFeedback/Consolidation/Role", WILDCARD),  # X-Ray
     ("/TandemFeedback/PreAnnotation/Role", WILDCARD),  # X-Ray
@@ -113,6 +113,8 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("/TandemFinetune/Dataset/Role", WILDCARD),  # X-Ray
     ("/TandemFinetune/Dataset/RatingsRead", "AwsSolutions-IAM5[Resource::TandemData-LabelingBucketArn/ratings/*]"),
     ("/TandemFinetune/Dataset/RatingsRead", "AwsSolutions-IAM5[Resource::TandemData-LabelingBucketArn/thumbs/*]"),
+    ("/TandemFinetune/Dataset/RatingsRead",
+     "AwsSolutions-IAM5[Resource::TandemData-LabelingBucketArn/expert-answers/*]"),
     ("/TandemFinetune/Dataset/DatasetWrite", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/datasets/*]"),
     ("/TandemFinetune/TrainingData", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/datasets/*]"),
     ("/TandemFinetune/TrainingData", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/models/*]"),

@@ -376,7 +376,7 @@ def test_the_report_is_json_and_names_every_part():
     report = build(*many_sessions(10), "bad", system_prompt="secret-ish instructions").to_report()
 
     assert json.loads(json.dumps(report)) == report
-    assert set(report) == {"records", "options", "splits", "bad_rows", "thumbs", "bedrock"}
+    assert set(report) == {"records", "options", "splits", "bad_rows", "thumbs", "expert_answers", "bedrock"}
     assert report["options"]["system_prompt_chars"] == len("secret-ish instructions")
     assert "secret-ish" not in json.dumps(report)
     assert report["splits"]["train"]["sessions"] + report["splits"]["eval"]["sessions"] == 10
