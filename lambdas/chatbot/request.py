@@ -4,13 +4,11 @@ every error."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.common.request_body import json_body
 from lambdas.common.request_errors import RequestError
 from lambdas.common.thumbs import MAX_COMMENT_CHARS, THUMBS
 from lambdas.common.transcript import IDENTIFIER
@@ -25,29 +23,6 @@ class ChatRequest:
     session_id: str | None = None
 
 
-def _json_object(event: dict[str, Any], fields: tuple[str, ...], expected: str) -> dict[str, Any]:
-    """The request's body as a JSON object holding only `fields`; `expected` says what it should be."""
-    body = event.get("body")
-    if body is None or body == "":
-        raise RequestError("body", f"{expected} is required")
-    if event.get("isBase64Encoded"):
-        try:
-            body = base64.b64decode(body, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise RequestError("body", "is not valid base64-encoded UTF-8") from None
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, TypeError, RecursionError):  # RecursionError: nesting deeper than Python's stack
-        raise RequestError("body", "is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise RequestError("body", "must be a JSON object")
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        # The name is echoed back, so it is cut short: a request cannot make the error arbitrarily large.
-        raise RequestError(unknown[0][:40], f"is not a known field (accepted: {', '.join(fields)})")
-    return data
-
-
 def _unicode(value: str, name: str) -> None:
     try:  # JSON may escape a lone surrogate ("\ud800"): no UTF-8 store can hold it, so it fails at every resend
         value.encode("utf-8")
@@ -56,7 +31,7 @@ def _unicode(value: str, name: str) -> None:
 
 
 def parse_chat_request(event: dict[str, Any], *, max_message_chars: int) -> ChatRequest:
-    data = _json_object(event, _FIELDS, "a JSON object with a 'message'")
+    data = json_body(event, _FIELDS, required="a JSON object with a 'message'")
 
     message = data.get("message")
     if message is None:
@@ -109,7 +84,7 @@ def parse_thumb_request(session_id: str, event: dict[str, Any]) -> ThumbRequest:
     MAX_COMMENT_CHARS characters>"}; null clears the thumb (and takes no comment)."""
     if not SESSION_ID.fullmatch(session_id):
         raise RequestError("session_id", "must be a lowercase UUID v4 returned by an earlier /chat call")
-    data = _json_object(event, _THUMB_FIELDS, "a JSON object with a 'turn_id' and a 'thumb'")
+    data = json_body(event, _THUMB_FIELDS, required="a JSON object with a 'turn_id' and a 'thumb'")
     turn_id = data.get("turn_id")
     if turn_id is None:
         raise RequestError("turn_id", "is required")

@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable
 from botocore.exceptions import ClientError
 
 from lambdas.common import clients
-from lambdas.common.feedback import FeedbackFormatError, is_unicode
+from lambdas.common.feedback import FeedbackFormatError, text_field
 from lambdas.common.transcript import IDENTIFIER, Transcript, Turn
 
 EXPERT_ANSWER_SOURCE = "expert_answer"  # an ExpertAnswerRecord's `source`, and its training rows'
@@ -91,16 +91,9 @@ class ExpertAnswer:
 
 
 def _checked_text(data: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:
-    value = data.get(name, "" if allow_empty else None)
-    if not isinstance(value, str):
-        raise FeedbackFormatError(name, "must be a string")
-    if not allow_empty and not value.strip():
-        raise FeedbackFormatError(name, "must not be empty")
-    if len(value) > MAX_TEXT_CHARS:
-        raise FeedbackFormatError(name, f"must be at most {MAX_TEXT_CHARS} characters")
-    if not is_unicode(value):
-        raise FeedbackFormatError(name, "is not valid Unicode (it holds a lone surrogate)")
-    return value
+    """text_field's rule, bounded as a labeling item's texts; an optional text may be missing (empty)."""
+    given = {name: data.get(name, "")} if allow_empty else data
+    return text_field(given, name, allow_empty=allow_empty, max_chars=MAX_TEXT_CHARS)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import re
 import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 RATING_SCHEMA_VERSION = 1
 MIN_RATING, MAX_RATING = 1, 5
@@ -43,7 +43,10 @@ def is_unicode(value: str) -> bool:
     return True
 
 
-def _text(data: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:
+def text_field(data: Mapping[str, Any], name: str, *, allow_empty: bool = False, max_chars: int | None = None) -> str:
+    """`data[name]` as a text the hub formats keep: a string, not blank unless `allow_empty`, valid Unicode,
+    and at most `max_chars` characters when that is given. Rating records, labeling items and thumbs
+    (lambdas/common/thumbs.py) all check their texts with it."""
     value = data.get(name)
     if not isinstance(value, str):
         raise FeedbackFormatError(name, "must be a string")
@@ -51,6 +54,8 @@ def _text(data: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:
         raise FeedbackFormatError(name, "must not be empty")
     if not is_unicode(value):
         raise FeedbackFormatError(name, "is not valid Unicode (it holds a lone surrogate)")
+    if max_chars is not None and len(value) > max_chars:
+        raise FeedbackFormatError(name, f"must be at most {max_chars} characters")
     return value
 
 
@@ -91,9 +96,9 @@ class LabelingItem:
             raise FeedbackFormatError("sources", "must be a list of strings")
         if not all(is_unicode(s) for s in sources):
             raise FeedbackFormatError("sources", "is not valid Unicode (it holds a lone surrogate)")
-        return cls(source=_text(data, "source"), session_id=_text(data, "session_id"),
-                   turn_id=_text(data, "turn_id"), question=_text(data, "question"),
-                   answer=_text(data, "answer", allow_empty=True),
+        return cls(source=text_field(data, "source"), session_id=text_field(data, "session_id"),
+                   turn_id=text_field(data, "turn_id"), question=text_field(data, "question"),
+                   answer=text_field(data, "answer", allow_empty=True),
                    sampling=Sampling(strategy=sampling["strategy"], seed=sampling.get("seed")),
                    sources=tuple(sources))
 
@@ -237,20 +242,20 @@ class RatingRecord:
             raise FeedbackFormatError("ratings", "must be a non-empty list")
         if not all(isinstance(r, dict) for r in raw):
             raise FeedbackFormatError("ratings", "every entry must be an object")
-        ratings = tuple(WorkerRating(worker_id=_text(r, "worker_id"),
+        ratings = tuple(WorkerRating(worker_id=text_field(r, "worker_id"),
                                      value=int(validate_rating(r.get("value"), "value")),
-                                     comment=_text(r, "comment", allow_empty=True) if "comment" in r else "",
-                                     better_answer=(_text(r, "better_answer", allow_empty=True)
+                                     comment=text_field(r, "comment", allow_empty=True) if "comment" in r else "",
+                                     better_answer=(text_field(r, "better_answer", allow_empty=True)
                                                     if "better_answer" in r else ""))
                         for r in raw)
         labeling_job = data.get("labeling_job")
         if labeling_job is not None and not isinstance(labeling_job, str):
             raise FeedbackFormatError("labeling_job", "must be a string")
         mean = data.get("mean")
-        return cls(session_id=_text(data, "session_id"), turn_id=_text(data, "turn_id"),
-                   question=_text(data, "question"), answer=_text(data, "answer", allow_empty=True),
+        return cls(session_id=text_field(data, "session_id"), turn_id=text_field(data, "turn_id"),
+                   question=text_field(data, "question"), answer=text_field(data, "answer", allow_empty=True),
                    rating=float(validate_rating(data.get("rating"), "rating", allow_half=True)), ratings=ratings,
-                   agreement=float(_number(data.get("agreement"), "agreement")), source=_text(data, "source"),
+                   agreement=float(_number(data.get("agreement"), "agreement")), source=text_field(data, "source"),
                    mean=None if mean is None else float(_number(mean, "mean")), labeling_job=labeling_job)
 
 

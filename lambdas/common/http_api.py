@@ -34,8 +34,9 @@ per API says how each exception is answered.
 
 Routes match the event's `path`. On API Gateway's own endpoint that is the path without the stage
 (requestContext.stage); a custom domain's base-path mapping would be part of it and need `strip_prefixes`.
-Bodies are read as API Gateway sent them (`current_event.raw_event`): each API decodes base64 itself and
-answers a malformed body with a RequestError. Logs hold ids and outcomes only, never a body, a query string
+Bodies are read from the event as API Gateway sent them (`current_event.raw_event`) by
+lambdas/common/request_body.py, the same way in every API: a malformed body, or a field the request does
+not take, is a RequestError. Logs hold ids and outcomes only, never a body, a query string
 or a token: the resolver's own log lines name the path and its parameters alone.
 """
 

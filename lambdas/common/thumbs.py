@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.common.feedback import FeedbackFormatError, is_unicode
+from lambdas.common.feedback import FeedbackFormatError, text_field
 
 THUMBS = ("up", "down")
 MAX_COMMENT_CHARS = 500  # a short comment: what a customer types under an answer, not a letter
@@ -26,17 +26,6 @@ THUMB_KIND = "thumb"  # its `kind` in a transcript's feedback list
 THUMBS_SOURCE = "thumbs"  # a ThumbRecord's `source`, and its KTO rows' (never a rating source)
 THUMBS_PREFIX = "thumbs/"  # where the sampler exports ThumbRecord files in the labeling bucket
 THUMB_SCHEMA_VERSION = 1
-
-
-def _string(data: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:
-    value = data.get(name)
-    if not isinstance(value, str):
-        raise FeedbackFormatError(name, "must be a string")
-    if not allow_empty and not value.strip():
-        raise FeedbackFormatError(name, "must not be empty")
-    if not is_unicode(value):
-        raise FeedbackFormatError(name, "is not valid Unicode (it holds a lone surrogate)")
-    return value
 
 
 def _thumb(data: dict[str, Any]) -> str:
@@ -49,10 +38,7 @@ def _thumb(data: dict[str, Any]) -> str:
 def _comment(data: dict[str, Any]) -> str:
     if data.get("comment") is None:
         return ""
-    comment = _string(data, "comment", allow_empty=True)
-    if len(comment) > MAX_COMMENT_CHARS:
-        raise FeedbackFormatError("comment", f"must be at most {MAX_COMMENT_CHARS} characters")
-    return comment
+    return text_field(data, "comment", allow_empty=True, max_chars=MAX_COMMENT_CHARS)
 
 
 @dataclass(frozen=True)
@@ -86,7 +72,7 @@ class Thumb:
             raise FeedbackFormatError("feedback", "must be a JSON object")
         if data.get("kind", THUMB_KIND) != THUMB_KIND:
             raise FeedbackFormatError("kind", f"must be {THUMB_KIND}")
-        return cls(turn_id=_string(data, "turn_id"), thumb=_thumb(data), given_at=_string(data, "given_at"),
+        return cls(turn_id=text_field(data, "turn_id"), thumb=_thumb(data), given_at=text_field(data, "given_at"),
                    comment=_comment(data))
 
 
@@ -136,6 +122,6 @@ class ThumbRecord:
             raise FeedbackFormatError("schema_version", f"must be {THUMB_SCHEMA_VERSION}")
         if data.get("source") != THUMBS_SOURCE:
             raise FeedbackFormatError("source", f"must be {THUMBS_SOURCE}")
-        return cls(session_id=_string(data, "session_id"), turn_id=_string(data, "turn_id"),
-                   question=_string(data, "question"), answer=_string(data, "answer", allow_empty=True),
-                   thumb=_thumb(data), given_at=_string(data, "given_at"), comment=_comment(data))
+        return cls(session_id=text_field(data, "session_id"), turn_id=text_field(data, "turn_id"),
+                   question=text_field(data, "question"), answer=text_field(data, "answer", allow_empty=True),
+                   thumb=_thumb(data), given_at=text_field(data, "given_at"), comment=_comment(data))

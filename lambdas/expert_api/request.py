@@ -8,9 +8,6 @@ to be told anything else.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -18,6 +15,7 @@ from urllib.parse import parse_qs, quote
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
+from lambdas.common.request_body import body_text, echoed_name, json_object
 from lambdas.common.request_errors import RequestError
 from lambdas.common.signing import LinkInvalid
 from lambdas.common.transcript import IDENTIFIER
@@ -47,7 +45,7 @@ class ExpertRequest:
     escalation_id: str
     query: dict[str, str]
     headers: Mapping[str, str]
-    raw_body: str | None
+    raw_body: str  # as text, "" for none (request_body.body_text)
     content_type: str
     base_path: str  # what precedes "/escalations/..." in the browser's URL: "/prod" on execute-api
 
@@ -74,12 +72,7 @@ def parse_event(raw: dict[str, Any], escalation_id: str) -> ExpertRequest:
     REST API sends the path percent-encoded): anything but an escalation id is no escalation (404)."""
     event = APIGatewayProxyEvent(raw)
     context = raw.get("requestContext") or {}
-    body = raw.get("body")
-    if body is not None and event.is_base64_encoded:
-        try:
-            body = base64.b64decode(body, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise RequestError("body", "is not valid base64-encoded UTF-8") from None
+    body = body_text(raw)
     query = dict(event.query_string_parameters or {})
     for name, value in query.items():
         _check_text(name, value)
@@ -97,7 +90,7 @@ def _check_text(name: str, value: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise RequestError(name[:40].encode("utf-8", "replace").decode(),
+        raise RequestError(echoed_name(name),
                            "must be valid Unicode text (it contains an unpaired surrogate)") from None
     return value
 
@@ -114,26 +107,9 @@ def _base_path(path: str, context: Mapping[str, Any]) -> str:
 
 def body_fields(request: ExpertRequest) -> dict[str, str]:
     """A POST body as one string per field: a JSON object or a urlencoded form."""
-    raw = request.raw_body or ""
+    raw = request.raw_body
     if request.content_type == "application/json":
-        try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, RecursionError):
-            raise RequestError("body", "is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise RequestError("body", "must be a JSON object")
-        fields: dict[str, str] = {}
-        for name, value in data.items():
-            _check_text("body", name)
-            if isinstance(value, bool):
-                fields[name] = "true" if value else "false"
-            elif isinstance(value, int) and name == "exp":
-                fields[name] = str(value)
-            elif isinstance(value, str):
-                fields[name] = _check_text(name, value)
-            else:
-                raise RequestError(name[:40], "must be a string")
-        return fields
+        return _strings(json_object(raw))
     if request.content_type not in ("", "application/x-www-form-urlencoded"):
         raise RequestError("body", "send application/x-www-form-urlencoded or application/json")
     if not raw.strip():
@@ -152,15 +128,26 @@ def body_fields(request: ExpertRequest) -> dict[str, str]:
 def json_fields(request: ExpertRequest, allowed: tuple[str, ...]) -> dict[str, str]:
     """An inbox request's JSON body (no body is no fields), with no field but `allowed`: a misspelt field is
     named rather than ignored."""
-    if not (request.raw_body or "").strip():
+    if not request.raw_body.strip():
         return {}
     if request.content_type != "application/json":
         raise RequestError("body", "send application/json")
-    fields = body_fields(request)
-    unknown = sorted(set(fields) - set(allowed))
-    if unknown:
-        expected = f"send only {', '.join(allowed)}" if allowed else "send no fields"
-        raise RequestError(unknown[0][:40], f"is not a field of this request ({expected})")
+    return _strings(json_object(request.raw_body, allowed))
+
+
+def _strings(data: dict[str, Any]) -> dict[str, str]:
+    """A JSON body's fields as a form's: one string each (a flag may be a JSON boolean, a link's exp a number)."""
+    fields: dict[str, str] = {}
+    for name, value in data.items():
+        _check_text("body", name)
+        if isinstance(value, bool):
+            fields[name] = "true" if value else "false"
+        elif isinstance(value, int) and name == "exp":
+            fields[name] = str(value)
+        elif isinstance(value, str):
+            fields[name] = _check_text(name, value)
+        else:
+            raise RequestError(echoed_name(name), "must be a string")
     return fields
 
 

@@ -23,9 +23,6 @@ request writes nothing. Logs hold ids and outcomes, never an answer's or a comme
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,7 +33,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common import clients
+from lambdas.common import clients, request_body
 from lambdas.common.expert_answers import ExpertAnswerQueue, Queued, ReviewRefused
 from lambdas.common.http_api import Errors, HttpApi, Problem, Response, json_response
 from lambdas.common.rating_batches import Assignment, Batch, Rating, RatingBatches, RatingRefused
@@ -111,25 +108,7 @@ app = HttpApi(logger=logger, metrics=metrics, render=render, errors=ERRORS, log_
 
 def json_body(allowed: tuple[str, ...]) -> dict[str, Any]:
     """The request's JSON object, with no field but `allowed`; an empty body is an empty object."""
-    event = app.current_event.raw_event
-    body = event.get("body")
-    if body is None or body == "":
-        return {}
-    if event.get("isBase64Encoded"):
-        try:
-            body = base64.b64decode(body, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise RequestError("body", "is not valid base64-encoded UTF-8") from None
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, TypeError, RecursionError):
-        raise RequestError("body", "is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise RequestError("body", "must be a JSON object")
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise RequestError(unknown[0][:40], f"is not a known field (accepted: {', '.join(allowed) or 'none'})")
-    return data
+    return request_body.json_body(app.current_event.raw_event, allowed)
 
 
 def rating_of(fields: dict[str, Any]) -> Rating:

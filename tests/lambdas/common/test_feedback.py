@@ -1,5 +1,5 @@
-"""The offline loop's formats (lambdas/common/feedback.py): round trips, and each validation error naming
-its field."""
+"""The offline loop's formats (lambdas/common/feedback.py): round trips, each validation error naming its
+field, and the one rule for texts that thumbs (lambdas/common/thumbs.py) check theirs by too."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from lambdas.common.feedback import (
     RatingRecord,
     Sampling,
     WorkerRating,
+    text_field,
     validate_rating,
 )
+from lambdas.common.thumbs import MAX_COMMENT_CHARS, Thumb, ThumbRecord
 
 ITEM = {"source": "Q: Où est ma facture ?\nA: Dans « Mon compte » <b>Factures</b> 😀", "session_id": "s1",
         "turn_id": "t1", "question": "Où est ma facture ?", "answer": "Dans « Mon compte » <b>Factures</b> 😀",
@@ -109,3 +111,51 @@ def test_validate_rating(value, half, ok):
     else:
         with pytest.raises(FeedbackFormatError):
             validate_rating(value, "v", allow_half=half)
+
+
+# Texts: one rule for every hub format's text fields (labeling items, rating records, thumbs) -------------
+
+@pytest.mark.parametrize(("value", "options", "message"), [
+    (None, {}, "must be a string"),
+    (5, {}, "must be a string"),
+    ("", {}, "must not be empty"),
+    (" \n\t", {}, "must not be empty"),
+    ("a \ud800 b", {"allow_empty": True}, "is not valid Unicode (it holds a lone surrogate)"),
+    ("x" * 6, {"max_chars": 5}, "must be at most 5 characters"),
+    (" " * 6, {"allow_empty": True, "max_chars": 5}, "must be at most 5 characters"),
+])
+def test_a_bad_text_is_refused_naming_the_field(value, options, message):
+    with pytest.raises(FeedbackFormatError) as raised:
+        text_field({"note": value}, "note", **options)
+    assert (raised.value.field, str(raised.value)) == ("note", f"note: {message}")
+
+
+@pytest.mark.parametrize(("value", "options"), [
+    ("Où est ma facture ? 😀", {}), ("", {"allow_empty": True}), ("x" * 5, {"max_chars": 5}), ("é" * 5, {"max_chars": 5}),
+])
+def test_a_good_text_is_returned_as_given(value, options):
+    assert text_field({"note": value}, "note", **options) == value
+
+
+THUMB = {"turn_id": "t1", "thumb": "down", "given_at": "2026-11-25T01:20:00.123456Z", "comment": "It did not help."}
+THUMB_RECORD = {"schema_version": 1, "session_id": "s1", "turn_id": "t1", "question": "q", "answer": "a",
+                "thumb": "down", "given_at": "2026-11-25T01:20:00.123456Z", "source": "thumbs"}
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    ({"turn_id": ""}, "turn_id: must not be empty"),
+    ({"given_at": 5}, "given_at: must be a string"),
+    ({"comment": "\udfff"}, "comment: is not valid Unicode (it holds a lone surrogate)"),
+    ({"comment": "x" * (MAX_COMMENT_CHARS + 1)}, f"comment: must be at most {MAX_COMMENT_CHARS} characters"),
+])
+def test_thumbs_check_their_texts_by_the_same_rule(change, error):
+    for parse, data in ((Thumb.from_dict, THUMB), (ThumbRecord.from_dict, THUMB_RECORD)):
+        with pytest.raises(FeedbackFormatError) as raised:
+            parse({**data, **change})
+        assert str(raised.value) == error, parse
+
+
+def test_a_thumbs_comment_may_be_empty_or_absent_and_be_the_longest_allowed():
+    assert Thumb.from_dict({**THUMB, "comment": ""}).comment == ""
+    assert Thumb.from_dict({k: v for k, v in THUMB.items() if k != "comment"}).comment == ""
+    assert ThumbRecord.from_dict({**THUMB_RECORD, "comment": "x" * MAX_COMMENT_CHARS}).comment == "x" * MAX_COMMENT_CHARS
