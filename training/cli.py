@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
           help="output directory (default: $SM_MODEL_DIR)")
     _flag(paths, "ratings", type=Path, nargs="+", default=None, metavar="FILE",
           help="local only: rating-record JSONL files to build the train/eval split from (instead of --train)")
+    _flag(paths, "thumbs", type=Path, nargs="+", default=None, metavar="FILE",
+          help="local only: customers' thumbs (ThumbRecord JSONL, as the feedback sampler exports them under "
+               "thumbs/) to add to that build as KTO rows, with or without --ratings")
 
     hp = parser.add_argument_group("hyperparameters (SageMaker passes them as strings)")
     _flag(hp, "algorithm", choices=ALGORITHMS, default=_DEFAULTS.algorithm)
@@ -113,10 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"max_steps: must be an integer >= 1, got {args.max_steps}")
     if args.output is None:
         parser.error("output: pass --output DIR (or set SM_MODEL_DIR)")
-    if args.ratings and args.train is not None:
-        parser.error("ratings: give either --ratings or --train (SM_CHANNEL_TRAIN), not both")
-    if not args.ratings and args.train is None:
-        parser.error("train: pass --train PATH (or set SM_CHANNEL_TRAIN), or --ratings FILE...")
+    local_build = bool(args.ratings or args.thumbs)
+    if local_build and args.train is not None:
+        flag = "ratings" if args.ratings else "thumbs"
+        parser.error(f"{flag}: give either --ratings/--thumbs (a local build) or --train (SM_CHANNEL_TRAIN), "
+                     "not both")
+    if not local_build and args.train is None:
+        parser.error("train: pass --train PATH (or set SM_CHANNEL_TRAIN), or --ratings/--thumbs FILE...")
 
     from lambdas.common.training_data import DatasetError
 
@@ -129,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
 
     model_path = os.environ.get("SM_CHANNEL_MODEL") or None
     try:
-        if args.ratings:
-            rows = data.from_ratings(args.ratings, hparams.algorithm, good_min_rating=hparams.good_min_rating,
-                                     bad_max_rating=hparams.bad_max_rating, write_to=args.output / "dataset")
+        if local_build:
+            rows = data.from_ratings(args.ratings or [], hparams.algorithm, thumbs=args.thumbs or [],
+                                     good_min_rating=hparams.good_min_rating, bad_max_rating=hparams.bad_max_rating,
+                                     write_to=args.output / "dataset")
         else:
             rows = data.load(args.train, args.eval, hparams.algorithm)
         job.run(hparams, rows, args.output, model_path=model_path, max_steps=args.max_steps)

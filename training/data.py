@@ -1,4 +1,5 @@
-"""Where the job's rows come from: the dataset Lambda's JSONL files, or (locally) rating records.
+"""Where the job's rows come from: the dataset Lambda's JSONL files, or (locally) rating records and
+customers' thumbs.
 
 Used by training/cli.py and training/job.py. Parsing and validation belong to the dataset builder
 (lambdas.common.training_data, shared with the dataset Lambda), so a row file the Lambda wrote is read
@@ -11,10 +12,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:  # the dataset builder is imported lazily (see above)
-    from lambdas.common.training_data import Kind
+    from lambdas.common.training_data import DatasetOptions, Kind
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +81,18 @@ def load(train: Path, eval_location: Path | None, algorithm: str) -> TrainingDat
     return TrainingData(train=train_rows, eval=eval_rows, sources=sources)
 
 
-def from_ratings(files: list[Path], algorithm: str, *, good_min_rating: float, bad_max_rating: float,
-                 write_to: Path | None = None) -> TrainingData:
-    """Local runs: build the split from rating records exactly as the dataset Lambda would.
+RATINGS, THUMBS = "ratings", "thumbs"  # the two kinds of record file a local build reads
+_RECORD_NAMES = {RATINGS: "rating record (lambdas/common/feedback.py RatingRecord)",
+                 THUMBS: "thumb record (lambdas/common/thumbs.py ThumbRecord, as the sampler exports them)"}
 
+
+def from_ratings(files: Sequence[Path], algorithm: str, *, good_min_rating: float, bad_max_rating: float,
+                 thumbs: Sequence[Path] = (), write_to: Path | None = None) -> TrainingData:
+    """Local runs: build the split from rating records and customers' thumbs (ThumbRecord JSON Lines, as the
+    feedback sampler exports them) exactly as the dataset Lambda would. Thumbs make KTO rows only.
+
+    A file that holds lines but not one valid record of its kind is an error naming it (most likely a file
+    given to the wrong flag); a bad line among good ones is counted in report.json, as the Lambda does.
     write_to (a directory) receives train/ and eval/ row files and report.json, so the run can be repeated
     with --train/--eval."""
     import json
@@ -91,15 +100,14 @@ def from_ratings(files: list[Path], algorithm: str, *, good_min_rating: float, b
     from lambdas.common.training_data import KTO_FILE, REWARD_FILE, DatasetOptions, build_dataset, to_jsonl
 
     options = DatasetOptions(good_min_rating=good_min_rating, bad_max_rating=bad_max_rating)
-    sources = []
-    for path in files:
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path}: no such ratings file")
-        sources.append((str(path), path.read_bytes().splitlines()))
-    dataset = build_dataset(sources, options)
+    rating_sources = [_read_checked(path, RATINGS, options) for path in files]
+    thumb_sources = [_read_checked(path, THUMBS, options) for path in thumbs]
+    if thumbs and algorithm != "kto":
+        logger.warning("thumbs make KTO rows only: %s trains on the ratings' reward rows, without them", algorithm)
+    dataset = build_dataset(rating_sources, options, thumbs=thumb_sources)
     report = dataset.to_report()
-    logger.info("built the dataset from %d ratings files: %s", len(files), json.dumps(report, default=str))
+    logger.info("built the dataset from %d ratings files and %d thumbs files: %s", len(files), len(thumbs),
+                json.dumps(report, default=str))
     if write_to is not None:
         for split_name, split in (("train", dataset.train), ("eval", dataset.eval)):
             folder = Path(write_to) / split_name
@@ -109,6 +117,29 @@ def from_ratings(files: list[Path], algorithm: str, *, good_min_rating: float, b
         (Path(write_to) / "report.json").write_text(json.dumps(report, indent=2, default=str))
     train_rows = dataset.train.kto if algorithm == "kto" else dataset.train.reward
     if not train_rows:
-        raise DataError(f"the ratings files gave no {row_kind(algorithm)} rows to train on: {report}")
-    return TrainingData(train=list(train_rows), eval=list(dataset.eval.reward),
-                        sources={"ratings": ", ".join(str(path) for path in files)})
+        raise DataError(f"the ratings and thumbs files gave no {row_kind(algorithm)} rows to train on: {report}")
+    sources = {name: ", ".join(str(path) for path in paths)
+               for name, paths in ((RATINGS, files), (THUMBS, thumbs)) if paths}
+    return TrainingData(train=list(train_rows), eval=list(dataset.eval.reward), sources=sources)
+
+
+def _read_checked(path: Path, kind: str, options: DatasetOptions) -> tuple[str, list[bytes]]:
+    """One file's (name, lines) for build_dataset, once it is known to hold a valid record of its kind. The
+    check reads the file with build_dataset itself, so it cannot disagree with the build."""
+    from lambdas.common.training_data import build_dataset
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such {kind} file")
+    source = (str(path), path.read_bytes().splitlines())
+    if kind == RATINGS:
+        alone = build_dataset([source], options)
+        accepted, bad_rows = alone.records, alone.bad_rows
+    else:
+        alone = build_dataset([], options, thumbs=[source])
+        accepted, bad_rows = alone.thumbs.records, alone.thumbs.bad_rows
+    if accepted == 0 and bad_rows.total > 0:
+        reasons = ", ".join(f"{reason} x{count} (first at {bad_rows.examples[reason][0]})"
+                            for reason, count in sorted(bad_rows.counts.items()))
+        raise DataError(f"{path}: no valid {_RECORD_NAMES[kind]}; bad lines: {reasons}")
+    return source

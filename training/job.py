@@ -69,6 +69,7 @@ def run(hparams: Hyperparameters, data: TrainingData, output: Path, *, model_pat
         "quantization": loaded.quantization.to_dict(),
         "device": str(loaded.device),
         "rows": {"train": len(data.train), "eval": len(data.eval)},
+        "kto_by_source": result.kto_by_source,
         "data_sources": data.sources,
         "training": _throughput(result, batch_size),
         "eval": evaluation.compare(before, after) if before is not None else None,

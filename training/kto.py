@@ -8,6 +8,17 @@ Batch size: KTO estimates its KL reference point from mismatched pairs inside ea
 a batch of 1. The reference design's default is 1, so a batch size below 2 is raised to 2 with a warning
 (recorded in metrics.json) rather than failing a job started with the defaults. mini_batch_size is not
 used here: splitting a batch would break that in-batch KL estimate.
+
+Row weights: each KTO row carries a `weight` (1 for an expert's rating, the dataset's thumbs_weight for a
+customer's thumb; 1 when absent) and TRL weighs only by label (desirable_weight, undesirable_weight), so
+WeightedKTOTrainer multiplies each row's term of the loss by its weight before TRL's mean over the batch:
+
+    loss = (1 / batch) * sum_i weight_i * label_weight_i * (1 - sigmoid(beta * z_i))
+    z_i = log-ratio_i - KL for a desirable row, KL - log-ratio_i for an undesirable one
+
+The KL reference point is TRL's, estimated from every row of the batch and not weighted (it carries no
+gradient). The mean stays over the batch size, not the sum of the weights, so a batch of thumbs moves the
+model by thumbs_weight of what a batch of ratings of the same size would.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import torch
 from datasets import Dataset
 from transformers import PrinterCallback, TrainerCallback
 from trl import KTOConfig, KTOTrainer
+from trl.trainer.kto_trainer import DataCollatorForUnpairedPreference
 
 from training.config import Hyperparameters
 from training.reward_pg import TrainResult
@@ -30,6 +42,9 @@ from training.scoring import causal_example
 logger = logging.getLogger(__name__)
 
 MIN_BATCH_SIZE = 2
+WEIGHT = "weight"  # the KTO row's field, and the dataset column and batch key that carry it through TRL
+DEFAULT_WEIGHT = 1.0  # a row without one (written before rows had weights) counts as an expert's rating
+UNKNOWN_SOURCE = "unknown"  # a row without a source (written before rows had one)
 LOGGED_KEYS = ("loss", "kl", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen",
                "logps/rejected")
 
@@ -40,6 +55,71 @@ def effective_batch_size(hparams: Hyperparameters) -> int:
     logger.warning("kto needs batch_size >= %d (its KL term is estimated within a batch): using %d instead "
                    "of %d", MIN_BATCH_SIZE, MIN_BATCH_SIZE, hparams.batch_size)
     return MIN_BATCH_SIZE
+
+
+class _WeightedCollator(DataCollatorForUnpairedPreference):
+    """TRL's collator, plus each row's weight as a float tensor (TRL's own collator drops unknown keys)."""
+
+    def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = super().torch_call(examples)
+        batch[WEIGHT] = torch.tensor([float(example[WEIGHT]) for example in examples], dtype=torch.float32)
+        return batch
+
+
+class WeightedKTOTrainer(KTOTrainer):
+    """KTOTrainer with a weight per row (see the module docstring for the formula).
+
+    TRL 1.16 forms the per-row losses inside its 200-line _compute_loss and scales them with one line,
+    `torch.cat((self.desirable_weight * chosen_losses, self.undesirable_weight * rejected_losses))`, before
+    `losses.nanmean()`; it reads those two attributes nowhere else while computing a loss. Rather than copy
+    that method, compute_loss sets them for the length of one call to the label weight times the weights of
+    the batch's desirable rows, and of its undesirable rows, in batch order (TRL selects the rows of each
+    label in increasing index, as a boolean mask does), so each row's term is scaled by its own weight.
+    The weight column survives TRL's tokenization (its maps keep extra columns) and reaches the batch through
+    the signature columns and _WeightedCollator; compute_loss takes it out before TRL passes the batch's
+    remaining keys to the model. tests/training/test_kto_weights.py checks the gradient against the formula,
+    so a TRL upgrade that changes this breaks a test, not the training silently."""
+
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        if WEIGHT not in self._signature_columns:
+            self._signature_columns = [*self._signature_columns, WEIGHT]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        weight = inputs.pop(WEIGHT).to(self.accelerator.device)
+        desirable = torch.as_tensor(inputs["label"], dtype=torch.bool, device=weight.device)
+        label_weights = self.desirable_weight, self.undesirable_weight
+        self.desirable_weight = label_weights[0] * weight[desirable]
+        self.undesirable_weight = label_weights[1] * weight[~desirable]
+        try:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        finally:
+            self.desirable_weight, self.undesirable_weight = label_weights
+
+
+def row_weight(row: dict[str, Any]) -> float:
+    return float(row.get(WEIGHT, DEFAULT_WEIGHT))
+
+
+def rows_by_source(rows: list[dict[str, Any]], trained: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per source (a rating source such as groundtruth or import, or thumbs): the rows given, the rows TRL
+    kept to train on (it drops a row whose prompt alone fills max_length), and the labels, distinct weights
+    and weight sum of those kept, so a run reports apart what came from the customers' thumbs and what from
+    the experts' ratings, and how much of the loss each could carry."""
+    counts: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = counts.setdefault(row.get("source") or UNKNOWN_SOURCE, {
+            "rows": 0, "trained": 0, "kto_true": 0, "kto_false": 0, "weights": set(), "weight_sum": 0.0})
+        entry["rows"] += 1
+    for row in trained:
+        entry = counts[row.get("source") or UNKNOWN_SOURCE]
+        entry["trained"] += 1
+        entry["kto_true" if row["label"] else "kto_false"] += 1
+        entry["weights"].add(row_weight(row))
+        entry["weight_sum"] += row_weight(row)
+    return {source: {**entry, "weights": sorted(entry["weights"]), "weight_sum": round(entry["weight_sum"], 6)}
+            for source, entry in sorted(counts.items())}
 
 
 class _StepLogger(TrainerCallback):
@@ -58,6 +138,35 @@ class _StepLogger(TrainerCallback):
             f"{key}={entry[key]:.6f}" for key in LOGGED_KEYS if key in entry))
 
 
+def build_trainer(base_model, tokenizer, peft_config, rows: list[dict[str, Any]], hparams: Hyperparameters, *,
+                  output_dir: str, batch_size: int, max_steps: int | None = None,
+                  callbacks: list[TrainerCallback] | None = None) -> WeightedKTOTrainer:
+    """The trainer train() runs; tests build it to look at one batch's loss."""
+    # The same prompt format reward-pg and the evaluation score (scoring.causal_example); source and weight
+    # ride along as columns (TRL keeps them through tokenization and drops source before the batch).
+    dataset = Dataset.from_list([
+        {**causal_example(tokenizer, row["prompt"], row["completion"], row.get("system")), "label": bool(row["label"]),
+         "source": row.get("source") or UNKNOWN_SOURCE, WEIGHT: row_weight(row)}
+        for row in rows])
+    cuda = torch.cuda.is_available()
+    args = KTOConfig(
+        output_dir=output_dir, learning_rate=hparams.learning_rate, num_train_epochs=hparams.epochs,
+        max_steps=max_steps if max_steps is not None else -1,
+        per_device_train_batch_size=batch_size, gradient_accumulation_steps=1,
+        lr_scheduler_type="constant", beta=hparams.kto_beta,
+        max_length=hparams.max_prompt_length + hparams.max_response_length,
+        logging_steps=1, save_strategy="no", report_to="none", seed=hparams.seed, data_seed=hparams.seed,
+        # bf16 autocast and activation checkpointing save GPU memory; on CPU they only slow things down.
+        bf16=cuda and torch.cuda.is_bf16_supported(), activation_checkpointing=cuda,
+        use_cpu=not cuda, disable_tqdm=not sys.stderr.isatty(), dataloader_num_workers=0)
+    collator = _WeightedCollator(pad_token_id=tokenizer.pad_token_id, max_length=args.max_length,
+                                 pad_to_multiple_of=args.pad_to_multiple_of)
+    trainer = WeightedKTOTrainer(model=base_model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                                 data_collator=collator, peft_config=peft_config, callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # it print()s every log dict; _StepLogger logs instead
+    return trainer
+
+
 def train(base_model, tokenizer, peft_config, rows: list[dict[str, Any]], hparams: Hyperparameters, *,
           max_steps: int | None = None) -> tuple[Any, TrainResult, int]:
     """Returns (the trained PeftModel, the result, the batch size used)."""
@@ -66,26 +175,15 @@ def train(base_model, tokenizer, peft_config, rows: list[dict[str, Any]], hparam
     batch_size = effective_batch_size(hparams)
     if hparams.mini_batch_size != hparams.batch_size:
         logger.info("kto does not use mini_batch_size (%d): each batch is one step", hparams.mini_batch_size)
-    # The same prompt format reward-pg and the evaluation score (scoring.causal_example).
-    dataset = Dataset.from_list([
-        {**causal_example(tokenizer, row["prompt"], row["completion"], row.get("system")), "label": bool(row["label"])}
-        for row in rows])
     result = TrainResult(rows=len(rows))
-    cuda = torch.cuda.is_available()
     with tempfile.TemporaryDirectory(prefix="kto-") as scratch:  # nothing is saved there (save_strategy=no)
-        args = KTOConfig(
-            output_dir=scratch, learning_rate=hparams.learning_rate, num_train_epochs=hparams.epochs,
-            max_steps=max_steps if max_steps is not None else -1,
-            per_device_train_batch_size=batch_size, gradient_accumulation_steps=1,
-            lr_scheduler_type="constant", beta=hparams.kto_beta,
-            max_length=hparams.max_prompt_length + hparams.max_response_length,
-            logging_steps=1, save_strategy="no", report_to="none", seed=hparams.seed, data_seed=hparams.seed,
-            # bf16 autocast and activation checkpointing save GPU memory; on CPU they only slow things down.
-            bf16=cuda and torch.cuda.is_bf16_supported(), activation_checkpointing=cuda,
-            use_cpu=not cuda, disable_tqdm=not sys.stderr.isatty(), dataloader_num_workers=0)
-        trainer = KTOTrainer(model=base_model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                             peft_config=peft_config, callbacks=[_StepLogger(result)])
-        trainer.remove_callback(PrinterCallback)  # it print()s every log dict; _StepLogger logs instead
+        trainer = build_trainer(base_model, tokenizer, peft_config, rows, hparams, output_dir=scratch,
+                                batch_size=batch_size, max_steps=max_steps, callbacks=[_StepLogger(result)])
+        prepared = trainer.train_dataset
+        result.kto_by_source = rows_by_source(rows, prepared.select_columns(["source", "label", WEIGHT]).to_list())
+        logger.info("kto rows by source: %s", "; ".join(
+            f"{source} {entry['trained']} of {entry['rows']} (weights {', '.join(f'{w:g}' for w in entry['weights'])})"
+            for source, entry in result.kto_by_source.items()))
         started = time.perf_counter()
         trainer.train()
         result.seconds = time.perf_counter() - started

@@ -39,6 +39,8 @@ class TrainResult:
     steps: int = 0
     seconds: float = 0.0
     rows: int = 0
+    # kto: per row source, the rows given and trained, their labels and weights (training/kto.py rows_by_source)
+    kto_by_source: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """`python -m training`'s command line: both flag spellings, true/false parsing, clear errors for bad
-hyperparameters, SageMaker's SM_* environment, kto refusing T5, bad row files, and --ratings."""
+hyperparameters, SageMaker's SM_* environment, kto refusing T5, bad row files, --ratings and --thumbs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdas.common.thumbs import ThumbRecord
 from tests.training.conftest import read_metrics
 from training import cli
 from training.config import ConfigError, Hyperparameters, parse_bool
@@ -66,7 +67,8 @@ def test_booleans_are_true_or_false_in_any_case(text, value):
     (["--output", "out", "--train", "t", "--max_steps", "0"], "max_steps: must be an integer >= 1"),
     (["--output", "out"], "train: pass --train PATH (or set SM_CHANNEL_TRAIN)"),
     (["--train", "t"], "output: pass --output DIR (or set SM_MODEL_DIR)"),
-    (["--train", "t", "--output", "o", "--ratings", "r.jsonl"], "ratings: give either --ratings or --train"),
+    (["--train", "t", "--output", "o", "--ratings", "r.jsonl"], "ratings: give either --ratings/--thumbs"),
+    (["--train", "t", "--output", "o", "--thumbs", "t.jsonl"], "thumbs: give either --ratings/--thumbs"),
 ])
 def test_bad_arguments_fail_with_a_message_naming_the_field(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -191,6 +193,80 @@ def test_ratings_files_build_the_dataset_locally(tmp_path, splits, llama_path):
     assert metrics["rows"]["eval"] > 0
     assert (output / "dataset" / "train" / "kto.jsonl").is_file()
     assert metrics["data_sources"]["ratings"].endswith("b.jsonl")
+
+
+def _thumbs_file(path: Path, splits) -> Path:
+    """The customers' thumbs on answers no expert rated (sessions of their own), as the sampler exports them."""
+    lines = [json.dumps(ThumbRecord(session_id=f"thumbed-{row['session_id']}", turn_id=row["turn_id"],
+                                    question=row["prompt"], answer=row["completion"],
+                                    thumb="up" if row["label"] else "down",
+                                    given_at="2026-11-30T10:00:00.000000Z").to_dict())
+             for row in splits["train"]["kto"]]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_thumbs_files_join_the_local_build_and_the_run_reports_them_apart(tmp_path, splits, llama_path):
+    (tmp_path / "ratings.jsonl").write_text("\n".join(
+        _rating(row["session_id"], row["turn_id"], row["prompt"], row["response"], row["rating"])
+        for split in splits.values() for row in split["reward"]) + "\n")
+    thumbs = _thumbs_file(tmp_path / "thumbs.jsonl", splits)
+    output = tmp_path / "out"
+    code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK,
+                     "--ratings", str(tmp_path / "ratings.jsonl"), "--thumbs", str(thumbs), "--output", str(output)])
+    assert code == 0
+    metrics = read_metrics(output)
+    report = json.loads((output / "dataset" / "report.json").read_text())
+    assert report["thumbs"]["used"] == len(splits["train"]["kto"])
+    by_source = report["splits"]["train"]["kto_by_source"]
+    assert set(by_source) == {"import", "thumbs"}
+    # What the job trained on, per source: the dataset's rows, with an expert rating's weight and a thumb's.
+    for source, weight in (("import", 1.0), ("thumbs", 0.5)):
+        trained = metrics["kto_by_source"][source]
+        rows = by_source[source]["kto_true"] + by_source[source]["kto_false"]
+        assert (trained["rows"], trained["trained"], trained["weights"]) == (rows, rows, [weight])
+        assert (trained["kto_true"], trained["kto_false"]) == (by_source[source]["kto_true"],
+                                                               by_source[source]["kto_false"])
+        assert trained["weight_sum"] == pytest.approx(rows * weight)
+    assert metrics["rows"]["train"] == report["splits"]["train"]["kto"]
+    assert metrics["data_sources"] == {"ratings": str(tmp_path / "ratings.jsonl"), "thumbs": str(thumbs)}
+
+
+def test_thumbs_alone_train_kto(tmp_path, splits, llama_path):
+    thumbs = _thumbs_file(tmp_path / "thumbs.jsonl", splits)
+    code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK, "--thumbs", str(thumbs),
+                     "--output", str(tmp_path / "out")])
+    assert code == 0
+    metrics = read_metrics(tmp_path / "out")
+    assert list(metrics["kto_by_source"]) == ["thumbs"] and metrics["eval"] is None  # no ratings: no margin
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "thumbs.jsonl: no such thumbs file"),
+    # A rating record is not a thumb: the file was given to the wrong flag.
+    (_rating("s", "t", "Hi?", "Hello.", 5) + "\n", "thumbs.jsonl: no valid thumb record (lambdas/common/thumbs.py "
+                                                   "ThumbRecord, as the sampler exports them); bad lines: "
+                                                   "missing_field x1 (first at {path}:1)"),
+    ("not json\n", "bad lines: invalid_json x1 (first at {path}:1)"),
+])
+def test_a_bad_thumbs_file_fails_before_any_loading_and_names_the_file(tmp_path, llama_path, caplog, content,
+                                                                        message):
+    path = tmp_path / "thumbs.jsonl"
+    if content is not None:
+        path.write_text(content)
+    with caplog.at_level(logging.ERROR, logger="training"):
+        code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK, "--thumbs", str(path),
+                         "--output", str(tmp_path / "out")])
+    assert code == 2 and message.format(path=path) in caplog.text
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_a_ratings_file_without_one_valid_record_is_named(tmp_path, splits, llama_path, caplog):
+    thumbs = _thumbs_file(tmp_path / "thumbs.jsonl", splits)
+    with caplog.at_level(logging.ERROR, logger="training"):
+        code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK, "--ratings", str(thumbs),
+                         "--output", str(tmp_path / "out")])
+    assert code == 2 and f"{thumbs}: no valid rating record" in caplog.text
 
 
 def test_the_merged_model_keeps_the_checkpoint_dtype(tmp_path, data_dir, llama_path):

@@ -61,6 +61,9 @@ def test_metrics_record_the_run(run):
     metrics = run["metrics"]
     assert metrics["algorithm"] == run["algorithm"]
     assert metrics["rows"] == {"train": 64, "eval": 16}
+    # These rows predate source and weight: kto counts them as one unknown source of weight 1.
+    assert metrics["kto_by_source"] == (None if run["algorithm"] == "reward-pg" else {"unknown": {
+        "rows": 64, "trained": 64, "kto_true": 32, "kto_false": 32, "weights": [1.0], "weight_sum": 64.0}})
     assert metrics["quantization"] == {"requested": "none", "used": "none", "reason": "load_in_8bit=false"}
     assert metrics["hyperparameters"]["learning_rate"] == 5e-3
     assert metrics["hyperparameters"]["lora_target_modules"] == (["q", "v"] if run["seq2seq"]
