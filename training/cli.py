@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(paths, "thumbs", type=Path, nargs="+", default=None, metavar="FILE",
           help="local only: customers' thumbs (ThumbRecord JSONL, as the feedback sampler exports them under "
                "thumbs/) to add to that build as KTO rows, with or without --ratings")
+    _flag(paths, "expert_answers", type=Path, nargs="+", default=None, metavar="FILE",
+          help="local only: accepted experts' answers (ExpertAnswerRecord JSONL, as the rating console writes them "
+               "under expert-answers/) to add to that build as well-rated examples")
 
     hp = parser.add_argument_group("hyperparameters (SageMaker passes them as strings)")
     _flag(hp, "algorithm", choices=ALGORITHMS, default=_DEFAULTS.algorithm)
@@ -116,13 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"max_steps: must be an integer >= 1, got {args.max_steps}")
     if args.output is None:
         parser.error("output: pass --output DIR (or set SM_MODEL_DIR)")
-    local_build = bool(args.ratings or args.thumbs)
+    local_build = bool(args.ratings or args.thumbs or args.expert_answers)
     if local_build and args.train is not None:
-        flag = "ratings" if args.ratings else "thumbs"
-        parser.error(f"{flag}: give either --ratings/--thumbs (a local build) or --train (SM_CHANNEL_TRAIN), "
-                     "not both")
+        flag = "ratings" if args.ratings else "thumbs" if args.thumbs else "expert_answers"
+        parser.error(f"{flag}: give either --ratings/--thumbs/--expert-answers (a local build) or --train "
+                     "(SM_CHANNEL_TRAIN), not both")
     if not local_build and args.train is None:
-        parser.error("train: pass --train PATH (or set SM_CHANNEL_TRAIN), or --ratings/--thumbs FILE...")
+        parser.error("train: pass --train PATH (or set SM_CHANNEL_TRAIN), or --ratings/--thumbs/--expert-answers "
+                     "FILE...")
 
     from lambdas.common.training_data import DatasetError
 
@@ -137,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if local_build:
             rows = data.from_ratings(args.ratings or [], hparams.algorithm, thumbs=args.thumbs or [],
+                                     expert_answers=args.expert_answers or [],
                                      good_min_rating=hparams.good_min_rating, bad_max_rating=hparams.bad_max_rating,
                                      write_to=args.output / "dataset")
         else:

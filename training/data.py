@@ -81,15 +81,19 @@ def load(train: Path, eval_location: Path | None, algorithm: str) -> TrainingDat
     return TrainingData(train=train_rows, eval=eval_rows, sources=sources)
 
 
-RATINGS, THUMBS = "ratings", "thumbs"  # the two kinds of record file a local build reads
+RATINGS, THUMBS, EXPERT_ANSWERS = "ratings", "thumbs", "expert_answers"  # the record files a local build reads
 _RECORD_NAMES = {RATINGS: "rating record (lambdas/common/feedback.py RatingRecord)",
-                 THUMBS: "thumb record (lambdas/common/thumbs.py ThumbRecord, as the sampler exports them)"}
+                 THUMBS: "thumb record (lambdas/common/thumbs.py ThumbRecord, as the sampler exports them)",
+                 EXPERT_ANSWERS: "expert answer record (lambdas/common/expert_answers.py ExpertAnswerRecord, as the "
+                                 "rating console writes accepted ones)"}
 
 
 def from_ratings(files: Sequence[Path], algorithm: str, *, good_min_rating: float, bad_max_rating: float,
-                 thumbs: Sequence[Path] = (), write_to: Path | None = None) -> TrainingData:
-    """Local runs: build the split from rating records and customers' thumbs (ThumbRecord JSON Lines, as the
-    feedback sampler exports them) exactly as the dataset Lambda would. Thumbs make KTO rows only.
+                 thumbs: Sequence[Path] = (), expert_answers: Sequence[Path] = (),
+                 write_to: Path | None = None) -> TrainingData:
+    """Local runs: build the split from rating records, customers' thumbs (ThumbRecord JSON Lines, as the
+    feedback sampler exports them) and accepted experts' answers (ExpertAnswerRecord JSON Lines) exactly as
+    the dataset Lambda would. Thumbs make KTO rows only; an expert answer is a well-rated example.
 
     A file that holds lines but not one valid record of its kind is an error naming it (most likely a file
     given to the wrong flag); a bad line among good ones is counted in report.json, as the Lambda does.
@@ -102,12 +106,13 @@ def from_ratings(files: Sequence[Path], algorithm: str, *, good_min_rating: floa
     options = DatasetOptions(good_min_rating=good_min_rating, bad_max_rating=bad_max_rating)
     rating_sources = [_read_checked(path, RATINGS, options) for path in files]
     thumb_sources = [_read_checked(path, THUMBS, options) for path in thumbs]
+    answer_sources = [_read_checked(path, EXPERT_ANSWERS, options) for path in expert_answers]
     if thumbs and algorithm != "kto":
         logger.warning("thumbs make KTO rows only: %s trains on the ratings' reward rows, without them", algorithm)
-    dataset = build_dataset(rating_sources, options, thumbs=thumb_sources)
+    dataset = build_dataset(rating_sources, options, thumbs=thumb_sources, expert_answers=answer_sources)
     report = dataset.to_report()
-    logger.info("built the dataset from %d ratings files and %d thumbs files: %s", len(files), len(thumbs),
-                json.dumps(report, default=str))
+    logger.info("built the dataset from %d ratings files, %d thumbs files and %d expert answer files: %s",
+                len(files), len(thumbs), len(expert_answers), json.dumps(report, default=str))
     if write_to is not None:
         for split_name, split in (("train", dataset.train), ("eval", dataset.eval)):
             folder = Path(write_to) / split_name
@@ -117,9 +122,9 @@ def from_ratings(files: Sequence[Path], algorithm: str, *, good_min_rating: floa
         (Path(write_to) / "report.json").write_text(json.dumps(report, indent=2, default=str))
     train_rows = dataset.train.kto if algorithm == "kto" else dataset.train.reward
     if not train_rows:
-        raise DataError(f"the ratings and thumbs files gave no {row_kind(algorithm)} rows to train on: {report}")
+        raise DataError(f"the given record files gave no {row_kind(algorithm)} rows to train on: {report}")
     sources = {name: ", ".join(str(path) for path in paths)
-               for name, paths in ((RATINGS, files), (THUMBS, thumbs)) if paths}
+               for name, paths in ((RATINGS, files), (THUMBS, thumbs), (EXPERT_ANSWERS, expert_answers)) if paths}
     return TrainingData(train=list(train_rows), eval=list(dataset.eval.reward), sources=sources)
 
 
@@ -135,9 +140,12 @@ def _read_checked(path: Path, kind: str, options: DatasetOptions) -> tuple[str, 
     if kind == RATINGS:
         alone = build_dataset([source], options)
         accepted, bad_rows = alone.records, alone.bad_rows
-    else:
+    elif kind == THUMBS:
         alone = build_dataset([], options, thumbs=[source])
         accepted, bad_rows = alone.thumbs.records, alone.thumbs.bad_rows
+    else:
+        alone = build_dataset([], options, expert_answers=[source])
+        accepted, bad_rows = alone.expert_answers.records, alone.expert_answers.bad_rows
     if accepted == 0 and bad_rows.total > 0:
         reasons = ", ".join(f"{reason} x{count} (first at {bad_rows.examples[reason][0]})"
                             for reason, count in sorted(bad_rows.counts.items()))

@@ -26,7 +26,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.common import clients
-from lambdas.common.expert_answers import ExpertAnswerQueue
+from lambdas.common.expert_answer_queue import ExpertAnswerQueue
 from lambdas.common.rating_batches import RatingBatches
 from lambdas.common.rating_files import RatingFiles
 from lambdas.common.redaction import PiiMasker

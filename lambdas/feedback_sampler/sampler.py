@@ -45,7 +45,8 @@ from typing import Any, Iterator
 from botocore.exceptions import ClientError
 
 from lambdas.common import redaction
-from lambdas.common.expert_answers import ExpertAnswer, ExpertAnswerQueue, candidates_of
+from lambdas.common.expert_answer_queue import ExpertAnswerQueue
+from lambdas.common.expert_answers import ExpertAnswer, candidates_of
 from lambdas.common.feedback import LabelingItem, Sampling
 from lambdas.common.rating_batches import RatingBatches
 from lambdas.common.rating_files import RatingFiles, turn_of

@@ -34,7 +34,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common import clients, request_body
-from lambdas.common.expert_answers import ExpertAnswerQueue, Queued, ReviewRefused
+from lambdas.common.expert_answer_queue import ExpertAnswerQueue, Queued, ReviewRefused
 from lambdas.common.http_api import Errors, HttpApi, Problem, Response, json_response
 from lambdas.common.rating_batches import Assignment, Batch, Rating, RatingBatches, RatingRefused
 from lambdas.common.request_errors import RequestError

@@ -40,7 +40,8 @@ def tree(tmp_path: Path) -> Path:
         "training/tests/test_cli.py": "", "training/__pycache__/cli.cpython-311.pyc": "x",
         "training/sub/__pycache__/x.pyc": "x", "training/.DS_Store": "x", "training/stray.pyc": "x",
         "lambdas/__init__.py": "", "lambdas/common/__init__.py": "", "lambdas/common/feedback.py": "",
-        "lambdas/common/thumbs.py": "", "lambdas/common/training_data.py": "NAME = 'training_data'\n", "lambdas/common/transcript.py": "",
+        "lambdas/common/thumbs.py": "", "lambdas/common/training_data.py": "NAME = 'training_data'\n",
+        "lambdas/common/transcript.py": "", "lambdas/common/expert_answers.py": "",
         "lambdas/chatbot/handler.py": "",
     }
     for name, content in files.items():
@@ -60,7 +61,8 @@ def test_archive_has_the_contract_layout(tree):
         "training/__init__.py", "training/__main__.py", "training/cli.py", "training/README.md",
         "training/requirements.txt",
         "lambdas/__init__.py", "lambdas/common/__init__.py", "lambdas/common/feedback.py",
-        "lambdas/common/thumbs.py", "lambdas/common/training_data.py",
+        "lambdas/common/thumbs.py", "lambdas/common/expert_answers.py", "lambdas/common/transcript.py",
+        "lambdas/common/training_data.py",
     }
 
 
@@ -91,7 +93,7 @@ def test_the_archive_is_reproducible(tree):
 def test_the_hash_follows_what_is_shipped_only(tree):
     before = source_hash(tree)
     (tree / "training" / "__pycache__" / "new.pyc").write_text("y")
-    (tree / "lambdas" / "common" / "transcript.py").write_text("# not shipped\n")
+    (tree / "lambdas" / "common" / "escalations.py").write_text("# not shipped\n")
     assert source_hash(tree) == before
     (tree / "lambdas" / "common" / "training_data.py").write_text("NAME = 'changed'\n")
     assert source_hash(tree) != before
@@ -136,3 +138,17 @@ def test_the_real_training_package_ships_its_entry_point_and_shared_modules():
     assert {"training/__main__.py", "training/cli.py", "requirements.txt", "lambdas/common/training_data.py",
             "lambdas/common/feedback.py", "lambdas/common/thumbs.py"} <= names
     assert not [n for n in names if "__pycache__" in n or "/tests/" in n or n.endswith(".pyc")]
+
+
+def test_the_shipped_dataset_builder_imports_with_nothing_but_the_archive_and_the_standard_library(tmp_path):
+    # The job's image has no boto3 guarantee and none of Tandem's other modules: what training_data imports
+    # must be in the archive and pure.
+    archive = members(build_archive(ROOT))
+    for name, body in archive.items():
+        if name.startswith("lambdas/"):
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_bytes(body)
+    blocker = "import sys; sys.modules.update(boto3=None, botocore=None)"
+    result = subprocess.run([sys.executable, "-I", "-c", f"{blocker}; import sys; sys.path.insert(0, '.'); "
+                             "import lambdas.common.training_data"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

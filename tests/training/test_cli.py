@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lambdas.common.expert_answers import ExpertAnswerRecord
 from lambdas.common.thumbs import ThumbRecord
 from tests.training.conftest import read_metrics
 from training import cli
@@ -67,8 +68,8 @@ def test_booleans_are_true_or_false_in_any_case(text, value):
     (["--output", "out", "--train", "t", "--max_steps", "0"], "max_steps: must be an integer >= 1"),
     (["--output", "out"], "train: pass --train PATH (or set SM_CHANNEL_TRAIN)"),
     (["--train", "t"], "output: pass --output DIR (or set SM_MODEL_DIR)"),
-    (["--train", "t", "--output", "o", "--ratings", "r.jsonl"], "ratings: give either --ratings/--thumbs"),
-    (["--train", "t", "--output", "o", "--thumbs", "t.jsonl"], "thumbs: give either --ratings/--thumbs"),
+    (["--train", "t", "--output", "o", "--ratings", "r.jsonl"], "ratings: give either --ratings/--thumbs/--expert-answers"),
+    (["--train", "t", "--output", "o", "--thumbs", "t.jsonl"], "thumbs: give either --ratings/--thumbs/--expert-answers"),
 ])
 def test_bad_arguments_fail_with_a_message_naming_the_field(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -286,3 +287,27 @@ def test_the_merged_model_keeps_the_checkpoint_dtype(tmp_path, data_dir, llama_p
     assert dtypes == {"BF16"}
     assert read_metrics(tmp_path / "out")["eval"] is None  # no eval channel: no margin, and no failure
     assert json.loads((tmp_path / "out" / "merged" / "config.json").read_text())["dtype"] == "bfloat16"
+
+
+def test_accepted_expert_answers_join_the_local_build_as_well_rated_examples(tmp_path, splits, llama_path, caplog):
+    (tmp_path / "ratings.jsonl").write_text("\n".join(
+        _rating(row["session_id"], row["turn_id"], row["prompt"], row["response"], row["rating"])
+        for split in splits.values() for row in split["reward"]) + "\n")
+    answers = tmp_path / "expert-answers.jsonl"
+    answers.write_text("".join(json.dumps(ExpertAnswerRecord(
+        session_id=row["session_id"], turn_id=f"expert-{row['turn_id']}", escalation_id="x-1", question=row["prompt"],
+        answer="The expert's own answer.", reviewer="admin-1", reviewed_at="2026-12-01T10:00:00Z").to_dict()) + "\n"
+        for row in splits["train"]["reward"]))
+    output = tmp_path / "out"
+    code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK,
+                     "--ratings", str(tmp_path / "ratings.jsonl"), "--expert-answers", str(answers),
+                     "--output", str(output)])
+    assert code == 0
+    report = json.loads((output / "dataset" / "report.json").read_text())
+    assert report["expert_answers"]["records"] == len(splits["train"]["reward"])
+    trained = read_metrics(output)["kto_by_source"]["expert_answer"]
+    assert trained["kto_true"] == trained["rows"] > 0 and trained["kto_false"] == 0
+    with caplog.at_level(logging.ERROR, logger="training"):
+        code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK,
+                         "--expert-answers", str(tmp_path / "ratings.jsonl"), "--output", str(tmp_path / "bad")])
+    assert code == 2 and "no valid expert answer record" in caplog.text

@@ -68,6 +68,21 @@ def test_negative_sentiment_at_or_over_the_threshold_escalates(aws, bedrock, com
     assert body["reply"] == settings["handoff_message"]
 
 
+def test_the_models_answer_to_an_escalating_question_is_kept_unseen_on_the_hand_off(aws, bedrock, comprehend, chat,
+                                                                                    configure):
+    configure(sentiment_detector="comprehend", comprehend_negative_threshold=0.75)
+    comprehend.add_response("detect_sentiment", negative(0.9))
+    bedrock.add_response("converse", converse_text("Unplug the router for ten seconds."))
+
+    status, body = chat({"message": "This router is useless."})
+
+    assert status == 200 and body["escalated"] is True
+    assert "Unplug" not in json.dumps(body)  # the customer is told a human is coming, nothing else
+    _, reply = turn_items(aws.ddb, body["session_id"])
+    assert reply["role"] == "system"
+    assert reply["withheld"]["text"] == "Unplug the router for ten seconds." and reply["withheld"]["model_id"]
+
+
 def test_negative_sentiment_below_the_threshold_does_not_escalate(aws, bedrock, comprehend, chat, configure):
     configure(sentiment_detector="comprehend", comprehend_negative_threshold=0.75, consecutive_negative_turns=3)
     comprehend.add_response("detect_sentiment", negative(0.74))

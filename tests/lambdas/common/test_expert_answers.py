@@ -10,14 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lambdas.common import clients
-from lambdas.common.expert_answers import (
-    ExpertAnswer,
-    ExpertAnswerQueue,
-    ExpertAnswerRecord,
-    ReviewRefused,
-    candidates_of,
-    record_key,
-)
+from lambdas.common.expert_answer_queue import ExpertAnswerQueue, ReviewRefused
+from lambdas.common.expert_answers import ExpertAnswer, ExpertAnswerRecord, candidates_of, record_key
 from lambdas.common.feedback import FeedbackFormatError
 from lambdas.common.transcript import EscalationRecord, Transcript, Turn, Withheld
 

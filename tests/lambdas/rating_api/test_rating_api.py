@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from lambdas.common.expert_answer_queue import ExpertAnswerQueue
+from lambdas.common.expert_answers import ExpertAnswer, record_key
 from lambdas.common.feedback import LabelingItem, Sampling
 from lambdas.common.rating_batches import RatingBatches
 
@@ -39,7 +41,7 @@ def event(method: str, path: str, *, sub: str = "rater-ann", groups: Any = "rate
     """tests/events/rating_rate.json for `method path` ("/batches/{batch_id}/next" with the ids filled in)."""
     found = json.loads(EVENT.read_text())
     parts = path.strip("/").split("/")
-    names = {1: "batch_id", 3: "item_id"}
+    names = {1: "candidate_id"} if parts[0] == "expert-answers" else {1: "batch_id", 3: "item_id"}
     parameters = {names[i]: part for i, part in enumerate(parts) if i in names}
     resource = "/" + "/".join("{" + names[i] + "}" if i in names else part for i, part in enumerate(parts))
     context = found["requestContext"]
@@ -150,6 +152,9 @@ def test_refusals_by_state_are_409_or_404_and_write_nothing(batches, invoke):
     (lambda: event("GET", f"/batches/{BATCH}/records", groups="raters"), 403),
     (lambda: event("POST", f"/batches/{BATCH}/close", groups="raters"), 403),
     (lambda: event("POST", f"/batches/{BATCH}/next", sub=""), 401),
+    (lambda: event("GET", "/expert-answers", groups="raters"), 403),
+    (lambda: event("POST", "/expert-answers/esc-1.e1/accept", groups="raters", body={}), 403),
+    (lambda: event("POST", "/expert-answers/esc-1.e1/discard", groups="experts", body={}), 403),
 ])
 def test_only_the_right_group_gets_in(batches, invoke, request_, status):
     found, problem = answer(invoke(request_()))
@@ -165,3 +170,66 @@ def test_a_base64_body_is_read_and_the_site_origin_is_allowed(batches, invoke):
     assert response["headers"]["Access-Control-Allow-Origin"] == SITE
     other = invoke(event("GET", "/batches", origin="https://evil.example"))
     assert "Access-Control-Allow-Origin" not in other["headers"]
+
+
+def test_an_admin_who_does_not_rate_lists_the_batches_and_is_told_so(batches, invoke):
+    status, listed = answer(invoke(event("GET", "/batches", groups="rating-admins")))
+    assert status == 200 and [b["batch_id"] for b in listed["batches"]] == [BATCH]
+    assert (listed["admin"], listed["rater"]) == (True, False)
+    found, problem = answer(invoke(event("POST", f"/batches/{BATCH}/next", groups="rating-admins")))
+    assert (found, problem["error"]["field"]) == (403, "authorization")  # listing is not rating
+
+
+# Experts' answers ----------------------------------------------------------------------------------------
+
+def expert_answer(turn_id: str, answer_text: str) -> ExpertAnswer:
+    return ExpertAnswer(escalation_id="esc-1", session_id="s-9", turn_id=turn_id, question="Which port is WAN?",
+                        answer=answer_text, resolved_at="2026-12-01T10:30:00Z", replaced="The blue one.")
+
+
+@pytest.fixture
+def queued(batches) -> ExpertAnswerQueue:
+    queue = ExpertAnswerQueue(table_name=TABLE, ratings_bucket=BUCKET)
+    queue.add([expert_answer("e1", "The <b>yellow</b> one."), expert_answer("e3", "Hi, I'm Anna.")])
+    return queue
+
+
+def test_an_admin_reviews_the_experts_answers_and_an_accepted_one_is_a_record(aws, queued, invoke):
+    status, listed = answer(invoke(event("GET", "/expert-answers", groups="rating-admins")))
+    assert status == 200
+    assert [(a["candidate_id"], a["answer"], a["replaced"]) for a in listed["answers"]] == [
+        ("esc-1.e1", "The <b>yellow</b> one.", "The blue one."), ("esc-1.e3", "Hi, I'm Anna.", "The blue one.")]
+    status, accepted = answer(invoke(event("POST", "/expert-answers/esc-1.e1/accept", groups="rating-admins",
+                                           sub="boss", body={"answer": "The yellow one."})))
+    assert (status, accepted) == (200, {"accepted": True, "edited": True})
+    status, discarded = answer(invoke(event("POST", "/expert-answers/esc-1.e3/discard", groups="rating-admins",
+                                            body={})))
+    assert (status, discarded) == (200, {"discarded": True})
+    assert answer(invoke(event("GET", "/expert-answers", groups="rating-admins")))[1] == {"answers": []}
+    body = aws.s3.get_object(Bucket=BUCKET, Key=record_key("esc-1", "e1"))["Body"].read()
+    record = json.loads(body)
+    assert (record["answer"], record["expert_answer"], record["reviewer"], record["source"]) == (
+        "The yellow one.", "The <b>yellow</b> one.", "boss", "expert_answer")
+
+
+@pytest.mark.parametrize("path, body, status, code, field", [
+    ("/expert-answers/esc-1.e1/accept", {"answer": " "}, 400, "invalid", "answer"),
+    ("/expert-answers/esc-1.e1/accept", {"question": "x" * 20_001}, 400, "invalid", "question"),
+    ("/expert-answers/esc-1.e1/accept", {"rating": 5}, 400, None, "rating"),
+    ("/expert-answers/esc-1.nope/accept", {}, 404, "not_found", "candidate_id"),
+    ("/expert-answers/esc-1.nope/discard", {}, 404, "not_found", "candidate_id"),
+    ("/expert-answers/esc-1.e1/discard", {"why": "x"}, 400, None, "why"),
+])
+def test_a_bad_review_is_refused_naming_the_field_and_changes_nothing(aws, queued, invoke, path, body, status,
+                                                                        code, field):
+    found, problem = answer(invoke(event("POST", path, groups="rating-admins", body=body)))
+    assert (found, problem["error"]["field"], problem["error"].get("code")) == (status, field, code), problem
+    assert [q.candidate.turn_id for q in queued.pending()[0]] == ["e1", "e3"]
+
+
+def test_a_second_review_of_an_answer_is_a_conflict(queued, invoke):
+    assert answer(invoke(event("POST", "/expert-answers/esc-1.e1/accept", groups="rating-admins", sub="ann",
+                               body={})))[0] == 200
+    found, problem = answer(invoke(event("POST", "/expert-answers/esc-1.e1/discard", groups="rating-admins",
+                                         sub="bob", body={})))
+    assert (found, problem["error"]["code"]) == (409, "reviewed")
