@@ -55,7 +55,7 @@ from lambdas.common.thumbs import THUMBS_PREFIX, ThumbRecord
 from lambdas.common.transcript import TRANSCRIPTS_PREFIX, Transcript
 from lambdas.feedback_sampler.labeling import LabelingJobStarter, ManifestWriter
 from lambdas.feedback_sampler.manifest import manifest_body
-from lambdas.feedback_sampler.sampling import Candidate, collect, select
+from lambdas.feedback_sampler.sampling import collect, select
 from lambdas.feedback_sampler.settings import TASK_DESCRIPTION, TASK_KEYWORDS, TASK_TITLE, SamplerSettings
 from lambdas.feedback_sampler.transcript_reader import TranscriptReader
 
@@ -142,38 +142,21 @@ def rated_turns(files: RatingFiles, counts: ReadCounts) -> set[tuple[str, str]]:
 
 # Masking -----------------------------------------------------------------------------------------------
 
-def mask(candidates: list[Candidate], masker: PiiMasker, language_code: str) -> list[Candidate]:
-    """The candidates with personal data masked in question and answer (all texts in as few requests as fit)."""
-    texts = [text for c in candidates for text in (c.question, c.answer)]
+Masked = tuple[list[Any], tuple[str, ...]]  # objects (dataclasses) and the names of their texts to mask
+
+
+def mask_all(groups: list[Masked], masker: PiiMasker, language_code: str) -> list[list[Any]]:
+    """Each group's objects with personal data masked in the named texts: the sample's questions and answers,
+    the thumbs' comments too, the experts' answers and the bot answers they replaced (experts may repeat a
+    customer's details). All texts go in one masker call (as few Comprehend requests as fit); if it fails,
+    SamplingFailed, before anything is written."""
+    texts = [getattr(item, name) for objects, names in groups for item in objects for name in names]
     try:
-        masked = masker.mask(texts, language_code)
+        masked = iter(masker.mask(texts, language_code) if texts else [])
     except redaction.RedactionFailed as error:
-        raise SamplingFailed(f"PII redaction failed (Comprehend DetectPiiEntities: {error.code}); "
-                             "no manifest was written and no labeling job was started") from None
-    return [replace(c, question=masked[2 * i], answer=masked[2 * i + 1]) for i, c in enumerate(candidates)]
-
-
-def mask_thumbs(thumbs: list[ThumbRecord], masker: PiiMasker, language_code: str) -> list[ThumbRecord]:
-    """The thumbs with personal data masked in question, answer and comment, as the sample is."""
-    texts = [text for t in thumbs for text in (t.question, t.answer, t.comment)]
-    try:
-        masked = iter(masker.mask(texts, language_code))
-    except redaction.RedactionFailed as error:
-        raise SamplingFailed(f"PII redaction failed (Comprehend DetectPiiEntities: {error.code}); "
-                             "nothing was written and no labeling job was started") from None
-    return [replace(t, question=next(masked), answer=next(masked), comment=next(masked)) for t in thumbs]
-
-
-def mask_expert_answers(answers: list[ExpertAnswer], masker: PiiMasker, language_code: str) -> list[ExpertAnswer]:
-    """The experts' answers with personal data masked in question, answer and the bot's answer they replaced
-    (experts may repeat a customer's details)."""
-    texts = [text for a in answers for text in (a.question, a.answer, a.replaced)]
-    try:
-        masked = iter(masker.mask(texts, language_code))
-    except redaction.RedactionFailed as error:
-        raise SamplingFailed(f"PII redaction failed (Comprehend DetectPiiEntities: {error.code}); "
-                             "nothing was written and no labeling job was started") from None
-    return [replace(a, question=next(masked), answer=next(masked), replaced=next(masked)) for a in answers]
+        raise SamplingFailed(f"PII redaction failed (Comprehend DetectPiiEntities: {error.code}); no manifest was "
+                             "written, nothing was exported or queued and no labeling job was started") from None
+    return [[replace(item, **{name: next(masked) for name in names}) for item in objects] for objects, names in groups]
 
 
 def with_expert_answers(transcripts: Iterator[Transcript], window: Window, found: list[ExpertAnswer]
@@ -273,9 +256,10 @@ class FeedbackSampler:
             return summary
         if settings.redact_pii:
             assert settings.language_code is not None
-            sample = mask(sample, self.masker, settings.language_code) if sample else sample
-            thumbs = mask_thumbs(thumbs, self.masker, settings.language_code) if thumbs else thumbs
-            answers = mask_expert_answers(answers, self.masker, settings.language_code) if answers else answers
+            sample, thumbs, answers = mask_all([(sample, ("question", "answer")),
+                                                (thumbs, ("question", "answer", "comment")),
+                                                (answers, ("question", "answer", "replaced"))],
+                                               self.masker, settings.language_code)
             summary["redacted"] = True
         if answers:  # before the manifest, as the thumbs: the queue adds each answer once, whatever reruns
             assert self.expert_answers is not None

@@ -65,7 +65,7 @@ def run() -> Run:
 def test_the_answers_of_escalations_resolved_in_the_window_are_masked_then_queued_before_the_manifest(run):
     summary = run()
 
-    assert run.done() == ["mask 6 texts (en)", "mask 3 texts (en)", "queue 1 expert answers",
+    assert run.done() == ["mask 9 texts (en)", "queue 1 expert answers",
                           f"write {MANIFEST_KEY}", "start tandem-feedback-20260310-020000"]
     (answer,) = run.queue.queued.values()
     assert (answer.session_id, answer.question, answer.answer, answer.replaced) == (

@@ -121,7 +121,7 @@ def test_a_run_samples_the_thumbs_down_answer_first_and_exports_the_thumbs_maske
 
     summary = run(strategy="thumbs_down_first", budget=1)
 
-    assert run.done() == ["mask 2 texts (en)", "mask 3 texts (en)", f"write {THUMBS_KEY}", f"write {MANIFEST_KEY}",
+    assert run.done() == ["mask 5 texts (en)", f"write {THUMBS_KEY}", f"write {MANIFEST_KEY}",
                           "start tandem-feedback-20260310-020000"]
     (line,) = run.manifests.lines(MANIFEST_KEY)
     assert line["session_id"] == "session-1"
