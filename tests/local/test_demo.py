@@ -157,7 +157,7 @@ def test_the_rating_api_is_served_behind_the_local_sign_in(demo, http):
     rater = http.get("/ratings/batches", headers={"Authorization": demo.identity.sign_in("rita", ["raters"])})
     assert (anonymous.status_code, anonymous.json()) == (401, {"message": "Unauthorized"})  # the gateway's answer
     assert customer.status_code == 403 and customer.json()["error"]["field"] == "authorization"  # the function's
-    assert rater.status_code == 200 and rater.json() == {"batches": [], "admin": False}
+    assert rater.status_code == 200 and rater.json() == {"batches": [], "admin": False, "rater": True}
 
 
 def test_taking_a_sample_makes_the_answers_given_a_rating_batch_of_one_rating_each(demo, http):
