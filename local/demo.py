@@ -347,11 +347,13 @@ class Demo:
             return JSONResponse({"message": f"no transcript with the key {key[:200]!r}"}, status_code=404)
 
     async def _sample(self, _: Request) -> Response:
-        """The feedback sampler, run now (local/sampling.py): the raters' console gets a batch to rate."""
+        """The feedback sampler, run now (local/sampling.py): the raters' console gets a batch to rate, and the
+        experts' answers of the escalations resolved since wait for a rating admin's review."""
         assert self.aws is not None
         summary = await run_in_threadpool(sampling.take_sample, self.aws)
         return JSONResponse({key: summary.get(key) for key in (
-            "rating_batch", "rating_items", "items", "candidates", "skipped_already_rated", "reason")})
+            "rating_batch", "rating_items", "items", "candidates", "skipped_already_rated", "reason",
+            "expert_answers", "expert_answers_queued", "expert_answers_already_queued")})
 
     # ---------------------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The demo's "take a sample now": the real feedback sampler (lambdas/feedback_sampler), run on demand over the
-local AWS, so the raters' console has a rating batch of the answers given so far.
+local AWS, so the raters' console has a rating batch of the answers given so far, and the experts' answers of
+the escalations resolved since wait for a rating admin's review (lambdas/common/expert_answers.py).
 
 Deployed, the sampler runs on a schedule (off by default) or when invoked, and its sample becomes a rating
 batch when no Ground Truth workteam is configured (docs/rating-console.md). Here, two things differ, and the

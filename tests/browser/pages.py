@@ -260,15 +260,21 @@ class InboxPage:
 
 
 # The raters' console (web/rate.html) -------------------------------------------------------------------
-# Its hooks: the sign-in form (field "Your name", the local sign-in's checkbox "Also a rating admin"),
-# #console, #signed-in-name, #rate-error (role=alert), #rate-note (the time ran out, a closed batch),
+# Its hooks: the sign-in form (field "Your name", the local sign-in's checkboxes "A rater" (ticked) and "A rating
+# admin"), #console, #signed-in-name, #rate-error (role=alert), #rate-note (the time ran out, a closed batch),
 # #rate-announcer (aria-live), the batch list #batch-list (`.queue-item[data-batch-id]`), the rating panel
 # #rating with #batch-name, #progress-text and #progress-bar, the item #item (data-item-id) with
 # #item-title (focused after each rating), #item-question, #item-answer, #item-sources, the radios of the
 # scale (name=value, labelled "1 Irrelevant or wrong" ... "5 Fully answers it, correctly"), "Comment
 # (optional)", "A better answer (optional)", "Submit rating", "Skip this one", #rating-error, #batch-done;
 # rating admins' #admin with #admin-facts, the table #admin-raters (`tr[data-rater]`), "Refresh results",
-# "Download records (JSON Lines)", "Close batch" then "Yes, close the batch", #admin-status.
+# "Download records (JSON Lines)", "Close batch" then "Yes, close the batch", #admin-status; #not-a-rater (an admin
+# who does not rate); the demo's "Take a sample now" and #sample-status.
+# The review of experts' answers (web/assets/expert-answers.js), for rating admins: the button "Review experts'
+# answers (N waiting)", the view #review (address #expert-answers) with "Back to the batches", #review-count,
+# #review-note (someone else reviewed it), the answer #review-item (data-candidate-id) with its first heading
+# #review-question-title (focused for each answer), the text boxes "The customer's question" and "The expert's
+# answer", #review-replaced, #review-error, "Accept", "Discard", #review-shortcuts, #review-empty.
 
 def rating_batch(demo: Demo, batch_id: str, items: list[tuple[str, str, list[str]]], *, ratings_per_item: int = 1,
                  assignment_seconds: int = 600) -> Any:
@@ -307,25 +313,51 @@ class RatePage:
         self.admin = page.locator("#admin")
         self.admin_facts = page.locator("#admin-facts")
         self.admin_status = page.locator("#admin-status")
+        self.open_review = page.get_by_role("button", name=re.compile(r"^Review experts' answers"))
+        self.review = page.locator("#review")
+        self.review_item = page.locator("#review-item")
+        self.review_count = page.locator("#review-count")
+        self.review_question = page.get_by_label("The customer's question")
+        self.review_answer = page.get_by_label("The expert's answer")
+        self.review_replaced = page.locator("#review-replaced")
+        self.review_note = page.locator("#review-note")
+        self.review_empty = page.locator("#review-empty")
 
     def open(self, batch_id: str = "") -> RatePage:
         self.page.goto(f"{self.base_url}/rate" + (f"#{quote(batch_id)}" if batch_id else ""))
         return self
 
-    def sign_in(self, name: str, *, admin: bool = False) -> RatePage:
-        """Signs in with the keyboard alone: the name, the admin box (Space), Enter."""
+    def sign_in(self, name: str, *, admin: bool = False, rater: bool = True) -> RatePage:
+        """Signs in with the keyboard alone: the name, the demo's group boxes (Tab, Space), Enter."""
         expect(self.page.locator("#sign-in")).to_be_visible()  # the page's script is ready for the form
         field = self.page.get_by_label("Your name")
         field.focus()
         self.page.keyboard.type(name)
-        if admin:
+        if admin or not rater:
             self.page.keyboard.press("Tab")
-            expect(self.page.get_by_label("Also a rating admin")).to_be_focused()
-            self.page.keyboard.press("Space")
+            expect(self.page.get_by_label("A rater")).to_be_focused()
+            if not rater:
+                self.page.keyboard.press("Space")
+            self.page.keyboard.press("Tab")
+            expect(self.page.get_by_label("A rating admin")).to_be_focused()
+            if admin:
+                self.page.keyboard.press("Space")
+            expect(self.page.get_by_label("A rater")).to_be_checked(checked=rater)
+            expect(self.page.get_by_label("A rating admin")).to_be_checked(checked=admin)
             field.focus()
         self.page.keyboard.press("Enter")
         expect(self.page.locator("#signed-in-name")).to_have_text(name)
         return self
+
+    def review_shows(self, question: str, answer: str) -> str:
+        """Waits for the review to show this answer, with the focus on its first heading; its candidate id."""
+        expect(self.review_item).to_be_visible()
+        expect(self.review_question).to_have_value(question)
+        expect(self.review_answer).to_have_value(answer)
+        expect(self.page.locator("#review-question-title")).to_be_focused()
+        candidate_id = self.review_item.get_attribute("data-candidate-id")
+        assert candidate_id
+        return candidate_id
 
     def batch_button(self, batch_id: str) -> Locator:
         return self.page.locator(f"#batch-list .queue-item[data-batch-id='{batch_id}']")

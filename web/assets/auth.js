@@ -13,9 +13,9 @@
 //   provider.groups()              the user's Cognito groups (for what the page shows; the APIs decide)
 //
 // "local" is the demo's stand-in for Cognito (local/identity.py): a name, no password, exchanged for an ID
-// token the demo signs (with the groups the page signs in with: `options.groups`, plus those the person ticks
-// among the form's optional ones, `ui.extraGroups`), kept in sessionStorage;
-// each set of groups keeps its own signed-in user, so the customer and the expert of one browser tab stay
+// token the demo signs (with the groups the page signs in with: `options.groups`, or, when the form offers a
+// choice of groups, `ui.groupChoices`, those the person ticks), kept in sessionStorage; each page's
+// `options.groups` keeps its own signed-in user, so the customer and the expert of one browser tab stay
 // apart. "cognito" is the deployed sign-in (cognito-auth.js: managed login, authorization code with PKCE, the
 // ID token in an Authorization header; the groups are the user pool's).
 // Nothing here touches markup as HTML: names are set with textContent.
@@ -88,14 +88,16 @@ class LocalAuth extends IdTokenHolder {
     return sessionStorage.getItem(this.tokenKey);
   }
 
-  // What the person ticked among the page's optional groups (ui.extraGroups: checkboxes whose value is a group,
-  // e.g. the raters' console's "also a rating admin"); the groups themselves come from the token.
-  extraGroups() {
-    const boxes = Array.isArray(this.ui.extraGroups) ? this.ui.extraGroups : [];
-    return boxes.filter((box) => box && box.checked).map((box) => String(box.value));
+  // The groups to sign in with: the page's own, or, when its form offers a choice (ui.groupChoices: checkboxes
+  // whose value is a group, e.g. the raters' console's "a rater" and "a rating admin"), the ones ticked. The
+  // groups the page then acts on come from the token.
+  chosenGroups() {
+    const boxes = Array.isArray(this.ui.groupChoices) ? this.ui.groupChoices.filter(Boolean) : [];
+    if (!boxes.length) return this.wanted;
+    return boxes.filter((box) => box.checked).map((box) => String(box.value));
   }
 
-  // ui: {form, input, error, note, extraGroups?}: the sign-in form of a page.
+  // ui: {form, input, error, note, groupChoices?}: the sign-in form of a page.
   mount(ui, onChange) {
     this.ui = ui;
     this.onChange = onChange;
@@ -127,7 +129,7 @@ class LocalAuth extends IdTokenHolder {
     try {
       response = await fetch(this.signInUrl, {
         method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ name, groups: [...this.wanted, ...this.extraGroups()] }),
+        body: JSON.stringify({ name, groups: this.chosenGroups() }),
       });
     } catch (error) {
       this.showError("The sign-in could not be reached. Try again.");

@@ -1,11 +1,12 @@
 // The raters' console (web/rate.html): a rater rates sampled bot answers one at a time, over the rating API
 // (lambdas/rating_api/handler.py, docs/rating-console.md):
 //
-//   GET  {ratingApiUrl}batches                                    -> {batches: [...], admin}
+//   GET  {ratingApiUrl}batches                                    -> {batches: [...], admin, rater}
 //   POST {ratingApiUrl}batches/{batch}/next                       -> {item | null, batch, mine}
 //   POST {ratingApiUrl}batches/{batch}/items/{item}/rating        {value, comment?, better_answer?}
 //   POST {ratingApiUrl}batches/{batch}/items/{item}/skip
 //   GET  {ratingApiUrl}batches/{batch}, .../records; POST .../close    (rating admins)
+//   {ratingApiUrl}expert-answers...                               (rating admins: expert-answers.js)
 //
 // - One item at a time: the API holds one item per rater, so nothing can be fetched ahead. The page stays
 //   light instead: one request for the rating, one for the next item, nothing re-rendered but the item.
@@ -16,12 +17,15 @@
 //   the server goes into the page as text (render.js).
 // - The chosen batch is in the address's fragment (#<batch_id>), so a reload stays on it.
 // - Signed in through auth.js with the `raters` group; members of `rating-admins` also see the batch's
-//   results. The API decides who may do what; the groups only decide what the page shows.
+//   results and review the experts' answers (expert-answers.js, at #expert-answers). A rating admin who is not
+//   a rater (GET /batches says `rater`) follows the batches without being offered anything to rate. The API
+//   decides who may do what; the groups only decide what the page shows.
 
 import { ApiError, requestJson } from "./api.js";
 import { createAuth, loadConfig } from "./auth.js";
 import { claimsOf } from "./cognito-auth.js";
-import { el, fill, showLocalBadge } from "./render.js";
+import { ExpertAnswersReview, REVIEW_HASH } from "./expert-answers.js";
+import { count, el, fill, showLocalBadge, typingIn } from "./render.js";
 
 const RATERS_GROUP = "raters";
 const ADMINS_GROUP = "rating-admins";
@@ -56,6 +60,11 @@ class RatingApi {
   details(batchId) { return this.request("GET", this.batchPath(batchId)); }
   records(batchId) { return this.request("GET", this.batchPath(batchId, "/records")); }
   close(batchId) { return this.request("POST", this.batchPath(batchId, "/close"), {}); }
+
+  answerPath(candidateId, action) { return `expert-answers/${encodeURIComponent(candidateId)}/${action}`; }
+  expertAnswers() { return this.request("GET", "expert-answers"); }
+  acceptAnswer(candidateId, edits) { return this.request("POST", this.answerPath(candidateId, "accept"), edits); }
+  discardAnswer(candidateId) { return this.request("POST", this.answerPath(candidateId, "discard"), {}); }
 }
 
 // The page's state --------------------------------------------------------------------------------------
@@ -68,6 +77,8 @@ const view = {
   item: null, // the item on screen: {item_id, question, answer, sources, held_until}
   busy: false, // a rating, a skip or a next-item request is in flight
   admin: false,
+  rater: true, // offered items to rate: in `raters` (GET /batches says; until then the token's groups)
+  review: null, // the review of experts' answers (rating admins)
   sub: null, // the signed-in user's id, to mark them among the batch's raters
 };
 
@@ -105,7 +116,7 @@ function setBusy(busy) {
 
 function batchLine(batch) {
   const mine = batch.mine || {};
-  return `${batch.done_count} of ${batch.item_count} done, you rated ${mine.rated || 0}`;
+  return `${batch.done_count} of ${batch.item_count} done` + (view.rater ? `, you rated ${mine.rated || 0}` : "");
 }
 
 async function loadBatches({ focus = false } = {}) {
@@ -117,6 +128,8 @@ async function loadBatches({ focus = false } = {}) {
     failed(error);
     return;
   }
+  if (typeof data.rater === "boolean") view.rater = data.rater;
+  if (view.review.open) return; // the admin went to the experts' answers meanwhile
   const batches = Array.isArray(data.batches) ? data.batches : [];
   view.batchCount = batches.length;
   const wanted = decodeHash();
@@ -127,6 +140,7 @@ async function loadBatches({ focus = false } = {}) {
   }
   $("rating").hidden = true;
   $("admin").hidden = true;
+  view.review.hide();
   $("batches").hidden = false;
   $("batches-empty").hidden = batches.length > 0;
   fill($("batch-list"), ...batches.map((batch) => {
@@ -142,25 +156,46 @@ async function loadBatches({ focus = false } = {}) {
 // The local demo only: runs the feedback sampler now (POST /local/api/sample), then lists the batches again.
 async function takeSample() {
   const button = $("take-sample");
-  const status = $("sample-status");
   button.disabled = true;
-  status.textContent = "Sampling the answers given so far…";
+  sampleStatus("Sampling the answers given so far\u2026");
   try {
     const response = await fetch("/local/api/sample", { method: "POST", headers: { Accept: "application/json" } });
     const summary = await response.json();
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    status.textContent = summary.rating_batch
-      ? `Batch ${summary.rating_batch}: ${summary.rating_items} answers to rate.`
-      : `Nothing to rate: ${summary.reason || "no answers were sampled"}. Ask the assistant something first.`;
+    sampleStatus([sampledLine(summary), expertAnswersLine(summary)].filter(Boolean).join(" "));
+    if (view.admin && summary.expert_answers) view.review.refresh(); // the count on "Review experts' answers"
     if (summary.rating_batch) {
       history.replaceState(null, "", `#${encodeURIComponent(summary.rating_batch)}`); // the new batch is chosen
       await loadBatches({ focus: true });
     }
   } catch (error) {
-    status.textContent = `The sample could not be taken (${error.message}).`;
+    sampleStatus(`The sample could not be taken (${error.message}).`);
   } finally {
     button.disabled = false;
   }
+}
+
+function sampleStatus(message) {
+  const status = $("sample-status");
+  status.textContent = message;
+  status.hidden = !message;
+}
+
+function sampledLine(summary) {
+  if (summary.rating_batch) return `Batch ${summary.rating_batch}: ${summary.rating_items} answers to rate.`;
+  const reason = summary.reason || "no answers were sampled";
+  return `Nothing to rate: ${reason}.` + (summary.expert_answers ? "" : " Ask the assistant something first.");
+}
+
+/** What the sample did with the experts' answers of the escalations resolved since (the sampler's summary). */
+function expertAnswersLine(summary) {
+  const found = Number(summary.expert_answers) || 0;
+  if (!found) return "";
+  const queued = Number(summary.expert_answers_queued) || 0;
+  const before = found - queued;
+  return `${count(queued, "expert's answer", "experts' answers")} queued for review`
+    + (before > 0 ? ` (${before} ${before === 1 ? "was" : "were"} in the queue already)` : "")
+    + (view.admin ? ": open them with Review experts' answers." : " by a rating admin.");
 }
 
 function decodeHash() {
@@ -183,8 +218,13 @@ function chooseBatch(batchId) {
   $("change-batch").hidden = view.batchCount < 2;
   $("progress-text").textContent = "Reading the batch\u2026";
   $("admin").hidden = !view.admin;
+  $("not-a-rater").hidden = view.rater;
   if (view.admin) refreshAdmin();
-  loadNext({ focus: true });
+  if (view.rater) {
+    loadNext({ focus: true });
+  } else {
+    $("admin-title").focus(); // a rating admin who does not rate follows the batch: nothing is held for them
+  }
 }
 
 // Progress and the item ---------------------------------------------------------------------------------
@@ -193,8 +233,8 @@ function renderProgress(batch, mine) {
   if (!batch) return;
   const rated = mine && Number.isInteger(mine.rated) ? mine.rated : 0;
   const skipped = mine && Number.isInteger(mine.skipped) ? mine.skipped : 0;
-  $("progress-text").textContent = `${batch.done_count} of ${batch.item_count} done in this batch, you rated ${rated}`
-    + (skipped ? ` and skipped ${skipped}.` : ".");
+  $("progress-text").textContent = `${batch.done_count} of ${batch.item_count} done in this batch`
+    + (view.rater ? `, you rated ${rated}` + (skipped ? ` and skipped ${skipped}.` : ".") : ".");
   const bar = $("progress-bar");
   bar.max = Math.max(1, batch.item_count);
   bar.value = Math.min(batch.done_count, bar.max);
@@ -370,15 +410,28 @@ function showBatches() {
   history.replaceState(null, "", location.pathname + location.search);
   $("rating").hidden = true;
   $("admin").hidden = true;
+  view.review.hide();
+  $("open-review").hidden = !view.admin;
   loadBatches({ focus: true });
 }
 
-// The keyboard ------------------------------------------------------------------------------------------
-
-function typingIn(target) {
-  return target instanceof HTMLTextAreaElement
-    || (target instanceof HTMLInputElement && !["radio", "checkbox", "button", "submit"].includes(target.type));
+/** The rating admins' review of the experts' answers (expert-answers.js), in place of the batches. */
+function showReview() {
+  view.batchId = null;
+  view.item = null;
+  history.replaceState(null, "", `#${REVIEW_HASH}`);
+  for (const id of ["batches", "rating", "admin", "open-review"]) $(id).hidden = true;
+  showError("");
+  note("");
+  sampleStatus("");
+  view.review.show();
 }
+
+function reviewCounted(waiting, more) {
+  $("review-waiting").textContent = waiting === null ? "" : `(${waiting}${more ? "+" : ""} waiting)`;
+}
+
+// The keyboard ------------------------------------------------------------------------------------------
 
 function onKey(event) {
   if ($("console").hidden || $("rating").hidden || $("item").hidden || event.altKey || event.isComposing) return;
@@ -430,6 +483,7 @@ async function refreshAdmin() {
   }
   if (view.batchId !== batchId) return;
   const batch = data.batch || {};
+  if (!view.rater) renderProgress(batch, null); // a rater's progress comes with each item
   fill($("admin-facts"), ...[
     ["Status", batch.status === "closed" ? "Closed" : "Open"],
     ["Items done", `${batch.done_count} of ${batch.item_count}`],
@@ -492,16 +546,27 @@ function start() {
   $("app-status").textContent = "";
   const claims = claimsOf(view.auth.idToken()) || {};
   view.sub = typeof claims.sub === "string" ? claims.sub : null;
-  view.admin = view.auth.groups().includes(ADMINS_GROUP);
+  const groups = view.auth.groups();
+  view.admin = groups.includes(ADMINS_GROUP);
+  view.rater = groups.includes(RATERS_GROUP);
   $("signed-in-name").textContent = String(view.auth.user() || "");
   showError("");
   note("");
+  sampleStatus("");
+  $("open-review").hidden = !view.admin;
+  reviewCounted(null, false);
+  if (view.admin && decodeHash() === REVIEW_HASH) {
+    showReview();
+    return;
+  }
   loadBatches({ focus: false });
+  if (view.admin) view.review.refresh(); // how many answers wait, on the button that opens the review
 }
 
 function signedOut(message = "") {
   view.batchId = null;
   view.item = null;
+  view.review.hide();
   $("console").hidden = true;
   $("sign-in").hidden = false;
   const error = $("sign-in-error");
@@ -525,8 +590,9 @@ async function main() {
     return;
   }
   view.api = new RatingApi(config.ratingApiUrl, view.auth);
-  // The demo's sign-in gives the groups asked for; the deployed one gives the user pool's.
-  $("sign-in-admin").hidden = view.auth.kind !== "local";
+  view.review = new ExpertAnswersReview(view.api, { announce, showError, signedOut, counted: reviewCounted });
+  // The demo's sign-in gives the groups ticked; the deployed one gives the user pool's.
+  $("sign-in-roles").hidden = view.auth.kind !== "local";
   $("rating-form").addEventListener("submit", (event) => {
     event.preventDefault();
     submitRating();
@@ -535,6 +601,8 @@ async function main() {
   $("change-batch").addEventListener("click", showBatches);
   $("batches-refresh").addEventListener("click", () => loadBatches({ focus: true }));
   $("take-sample").addEventListener("click", takeSample);
+  $("open-review").addEventListener("click", showReview);
+  $("review-back").addEventListener("click", showBatches);
   $("admin-refresh").addEventListener("click", refreshAdmin);
   $("admin-download").addEventListener("click", downloadRecords);
   $("admin-close").addEventListener("click", () => {
@@ -549,7 +617,7 @@ async function main() {
   $("sign-out").addEventListener("click", () => view.auth.signOut());
   document.addEventListener("keydown", onKey);
   view.auth.mount({ form: $("sign-in-form"), input: $("sign-in-name"), error: $("sign-in-error"), note: $("auth-note"),
-    extraGroups: [$("sign-in-as-admin")] }, (user) => (user ? start() : signedOut()));
+    groupChoices: [$("sign-in-as-rater"), $("sign-in-as-admin")] }, (user) => (user ? start() : signedOut()));
   $("app-status").textContent = "";
   if (view.auth.user()) start();
   else signedOut();

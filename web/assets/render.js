@@ -1,4 +1,4 @@
-// Small DOM helpers shared by the mailbox and behind-the-scenes pages.
+// Small DOM helpers shared by the pages (the mailbox, behind the scenes, the raters' console).
 //
 // Every value from the demo's JSON goes into the page as text (textContent, text nodes): nothing here parses
 // HTML, so a customer's "<b>x</b>" is shown as those characters. Links are made only by `link()`, which sets
@@ -149,4 +149,10 @@ export function changed(key, value) {
 /** "1 mail", "3 mails". */
 export function count(n, one, many = `${one}s`) {
   return `${n} ${n === 1 ? one : many}`;
+}
+
+/** Whether a key pressed on `target` is typing (a text box): the pages' letter shortcuts leave it alone. */
+export function typingIn(target) {
+  return target instanceof HTMLTextAreaElement
+    || (target instanceof HTMLInputElement && !["radio", "checkbox", "button", "submit"].includes(target.type));
 }
