@@ -5,8 +5,9 @@ raters see; the rating API lists, accepts and discards them.
 One partition, QUEUE_PARTITION (not a valid batch id, so no rating batch can share it), one row per candidate:
 - `sk` = `ANSWER#<candidate_id>`, candidate_id = `<escalation_id>.<expert turn_id>` (both plain ids);
 - `candidate` (the JSON of ExpertAnswer), `review` (pending | accepted | discarded), `added_at`;
-- `open_sk` = `<resolved_at>#<candidate_id>` while the row needs something (pending, or accepted and not yet
-  written out): the sparse index `open-items` lists the queue oldest first, as it lists a batch's open items;
+- `open_sk` = `<resolved_at>#<escalation_id>#<answered_at>#<turn_id>` while the row needs something (pending,
+  or accepted and not yet written out): the sparse index `open-items` lists the queue oldest escalation first,
+  and one escalation's answers in the order they were given, as it lists a batch's open items;
 - once reviewed: `reviewer` (Cognito sub), `reviewed_at`; once accepted, `record` (the ExpertAnswerRecord).
 Adding is a conditional put, so a candidate seen by two runs (overlapping windows, a redelivered event) is
 added once. Accepting sets the decision first (conditional on `pending`: two admins at once get one success
@@ -86,7 +87,8 @@ class ExpertAnswerQueue:
         now = _now_iso(self.clock())
         for candidate in candidates:
             item = {**_row_key(candidate.candidate_id), "review": {"S": "pending"}, "added_at": {"S": now},
-                    "open_sk": {"S": f"{candidate.resolved_at}#{candidate.candidate_id}"},
+                    "open_sk": {"S": "#".join((candidate.resolved_at, candidate.escalation_id, candidate.answered_at,
+                                               candidate.turn_id))},
                     "candidate": {"S": json.dumps(candidate.to_dict(), ensure_ascii=False)}}
             try:
                 self._ddb().put_item(TableName=self.table_name, Item=item,

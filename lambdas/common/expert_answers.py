@@ -38,6 +38,7 @@ class ExpertAnswer:
     question: str
     answer: str
     resolved_at: str
+    answered_at: str = ""  # when the expert's first turn of the answer was written (orders one escalation's answers)
     replaced: str = ""  # the bot's answer it replaced; empty when the bot gave none
     replaced_model_id: str = ""
 
@@ -48,12 +49,14 @@ class ExpertAnswer:
     def to_dict(self) -> dict[str, Any]:
         return {"escalation_id": self.escalation_id, "session_id": self.session_id, "turn_id": self.turn_id,
                 "question": self.question, "answer": self.answer, "resolved_at": self.resolved_at,
+                "answered_at": self.answered_at,
                 "replaced": self.replaced, "replaced_model_id": self.replaced_model_id}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ExpertAnswer":
         return cls(escalation_id=data["escalation_id"], session_id=data["session_id"], turn_id=data["turn_id"],
                    question=data["question"], answer=data["answer"], resolved_at=data["resolved_at"],
+                   answered_at=data.get("answered_at", ""),
                    replaced=data.get("replaced", ""), replaced_model_id=data.get("replaced_model_id", ""))
 
 
@@ -121,6 +124,7 @@ def _answer(escalation_id: str, session_id: str, resolved_at: str, questions: li
     return ExpertAnswer(escalation_id=escalation_id, session_id=session_id, turn_id=answers[0].turn_id,
                         question="\n".join(t.text.strip() for t in questions),
                         answer="\n".join(t.text.strip() for t in answers), resolved_at=resolved_at,
+                        answered_at=answers[0].created_at,
                         replaced=replaced[0], replaced_model_id=replaced[1])
 
 

@@ -4,6 +4,7 @@ ratings table (as FeedbackStack defines it) with its records in the labeling buc
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -62,7 +63,7 @@ def test_each_expert_answer_of_a_resolved_escalation_is_a_candidate_with_the_bot
         escalation_id="esc-1", session_id="session-1", turn_id="e1",
         question="My router keeps dropping the line, this is useless\nWhich cable is the WAN one?",
         answer="The WAN port is the yellow one.\nThen hold reset for 10 seconds.", resolved_at=at(30),
-        replaced="The WAN cable is the blue one.", replaced_model_id="m1")
+        answered_at=at(5), replaced="The WAN cable is the blue one.", replaced_model_id="m1")
     assert (second.turn_id, second.question, second.answer, second.replaced) == (
         "e3", "And my bill?", "Your bill is unchanged.", "")
     assert first.candidate_id == "esc-1.e1"
@@ -119,6 +120,14 @@ def test_candidates_are_queued_once_however_often_a_run_sees_them(queue):
     assert queue.add(candidates) == (0, 2)
     pending, rewritten = queue.pending()
     assert [q.candidate for q in pending] == candidates and rewritten == 0
+
+
+def test_one_escalations_answers_wait_in_the_order_they_were_given_whatever_their_ids(queue):
+    transcript = conversation()
+    renamed = {"e1": "zz-first", "e3": "aa-second"}  # turn ids are random UUIDs: they need not sort by time
+    transcript.turns = [replace(t, turn_id=renamed.get(t.turn_id, t.turn_id)) for t in transcript.turns]
+    queue.add(candidates_of(transcript, start=START, end=END))
+    assert [q.candidate.turn_id for q in queue.pending()[0]] == ["zz-first", "aa-second"]
 
 
 def test_an_accepted_answer_is_written_as_a_record_and_leaves_the_queue(aws, queue):
