@@ -22,7 +22,7 @@
 //   and the text boxes' values.
 
 import { ApiError } from "./api.js";
-import { count, typingIn } from "./render.js";
+import { count, showMessage, typingIn } from "./render.js";
 
 export const REVIEW_HASH = "expert-answers"; // the view's address: /rate#expert-answers
 const QUEUE_PAGE = 25; // the API lists at most this many (lambdas/common/expert_answers.py QUEUE_PAGE)
@@ -191,15 +191,11 @@ export class ExpertAnswersReview {
   }
 
   note(message) {
-    const box = $("review-note");
-    box.textContent = message;
-    box.hidden = !message;
+    showMessage("review-note", message);
   }
 
   fieldError(message) {
-    const box = $("review-error");
-    box.textContent = message;
-    box.hidden = !message;
+    showMessage("review-error", message);
   }
 
   /** Says what went wrong, in the reviewer's terms, and puts the view where the reviewer can go on. */

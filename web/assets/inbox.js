@@ -20,7 +20,7 @@
 import { ApiError, requestJson } from "./api.js";
 import { createAuth, loadConfig } from "./auth.js";
 import { LiveChannel } from "./live.js";
-import { el, fill, reconcile, showLocalBadge, timeEl } from "./render.js";
+import { announceIn, el, fill, reconcile, showLocalBadge, showMessage, timeEl } from "./render.js";
 
 const POLL_MS = 3000;
 const LIVE_POLL_MS = 30_000;
@@ -133,15 +133,11 @@ function setStatus(message) {
 }
 
 function showError(message) {
-  const box = $("inbox-error");
-  box.textContent = message;
-  box.hidden = !message;
+  showMessage("inbox-error", message);
 }
 
 function announce(message) {
-  const announcer = $("queue-announcer");
-  announcer.textContent = "";
-  setTimeout(() => { announcer.textContent = message; }, 100);
+  announceIn($("queue-announcer"), message);
 }
 
 // The list of waiting customers -------------------------------------------------------------------------

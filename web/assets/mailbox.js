@@ -5,7 +5,7 @@
 // conversation the mail quotes. Any other URL stays text, so a customer's words quoted in a mail can never
 // become a link, even to this site.
 
-import { count, el, facts, fill, getJson, link, reconcile, showLocalBadge, timeEl } from "./render.js";
+import { announceIn, count, el, facts, fill, getJson, link, reconcile, showLocalBadge, timeEl } from "./render.js";
 
 const POLL_MS = 2000;
 const URL_PATTERN = /https?:\/\/[^\s<>"'`]+/g;
@@ -78,11 +78,7 @@ function updateMail(item, mail) {
 }
 
 function announce(message) {
-  // Emptied first, so a second mail with the same subject is announced too.
-  announcer.textContent = "";
-  setTimeout(() => {
-    announcer.textContent = message;
-  }, 100);
+  announceIn(announcer, message);
 }
 
 function updateTitle() {

@@ -25,7 +25,7 @@ import { ApiError, requestJson } from "./api.js";
 import { createAuth, loadConfig } from "./auth.js";
 import { claimsOf } from "./cognito-auth.js";
 import { ExpertAnswersReview, REVIEW_HASH } from "./expert-answers.js";
-import { count, el, fill, showLocalBadge, typingIn } from "./render.js";
+import { announceIn, count, el, fill, showLocalBadge, showMessage, typingIn } from "./render.js";
 
 const RATERS_GROUP = "raters";
 const ADMINS_GROUP = "rating-admins";
@@ -83,22 +83,16 @@ const view = {
 };
 
 function showError(message) {
-  const box = $("rate-error");
-  box.textContent = message;
-  box.hidden = !message;
+  showMessage("rate-error", message);
 }
 
 /** Says `message` to screen readers (the page shows the same state). */
 function announce(message) {
-  const announcer = $("rate-announcer");
-  announcer.textContent = "";
-  setTimeout(() => { announcer.textContent = message; }, 50);
+  announceIn($("rate-announcer"), message, 50);
 }
 
 function fieldError(message) {
-  const box = $("rating-error");
-  box.textContent = message;
-  box.hidden = !message;
+  showMessage("rating-error", message);
 }
 
 function readableTime(iso) {
@@ -361,9 +355,7 @@ async function skipItem() {
 }
 
 function note(message) {
-  const box = $("rate-note");
-  box.textContent = message;
-  box.hidden = !message;
+  showMessage("rate-note", message);
 }
 
 /** Says what went wrong, in the rater's terms, and puts the page where it can go on. */

@@ -1,4 +1,4 @@
-// Small DOM helpers shared by the pages (the mailbox, behind the scenes, the raters' console).
+// Small DOM helpers shared by the pages (the inbox, the mailbox, behind the scenes, the raters' console).
 //
 // Every value from the demo's JSON goes into the page as text (textContent, text nodes): nothing here parses
 // HTML, so a customer's "<b>x</b>" is shown as those characters. Links are made only by `link()`, which sets
@@ -155,4 +155,18 @@ export function count(n, one, many = `${one}s`) {
 export function typingIn(target) {
   return target instanceof HTMLTextAreaElement
     || (target instanceof HTMLInputElement && !["radio", "checkbox", "button", "submit"].includes(target.type));
+}
+
+/** Shows `message` in the element with this id, or hides it when the message is empty. */
+export function showMessage(id, message) {
+  const box = document.getElementById(id);
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+/** Says `message` through a live region. It is emptied first and filled a moment later, so the same words said
+ * twice (a second mail with the same subject, "Rated 4. Next item." again) are announced again. */
+export function announceIn(region, message, delayMs = 100) {
+  region.textContent = "";
+  setTimeout(() => { region.textContent = message; }, delayMs);
 }
