@@ -166,6 +166,24 @@ class LocalAuth extends IdTokenHolder {
 
 const PROVIDERS = { local: LocalAuth, cognito: CognitoAuth };
 
+/** How a signed-in page (the inbox, the raters' console) starts: its settings, which must name its API
+ * (`apiSetting`), and its sign-in for `groups`. When either is missing, the page says why in #app-status and
+ * this answers null. */
+export async function startSignedInPage({ apiSetting, pageName, groups }) {
+  try {
+    const config = await loadConfig();
+    if (typeof config[apiSetting] !== "string" || !config[apiSetting]) {
+      throw new Error(`The ${pageName}'s settings lack ${apiSetting}.`);
+    }
+    return { config, auth: createAuth(config, { groups }) };
+  } catch (error) {
+    const status = document.getElementById("app-status");
+    status.textContent = error.message;
+    status.className = "notice error";
+    return null;
+  }
+}
+
 export function createAuth(config, options = {}) {
   const Provider = PROVIDERS[config.auth.kind];
   if (!Provider) throw new Error(`Unknown sign-in kind "${config.auth.kind}"`);

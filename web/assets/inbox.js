@@ -18,7 +18,7 @@
 // - Signed in through auth.js with the `experts` group; the server decides who is an expert.
 
 import { ApiError, requestJson } from "./api.js";
-import { createAuth, loadConfig } from "./auth.js";
+import { startSignedInPage } from "./auth.js";
 import { LiveChannel } from "./live.js";
 import { announceIn, el, fill, reconcile, showLocalBadge, showMessage, timeEl } from "./render.js";
 
@@ -474,24 +474,15 @@ function signedOut(message = "") {
   if (view.live) view.live.stop();
   $("inbox").hidden = true;
   $("sign-in").hidden = false;
-  const error = $("sign-in-error");
-  error.textContent = message;
-  error.hidden = !message;
+  showMessage("sign-in-error", message);
 }
 
 async function main() {
   showLocalBadge();
-  let config;
-  try {
-    config = await loadConfig();
-    if (typeof config.expertApiUrl !== "string" || !config.expertApiUrl) throw new Error("The inbox's settings lack expertApiUrl.");
-    view.auth = createAuth(config, { groups: [EXPERTS_GROUP] });
-  } catch (error) {
-    const status = $("app-status");
-    status.textContent = error.message;
-    status.className = "notice error";
-    return;
-  }
+  const started = await startSignedInPage({ apiSetting: "expertApiUrl", pageName: "inbox", groups: [EXPERTS_GROUP] });
+  if (!started) return;
+  const { config } = started;
+  view.auth = started.auth;
   view.api = new InboxApi(config, view.auth);
   if (config.liveUrl) {
     view.live = new LiveChannel({

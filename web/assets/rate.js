@@ -22,7 +22,7 @@
 //   decides who may do what; the groups only decide what the page shows.
 
 import { ApiError, requestJson } from "./api.js";
-import { createAuth, loadConfig } from "./auth.js";
+import { startSignedInPage } from "./auth.js";
 import { claimsOf } from "./cognito-auth.js";
 import { ExpertAnswersReview, REVIEW_HASH } from "./expert-answers.js";
 import { announceIn, count, el, fill, showLocalBadge, showMessage, typingIn } from "./render.js";
@@ -561,26 +561,16 @@ function signedOut(message = "") {
   view.review.hide();
   $("console").hidden = true;
   $("sign-in").hidden = false;
-  const error = $("sign-in-error");
-  error.textContent = message;
-  error.hidden = !message;
+  showMessage("sign-in-error", message);
 }
 
 async function main() {
   showLocalBadge();
-  let config;
-  try {
-    config = await loadConfig();
-    if (typeof config.ratingApiUrl !== "string" || !config.ratingApiUrl) {
-      throw new Error("The raters' console's settings lack ratingApiUrl.");
-    }
-    view.auth = createAuth(config, { groups: [RATERS_GROUP] });
-  } catch (error) {
-    const status = $("app-status");
-    status.textContent = error.message;
-    status.className = "notice error";
-    return;
-  }
+  const started = await startSignedInPage({ apiSetting: "ratingApiUrl", pageName: "raters' console",
+                                            groups: [RATERS_GROUP] });
+  if (!started) return;
+  const { config } = started;
+  view.auth = started.auth;
   view.api = new RatingApi(config.ratingApiUrl, view.auth);
   view.review = new ExpertAnswersReview(view.api, { announce, showError, signedOut, counted: reviewCounted });
   // The demo's sign-in gives the groups ticked; the deployed one gives the user pool's.
