@@ -93,7 +93,8 @@ FINETUNE_HYPERPARAMETERS: dict[str, Parser[Any]] = {
     "lora_r": _COUNT, "lora_alpha": _COUNT, "lora_dropout": _AMOUNT,
     "lora_target_modules": comma_list("a comma list of module names"), "kl_coef": _AMOUNT, "kto_beta": _AMOUNT,
     "load_in_8bit": FLAG, "max_prompt_length": _COUNT, "max_response_length": _COUNT, "seed": _COUNT,
-    "merge": FLAG,
+    "merge": FLAG, "eval_prompts": _COUNT, "eval_samples": _COUNT, "eval_max_new_tokens": _COUNT,
+    "kl_budget": _AMOUNT, "logprob_tolerance": _AMOUNT,
 }
 # Values reach the job as command-line arguments: plain tokens only.
 _HYPERPARAMETER_VALUE = re.compile(r"^[A-Za-z0-9._,:/+-]{1,256}$")

@@ -90,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
           help="evaluation (and --ratings): rating >= this is a well-rated answer")
     _flag(hp, "bad_max_rating", type=float, default=_DEFAULTS.bad_max_rating,
           help="evaluation (and --ratings): rating <= this is a badly rated answer")
+    _flag(hp, "eval_prompts", type=int, default=_DEFAULTS.eval_prompts,
+          help="evaluation: distinct held-out questions answered by the base and the tuned model")
+    _flag(hp, "eval_samples", type=int, default=_DEFAULTS.eval_samples,
+          help="evaluation: answers sampled per question from the tuned model for the sequence KL")
+    _flag(hp, "eval_max_new_tokens", type=int, default=_DEFAULTS.eval_max_new_tokens,
+          help="evaluation: longest answer generated, in tokens")
+    _flag(hp, "kl_budget", type=float, default=_DEFAULTS.kl_budget,
+          help="checks: the most sequence KL to the base a run may have, in nats per answer")
+    _flag(hp, "logprob_tolerance", type=float, default=_DEFAULTS.logprob_tolerance,
+          help="checks: how far (nats per token) well-rated answers' mean log-prob may fall below the base's")
     _flag(hp, "max_steps", type=int, default=None, help="stop after this many optimizer steps (smoke runs)")
     return parser
 

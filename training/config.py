@@ -65,6 +65,18 @@ class Hyperparameters:
     # Evaluation thresholds on the 1-5 rating (same meaning as the dataset builder's DatasetOptions).
     good_min_rating: float = 4.0
     bad_max_rating: float = 2.0
+    # The evaluation's generation (training/evaluation.py): how many distinct held-out questions the base and
+    # the tuned model answer, how many answers the tuned model samples per question for the sequence KL, and
+    # the longest answer generated, in tokens. Kept small: the job evaluates before and after every run.
+    eval_prompts: int = 16
+    eval_samples: int = 4
+    eval_max_new_tokens: int = 64
+    # The run's checks (training/run_checks.py). kl_budget: the most the sequence KL to the base may be, in
+    # nats per answer (6 is the target KL of the adaptive KL controller of Ziegler et al. 2019, TRL's PPO
+    # default, the same PPO that kl_coef's 0.2 comes from). logprob_tolerance: how far, in nats per token, the
+    # well-rated held-out answers' mean log-prob may fall below the base's before the run fails.
+    kl_budget: float = 6.0
+    logprob_tolerance: float = 0.05
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -73,14 +85,16 @@ class Hyperparameters:
             raise ConfigError("model_name_or_path", "must not be empty")
         _positive_number("learning_rate", self.learning_rate)
         for name in ("epochs", "batch_size", "mini_batch_size", "lora_r", "lora_alpha",
-                     "max_prompt_length", "max_response_length"):
+                     "max_prompt_length", "max_response_length", "eval_prompts", "eval_samples",
+                     "eval_max_new_tokens"):
             _positive_int(name, getattr(self, name))
         if self.mini_batch_size > self.batch_size:
             raise ConfigError("mini_batch_size", f"must be at most batch_size ({self.batch_size}), "
                                                  f"got {self.mini_batch_size}")
         if not (isinstance(self.lora_dropout, (int, float)) and 0 <= self.lora_dropout < 1):
             raise ConfigError("lora_dropout", f"must be in [0, 1), got {self.lora_dropout!r}")
-        for name in ("kl_coef", "kto_beta"):
+        _positive_number("kl_budget", self.kl_budget)
+        for name in ("kl_coef", "kto_beta", "logprob_tolerance"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ConfigError(name, f"must be a finite number >= 0, got {value!r}")

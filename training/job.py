@@ -14,7 +14,7 @@ from typing import Any
 
 from transformers import set_seed
 
-from training import evaluation, kto, modeling, outputs, reward_pg
+from training import evaluation, kto, modeling, outputs, reward_pg, run_checks
 from training.config import Hyperparameters
 from training.data import TrainingData
 
@@ -48,6 +48,9 @@ def run(hparams: Hyperparameters, data: TrainingData, output: Path, *, model_pat
         result = reward_pg.train(peft_model, loaded.tokenizer, data.train, hparams, max_steps=max_steps,
                                  **scoring_args)
     after = _evaluate(peft_model, loaded.tokenizer, data, hparams, scoring_args)
+    kl = evaluation.kl_to_base(peft_model, loaded.tokenizer, data.eval, hparams, **scoring_args) if data.eval else None
+    measured = evaluation.compare(before, after, kl) if before is not None else None
+    checks = run_checks.check(measured, run_checks.Thresholds.from_hparams(hparams))
 
     outputs.save_adapter(peft_model, loaded.tokenizer, output)
     merged = None
@@ -72,16 +75,18 @@ def run(hparams: Hyperparameters, data: TrainingData, output: Path, *, model_pat
         "kto_by_source": result.kto_by_source,
         "data_sources": data.sources,
         "training": _throughput(result, batch_size),
-        "eval": evaluation.compare(before, after) if before is not None else None,
+        "eval": measured,
+        "checks": checks,
         "history": result.history,
         "outputs": {"adapter": outputs.ADAPTER_DIR, "merged": merged, "metrics": outputs.METRICS_FILE,
                     "plot": outputs.PLOT_FILE},
         "versions": {name: version(name) for name in ("torch", "transformers", "peft", "trl")},
     }
     outputs.write_metrics(output, metrics)
-    if metrics["eval"] is not None:
-        logger.info("held-out margin: before %s, after %s, delta %s", metrics["eval"]["margin_before"],
-                    metrics["eval"]["margin_after"], metrics["eval"]["margin_delta"])
+    if measured is not None:
+        logger.info("held-out margin: before %s, after %s, delta %s", measured["margin_before"],
+                    measured["margin_after"], measured["margin_delta"])
+    run_checks.log(checks)
     logger.info("%d steps in %.1f s (%.2f steps/s); outputs in %s", result.steps, result.seconds,
                 metrics["training"]["steps_per_second"], output)
     return metrics
@@ -90,7 +95,7 @@ def run(hparams: Hyperparameters, data: TrainingData, output: Path, *, model_pat
 def _evaluate(model, tokenizer, data: TrainingData, hparams: Hyperparameters, scoring_args: dict[str, Any]):
     if not data.eval:
         return None
-    return evaluation.margin(model, tokenizer, data.eval, hparams, **scoring_args)
+    return evaluation.measure(model, tokenizer, data.eval, hparams, **scoring_args)
 
 
 def _throughput(result: reward_pg.TrainResult, batch_size: int) -> dict[str, Any]:

@@ -107,12 +107,21 @@ def load(path: str, hparams: Hyperparameters) -> LoadedModel:
                        checkpoint_dtype=checkpoint_dtype if isinstance(checkpoint_dtype, torch.dtype) else None)
 
 
+# Dropout some attention modules apply with torch.nn.functional.dropout from a rate kept as a plain number
+# (T5Attention.dropout = config.dropout_rate; Llama-family attention_dropout), which no nn.Dropout module holds.
+FUNCTIONAL_DROPOUT_RATES = ("dropout", "attention_dropout")
+
+
 def disable_dropout(model) -> None:
-    """The base model's dropout off, as TRL does: the KL term compares two passes of the same weights (adapter
-    on and off), and dropout noise would show up as a spurious KL. LoRA's own dropout is added later."""
+    """The base model's dropout off, as TRL does, and also the attention dropout TRL's version misses: the KL
+    term compares two passes of the same weights (adapter on and off), and dropout noise would show up as a
+    spurious KL. LoRA's own dropout is added later."""
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
+        for name in FUNCTIONAL_DROPOUT_RATES:
+            if isinstance(getattr(module, name, None), float):
+                setattr(module, name, 0.0)
 
 
 def target_modules(model_type: str, override: tuple[str, ...] | None) -> list[str]:

@@ -4,7 +4,8 @@
     merged/               the base with the adapter merged in: model.safetensors (or shards + index),
                           config.json, generation_config.json, tokenizer files; the layout Amazon Bedrock
                           Custom Model Import reads
-    metrics.json          hyperparameters, row counts, throughput, held-out margin before/after, per-step log
+    metrics.json          hyperparameters, row counts, throughput, the evaluation before/after and the run's
+                          checks, per-step log
     training_curves.png   per step: reward/mean and loss (reward-pg), or loss and KTO rewards (kto)
 
 Used by training/job.py.

@@ -1,7 +1,8 @@
 """Tokenizing (prompt, response) rows and scoring the response tokens, for both model shapes.
 
-Used by training/reward_pg.py (the loss) and training/evaluation.py (the held-out margin), so training and
-evaluation see exactly the same tokens.
+Used by training/reward_pg.py (the loss) and the evaluation (training/evaluation.py: the held-out log-probs;
+training/generation.py: the prompts answers are generated from; training/sequence_kl.py: scoring those
+answers), so training and evaluation see exactly the same tokens.
 - Encoder-decoder (T5): the prompt is the encoder input; the response (+ EOS) is the decoder target.
 - Causal (Llama): one sequence prompt + response (+ EOS), built by causal_example exactly as training/kto.py
   hands rows to TRL's KTOTrainer; the response starts where the tokenized prompt and the tokenized
@@ -86,6 +87,21 @@ def encode(tokenizer, prompt: str, response: str, *, is_encoder_decoder: bool, m
                    response_ids=response_ids[:max_response_length])
 
 
+def encode_prompt(tokenizer, prompt: str, *, is_encoder_decoder: bool, max_prompt_length: int,
+                  system: str | None = None) -> list[int]:
+    """The prompt's tokens as encode() gives them, for generating an answer: what the model is conditioned on
+    in training is what it answers from. A causal model with a chat template gets the generation prompt (the
+    opening of the assistant's turn), as Bedrock renders a Converse request; that is where encode()'s prompt
+    ends too (tests/training/test_scoring.py checks both agree)."""
+    if is_encoder_decoder:
+        ids = tokenizer(prompt)["input_ids"]
+    else:
+        example = causal_example(tokenizer, prompt, "", system)
+        conversational = isinstance(example["prompt"], list)
+        ids = _ids(tokenizer, example["prompt"], **({"add_generation_prompt": True} if conversational else {}))
+    return _keep_end(ids, max_prompt_length, tokenizer.bos_token_id)
+
+
 def encode_rows(tokenizer, rows: list[dict[str, Any]], response_key: str, *, is_encoder_decoder: bool,
                 max_prompt_length: int, max_response_length: int) -> list[Encoded]:
     return [encode(tokenizer, row["prompt"], row[response_key], is_encoder_decoder=is_encoder_decoder,
@@ -132,9 +148,17 @@ def response_logits(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return output.logits[:, :-1]
 
 
+def _masked_token_logprobs(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    logprobs = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return logprobs * mask.float()
+
+
 def mean_token_logprob(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per row: the mean log-probability of the response tokens (length-normalised, so long answers are not
     penalised for their length)."""
-    logprobs = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    mask = mask.float()
-    return (logprobs * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+    return _masked_token_logprobs(logits, targets, mask).sum(-1) / mask.float().sum(-1).clamp(min=1)
+
+
+def sequence_logprob(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per row: log p(response | prompt), the sum over the response tokens (what a sequence KL compares)."""
+    return _masked_token_logprobs(logits, targets, mask).sum(-1)

@@ -124,6 +124,7 @@ def test_config_is_frozen():
     ("finetune_hyperparameters", {"epochs": "three"}, "'epochs' as a non-negative integer"),
     ("finetune_hyperparameters", {"learning_rate": "fast"}, "'learning_rate' as a non-negative number"),
     ("finetune_hyperparameters", {"merge": "yes"}, "'merge' as true or false"),
+    ("finetune_hyperparameters", {"kl_budget": "wide"}, "'kl_budget' as a non-negative number"),
     ("finetune_hyperparameters", {"lora_target_modules": "q,,v"}, "a comma list of module names"),
     ("finetune_hyperparameters", {"lora_target_modules": "q v"}, "letters, digits or"),
     ("finetune_hyperparameters", {"epochs": [3]}, "a string, number or boolean"),

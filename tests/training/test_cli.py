@@ -240,6 +240,9 @@ def test_thumbs_alone_train_kto(tmp_path, splits, llama_path):
     assert code == 0
     metrics = read_metrics(tmp_path / "out")
     assert list(metrics["kto_by_source"]) == ["thumbs"] and metrics["eval"] is None  # no ratings: no margin
+    # Nothing measured, nothing shown sound: the checks do not pass a run they could not evaluate.
+    assert metrics["checks"]["passed"] is False
+    assert [failure["check"] for failure in metrics["checks"]["failures"]] == ["held_out_rows"]
 
 
 @pytest.mark.parametrize(("content", "message"), [

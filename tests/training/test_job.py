@@ -80,6 +80,32 @@ def test_metrics_record_the_run(run):
                                   "plot": "training_curves.png"}
 
 
+def test_metrics_hold_the_evaluation_before_and_after_and_the_checks(run):
+    measured, checks = run["metrics"]["eval"], run["metrics"]["checks"]
+    for side in ("before", "after"):
+        values = measured[side]
+        assert values["good_mean_logprob"] < 0 and values["bad_mean_logprob"] < 0 and values["generic_mean_logprob"] < 0
+        generation = values["generation"]
+        assert generation["answers"] == 8 and generation["max_new_tokens"] == Hyperparameters().eval_max_new_tokens
+        assert 0 <= generation["stop_rate"] <= 1 and 0 <= generation["empty_share"] <= 1
+        assert 0 < generation["distinct_2"] <= 1 and 1 <= generation["longest_repeat_run"] <= 64
+        assert len(generation["examples"]) == 3
+    for name in ("margin", "good_mean_logprob", "bad_mean_logprob", "generic_mean_logprob"):
+        assert measured["delta"][name] == pytest.approx(measured["after"][name] - measured["before"][name])
+    kl = measured["kl_to_base"]
+    assert kl["samples"] == 8 * Hyperparameters().eval_samples and kl["prompts"] == 8 and kl["seed"] == 7
+    assert kl["sequence_kl"] > 0  # the adapter moved the model
+    assert set(checks) == {"passed", "failures", "thresholds"}
+    assert checks["passed"] is (not checks["failures"])
+    assert checks["thresholds"]["kl_budget"] == Hyperparameters().kl_budget
+    # A record, not a verdict on reward-pg: what these ordinary runs measure against the checks.
+    after = measured["after"]
+    print(f"\n{run['name']}: margin {measured['margin_before']:+.3f} -> {measured['margin_after']:+.3f}; well-rated "
+          f"{measured['before']['good_mean_logprob']:.3f} -> {after['good_mean_logprob']:.3f}; badly rated "
+          f"{measured['before']['bad_mean_logprob']:.3f} -> {after['bad_mean_logprob']:.3f}; KL {kl['sequence_kl']:.2f}; "
+          f"failed: {[failure['check'] for failure in checks['failures']]}")
+
+
 def test_training_raises_the_held_out_margin(run):
     evaluation_ = run["metrics"]["eval"]
     print(f"{run['name']}: margin {evaluation_['margin_before']:.3f} -> {evaluation_['margin_after']:.3f}")

@@ -42,3 +42,22 @@ def test_target_modules_default_by_model_type(model_type, expected):
 def test_an_unknown_model_type_needs_explicit_target_modules():
     with pytest.raises(ConfigError, match="^lora_target_modules: no default for model type 'mystery'"):
         modeling.target_modules("mystery", None)
+
+
+@pytest.mark.parametrize("model_path", ["t5_path", "llama_path"])
+def test_with_dropout_off_a_training_mode_pass_is_deterministic(model_path, request, tokenizer):
+    """reward-pg compares two passes in training mode (adapter on, adapter off): any dropout left on would add
+    noise to that KL. T5's attention drops attention weights through a rate it keeps as a number
+    (config.dropout_rate), not an nn.Dropout module."""
+    from training.config import Hyperparameters
+
+    hparams = Hyperparameters(model_name_or_path=request.getfixturevalue(model_path), load_in_8bit=False)
+    loaded = modeling.load(hparams.model_name_or_path, hparams)
+    if loaded.is_encoder_decoder:
+        assert loaded.model.config.dropout_rate > 0  # the checkpoint's own rate, which training must not apply
+    loaded.model.train()
+    ids = torch.tensor([tokenizer("How do I reset my email? Open Settings.")["input_ids"]])
+    inputs = {"input_ids": ids, "labels": ids} if loaded.is_encoder_decoder else {"input_ids": ids}
+    with torch.no_grad():
+        first, second = loaded.model(**inputs).logits, loaded.model(**inputs).logits
+    assert torch.equal(first, second)

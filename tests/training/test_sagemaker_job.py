@@ -25,7 +25,8 @@ from tests.stacks.conftest import stack_template
 from tests.stacks.test_finetune_stack import hyperparameters
 from tests.training.conftest import read_metrics
 
-QUICK = {"epochs": 1, "batch_size": 4, "mini_batch_size": 2, "lora_r": 4, "lora_alpha": 4, "learning_rate": "0.005"}
+QUICK = {"epochs": 1, "batch_size": 4, "mini_batch_size": 2, "lora_r": 4, "lora_alpha": 4, "learning_rate": "0.005",
+         "eval_max_new_tokens": 16, "kl_budget": "9.5"}
 
 
 def toolkit_arguments(values: dict[str, str]) -> list[str]:
@@ -65,5 +66,8 @@ def test_the_uploaded_code_runs_with_the_pipelines_hyperparameters(tmp_path, t5_
     assert metrics["model"]["loaded_from"] == t5_path
     assert metrics["hyperparameters"]["good_min_rating"] == 4.5  # the stack's threshold reached the evaluation
     assert metrics["hyperparameters"]["epochs"] == 1 and metrics["training"]["steps"] > 0
+    # The run's checks use the stack's budget, on answers as long as the stack allows.
+    assert metrics["checks"]["thresholds"]["kl_budget"] == 9.5
+    assert metrics["eval"]["after"]["generation"]["max_new_tokens"] == 16
     assert (model_dir / "merged" / "model.safetensors").is_file()  # where the import step looks
     assert not (tmp_path / "opt" / "ml" / "output" / "failure").exists()

@@ -88,3 +88,19 @@ def test_an_encoder_decoder_reads_the_question_alone(tokenizer):
                                          max_prompt_length=512, max_response_length=64, system=system)
                           for system in (None, SYSTEM))
     assert plain == with_system
+
+
+@pytest.mark.parametrize(("seq2seq", "template", "system"), [(True, False, None), (False, False, SYSTEM),
+                                                             (False, True, SYSTEM), (False, True, None)])
+def test_answers_are_generated_from_the_prompt_tokens_training_scores(tokenizer, seq2seq, template, system):
+    """The evaluation generates from encode_prompt and scores (prompt, answer) as encode splits them: the two
+    must give the same prompt tokens, or a sampled answer would be scored after another prompt."""
+    model_tokenizer = copy.deepcopy(tokenizer)
+    if template:
+        model_tokenizer.chat_template = ("{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}\n"
+                                         "{% endfor %}{% if add_generation_prompt %}<s>assistant: {% endif %}")
+    for limit in (512, 5):
+        trained = scoring.encode(model_tokenizer, ROW["prompt"], ROW["response"], is_encoder_decoder=seq2seq,
+                                 max_prompt_length=limit, max_response_length=64, system=system)
+        assert scoring.encode_prompt(model_tokenizer, ROW["prompt"], is_encoder_decoder=seq2seq,
+                                     max_prompt_length=limit, system=system) == trained.prompt_ids
