@@ -91,9 +91,9 @@ _AMOUNT = dataclasses.replace(number(0.0), accepted="a non-negative number")
 FINETUNE_HYPERPARAMETERS: dict[str, Parser[Any]] = {
     "learning_rate": _AMOUNT, "epochs": _COUNT, "batch_size": _COUNT, "mini_batch_size": _COUNT,
     "lora_r": _COUNT, "lora_alpha": _COUNT, "lora_dropout": _AMOUNT,
-    "lora_target_modules": comma_list("a comma list of module names"), "kl_coef": _AMOUNT, "kto_beta": _AMOUNT,
-    "load_in_8bit": FLAG, "max_prompt_length": _COUNT, "max_response_length": _COUNT, "seed": _COUNT,
-    "merge": FLAG, "eval_prompts": _COUNT, "eval_samples": _COUNT, "eval_max_new_tokens": _COUNT,
+    "lora_target_modules": comma_list("a comma list of module names"), "kl_coef": _AMOUNT, "npo_beta": _AMOUNT,
+    "kto_beta": _AMOUNT, "load_in_8bit": FLAG, "max_prompt_length": _COUNT, "max_response_length": _COUNT,
+    "seed": _COUNT, "merge": FLAG, "eval_prompts": _COUNT, "eval_samples": _COUNT, "eval_max_new_tokens": _COUNT,
     "kl_budget": _AMOUNT, "logprob_tolerance": _AMOUNT,
 }
 # Values reach the job as command-line arguments: plain tokens only.
@@ -221,6 +221,7 @@ class TandemConfig:
     finetune_eval_fraction: float = 0.2
     finetune_split_seed: str = "tandem"
     finetune_min_train_rows: int = 20
+    finetune_min_eval_rows: int = 10  # of each: well-rated and badly rated held-out answers
     finetune_weight_by_agreement: bool = False
     finetune_thumbs_weight: float = 0.5  # a customer's thumb as a KTO row, against an expert rating's 1
     finetune_import_model: bool = False
@@ -500,6 +501,7 @@ def _validate_finetune(c: TandemConfig) -> None:
         raise ConfigError("finetune_thumbs_weight", c.finetune_thumbs_weight,
                           "a number above 0 and at most 1 (the weight of an expert rating's KTO row)")
     _as_the_function_reads("finetune_min_train_rows", c.finetune_min_train_rows, DatasetSettings, "min_train_rows")
+    _as_the_function_reads("finetune_min_eval_rows", c.finetune_min_eval_rows, DatasetSettings, "min_eval_rows")
     _accepts("finetune_notify_email", c.finetune_notify_email, _EMAIL, or_empty="empty")
     # Bedrock Custom Model Import reads the merged model the job writes only when merge is on.
     if c.finetune_import_model and dict(c.finetune_hyperparameters).get("merge", "true").lower() == "false":

@@ -117,6 +117,7 @@ class FinetuneStack(Stack):
                 good_min_rating=config.finetune_good_min_rating, bad_max_rating=config.finetune_bad_max_rating,
                 eval_fraction=config.finetune_eval_fraction, split_seed=config.finetune_split_seed,
                 weight_by_agreement=config.finetune_weight_by_agreement, min_train_rows=config.finetune_min_train_rows,
+                min_eval_rows=config.finetune_min_eval_rows,
                 thumbs_weight=config.finetune_thumbs_weight,
                 # Every row carries the chatbot's own system prompt: the tuned model is served with it.
                 system_prompt=config.system_prompt).to_env(),

@@ -26,7 +26,7 @@ BAD = ("No idea about your {noun}, sorry.",
 EVAL_PAIRS = 8  # verb/noun pairs held out (their sessions are in eval only)
 
 def _rows(pairs: list[tuple[int, str, str]]) -> tuple[list[dict], list[dict]]:
-    """Reward and KTO rows, good and bad alternating (KTO's sequential batches then hold both labels)."""
+    """Reward and KTO rows, good and bad alternating (both algorithms shuffle them with the seed)."""
     reward, kto = [], []
     for index, verb, noun in pairs:
         question = f"How do I {verb} my {noun}?"

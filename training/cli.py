@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(paths, "expert_answers", type=Path, nargs="+", default=None, metavar="FILE",
           help="local only: accepted experts' answers (ExpertAnswerRecord JSONL, as the rating console writes them "
                "under expert-answers/) to add to that build as well-rated examples")
+    _flag(paths, "min_eval_rows", type=int, default=None, metavar="N",
+          help="local only: the fewest well-rated, and the fewest badly rated, held-out answers that build must "
+               "hold (default 10, the dataset Lambda's MIN_EVAL_ROWS; 0: no minimum)")
 
     hp = parser.add_argument_group("hyperparameters (SageMaker passes them as strings)")
     _flag(hp, "algorithm", choices=ALGORITHMS, default=_DEFAULTS.algorithm)
@@ -77,7 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(hp, "lora_dropout", type=float, default=_DEFAULTS.lora_dropout)
     _flag(hp, "lora_target_modules", default=None,
           help="comma list (default by model type: t5 -> q,v; llama-like -> q_proj,v_proj)")
-    _flag(hp, "kl_coef", type=float, default=_DEFAULTS.kl_coef, help="reward-pg: KL penalty weight")
+    _flag(hp, "kl_coef", type=float, default=_DEFAULTS.kl_coef,
+          help="reward-pg: weight of the KL to the base, summed over an answer's tokens")
+    _flag(hp, "npo_beta", type=float, default=_DEFAULTS.npo_beta,
+          help="reward-pg: NPO's beta on badly rated answers (larger: their push fades sooner)")
     _flag(hp, "kto_beta", type=float, default=_DEFAULTS.kto_beta, help="kto: TRL's beta")
     _flag(hp, "load_in_8bit", type=_bool("load_in_8bit"), default=_DEFAULTS.load_in_8bit,
           help="true/false; needs CUDA and bitsandbytes, else full precision with a warning")
@@ -134,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         flag = "ratings" if args.ratings else "thumbs" if args.thumbs else "expert_answers"
         parser.error(f"{flag}: give either --ratings/--thumbs/--expert-answers (a local build) or --train "
                      "(SM_CHANNEL_TRAIN), not both")
+    if args.min_eval_rows is not None and not local_build:
+        parser.error("min_eval_rows: only with --ratings/--thumbs/--expert-answers (a local build); the dataset "
+                     "Lambda's minimum is its MIN_EVAL_ROWS")
     if not local_build and args.train is None:
         parser.error("train: pass --train PATH (or set SM_CHANNEL_TRAIN), or --ratings/--thumbs/--expert-answers "
                      "FILE...")
@@ -153,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = data.from_ratings(args.ratings or [], hparams.algorithm, thumbs=args.thumbs or [],
                                      expert_answers=args.expert_answers or [],
                                      good_min_rating=hparams.good_min_rating, bad_max_rating=hparams.bad_max_rating,
-                                     write_to=args.output / "dataset")
+                                     min_eval_rows=args.min_eval_rows, write_to=args.output / "dataset")
         else:
             rows = data.load(args.train, args.eval, hparams.algorithm)
         job.run(hparams, rows, args.output, model_path=model_path, max_steps=args.max_steps)

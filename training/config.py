@@ -55,7 +55,12 @@ class Hyperparameters:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_target_modules: tuple[str, ...] | None = None  # None: by model type (t5 -> q,v; llama -> q_proj,v_proj)
-    kl_coef: float = 0.2  # reward-pg: weight of KL(policy || frozen base); 0.2 was the old PPO default
+    # reward-pg: weight of KL(policy || frozen base) summed over an answer's tokens; 0.2 was the old PPO default
+    kl_coef: float = 0.2
+    # reward-pg: NPO's beta on badly rated answers (training/reward_pg.py): the push on a bad answer halves once it
+    # is 1/npo_beta nats per token below the base, and is a tenth at 3/npo_beta (2: NPO's beta 0.1 on a
+    # 20-token answer).
+    npo_beta: float = 2.0
     kto_beta: float = 0.1  # kto: TRL's beta
     load_in_8bit: bool = True
     max_prompt_length: int = 512
@@ -84,6 +89,7 @@ class Hyperparameters:
         if not isinstance(self.model_name_or_path, str) or not self.model_name_or_path.strip():
             raise ConfigError("model_name_or_path", "must not be empty")
         _positive_number("learning_rate", self.learning_rate)
+        _positive_number("npo_beta", self.npo_beta)
         for name in ("epochs", "batch_size", "mini_batch_size", "lora_r", "lora_alpha",
                      "max_prompt_length", "max_response_length", "eval_prompts", "eval_samples",
                      "eval_max_new_tokens"):

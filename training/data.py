@@ -10,7 +10,7 @@ the standard library.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -89,7 +89,7 @@ _RECORD_NAMES = {RATINGS: "rating record (lambdas/common/feedback.py RatingRecor
 
 
 def from_ratings(files: Sequence[Path], algorithm: str, *, good_min_rating: float, bad_max_rating: float,
-                 thumbs: Sequence[Path] = (), expert_answers: Sequence[Path] = (),
+                 thumbs: Sequence[Path] = (), expert_answers: Sequence[Path] = (), min_eval_rows: int | None = None,
                  write_to: Path | None = None) -> TrainingData:
     """Local runs: build the split from rating records, customers' thumbs (ThumbRecord JSON Lines, as the
     feedback sampler exports them) and accepted experts' answers (ExpertAnswerRecord JSON Lines) exactly as
@@ -98,12 +98,15 @@ def from_ratings(files: Sequence[Path], algorithm: str, *, good_min_rating: floa
     A file that holds lines but not one valid record of its kind is an error naming it (most likely a file
     given to the wrong flag); a bad line among good ones is counted in report.json, as the Lambda does.
     write_to (a directory) receives train/ and eval/ row files and report.json, so the run can be repeated
-    with --train/--eval."""
+    with --train/--eval. As in the Lambda, an eval split with fewer than min_eval_rows (None: the builder's
+    default) well-rated or badly rated answers is an error (DatasetError), raised after report.json is written."""
     import json
 
     from lambdas.common.training_data import KTO_FILE, REWARD_FILE, DatasetOptions, build_dataset, to_jsonl
 
     options = DatasetOptions(good_min_rating=good_min_rating, bad_max_rating=bad_max_rating)
+    if min_eval_rows is not None:
+        options = replace(options, min_eval_rows=min_eval_rows)
     rating_sources = [_read_checked(path, RATINGS, options) for path in files]
     thumb_sources = [_read_checked(path, THUMBS, options) for path in thumbs]
     answer_sources = [_read_checked(path, EXPERT_ANSWERS, options) for path in expert_answers]
@@ -120,6 +123,7 @@ def from_ratings(files: Sequence[Path], algorithm: str, *, good_min_rating: floa
             (folder / REWARD_FILE).write_bytes(to_jsonl(split.reward))
             (folder / KTO_FILE).write_bytes(to_jsonl(split.kto))
         (Path(write_to) / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    dataset.require_eval_rows()
     train_rows = dataset.train.kto if algorithm == "kto" else dataset.train.reward
     if not train_rows:
         raise DataError(f"the given record files gave no {row_kind(algorithm)} rows to train on: {report}")

@@ -73,6 +73,7 @@ def run(hparams: Hyperparameters, data: TrainingData, output: Path, *, model_pat
         "device": str(loaded.device),
         "rows": {"train": len(data.train), "eval": len(data.eval)},
         "kto_by_source": result.kto_by_source,
+        "kto_label_weights": result.kto_label_weights,
         "data_sources": data.sources,
         "training": _throughput(result, batch_size),
         "eval": measured,

@@ -19,11 +19,23 @@ WeightedKTOTrainer multiplies each row's term of the loss by its weight before T
 The KL reference point is TRL's, estimated from every row of the batch and not weighted (it carries no
 gradient). The mean stays over the batch size, not the sum of the weights, so a batch of thumbs moves the
 model by thumbs_weight of what a batch of ratings of the same size would.
+
+Label weights: label_weight is TRL's desirable_weight or undesirable_weight, set from the data's balance
+(class_weights): the KTO paper (Ethayarajh et al., arXiv:2402.01306, Eq. 8) recommends
+desirable_weight * n_desirable / (undesirable_weight * n_undesirable) in [1, 4/3]; here n is each label's sum
+of row weights (a thumb counts for its weight), the ratio is the middle of that range, 7/6, and the weights
+keep the sum over all rows equal to the sum of the row weights, so the loss keeps its scale.
+
+Row order: TRL 1.16 samples KTO rows SEQUENTIALLY (KTOConfig's train_sampling_strategy "sequential", which
+the trainer requires, because each row's mismatched completion for the KL estimate is fixed against its
+neighbours when the dataset is prepared), so the seed never reaches the order. The rows are shuffled here with
+the seed before TRL sees them: the order depends on the seed, and stays the same in every epoch.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import sys
 import tempfile
 import time
@@ -45,6 +57,9 @@ MIN_BATCH_SIZE = 2
 WEIGHT = "weight"  # the KTO row's field, and the dataset column and batch key that carry it through TRL
 DEFAULT_WEIGHT = 1.0  # a row without one (written before rows had weights) counts as an expert's rating
 UNKNOWN_SOURCE = "unknown"  # a row without a source (written before rows had one)
+# KTO paper, Eq. 8: desirable_weight * n_desirable / (undesirable_weight * n_undesirable) in [1, 4/3]; the
+# middle of the range, which also keeps TRL's own check of that range (rounded to 2 decimals) quiet.
+DESIRABLE_TO_UNDESIRABLE = 7 / 6
 LOGGED_KEYS = ("loss", "kl", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen",
                "logps/rejected")
 
@@ -102,6 +117,26 @@ def row_weight(row: dict[str, Any]) -> float:
     return float(row.get(WEIGHT, DEFAULT_WEIGHT))
 
 
+def class_weights(rows: list[dict[str, Any]]) -> tuple[float, float]:
+    """(desirable_weight, undesirable_weight) for TRL from the rows' balance, counting each row by its weight:
+    desirable_weight * D / (undesirable_weight * U) = DESIRABLE_TO_UNDESIRABLE and
+    desirable_weight * D + undesirable_weight * U = D + U, with D and U the desirable and undesirable rows'
+    weight sums. Rows of one label only: (1, 1), nothing to balance."""
+    desirable = sum(row_weight(row) for row in rows if row["label"])
+    undesirable = sum(row_weight(row) for row in rows if not row["label"])
+    if desirable == 0 or undesirable == 0:
+        return 1.0, 1.0
+    total, ratio = desirable + undesirable, DESIRABLE_TO_UNDESIRABLE
+    return ratio * total / ((1 + ratio) * desirable), total / ((1 + ratio) * undesirable)
+
+
+def shuffled(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """The rows in the order TRL trains on them (it samples sequentially), fixed by the seed."""
+    order = list(rows)
+    random.Random(seed).shuffle(order)
+    return order
+
+
 def rows_by_source(rows: list[dict[str, Any]], trained: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per source (a rating source such as groundtruth or import, or thumbs): the rows given, the rows TRL
     kept to train on (it drops a row whose prompt alone fills max_length), and the labels, distinct weights
@@ -120,6 +155,15 @@ def rows_by_source(rows: list[dict[str, Any]], trained: list[dict[str, Any]]) ->
         entry["weight_sum"] += row_weight(row)
     return {source: {**entry, "weights": sorted(entry["weights"]), "weight_sum": round(entry["weight_sum"], 6)}
             for source, entry in sorted(counts.items())}
+
+
+class _CountsCheckFilter(logging.Filter):
+    """TRL checks its label weights against the rows' COUNTS and warns when they are "not in an ideal range";
+    class_weights balances the rows' weight SUMS (a thumb counts for its weight), so with thumbs in the data
+    that warning would be wrong. It is dropped while the trainer is built; train() logs the weights used."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "ideal range" not in record.getMessage()
 
 
 class _StepLogger(TrainerCallback):
@@ -141,19 +185,22 @@ class _StepLogger(TrainerCallback):
 def build_trainer(base_model, tokenizer, peft_config, rows: list[dict[str, Any]], hparams: Hyperparameters, *,
                   output_dir: str, batch_size: int, max_steps: int | None = None,
                   callbacks: list[TrainerCallback] | None = None) -> WeightedKTOTrainer:
-    """The trainer train() runs; tests build it to look at one batch's loss."""
+    """The trainer train() runs; tests build it to look at one batch's loss. The rows are shuffled with the
+    seed (see the module docstring) and the label weights are set from their balance."""
     # The same prompt format reward-pg and the evaluation score (scoring.causal_example); source and weight
     # ride along as columns (TRL keeps them through tokenization and drops source before the batch).
     dataset = Dataset.from_list([
         {**causal_example(tokenizer, row["prompt"], row["completion"], row.get("system")), "label": bool(row["label"]),
          "source": row.get("source") or UNKNOWN_SOURCE, WEIGHT: row_weight(row)}
-        for row in rows])
+        for row in shuffled(rows, hparams.seed)])
+    desirable_weight, undesirable_weight = class_weights(rows)
     cuda = torch.cuda.is_available()
     args = KTOConfig(
         output_dir=output_dir, learning_rate=hparams.learning_rate, num_train_epochs=hparams.epochs,
         max_steps=max_steps if max_steps is not None else -1,
         per_device_train_batch_size=batch_size, gradient_accumulation_steps=1,
         lr_scheduler_type="constant", beta=hparams.kto_beta,
+        desirable_weight=desirable_weight, undesirable_weight=undesirable_weight,
         max_length=hparams.max_prompt_length + hparams.max_response_length,
         logging_steps=1, save_strategy="no", report_to="none", seed=hparams.seed, data_seed=hparams.seed,
         # bf16 autocast and activation checkpointing save GPU memory; on CPU they only slow things down.
@@ -161,8 +208,13 @@ def build_trainer(base_model, tokenizer, peft_config, rows: list[dict[str, Any]]
         use_cpu=not cuda, disable_tqdm=not sys.stderr.isatty(), dataloader_num_workers=0)
     collator = _WeightedCollator(pad_token_id=tokenizer.pad_token_id, max_length=args.max_length,
                                  pad_to_multiple_of=args.pad_to_multiple_of)
-    trainer = WeightedKTOTrainer(model=base_model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                                 data_collator=collator, peft_config=peft_config, callbacks=callbacks)
+    trl_logger, counts_check = logging.getLogger("trl.trainer.kto_trainer"), _CountsCheckFilter()
+    trl_logger.addFilter(counts_check)
+    try:
+        trainer = WeightedKTOTrainer(model=base_model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                                     data_collator=collator, peft_config=peft_config, callbacks=callbacks)
+    finally:
+        trl_logger.removeFilter(counts_check)
     trainer.remove_callback(PrinterCallback)  # it print()s every log dict; _StepLogger logs instead
     return trainer
 
@@ -184,6 +236,9 @@ def train(base_model, tokenizer, peft_config, rows: list[dict[str, Any]], hparam
         logger.info("kto rows by source: %s", "; ".join(
             f"{source} {entry['trained']} of {entry['rows']} (weights {', '.join(f'{w:g}' for w in entry['weights'])})"
             for source, entry in result.kto_by_source.items()))
+        result.kto_label_weights = {"desirable": trainer.desirable_weight, "undesirable": trainer.undesirable_weight}
+        logger.info("kto label weights: desirable %.4f, undesirable %.4f (from the rows' balance; seed %d orders "
+                    "the rows)", trainer.desirable_weight, trainer.undesirable_weight, hparams.seed)
         started = time.perf_counter()
         trainer.train()
         result.seconds = time.perf_counter() - started

@@ -21,7 +21,17 @@ job trains with the instructions the tuned model will be given.
 
 The train/eval split is by session (a session's turns share context, so splitting by turn would leak),
 decided per session from sha256(split_seed, session_id): adding records never moves an existing session,
-except in the small-data fix-up below (at least one session on each side).
+except in the small-data fix-up below (at least one session on each side). And by content: the same
+question with the same answer (content_key: case, whitespace and punctuation aside) is never on both sides,
+or the held-out margin would partly measure memorisation (a frequently asked question answered the same way
+in many sessions, a greeting every session opens with). An eval record whose question and answer a training
+record also holds is left out of the eval split (the training split keeps its twin); report.json counts
+them (`same_content`). Moving whole sessions instead would tie every session holding such a turn into one
+group, and one greeting would then put nearly all sessions on one side.
+
+The held-out margin needs both kinds of answers: with fewer than min_eval_rows well-rated or badly rated
+reward rows in the eval split, require_eval_rows raises DatasetError naming the counts (the dataset Lambda
+writes report.json first, then stops the pipeline with it).
 
 Thumbs are read and reported apart from the ratings (`thumbs` in the report: records, bad rows, and the
 thumbs left out because an expert rated the same answer: the expert's rating wins, never both), and each
@@ -38,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Literal
 
@@ -49,6 +60,7 @@ from lambdas.common.feedback import (
     FeedbackFormatError,
     RatingRecord,
 )
+from lambdas.common.text_normalization import normalize
 from lambdas.common.thumbs import THUMB_SCHEMA_VERSION, ThumbRecord
 
 REWARD_FILE = "reward.jsonl"
@@ -83,6 +95,11 @@ THUMB_REQUIRED_FIELDS = ("session_id", "turn_id", "question", "answer", "thumb",
 EXPERT_ANSWER_REQUIRED_FIELDS = ("session_id", "turn_id", "escalation_id", "question", "answer", "reviewer",
                                  "reviewed_at", "source")
 RATING_WEIGHT = 1.0  # the weight of a KTO row from an expert's rating
+# The fewest well-rated AND badly rated reward rows the eval split must hold. The held-out margin and the
+# per-side mean log-probabilities are means over these rows: at 10 a single unusual answer moves its side's
+# mean by at most a tenth of its own deviation, where at 3 or 4 one answer decides whether training "helped".
+# The same order as the train split's minimum (the dataset Lambda's MIN_TRAIN_ROWS, 10 by default).
+DEFAULT_MIN_EVAL_ROWS = 10
 Kind = Literal["reward", "kto"]
 
 
@@ -109,6 +126,7 @@ class DatasetOptions:
     weight_by_agreement: bool = False
     system_prompt: str = ""  # bedrock-conversation-2024 "system"; none when empty
     thumbs_weight: float = 0.5  # the weight of a KTO row from a customer's thumb (an expert's rating: 1)
+    min_eval_rows: int = DEFAULT_MIN_EVAL_ROWS  # of each side, well rated and badly rated (require_eval_rows)
 
     def __post_init__(self) -> None:
         for name in ("good_min_rating", "bad_max_rating", "eval_fraction", "thumbs_weight"):
@@ -130,6 +148,8 @@ class DatasetOptions:
         if not 0 < self.thumbs_weight <= RATING_WEIGHT:
             raise DatasetError(f"thumbs_weight must be above 0 and at most {RATING_WEIGHT:g} (an expert rating's "
                                "weight)", field="thumbs_weight")
+        if isinstance(self.min_eval_rows, bool) or not isinstance(self.min_eval_rows, int) or self.min_eval_rows < 0:
+            raise DatasetError("min_eval_rows must be a whole number of at least 0", field="min_eval_rows")
 
 
 class BadRows:
@@ -163,13 +183,16 @@ class Split:
     bedrock_conversation: list[dict[str, Any]] = field(default_factory=list)
     sessions: set[str] = field(default_factory=set)
     kto_dropped_middle: int = 0  # records rated between bad_max_rating and good_min_rating
+    reward_good: int = 0  # reward rows rated at least good_min_rating
+    reward_bad: int = 0  # reward rows rated at most bad_max_rating
 
     def counts(self) -> dict[str, Any]:
         by_source: dict[str, dict[str, int]] = {}
         for row in self.kto:
             counted = by_source.setdefault(row["source"], {"kto_true": 0, "kto_false": 0})
             counted["kto_true" if row["label"] else "kto_false"] += 1
-        return {"sessions": len(self.sessions), "reward": len(self.reward), "kto": len(self.kto),
+        return {"sessions": len(self.sessions), "reward": len(self.reward), "reward_good": self.reward_good,
+                "reward_bad": self.reward_bad, "kto": len(self.kto),
                 "kto_true": sum(1 for row in self.kto if row["label"]),
                 "kto_false": sum(1 for row in self.kto if not row["label"]),
                 "kto_by_source": {source: by_source[source] for source in sorted(by_source)},
@@ -191,6 +214,18 @@ class Dataset:
     bedrock_truncated: dict[str, dict[str, int]] = field(default_factory=dict)
     thumbs: ThumbsRead = field(default_factory=lambda: ThumbsRead())
     expert_answers: ExpertAnswersRead = field(default_factory=lambda: ExpertAnswersRead())
+    same_content: SameContent = field(default_factory=lambda: SameContent())
+
+    def require_eval_rows(self) -> None:
+        """Raises DatasetError (field min_eval_rows) unless the eval split holds min_eval_rows well-rated and
+        min_eval_rows badly rated reward rows: without both, the held-out margin measures nothing."""
+        need, good, bad = self.options.min_eval_rows, self.eval.reward_good, self.eval.reward_bad
+        if good < need or bad < need:
+            raise DatasetError(
+                f"the eval split has {good} well-rated (rating >= {self.options.good_min_rating:g}) and {bad} badly "
+                f"rated (rating <= {self.options.bad_max_rating:g}) answers; the held-out measures need at least "
+                f"min_eval_rows={need} of each ({len(self.eval.sessions)} of "
+                f"{len(self.eval.sessions) + len(self.train.sessions)} sessions held out)", field="min_eval_rows")
 
     def to_report(self) -> dict[str, Any]:
         options = {k: v for k, v in asdict(self.options).items() if k != "system_prompt"}
@@ -199,11 +234,24 @@ class Dataset:
                 "splits": {"train": self.train.counts(), "eval": self.eval.counts()},
                 "bad_rows": self.bad_rows.to_dict(),
                 "thumbs": self.thumbs.to_report(), "expert_answers": self.expert_answers.to_report(),
+                "same_content": self.same_content.to_report(),
                 "bedrock": {"limits": {"max_records": BEDROCK_MAX_RECORDS,
                                        "max_validation_records": BEDROCK_MAX_VALIDATION_RECORDS,
                                        "max_record_chars": BEDROCK_MAX_RECORD_CHARS},
                             "skipped": {name: rows.to_dict() for name, rows in self.bedrock_skipped.items()},
                             "truncated": {name: dict(cut) for name, cut in self.bedrock_truncated.items()}}}
+
+
+@dataclass
+class SameContent:
+    """The eval records left out because a training record holds the same question and answer (content_key)."""
+
+    eval_rows_left_out: int = 0  # rating records and accepted expert answers (each a reward row)
+    eval_thumbs_left_out: int = 0  # customers' thumbs (each a KTO row)
+    keys: int = 0  # distinct questions-and-answers concerned
+
+    def to_report(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -320,6 +368,17 @@ def _score(seed: str, value: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2 ** 64
 
 
+def content_key(question: str, answer: str) -> str:
+    """What makes two rated answers the same for the split: the question and the answer, each in the canonical
+    form of lambdas/common/text_normalization.py (NFKC, no format characters), case-folded, punctuation
+    replaced by spaces and whitespace runs made one space."""
+    def canonical(text: str) -> str:
+        folded = normalize(text).casefold()
+        return " ".join("".join(" " if unicodedata.category(ch).startswith("P") else ch for ch in folded).split())
+
+    return f"{canonical(question)}\x00{canonical(answer)}"
+
+
 def split_sessions(sessions: Iterable[str], eval_fraction: float, seed: str) -> tuple[set[str], set[str]]:
     """(train, eval) session ids. A session is held out when its score is below eval_fraction, so each
     session's side depends on nothing else. With two sessions or more and eval_fraction > 0, each side gets
@@ -336,6 +395,19 @@ def split_sessions(sessions: Iterable[str], eval_fraction: float, seed: str) -> 
         elif len(held_out) == len(scores):
             held_out.discard(ranked[-1])
     return set(scores) - held_out, held_out
+
+
+def _unseen(held_out: list[_Read], seen: set[str]) -> tuple[list[_Read], set[str]]:
+    """The held-out records whose content key is not in `seen` (the training records'), and the keys of
+    those left out."""
+    kept, left_out = [], set()
+    for read in held_out:
+        key = content_key(read.record.question, read.record.answer)
+        if key in seen:
+            left_out.add(key)
+        else:
+            kept.append(read)
+    return kept, left_out
 
 
 def _reward(record: _Graded, options: DatasetOptions) -> float:
@@ -368,8 +440,10 @@ def _fill(split: Split, items: list[_Read], options: DatasetOptions, skipped: di
                              "reward": _reward(record, options), "rating": record.rating, **ids})
         if record.rating >= options.good_min_rating:
             label: bool | None = True
+            split.reward_good += 1
         elif record.rating <= options.bad_max_rating:
             label = False
+            split.reward_bad += 1
         else:
             label = None
             split.kto_dropped_middle += 1
@@ -458,15 +532,25 @@ def build_dataset(sources: Iterable[tuple[str, Iterable[str | bytes]]], options:
          *(a.record.session_id for a in answers)],
         options.eval_fraction, options.split_seed)
     skipped = {"prompt_completion": BadRows(), "conversation": BadRows()}
+    same_content = SameContent()
     dataset = Dataset(train=Split(), eval=Split(), bad_rows=bad_rows, records=len(accepted), options=options,
-                      bedrock_skipped=skipped, thumbs=thumbs_read, expert_answers=answers_read)
+                      bedrock_skipped=skipped, thumbs=thumbs_read, expert_answers=answers_read,
+                      same_content=same_content)
     graded = [_graded(read) for read in accepted + answers]
-    train_keys = _fill(dataset.train, [a for a in graded if a.record.session_id in train_sessions], options,
-                       skipped)
-    eval_keys = _fill(dataset.eval, [a for a in graded if a.record.session_id in eval_sessions], options,
-                      skipped)
-    _fill_thumbs(dataset.train, [t for t in used if t.record.session_id in train_sessions], options)
-    _fill_thumbs(dataset.eval, [t for t in used if t.record.session_id in eval_sessions], options)
+    trained = [a for a in graded if a.record.session_id in train_sessions]
+    trained_thumbs = [t for t in used if t.record.session_id in train_sessions]
+    seen = {content_key(read.record.question, read.record.answer) for read in trained + trained_thumbs}
+    candidates = [a for a in graded if a.record.session_id in eval_sessions]
+    held_out, left_out = _unseen(candidates, seen)
+    candidate_thumbs = [t for t in used if t.record.session_id in eval_sessions]
+    held_out_thumbs, thumbs_left_out = _unseen(candidate_thumbs, seen)
+    same_content.eval_rows_left_out = len(candidates) - len(held_out)
+    same_content.eval_thumbs_left_out = len(candidate_thumbs) - len(held_out_thumbs)
+    same_content.keys = len(left_out | thumbs_left_out)
+    train_keys = _fill(dataset.train, trained, options, skipped)
+    eval_keys = _fill(dataset.eval, held_out, options, skipped)
+    _fill_thumbs(dataset.train, trained_thumbs, options)
+    _fill_thumbs(dataset.eval, held_out_thumbs, options)
     for name, attribute in (("prompt_completion", "bedrock_prompt_completion"),
                             ("conversation", "bedrock_conversation")):
         validation, cut_validation = _truncate(getattr(dataset.eval, attribute), eval_keys[name],

@@ -14,8 +14,9 @@ Output, under s3://DATASET_BUCKET/DATASET_PREFIX<dataset_id>/ (encrypted by the 
     bedrock/train.jsonl  bedrock/validation.jsonl                           (prompt/completion)
     bedrock-conversation/train.jsonl  bedrock-conversation/validation.jsonl (bedrock-conversation-2024)
     report.json         (Dataset.to_report() plus the dataset id and the objects read)
-report.json is written first, even when the dataset is too small (NotEnoughTrainingData), so that the
-reason can be read; the row files are written only for a usable dataset.
+report.json is written first, even when the dataset is too small (NotEnoughTrainingData: fewer than
+MIN_TRAIN_ROWS training rows, or fewer than MIN_EVAL_ROWS well-rated or badly rated held-out rows), so that
+the reason can be read; the row files are written only for a usable dataset.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 
 from lambdas.common.bucket_writer import BucketWriter
 from lambdas.common.rating_files import RatingFiles
-from lambdas.common.training_data import KTO_FILE, REWARD_FILE, Dataset, build_dataset, to_jsonl
+from lambdas.common.training_data import KTO_FILE, REWARD_FILE, Dataset, DatasetError, build_dataset, to_jsonl
 from lambdas.finetune_dataset.settings import DatasetSettings
 
 # The pipeline's execution name: it also names the training job tandem-ft-<name>, which SageMaker limits to
@@ -44,7 +45,8 @@ class InvalidRequest(ValueError):
 
 
 class NotEnoughTrainingData(RuntimeError):
-    """Too few training rows to fine-tune; the class name is the error name Step Functions catches."""
+    """Too few training rows to fine-tune, or too few held-out rows to measure it; the class name is the error
+    name Step Functions catches."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def build(settings: DatasetSettings, dataset_id: str, *, ratings: RatingFiles, o
     """Reads the rating records (and the customers' thumbs, and the accepted experts' answers), writes the
     dataset; returns (the Lambda's result,
     the dataset, what was read). Raises NotEnoughTrainingData, after writing report.json, when the train split
-    is too small."""
+    is too small or the eval split lacks well-rated or badly rated rows."""
     listing = ratings.list()
     keys, skipped = listing.keys, listing.skipped
     thumb_keys = thumbs.list().keys if thumbs is not None else []
@@ -109,6 +111,10 @@ def build(settings: DatasetSettings, dataset_id: str, *, ratings: RatingFiles, o
             f"the train split has {train_rows} reward rows, fewer than MIN_TRAIN_ROWS={settings.min_train_rows} "
             f"({dataset.records} records accepted, {len(dataset.eval.reward)} in eval, "
             f"{dataset.bad_rows.total} bad rows; see {uri}{REPORT_FILE})")
+    try:
+        dataset.require_eval_rows()
+    except DatasetError as error:
+        raise NotEnoughTrainingData(f"{error} (MIN_EVAL_ROWS; see {uri}{REPORT_FILE})") from error
     for name, body in files(dataset).items():
         output.put(f"{base}{name}", body, JSONL_CONTENT_TYPE)
 

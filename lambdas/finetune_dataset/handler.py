@@ -5,7 +5,8 @@ The handler is thin: the request and the settings are checked (dataset.dataset_i
 dataset.build reads every rating record, writes the training files and report.json under
 s3://DATASET_BUCKET/DATASET_PREFIX<dataset_id>/ and returns their URIs and counts. It raises
 InvalidRequest for a bad dataset_id, SettingsError for a bad environment, and NotEnoughTrainingData
-(the Step Functions error name) when the train split is smaller than MIN_TRAIN_ROWS.
+(the Step Functions error name) when the train split is smaller than MIN_TRAIN_ROWS or the eval split holds
+fewer than MIN_EVAL_ROWS well-rated or badly rated answers.
 Logs and metrics carry ids and counts only: never a question or an answer.
 """
 

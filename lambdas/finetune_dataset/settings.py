@@ -11,6 +11,8 @@
     SPLIT_SEED           optional (default "tandem"): changing it reshuffles which sessions are held out
     WEIGHT_BY_AGREEMENT  optional, "true" or "false" (default false): scale rewards by the raters' agreement
     MIN_TRAIN_ROWS       optional, 1..1000000 (default 10): fewer training reward rows stop the pipeline
+    MIN_EVAL_ROWS        optional, 0..1000000 (default 10): fewer well-rated, or fewer badly rated, held-out
+                         reward rows stop the pipeline (the held-out measures need both; 0 turns the check off)
     SYSTEM_PROMPT        optional (default none): the system prompt of the bedrock-conversation-2024 rows
     THUMBS_WEIGHT        optional, above 0 and at most 1 (default 0.5): the weight of a KTO row from a
                          customer's thumb (an expert rating's row weighs 1)
@@ -60,7 +62,9 @@ class DatasetSettings(EnvSettings):
     thumbs_weight: float = field(default=_DEFAULTS.thumbs_weight, metadata=Variable("THUMBS_WEIGHT", number()))
     min_train_rows: int = field(default=DEFAULT_MIN_TRAIN_ROWS,
                                 metadata=Variable("MIN_TRAIN_ROWS", integer(1, 1_000_000)))
-    options: DatasetOptions = field(init=False, repr=False)  # the seven above, checked
+    min_eval_rows: int = field(default=_DEFAULTS.min_eval_rows,
+                               metadata=Variable("MIN_EVAL_ROWS", integer(0, 1_000_000)))
+    options: DatasetOptions = field(init=False, repr=False)  # the DatasetOptions fields above, checked
 
     def __post_init__(self) -> None:
         if self.bad_max_rating >= self.good_min_rating:  # either may be the wrong one: the message names both
@@ -71,7 +75,7 @@ class DatasetSettings(EnvSettings):
                 good_min_rating=self.good_min_rating, bad_max_rating=self.bad_max_rating,
                 eval_fraction=self.eval_fraction, split_seed=self.split_seed,
                 weight_by_agreement=self.weight_by_agreement, system_prompt=self.system_prompt,
-                thumbs_weight=self.thumbs_weight)
+                thumbs_weight=self.thumbs_weight, min_eval_rows=self.min_eval_rows)
         except DatasetError as error:
             variable = variable_of(DatasetSettings, error.field).name if error.field else "dataset options"
             raise SettingsError(variable, f"is not valid: {error}") from None

@@ -108,8 +108,10 @@ def test_a_thumbs_down_with_a_comment_is_kept_and_reaches_the_sample_and_the_dat
               "agreement": 1.0, "source": "import"}
     s3.put_object(Bucket=labeling, Key="ratings/import-1.jsonl", Body=json.dumps(rating).encode())
     artifacts = demo.aws.names["finetune_artifacts_bucket"]
+    # One rated answer and one thumb: no held-out answers, so the minimum of them (10 of each kind) is off.
     dataset_settings = DatasetSettings(ratings_bucket=labeling, ratings_prefix=rating_files.DEFAULT_PREFIX,
-                                       dataset_bucket=artifacts, dataset_prefix="datasets/", min_train_rows=1)
+                                       dataset_bucket=artifacts, dataset_prefix="datasets/", min_train_rows=1,
+                                       min_eval_rows=0)
     result, built, _ = finetune_dataset.build(
         dataset_settings, "thumbs-1", ratings=RatingFiles(s3, labeling, rating_files.DEFAULT_PREFIX),
         output=BucketWriter(artifacts, lambda: s3), thumbs=RatingFiles(s3, labeling, THUMBS_PREFIX))

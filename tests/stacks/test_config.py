@@ -112,6 +112,7 @@ def test_config_is_frozen():
     ("finetune_eval_fraction", 1.0, "up to (not including) 1"),
     ("finetune_eval_fraction", -0.1, "up to (not including) 1"),
     ("finetune_min_train_rows", 0, "from 1 to 1000000"),
+    ("finetune_min_eval_rows", -1, "from 0 to 1000000"),
     ("finetune_weight_by_agreement", "yes", "true or false"),
     ("finetune_import_model", 1, "true or false"),
     ("finetune_notify_email", "ml-team", "an email address"),
@@ -297,6 +298,7 @@ def test_training_images_name_their_repository():
     ("email_turns", 21, WorkerSettings, "email_turns"),
     ("max_message_chars", 20_001, ExpertApiSettings, "max_reply_chars"),
     ("finetune_min_train_rows", 0, DatasetSettings, "min_train_rows"),
+    ("finetune_min_eval_rows", 1_000_001, DatasetSettings, "min_eval_rows"),
 ])
 def test_a_value_handed_to_a_function_passes_that_functions_own_check(key, value, settings, field):
     with pytest.raises(ConfigError) as error:

@@ -154,9 +154,9 @@ def dataset_env(template: Template) -> dict[str, Any]:
 def test_dataset_lambda_gets_the_contracts_environment(make_template):
     env = dataset_env(make_template("finetune", finetune_good_min_rating=4.5, finetune_bad_max_rating=1.5,
                                     finetune_eval_fraction=0.25, finetune_min_train_rows=50,
-                                    finetune_weight_by_agreement=True, finetune_split_seed="s1",
-                                    finetune_thumbs_weight=0.25))
-    assert env["THUMBS_WEIGHT"] == "0.25"
+                                    finetune_min_eval_rows=0, finetune_weight_by_agreement=True,
+                                    finetune_split_seed="s1", finetune_thumbs_weight=0.25))
+    assert (env["THUMBS_WEIGHT"], env["MIN_EVAL_ROWS"]) == ("0.25", "0")
     assert (env["GOOD_MIN_RATING"], env["BAD_MAX_RATING"], env["EVAL_FRACTION"]) == ("4.5", "1.5", "0.25")
     assert (env["MIN_TRAIN_ROWS"], env["WEIGHT_BY_AGREEMENT"], env["SPLIT_SEED"]) == ("50", "true", "s1")
     assert (env["RATINGS_PREFIX"], env["DATASET_PREFIX"]) == ("ratings/", "datasets/")

@@ -42,6 +42,7 @@ def tree(tmp_path: Path) -> Path:
         "lambdas/__init__.py": "", "lambdas/common/__init__.py": "", "lambdas/common/feedback.py": "",
         "lambdas/common/thumbs.py": "", "lambdas/common/training_data.py": "NAME = 'training_data'\n",
         "lambdas/common/transcript.py": "", "lambdas/common/expert_answers.py": "",
+        "lambdas/common/text_normalization.py": "",
         "lambdas/chatbot/handler.py": "",
     }
     for name, content in files.items():
@@ -62,7 +63,7 @@ def test_archive_has_the_contract_layout(tree):
         "training/requirements.txt",
         "lambdas/__init__.py", "lambdas/common/__init__.py", "lambdas/common/feedback.py",
         "lambdas/common/thumbs.py", "lambdas/common/expert_answers.py", "lambdas/common/transcript.py",
-        "lambdas/common/training_data.py",
+        "lambdas/common/text_normalization.py", "lambdas/common/training_data.py",
     }
 
 

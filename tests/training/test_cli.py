@@ -19,6 +19,10 @@ from training.config import ConfigError, Hyperparameters, parse_bool
 
 SM_VARS = ("SM_CHANNEL_TRAIN", "SM_CHANNEL_EVAL", "SM_CHANNEL_MODEL", "SM_MODEL_DIR", "SM_OUTPUT_DIR")
 QUICK = ["--load_in_8bit", "false", "--merge", "false", "--batch_size", "4", "--max_steps", "2"]
+# The synthetic ratings are small: a local build of them holds out 10 well-rated and 10 badly rated answers,
+# just the default minimum of each, and fewer once thumbs or other files join. The tests that are not about
+# that minimum turn it off; the test of the minimum leaves it at its default.
+SMALL_EVAL = ["--min_eval_rows", "0"]
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +66,7 @@ def test_booleans_are_true_or_false_in_any_case(text, value):
     (["--lora_dropout", "1"], "lora_dropout: must be in [0, 1)"),
     (["--batch_size", "2", "--mini_batch_size", "4"], "mini_batch_size: must be at most batch_size (2)"),
     (["--kl_coef", "-0.1"], "kl_coef: must be a finite number >= 0"),
+    (["--npo_beta", "0"], "npo_beta: must be a finite number > 0"),
     (["--algorithm", "ppo"], "invalid choice: 'ppo'"),
     (["--good_min_rating", "2", "--bad_max_rating", "2"], "good_min_rating: need 1 <= bad_max_rating <"),
     (["--lr", "0.1"], "unrecognized arguments: --lr"),
@@ -70,6 +75,7 @@ def test_booleans_are_true_or_false_in_any_case(text, value):
     (["--train", "t"], "output: pass --output DIR (or set SM_MODEL_DIR)"),
     (["--train", "t", "--output", "o", "--ratings", "r.jsonl"], "ratings: give either --ratings/--thumbs/--expert-answers"),
     (["--train", "t", "--output", "o", "--thumbs", "t.jsonl"], "thumbs: give either --ratings/--thumbs/--expert-answers"),
+    (["--train", "t", "--output", "o", "--min_eval_rows", "0"], "min_eval_rows: only with --ratings"),
 ])
 def test_bad_arguments_fail_with_a_message_naming_the_field(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -183,7 +189,7 @@ def test_ratings_files_build_the_dataset_locally(tmp_path, splits, llama_path):
     (tmp_path / "a.jsonl").write_text("\n".join(lines[:40]) + "\n")
     (tmp_path / "b.jsonl").write_text("\n".join(lines[40:]) + "\n")
     output = tmp_path / "out"
-    code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK,
+    code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK, *SMALL_EVAL,
                      "--ratings", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "--output", str(output)])
     assert code == 0
     metrics = read_metrics(output)
@@ -194,6 +200,27 @@ def test_ratings_files_build_the_dataset_locally(tmp_path, splits, llama_path):
     assert metrics["rows"]["eval"] > 0
     assert (output / "dataset" / "train" / "kto.jsonl").is_file()
     assert metrics["data_sources"]["ratings"].endswith("b.jsonl")
+
+
+def test_a_local_build_with_too_few_held_out_answers_stops_naming_the_counts(tmp_path, splits, llama_path, caplog,
+                                                                            monkeypatch):
+    # The training sessions only: the build holds out 7 of them.
+    (tmp_path / "ratings.jsonl").write_text("\n".join(
+        _rating(row["session_id"], row["turn_id"], row["prompt"], row["response"], row["rating"])
+        for row in splits["train"]["reward"]) + "\n")
+    failure = tmp_path / "sm-output"
+    failure.mkdir()
+    monkeypatch.setenv("SM_OUTPUT_DIR", str(failure))
+    with caplog.at_level(logging.ERROR, logger="training"):
+        code = cli.main(["--algorithm", "reward-pg", "--model_name_or_path", llama_path, *QUICK,
+                         "--ratings", str(tmp_path / "ratings.jsonl"), "--output", str(tmp_path / "out")])
+    report = json.loads((tmp_path / "out" / "dataset" / "report.json").read_text())  # written first, to read why
+    held_out = report["splits"]["eval"]
+    assert code == 2 and not (tmp_path / "out" / "metrics.json").exists()
+    assert 0 < held_out["reward_good"] < 10 and 0 < held_out["reward_bad"] < 10
+    message = (f"the eval split has {held_out['reward_good']} well-rated (rating >= 4) and {held_out['reward_bad']} "
+               "badly rated (rating <= 2) answers; the held-out measures need at least min_eval_rows=10 of each")
+    assert message in caplog.text and message in (failure / "failure").read_text()
 
 
 def _thumbs_file(path: Path, splits) -> Path:
@@ -213,7 +240,7 @@ def test_thumbs_files_join_the_local_build_and_the_run_reports_them_apart(tmp_pa
         for split in splits.values() for row in split["reward"]) + "\n")
     thumbs = _thumbs_file(tmp_path / "thumbs.jsonl", splits)
     output = tmp_path / "out"
-    code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK,
+    code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK, *SMALL_EVAL,
                      "--ratings", str(tmp_path / "ratings.jsonl"), "--thumbs", str(thumbs), "--output", str(output)])
     assert code == 0
     metrics = read_metrics(output)
@@ -235,8 +262,9 @@ def test_thumbs_files_join_the_local_build_and_the_run_reports_them_apart(tmp_pa
 
 def test_thumbs_alone_train_kto(tmp_path, splits, llama_path):
     thumbs = _thumbs_file(tmp_path / "thumbs.jsonl", splits)
-    code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK, "--thumbs", str(thumbs),
-                     "--output", str(tmp_path / "out")])
+    # No ratings, so no held-out answers at all: a run without the held-out measures is asked for explicitly.
+    code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK, *SMALL_EVAL,
+                     "--thumbs", str(thumbs), "--output", str(tmp_path / "out")])
     assert code == 0
     metrics = read_metrics(tmp_path / "out")
     assert list(metrics["kto_by_source"]) == ["thumbs"] and metrics["eval"] is None  # no ratings: no margin
@@ -302,7 +330,7 @@ def test_accepted_expert_answers_join_the_local_build_as_well_rated_examples(tmp
         answer="The expert's own answer.", reviewer="admin-1", reviewed_at="2026-12-01T10:00:00Z").to_dict()) + "\n"
         for row in splits["train"]["reward"]))
     output = tmp_path / "out"
-    code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK,
+    code = cli.main(["--algorithm", "kto", "--model_name_or_path", llama_path, *QUICK, *SMALL_EVAL,
                      "--ratings", str(tmp_path / "ratings.jsonl"), "--expert-answers", str(answers),
                      "--output", str(output)])
     assert code == 0

@@ -64,6 +64,9 @@ def test_metrics_record_the_run(run):
     # These rows predate source and weight: kto counts them as one unknown source of weight 1.
     assert metrics["kto_by_source"] == (None if run["algorithm"] == "reward-pg" else {"unknown": {
         "rows": 64, "trained": 64, "kto_true": 32, "kto_false": 32, "weights": [1.0], "weight_sum": 64.0}})
+    # Balanced labels: kto's label weights are the KTO paper's ratio (7/6) at the same total weight.
+    assert metrics["kto_label_weights"] == (None if run["algorithm"] == "reward-pg" else {
+        "desirable": pytest.approx(14 / 13), "undesirable": pytest.approx(12 / 13)})
     assert metrics["quantization"] == {"requested": "none", "used": "none", "reason": "load_in_8bit=false"}
     assert metrics["hyperparameters"]["learning_rate"] == 5e-3
     assert metrics["hyperparameters"]["lora_target_modules"] == (["q", "v"] if run["seq2seq"]

@@ -2,9 +2,9 @@
 
 At the first step the LoRA adapter is zero, so the policy equals the reference: every log-ratio and TRL's KL
 estimate are 0 and sigmoid'(0) = 1/4. The gradient of TRL's KTO loss, with each row's term scaled by its
-weight, is then
+weight and by its label's weight (set from the rows' balance, kto.class_weights), is then
 
-    d loss = (beta / 4 / batch) * sum_i weight_i * sign_i * d log p(completion_i | prompt_i)
+    d loss = (beta / 4 / batch) * sum_i label_weight_i * weight_i * sign_i * d log p(completion_i | prompt_i)
 
 with sign -1 for a desirable row and +1 for an undesirable one. The test computes the right-hand side from
 the model's own log-probabilities of the batch TRL collated, so a weight that is dropped, or applied to the
@@ -62,18 +62,29 @@ def _completion_logps(model, batch) -> torch.Tensor:
 
 def test_each_rows_weight_scales_its_own_term_of_the_loss(tmp_path, splits, hparams):
     trainer, batch = _first_batch(tmp_path, splits, hparams, WEIGHTS)
-    assert batch[kto.WEIGHT].tolist() == WEIGHTS  # the column reached the batch, in row order
+    ordered = kto.shuffled(_rows(splits, WEIGHTS), hparams.seed)  # the order TRL trains in
+    # The column reached the batch with each row, in the order TRL was given the rows.
+    assert batch[kto.WEIGHT].tolist() == [row["weight"] for row in ordered]
+    assert batch["label"].tolist() == [row["label"] for row in ordered]
+    # Desirable rows weigh 0.25 + 0.75 = 1, undesirable ones 1 + 0.5 = 1.5: the label weights differ.
+    desirable_weight, undesirable_weight = kto.class_weights(ordered)
+    assert (trainer.desirable_weight, trainer.undesirable_weight) == (desirable_weight, undesirable_weight)
+    assert desirable_weight > 1 > undesirable_weight
     loss = trainer.compute_loss(trainer.model, batch)
     loss.backward()
     got = _gradients(trainer.model)
 
-    weights = torch.tensor(WEIGHTS)
-    sign = torch.where(batch["label"].bool(), -1.0, 1.0)
-    reference = (hparams.kto_beta / 4 / len(WEIGHTS)) * (weights * sign * _completion_logps(trainer.model, batch)).sum()
+    weights = torch.tensor([row["weight"] for row in ordered])
+    desirable = batch["label"].bool()
+    sign = torch.where(desirable, -1.0, 1.0)
+    label_weight = torch.where(desirable, desirable_weight, undesirable_weight)
+    reference = (hparams.kto_beta / 4 / len(WEIGHTS)) * (
+        label_weight * weights * sign * _completion_logps(trainer.model, batch)).sum()
     reference.backward()
     expected = _gradients(trainer.model)
 
-    # Every term is 1 - sigmoid(0) = 1/2 at the first step: the loss is the mean of the weights over 2.
+    # Every term is 1 - sigmoid(0) = 1/2 at the first step, and the label weights keep the sum of the rows'
+    # weights: the loss is the mean of the row weights over 2.
     assert loss.item() == pytest.approx(sum(WEIGHTS) / len(WEIGHTS) / 2)
     assert got.keys() == expected.keys() and any("lora_B" in name for name in got)
     for name, gradient in expected.items():
@@ -86,7 +97,7 @@ def test_rows_without_a_weight_count_as_one_and_trl_label_weights_still_apply(tm
     trainer, batch = _first_batch(tmp_path, splits, hparams, [None] * 4)
     assert batch[kto.WEIGHT].tolist() == [1.0] * 4
     trainer.undesirable_weight = 0.0  # TRL's own per-label weight multiplies the row's
-    assert trainer.compute_loss(trainer.model, batch).item() == pytest.approx(2 * 0.5 / 4)
+    assert trainer.compute_loss(trainer.model, batch).item() == pytest.approx(trainer.desirable_weight * 2 * 0.5 / 4)
     assert trainer.undesirable_weight == 0.0  # restored after the call
 
 

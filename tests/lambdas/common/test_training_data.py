@@ -376,7 +376,8 @@ def test_the_report_is_json_and_names_every_part():
     report = build(*many_sessions(10), "bad", system_prompt="secret-ish instructions").to_report()
 
     assert json.loads(json.dumps(report)) == report
-    assert set(report) == {"records", "options", "splits", "bad_rows", "thumbs", "expert_answers", "bedrock"}
+    assert set(report) == {"records", "options", "splits", "bad_rows", "thumbs", "expert_answers", "same_content",
+                           "bedrock"}
     assert report["options"]["system_prompt_chars"] == len("secret-ish instructions")
     assert "secret-ish" not in json.dumps(report)
     assert report["splits"]["train"]["sessions"] + report["splits"]["eval"]["sessions"] == 10
@@ -399,6 +400,9 @@ def test_the_report_is_json_and_names_every_part():
     ({"split_seed": ""}, "split_seed"),
     ({"weight_by_agreement": "yes"}, "weight_by_agreement"),
     ({"system_prompt": None}, "system_prompt"),
+    ({"min_eval_rows": -1}, "min_eval_rows"),
+    ({"min_eval_rows": 2.5}, "min_eval_rows"),
+    ({"min_eval_rows": True}, "min_eval_rows"),
 ])
 def test_bad_options_are_refused_naming_the_field(changes, field):
     with pytest.raises(DatasetError, match=field) as raised:

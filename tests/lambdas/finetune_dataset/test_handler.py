@@ -206,6 +206,25 @@ def test_too_few_training_rows_stop_the_pipeline_naming_the_counts(aws, invoke, 
     assert NotEnoughTrainingData.__name__ == "NotEnoughTrainingData"  # the Step Functions error name
 
 
+def test_too_few_held_out_answers_of_either_kind_stop_the_pipeline_naming_the_counts(aws, invoke, monkeypatch,
+                                                                                      logs):
+    monkeypatch.setenv("MIN_EVAL_ROWS", "30")
+    aws.put_ratings("a.jsonl", *sessions(40))  # each session rates one answer 1, 2, 3, 4 and 5
+
+    with pytest.raises(NotEnoughTrainingData) as raised:
+        invoke(event())
+
+    held_out = report(aws)["splits"]["eval"]
+    assert held_out["reward_good"] == held_out["reward_bad"] < 30  # two of each per held-out session
+    assert (f"the eval split has {held_out['reward_good']} well-rated (rating >= 4) and {held_out['reward_bad']} "
+            "badly rated (rating <= 2) answers; the held-out measures need at least min_eval_rows=30 of each") in str(
+        raised.value)
+    assert f"(MIN_EVAL_ROWS; see s3://{DATASET_BUCKET}/{BASE}report.json)" in str(raised.value)
+    assert aws.keys() == [f"{BASE}report.json"]  # the reason can be read; no row files
+    assert report(aws)["options"]["min_eval_rows"] == 30
+    assert logs.entries("not enough training data; only report.json was written")
+
+
 def test_no_rating_records_at_all_is_not_enough_data(aws, invoke):
     with pytest.raises(NotEnoughTrainingData, match="has 0 reward rows"):
         invoke(event())
@@ -271,13 +290,15 @@ def test_a_bad_setting_fails_the_invocation_naming_the_variable(invoke, set_envi
 
 def test_the_optional_settings_have_defaults(aws, invoke, monkeypatch):
     for name in ("GOOD_MIN_RATING", "BAD_MAX_RATING", "EVAL_FRACTION", "SPLIT_SEED", "WEIGHT_BY_AGREEMENT",
-                 "MIN_TRAIN_ROWS", "SYSTEM_PROMPT"):
+                 "MIN_TRAIN_ROWS", "MIN_EVAL_ROWS", "SYSTEM_PROMPT"):
         monkeypatch.delenv(name)
-    aws.put_ratings("a.jsonl", *sessions(10))
+    # Enough sessions for the default minimum of held-out rows, 10 well-rated and 10 badly rated.
+    aws.put_ratings("a.jsonl", *sessions(100))
 
     invoke(event())
 
     options = report(aws)["options"]
     assert options == {"good_min_rating": 4.0, "bad_max_rating": 2.0, "eval_fraction": 0.2, "split_seed": "tandem",
-                       "weight_by_agreement": False, "system_prompt_chars": 0, "thumbs_weight": 0.5}
+                       "weight_by_agreement": False, "system_prompt_chars": 0, "thumbs_weight": 0.5,
+                       "min_eval_rows": 10}
     assert report(aws)["min_train_rows"] == 10
