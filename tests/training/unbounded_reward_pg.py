@@ -32,7 +32,7 @@ def train(peft_model, tokenizer, rows: list[dict[str, Any]], hparams: Hyperparam
     rewards = [float(row["reward"]) for row in rows]
     optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=hparams.learning_rate)
     order_rng = random.Random(hparams.seed)
-    result = SimpleNamespace(history=[], steps=0, seconds=0.0, kto_by_source=None)
+    result = SimpleNamespace(history=[], steps=0, seconds=0.0, kto_by_source=None, kto_label_weights=None)
     started = time.perf_counter()
     peft_model.train()
     for epoch in range(hparams.epochs):
