@@ -14,7 +14,7 @@ from typing import Any
 
 from transformers import set_seed
 
-from training import evaluation, kto, modeling, outputs, reward_pg, run_checks
+from training import evaluation, import_check, kto, modeling, outputs, reward_pg, run_checks
 from training.config import Hyperparameters
 from training.data import TrainingData
 
@@ -53,12 +53,16 @@ def run(hparams: Hyperparameters, data: TrainingData, output: Path, *, model_pat
     checks = run_checks.check(measured, run_checks.Thresholds.from_hparams(hparams))
 
     outputs.save_adapter(peft_model, loaded.tokenizer, output)
-    merged = None
+    merged, verdict = None, None
     if hparams.merge:
         merged = outputs.save_merged(peft_model, loaded.tokenizer, output, base_path=path,
                                      quantized=loaded.quantization.used == "8bit",
                                      is_encoder_decoder=loaded.is_encoder_decoder,
                                      dtype=loaded.checkpoint_dtype).name
+        # An instruct base carries a chat template: the imported model must carry it too.
+        verdict = import_check.check(output / merged,
+                                     instruct=bool(getattr(loaded.tokenizer, "chat_template", None)))
+        import_check.write_verdict(output, verdict)
     outputs.plot_curves(output, hparams.algorithm, result.history)
 
     metrics: dict[str, Any] = {
@@ -78,9 +82,10 @@ def run(hparams: Hyperparameters, data: TrainingData, output: Path, *, model_pat
         "training": _throughput(result, batch_size),
         "eval": measured,
         "checks": checks,
+        "import_check": verdict,
         "history": result.history,
         "outputs": {"adapter": outputs.ADAPTER_DIR, "merged": merged, "metrics": outputs.METRICS_FILE,
-                    "plot": outputs.PLOT_FILE},
+                    "plot": outputs.PLOT_FILE, "import_check": import_check.VERDICT_FILE if verdict else None},
         "versions": {name: version(name) for name in ("torch", "transformers", "peft", "trl")},
     }
     outputs.write_metrics(output, metrics)
@@ -88,6 +93,9 @@ def run(hparams: Hyperparameters, data: TrainingData, output: Path, *, model_pat
         logger.info("held-out margin: before %s, after %s, delta %s", measured["margin_before"],
                     measured["margin_after"], measured["margin_delta"])
     run_checks.log(checks)
+    if verdict is not None and not verdict["importable"]:
+        logger.warning("Bedrock Custom Model Import would refuse merged/: %s",
+                       "; ".join(problem["detail"] for problem in verdict["problems"]))
     logger.info("%d steps in %.1f s (%.2f steps/s); outputs in %s", result.steps, result.seconds,
                 metrics["training"]["steps_per_second"], output)
     return metrics

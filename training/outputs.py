@@ -3,9 +3,11 @@
     adapter/              the LoRA adapter (PEFT save_pretrained) and the tokenizer
     merged/               the base with the adapter merged in: model.safetensors (or shards + index),
                           config.json, generation_config.json, tokenizer files; the layout Amazon Bedrock
-                          Custom Model Import reads
+                          Custom Model Import reads, with the keys of the transformers version its guide names
+                          added beside transformers 5's (training/import_check.py checks the folder)
+    import_check.json     whether Bedrock Custom Model Import would load merged/, and why not (import_check.py)
     metrics.json          hyperparameters, row counts, throughput, the evaluation before/after and the run's
-                          checks, per-step log
+                          checks, the import check's verdict, per-step log
     training_curves.png   per step: reward/mean and loss (reward-pg), or loss and KTO rewards (kto)
 
 Used by training/job.py.
@@ -20,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from training import import_check
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +56,10 @@ def save_merged(peft_model, tokenizer, output: Path, *, base_path: str, quantize
         merged = merged.to(dtype)
     merged.save_pretrained(folder)  # transformers 5 always writes safetensors
     tokenizer.save_pretrained(folder)
+    # Bedrock's import guide names transformers 4.51.3, which reads torch_dtype, rope_theta/rope_scaling and a
+    # tokenizer class it knows where transformers 5 writes dtype, rope_parameters and TokenizersBackend.
+    for change in import_check.make_compatible(folder):
+        logger.info("merged model, for Bedrock Custom Model Import: %s", change)
     return folder
 
 

@@ -4,6 +4,7 @@ ratings (see conftest.py); the tests check the outputs and that the held-out mar
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 from pathlib import Path
@@ -80,7 +81,10 @@ def test_metrics_record_the_run(run):
     assert expected <= set(metrics["history"][0])
     assert metrics["eval"]["before"]["good_rows"] == 8 and metrics["eval"]["before"]["bad_rows"] == 8
     assert metrics["outputs"] == {"adapter": "adapter", "merged": "merged", "metrics": "metrics.json",
-                                  "plot": "training_curves.png"}
+                                  "plot": "training_curves.png", "import_check": "import_check.json"}
+    # The merged model was checked against Custom Model Import; the verdict is in metrics.json and beside it.
+    verdict = json.loads((run["output"] / "import_check.json").read_text())
+    assert verdict == metrics["import_check"] and verdict["importable"] is True, verdict["problems"]
 
 
 def test_metrics_hold_the_evaluation_before_and_after_and_the_checks(run):
