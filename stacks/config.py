@@ -20,6 +20,7 @@ from lambdas.chatbot.settings import RETRIEVAL_MAX_ATTEMPTS, RETRIEVAL_READ_TIME
 from lambdas.common.env_settings import (
     BUCKET_NAME,
     FLAG,
+    MODEL_ID,
     S3_FOLDERS,
     SESSION_TTL_DAYS,
     WORKTEAM_ARN,
@@ -38,6 +39,8 @@ from lambdas.escalation_worker.settings import WorkerSettings
 from lambdas.expert_api.settings import ExpertApiSettings
 from lambdas.feedback_sampler.settings import JobSettings, SamplerSettings
 from lambdas.finetune_dataset.settings import DatasetSettings
+from lambdas.finetune_gate.decision import Thresholds
+from lambdas.finetune_gate.settings import DEFAULT_JUDGE_MODEL_ID, DEFAULT_MAX_QUESTIONS, GateSettings
 from lambdas.stream_consumer.settings import ConsumerSettings
 
 SENTIMENT_DETECTORS = ("llm", "comprehend", "vader")
@@ -46,9 +49,8 @@ MFA_MODES = ("off", "optional", "required")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)
 
-# The shapes of names, each with what to say when a value has another. Bedrock model ids,
-# inference-profile ids ("us.anthropic...") and ARNs; no spaces, no empties.
-_MODEL_ID = matching(r"[a-zA-Z0-9][a-zA-Z0-9.:/_\-]{2,2047}", "a Bedrock model id, inference profile id or ARN")
+# The shapes of names, each with what to say when a value has another (Bedrock model ids: MODEL_ID, the
+# functions' own parser).
 _PROVIDER = matching(r"[a-z][a-z0-9-]{1,31}", "a provider name such as meta, mistral or amazon")
 _KNOWLEDGE_BASE_ID = matching(r"[0-9a-zA-Z]{10}", "a 10-character Bedrock Knowledge Base id")
 _GUARDRAIL_ID = matching(r"([a-z0-9]+)|(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:guardrail/[a-z0-9]+)",
@@ -102,6 +104,8 @@ _HYPERPARAMETER_VALUE = re.compile(r"^[A-Za-z0-9._,:/+-]{1,256}$")
 FINETUNE_MAX_RUNTIME_HOURS = 28 * 24
 # Lambda allows 4 KB of environment variables in all; the settings JSON gets this share of it.
 SETTINGS_BUDGET_BYTES = 3400
+# The evaluation gate's defaults are the decision's own (lambdas/finetune_gate/decision.py says why).
+_GATE_THRESHOLDS = Thresholds()
 # API Gateway's integration timeout for a REST API; the chatbot must answer inside it.
 API_TIMEOUT_SECONDS = 29
 
@@ -226,6 +230,11 @@ class TandemConfig:
     finetune_thumbs_weight: float = 0.5  # a customer's thumb as a KTO row, against an expert rating's 1
     finetune_import_model: bool = False
     finetune_notify_email: str = ""
+    # The evaluation gate (lambdas/finetune_gate): the judge and the thresholds a tuned model must clear.
+    finetune_judge_model_id: str = DEFAULT_JUDGE_MODEL_ID
+    finetune_gate_min_lower_bound: float = _GATE_THRESHOLDS.min_lower_bound
+    finetune_gate_min_questions: int = _GATE_THRESHOLDS.min_questions
+    finetune_gate_max_judge_failures: float = _GATE_THRESHOLDS.max_failure_share
 
     @property
     def effective_gate_model_id(self) -> str:
@@ -354,8 +363,8 @@ _REQUEST_PATTERN = Parser("a Python regular expression that does not match an em
 
 
 def _validate(c: TandemConfig) -> None:
-    _accepts("model_id", c.model_id, _MODEL_ID)
-    _accepts("gate_model_id", c.gate_model_id, _MODEL_ID, or_empty="empty for model_id")
+    _accepts("model_id", c.model_id, MODEL_ID)
+    _accepts("gate_model_id", c.gate_model_id, MODEL_ID, or_empty="empty for model_id")
     _accepts("model_provider", c.model_provider, _PROVIDER, or_empty="empty")
     if not c.model_provider and any(m.startswith("arn:") for m in (c.model_id, c.effective_gate_model_id)):
         raise ConfigError("model_provider", c.model_provider,
@@ -503,6 +512,14 @@ def _validate_finetune(c: TandemConfig) -> None:
     _as_the_function_reads("finetune_min_train_rows", c.finetune_min_train_rows, DatasetSettings, "min_train_rows")
     _as_the_function_reads("finetune_min_eval_rows", c.finetune_min_eval_rows, DatasetSettings, "min_eval_rows")
     _accepts("finetune_notify_email", c.finetune_notify_email, _EMAIL, or_empty="empty")
+    for key, field in (("finetune_judge_model_id", "judge_model_id"),
+                       ("finetune_gate_min_lower_bound", "min_lower_bound"),
+                       ("finetune_gate_min_questions", "min_questions"),
+                       ("finetune_gate_max_judge_failures", "max_failure_share")):
+        _as_the_function_reads(key, getattr(c, key), GateSettings, field)
+    if c.finetune_gate_min_questions > DEFAULT_MAX_QUESTIONS:
+        raise ConfigError("finetune_gate_min_questions", c.finetune_gate_min_questions,
+                          f"at most {DEFAULT_MAX_QUESTIONS}: the gate judges at most that many questions")
     # Bedrock Custom Model Import reads the merged model the job writes only when merge is on.
     if c.finetune_import_model and dict(c.finetune_hyperparameters).get("merge", "true").lower() == "false":
         raise ConfigError("finetune_hyperparameters", dict(c.finetune_hyperparameters),

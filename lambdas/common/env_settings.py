@@ -160,6 +160,8 @@ _FOLDER = r"[A-Za-z0-9!_.*'()-]+/"
 S3_PREFIX = matching(rf"(?:{_FOLDER})*", "empty or folder names each ending with '/'")
 S3_FOLDERS = matching(rf"(?:{_FOLDER})+", "an S3 key prefix ending in '/', such as escalations/")
 S3_URI = matching(rf"s3://{BUCKET_NAME}/.+", "an s3://bucket/key URI")
+# A Bedrock model id, inference-profile id ("global.anthropic...") or ARN: no spaces, no empties.
+MODEL_ID = matching(r"[a-zA-Z0-9][a-zA-Z0-9.:/_\-]{2,2047}", "a Bedrock model id, inference profile id or ARN")
 WORKTEAM_ARN = arn("sagemaker", "workteam/[a-zA-Z0-9-]+/[a-zA-Z0-9-]+",
                    "a SageMaker workteam ARN (arn:aws:sagemaker:<region>:<account>:workteam/private-crowd/<name>)")
 

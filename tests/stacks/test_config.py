@@ -9,6 +9,7 @@ from lambdas.escalation_worker.settings import WorkerSettings
 from lambdas.expert_api.settings import ExpertApiSettings
 from lambdas.feedback_sampler.settings import SamplerSettings
 from lambdas.finetune_dataset.settings import DatasetSettings
+from lambdas.finetune_gate.settings import GateSettings
 from lambdas.stream_consumer.settings import ConsumerSettings
 from local.cdk_app import CDK_CONTEXT, ROOT
 from stacks.config import ConfigError, TandemConfig, config_keys, defaults_as_context, ecr_image_parts, load_config
@@ -116,6 +117,13 @@ def test_config_is_frozen():
     ("finetune_weight_by_agreement", "yes", "true or false"),
     ("finetune_import_model", 1, "true or false"),
     ("finetune_notify_email", "ml-team", "an email address"),
+    ("finetune_judge_model_id", "", "a Bedrock model id"),
+    ("finetune_judge_model_id", "claude haiku", "a Bedrock model id"),
+    ("finetune_gate_min_lower_bound", 1.0, "from 0.0 to 0.99"),
+    ("finetune_gate_min_lower_bound", -0.1, "from 0.0 to 0.99"),
+    ("finetune_gate_min_questions", 0, "from 1 to 1000"),
+    ("finetune_gate_min_questions", 301, "at most 300: the gate judges at most that many questions"),
+    ("finetune_gate_max_judge_failures", 1.5, "from 0.0 to 1.0"),
     ("finetune_split_seed", "has space", "letters, digits"),
     ("finetune_hyperparameters", "[1, 2]", "a JSON object"),
     ("finetune_hyperparameters", "{not json", "a JSON object"),
@@ -305,3 +313,12 @@ def test_a_value_handed_to_a_function_passes_that_functions_own_check(key, value
         load_config({key: value})
     assert error.value.key == key
     assert str(error.value).endswith(f"expected {variable_of(settings, field).parser.accepted}")
+
+
+def test_the_evaluation_gates_defaults_are_the_functions():
+    gate = GateSettings.from_env({"REPORT_BUCKET": "tandem-artifacts", "REPORT_PREFIX": ""})
+    config = TandemConfig()
+
+    assert (config.finetune_judge_model_id, config.finetune_gate_min_lower_bound, config.finetune_gate_min_questions,
+            config.finetune_gate_max_judge_failures) == (gate.judge_model_id, gate.min_lower_bound, gate.min_questions,
+                                                         gate.max_failure_share)
