@@ -96,6 +96,7 @@ FINETUNE_HYPERPARAMETERS: dict[str, Parser[Any]] = {
     "lora_target_modules": comma_list("a comma list of module names"), "kl_coef": _AMOUNT, "npo_beta": _AMOUNT,
     "kto_beta": _AMOUNT, "load_in_8bit": FLAG, "max_prompt_length": _COUNT, "max_response_length": _COUNT,
     "seed": _COUNT, "merge": FLAG, "eval_prompts": _COUNT, "eval_samples": _COUNT, "eval_max_new_tokens": _COUNT,
+    "gate_questions": _COUNT,
     "kl_budget": _AMOUNT, "logprob_tolerance": _AMOUNT,
 }
 # Values reach the job as command-line arguments: plain tokens only.

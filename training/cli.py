@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
           help="evaluation: answers sampled per question from the tuned model for the sequence KL")
     _flag(hp, "eval_max_new_tokens", type=int, default=_DEFAULTS.eval_max_new_tokens,
           help="evaluation: longest answer generated, in tokens")
+    _flag(hp, "gate_questions", type=int, default=_DEFAULTS.gate_questions,
+          help="gate: held-out questions the base and the tuned model both answer for the judge (0: none)")
     _flag(hp, "kl_budget", type=float, default=_DEFAULTS.kl_budget,
           help="checks: the most sequence KL to the base a run may have, in nats per answer")
     _flag(hp, "logprob_tolerance", type=float, default=_DEFAULTS.logprob_tolerance,

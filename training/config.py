@@ -76,6 +76,10 @@ class Hyperparameters:
     eval_prompts: int = 16
     eval_samples: int = 4
     eval_max_new_tokens: int = 64
+    # The gate's answers (training/gate_answers.py): how many distinct held-out questions the base and the tuned
+    # model both answer for the pipeline's judge (0: none written). 100 leaves room above the gate's minimum
+    # of judged questions (30) for the ones the judge cannot read; each costs two greedy answers here.
+    gate_questions: int = 100
     # The run's checks (training/run_checks.py). kl_budget: the most the sequence KL to the base may be, in
     # nats per answer (6 is the target KL of the adaptive KL controller of Ziegler et al. 2019, TRL's PPO
     # default, the same PPO that kl_coef's 0.2 comes from). logprob_tolerance: how far, in nats per token, the
@@ -94,6 +98,8 @@ class Hyperparameters:
                      "max_prompt_length", "max_response_length", "eval_prompts", "eval_samples",
                      "eval_max_new_tokens"):
             _positive_int(name, getattr(self, name))
+        if isinstance(self.gate_questions, bool) or not isinstance(self.gate_questions, int) or self.gate_questions < 0:
+            raise ConfigError("gate_questions", f"must be a whole number >= 0, got {self.gate_questions!r}")
         if self.mini_batch_size > self.batch_size:
             raise ConfigError("mini_batch_size", f"must be at most batch_size ({self.batch_size}), "
                                                  f"got {self.mini_batch_size}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from transformers import set_seed
 
-from training import evaluation, import_check, kto, modeling, outputs, reward_pg, run_checks
+from training import evaluation, gate_answers, import_check, kto, modeling, outputs, reward_pg, run_checks
 from training.config import Hyperparameters
 from training.data import TrainingData
 
@@ -51,8 +51,11 @@ def run(hparams: Hyperparameters, data: TrainingData, output: Path, *, model_pat
     kl = evaluation.kl_to_base(peft_model, loaded.tokenizer, data.eval, hparams, **scoring_args) if data.eval else None
     measured = evaluation.compare(before, after, kl) if before is not None else None
     checks = run_checks.check(measured, run_checks.Thresholds.from_hparams(hparams))
+    answers = gate_answers.answer_both(peft_model, loaded.tokenizer, data.eval, hparams, **scoring_args)
 
     outputs.save_adapter(peft_model, loaded.tokenizer, output)
+    if answers:
+        gate_answers.write(output, answers)
     merged, verdict = None, None
     if hparams.merge:
         merged = outputs.save_merged(peft_model, loaded.tokenizer, output, base_path=path,
@@ -85,7 +88,9 @@ def run(hparams: Hyperparameters, data: TrainingData, output: Path, *, model_pat
         "import_check": verdict,
         "history": result.history,
         "outputs": {"adapter": outputs.ADAPTER_DIR, "merged": merged, "metrics": outputs.METRICS_FILE,
-                    "plot": outputs.PLOT_FILE, "import_check": import_check.VERDICT_FILE if verdict else None},
+                    "plot": outputs.PLOT_FILE, "import_check": import_check.VERDICT_FILE if verdict else None,
+                    "gate_answers": gate_answers.ANSWERS_FILE if answers else None},
+        "gate_questions": len(answers),
         "versions": {name: version(name) for name in ("torch", "transformers", "peft", "trl")},
     }
     outputs.write_metrics(output, metrics)

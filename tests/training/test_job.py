@@ -81,7 +81,8 @@ def test_metrics_record_the_run(run):
     assert expected <= set(metrics["history"][0])
     assert metrics["eval"]["before"]["good_rows"] == 8 and metrics["eval"]["before"]["bad_rows"] == 8
     assert metrics["outputs"] == {"adapter": "adapter", "merged": "merged", "metrics": "metrics.json",
-                                  "plot": "training_curves.png", "import_check": "import_check.json"}
+                                  "plot": "training_curves.png", "import_check": "import_check.json",
+                                  "gate_answers": "gate_answers.jsonl"}
     # The merged model was checked against Custom Model Import; the verdict is in metrics.json and beside it.
     verdict = json.loads((run["output"] / "import_check.json").read_text())
     assert verdict == metrics["import_check"] and verdict["importable"] is True, verdict["problems"]
@@ -185,3 +186,20 @@ def test_rows_with_the_chatbots_system_prompt_train_an_instruct_model(algorithm,
 
     assert metrics["training"]["steps"] == 2 and len(metrics["history"]) == 2
     assert metrics["eval"]["before"]["good_rows"] == sum(r["rating"] >= 4 for r in held_out)
+
+
+def test_the_gate_gets_both_models_answers_to_each_held_out_question_in_its_own_format(run, splits):
+    from lambdas.finetune_gate.answers import Question, read_questions
+
+    lines = (run["output"] / "gate_answers.jsonl").read_text(encoding="utf-8").splitlines()
+    questions = read_questions(lines)
+    assert questions and all(isinstance(q, Question) for q in questions)  # what the gate reads, line for line
+    held_out = list(dict.fromkeys(row["prompt"] for row in splits["eval"]["reward"]))
+    assert [q.question for q in questions] == held_out  # every distinct held-out question, once, in order
+    assert len({q.question_id for q in questions}) == len(questions) == run["metrics"]["gate_questions"]
+    # Greedy answers: the base's begin as the evaluation's answers before training, the tuned model's as its
+    # answers after (the evaluation cuts them shorter).
+    measured = run["metrics"]["eval"]
+    for side, attribute in (("before", "base_answer"), ("after", "tuned_answer")):
+        for example, question in zip(measured[side]["generation"]["examples"], questions, strict=False):
+            assert getattr(question, attribute).startswith(example.strip()[:20])
