@@ -14,6 +14,7 @@ held-out margin means the preference generalised.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -24,6 +25,25 @@ GOOD = ("Open Settings, choose {noun}, then select {verb}. Done!",
 BAD = ("No idea about your {noun}, sorry.",
        "You cannot {verb} that. Call us.")
 EVAL_PAIRS = 8  # verb/noun pairs held out (their sessions are in eval only)
+
+# How the tests and the training benchmark train the tiny models (tests/training, bench/training_throughput.py):
+# hard enough that the held-out margin moves far above the untrained models' +-0.4, and inside every run check
+# (tests/training/test_healthy_runs.py). Each model has its own learning rate. At one rate the tiny T5 learns
+# much faster than the tiny Llama: T5 does not scale attention scores by 1/sqrt(d_kv) (4x here) and LoRA adapts
+# 12 of its projections against the Llama's 4. At the Llama's 5e-3 the T5 raised the well-rated answers by 2.7
+# nats per token (the Llama by 0.37) and moved 0.16 nats per token from the base on its own answers (the Llama
+# 0.007), a sequence KL of 9.8 nats: an over-trained run, over the 6-nat budget. At 1e-3 it still raises the
+# margin by about 2 with a sequence KL of about 3.4.
+TRAINING_SETTINGS: dict[str, Any] = {"epochs": 4, "batch_size": 8, "mini_batch_size": 4, "lora_r": 8,
+                                     "lora_alpha": 16, "seed": 7, "load_in_8bit": False}
+LEARNING_RATES = {"t5": 1e-3, "llama": 5e-3}
+
+
+def training_settings(model: str) -> dict[str, Any]:
+    """Keyword arguments of training.config.Hyperparameters that train the tiny `model` ("t5" or "llama");
+    mini_batch_size is reward-pg's (kto ignores it)."""
+    return {**TRAINING_SETTINGS, "learning_rate": LEARNING_RATES[model]}
+
 
 def _rows(pairs: list[tuple[int, str, str]]) -> tuple[list[dict], list[dict]]:
     """Reward and KTO rows, good and bad alternating (both algorithms shuffle them with the seed)."""

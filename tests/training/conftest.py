@@ -48,3 +48,16 @@ def data_dir(tmp_path_factory, splits) -> Path:
 
 def read_metrics(output: Path) -> dict:
     return json.loads((output / "metrics.json").read_text())
+
+
+def summary(name: str, metrics: dict) -> str:
+    """One line of what a run measured and which checks failed, printed by the tests (pytest -s) for the record."""
+    measured, checks = metrics["eval"], metrics["checks"]
+    before, after = measured["before"], measured["after"]
+    return (f"{name}: margin {before['margin']:+.3f} -> {after['margin']:+.3f}; well-rated "
+            f"{before['good_mean_logprob']:.3f} -> {after['good_mean_logprob']:.3f}; badly rated "
+            f"{before['bad_mean_logprob']:.3f} -> {after['bad_mean_logprob']:.3f}; distinct-2 "
+            f"{before['generation']['distinct_2']:.3f} -> {after['generation']['distinct_2']:.3f}; repeat run "
+            f"{before['generation']['mean_longest_repeat_run']:.1f} -> "
+            f"{after['generation']['mean_longest_repeat_run']:.1f}; KL {measured['kl_to_base']['sequence_kl']:.2f}; "
+            f"failed: {[failure['check'] for failure in checks['failures']]}")

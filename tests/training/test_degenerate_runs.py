@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.training import unbounded_reward_pg
+from tests.training.conftest import summary
 from training import job, reward_pg
 from training.config import Hyperparameters
 from training.data import TrainingData
@@ -30,22 +31,11 @@ def _run(model_path: str, rows: list[dict], held_out: list[dict], output, **over
         return job.run(hparams, TrainingData(train=rows, eval=held_out, sources={}), output)
 
 
-def _report(name: str, metrics: dict) -> None:
-    measured, checks = metrics["eval"], metrics["checks"]
-    before, after = measured["before"], measured["after"]
-    print(f"\n{name}: margin {before['margin']:+.3f} -> {after['margin']:+.3f}; well-rated "
-          f"{before['good_mean_logprob']:.3f} -> {after['good_mean_logprob']:.3f}; badly rated "
-          f"{before['bad_mean_logprob']:.3f} -> {after['bad_mean_logprob']:.3f}; distinct-2 "
-          f"{before['generation']['distinct_2']:.3f} -> {after['generation']['distinct_2']:.3f}; repeat run "
-          f"{before['generation']['mean_longest_repeat_run']:.1f} -> {after['generation']['mean_longest_repeat_run']:.1f}"
-          f"; KL {measured['kl_to_base']['sequence_kl']:.2f}; failed: {[f['check'] for f in checks['failures']]}")
-
-
 @pytest.mark.parametrize("model", ["t5_path", "llama_path"])
 def test_training_on_badly_rated_rows_only_is_failed_though_the_margin_rose(model, request, splits, tmp_path):
     bad_rows = [row for row in splits["train"]["reward"] if row["reward"] < 0]
     metrics = _run(request.getfixturevalue(model), bad_rows, splits["eval"]["reward"], tmp_path)
-    _report(f"bad rows only, {model}", metrics)
+    print("\n" + summary(f"bad rows only, {model}", metrics))
 
     assert metrics["eval"]["margin_delta"] > MIN_MARGIN_GAIN  # the margin alone would call this run a success
     checks = metrics["checks"]
@@ -56,7 +46,7 @@ def test_training_on_badly_rated_rows_only_is_failed_though_the_margin_rose(mode
 def test_an_over_trained_run_is_failed_by_the_kl_budget(t5_path, splits, tmp_path):
     metrics = _run(t5_path, splits["train"]["reward"], splits["eval"]["reward"], tmp_path,
                    learning_rate=5e-2, epochs=6)
-    _report("over-trained, t5", metrics)
+    print("\n" + summary("over-trained, t5", metrics))
 
     failures = {failure["check"]: failure for failure in metrics["checks"]["failures"]}
     assert failures["kl_budget"]["value"] == metrics["eval"]["kl_to_base"]["sequence_kl"]
@@ -67,7 +57,7 @@ def test_a_lightly_trained_run_stays_inside_the_kl_budget(t5_path, splits, tmp_p
     """The budget is not a bar every trained model fails: one small step moves the model a little."""
     metrics = _run(t5_path, splits["train"]["reward"], splits["eval"]["reward"], tmp_path,
                    learning_rate=1e-3, epochs=1, batch_size=8)
-    _report("one epoch at 1e-3, t5", metrics)
+    print("\n" + summary("one epoch at 1e-3, t5", metrics))
 
     kl = metrics["eval"]["kl_to_base"]
     assert 0 < kl["sequence_kl"] < metrics["checks"]["thresholds"]["kl_budget"]

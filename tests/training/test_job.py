@@ -13,30 +13,35 @@ import pytest
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from tests.training.conftest import read_metrics
+from testing.tiny_models import training_settings
+from tests.training.conftest import read_metrics, summary
 from training import cli, evaluation, job
 from training.config import Hyperparameters
 from training.data import TrainingData
 
-# Fixed seeds make every run repeatable; these settings separate the answers far above run-to-run noise
-# (the margin of the untrained models is within +-0.4 of zero; training moves it by about 1 or more).
-TRAINING_ARGS = ["--learning_rate", "5e-3", "--epochs", "4", "--batch_size", "8", "--mini_batch_size", "4",
-                 "--lora_r", "8", "--lora_alpha", "16", "--load_in_8bit", "false", "--seed", "7"]
+# Fixed seeds make every run repeatable; the tiny models' training settings (testing/tiny_models.py) separate
+# the answers far above run-to-run noise (the margin of the untrained models is within +-0.4 of zero).
 MIN_MARGIN_GAIN = 0.2
-RUNS = {"t5-reward-pg": ("t5_path", "reward-pg"), "llama-reward-pg": ("llama_path", "reward-pg"),
-        "llama-kto": ("llama_path", "kto")}
+RUNS = {"t5-reward-pg": ("t5", "reward-pg"), "llama-reward-pg": ("llama", "reward-pg"), "llama-kto": ("llama", "kto")}
+
+
+def _arguments(settings: dict) -> list[str]:
+    """Hyperparameters' keyword arguments as the command line takes them."""
+    return [part for name, value in settings.items()
+            for part in (f"--{name}", str(value).lower() if isinstance(value, bool) else str(value))]
 
 
 @pytest.fixture(scope="module", params=sorted(RUNS))
 def run(request, tmp_path_factory, data_dir):
-    fixture, algorithm = RUNS[request.param]
-    model_path = request.getfixturevalue(fixture)
+    model, algorithm = RUNS[request.param]
+    model_path = request.getfixturevalue(f"{model}_path")
     output = tmp_path_factory.mktemp(request.param)
-    code = cli.main(["--algorithm", algorithm, "--model_name_or_path", model_path, *TRAINING_ARGS,
+    code = cli.main(["--algorithm", algorithm, "--model_name_or_path", model_path,
+                     *_arguments(training_settings(model)),
                      "--train", str(data_dir / "train"), "--eval", str(data_dir / "eval"), "--output", str(output)])
     assert code == 0
     return {"name": request.param, "algorithm": algorithm, "model_path": model_path, "output": output,
-            "metrics": read_metrics(output), "seq2seq": fixture == "t5_path"}
+            "metrics": read_metrics(output), "seq2seq": model == "t5", "model": model}
 
 
 def test_output_directory_has_the_documented_layout(run):
@@ -69,7 +74,7 @@ def test_metrics_record_the_run(run):
     assert metrics["kto_label_weights"] == (None if run["algorithm"] == "reward-pg" else {
         "desirable": pytest.approx(14 / 13), "undesirable": pytest.approx(12 / 13)})
     assert metrics["quantization"] == {"requested": "none", "used": "none", "reason": "load_in_8bit=false"}
-    assert metrics["hyperparameters"]["learning_rate"] == 5e-3
+    assert metrics["hyperparameters"]["learning_rate"] == training_settings(run["model"])["learning_rate"]
     assert metrics["hyperparameters"]["lora_target_modules"] == (["q", "v"] if run["seq2seq"]
                                                                  else ["q_proj", "v_proj"])
     # 64 rows in batches of 8 for 4 epochs: 32 optimizer steps, each in the per-step history.
@@ -106,12 +111,7 @@ def test_metrics_hold_the_evaluation_before_and_after_and_the_checks(run):
     assert set(checks) == {"passed", "failures", "thresholds"}
     assert checks["passed"] is (not checks["failures"])
     assert checks["thresholds"]["kl_budget"] == Hyperparameters().kl_budget
-    # A record, not a verdict on reward-pg: what these ordinary runs measure against the checks.
-    after = measured["after"]
-    print(f"\n{run['name']}: margin {measured['margin_before']:+.3f} -> {measured['margin_after']:+.3f}; well-rated "
-          f"{measured['before']['good_mean_logprob']:.3f} -> {after['good_mean_logprob']:.3f}; badly rated "
-          f"{measured['before']['bad_mean_logprob']:.3f} -> {after['bad_mean_logprob']:.3f}; KL {kl['sequence_kl']:.2f}; "
-          f"failed: {[failure['check'] for failure in checks['failures']]}")
+    print("\n" + summary(run["name"], run["metrics"]))  # the verdict is tests/training/test_healthy_runs.py's
 
 
 def test_training_raises_the_held_out_margin(run):

@@ -158,7 +158,7 @@ def test_each_step_is_logged_and_max_steps_stops_early(splits, llama_path, caplo
 
 
 def _trained_kl_to_base(model_path: str, splits, kl_coef: float) -> float:
-    """Trains on every training row with the benchmark's settings, then measures the drift the KL term is
+    """Trains on every training row, both models at a learning rate of 5e-3, then measures the drift the KL term is
     there to limit: the exact KL(policy || base) summed over each held-out answer, averaged over the answers,
     computed here from the two models' logits (not by the loss code)."""
     hparams = _hparams(model_path, learning_rate=5e-3, epochs=4, batch_size=8, mini_batch_size=8, lora_r=8,
