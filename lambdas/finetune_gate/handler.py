@@ -85,7 +85,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics_file = ready.files.metrics(request.metrics_uri) if request.metrics_uri else None
     evaluation = gate.evaluate(items, ready.judge, settings.thresholds, max_questions=settings.max_questions,
                                concurrency=settings.judge_concurrency,
-                               metrics_checks=metrics_file.get("checks") if metrics_file is not None else None)
+                               metrics_checks=metrics_file.get("checks") if metrics_file is not None else None,
+                               import_check=metrics_file.get("import_check") if metrics_file is not None else None)
     for judgement in evaluation.judgements:
         if judgement.outcome == FAILURE and judgement.failure != NOT_ASKED:
             logger.warning("judge failure", extra={"question_id": judgement.question_id,
