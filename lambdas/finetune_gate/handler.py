@@ -1,6 +1,6 @@
-"""The fine-tuning pipeline's evaluation gate: should the tuned model replace the base? Not deployed by a stack
-yet; stacks/finetune_stack.py is to deploy it and its state machine to invoke it after training with
-{"evaluation_id", "answers_uri", "metrics_uri"} (request.py).
+"""The fine-tuning pipeline's evaluation gate: should the tuned model replace the base? Deployed by
+stacks/finetune_stack.py; its state machine invokes it after training with {"evaluation_id", "answers_uri",
+"metrics_uri"} (request.py) and imports the model only when `outcome` is "passed".
 
 The handler is thin: the request and the settings are checked (request.py, settings.py); the answers file is
 read (answers.py); gate.evaluate has the judge (judge.py, Bedrock Converse) compare the base and the tuned
