@@ -7,9 +7,14 @@ execution name of letters, digits and hyphens) runs:
   and writes the train/eval splits under datasets/<execution name>/ in this stack's artifacts bucket;
 - a SageMaker training job running training/ (shipped as a tar.gz asset, stacks/constructs/training_code.py)
   in the Hugging Face PyTorch image, writing the adapter and the merged model under models/<job>/output/model/;
-- with finetune_import_model, a Bedrock Custom Model Import of the merged model (no CloudFormation resource
-  exists for it, so the workflow starts and watches the job);
-- a notice to the fine-tuning topic, on success and on failure (with the error and its cause).
+- lambdas/finetune_gate, the evaluation gate: a Bedrock judge compares the tuned model's answers with the
+  base's (gate_answers.jsonl beside metrics.json), metrics.json's training checks and import check are read,
+  and a report is written under reports/<execution name>/ (docs/evaluation-gate.md);
+- only when the gate passed, and with finetune_import_model, a Bedrock Custom Model Import of the merged model
+  (no CloudFormation resource exists for it, so the workflow starts and watches the job), tagged with the
+  chatbot's model_id at the time (the way back);
+- a notice to the fine-tuning topic, on success (with the gate's report), on a refusal (with its reasons and
+  report) and on failure (with the error and its cause).
 Datasets and models share one bucket the stack owns, so the training and import roles reach a single bucket
 and no other stack's; the rating records stay in the labeling bucket, read-only to the dataset Lambda.
 The definition is loaded inline (DefinitionBody.from_string), so CDK adds no IAM grants: they are written
@@ -33,7 +38,9 @@ from lambdas.common.expert_answers import EXPERT_ANSWERS_PREFIX
 from lambdas.common.rating_files import DEFAULT_PREFIX as DEFAULT_RATINGS_PREFIX
 from lambdas.common.thumbs import THUMBS_PREFIX
 from lambdas.finetune_dataset.settings import DatasetSettings
+from lambdas.finetune_gate.settings import GateSettings
 from stacks.config import TandemConfig, ecr_image_parts
+from stacks.constructs.bedrock_access import BedrockAccess
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge, arn_ref
 from stacks.constructs.python_function import PythonFunction
@@ -42,7 +49,7 @@ from stacks.constructs.training_code import PROGRAM, TrainingCode
 from stacks.constructs.workflow import standard_workflow
 
 DEFINITION = Path(__file__).resolve().parents[1] / "statemachines" / "finetune_pipeline.asl.json"
-RATINGS, DATASETS, MODELS = DEFAULT_RATINGS_PREFIX, "datasets/", "models/"
+RATINGS, DATASETS, MODELS, REPORTS = DEFAULT_RATINGS_PREFIX, "datasets/", "models/", "reports/"
 JOB_NAME_PREFIX = "tandem-ft"  # training jobs are named <prefix>-<execution name>; IAM is scoped to it
 # Step Functions' managed rule for .sync SageMaker training jobs (it creates the rule on first use).
 TRAINING_EVENTS_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
@@ -76,6 +83,7 @@ class FinetuneStack(Stack):
 
         self.training_code = TrainingCode(self, "TrainingCode")
         self.dataset = self._dataset_function(config, store)
+        self.gate = self._gate_function(config)
         self.training_role = self._training_role(config)
         self.import_role = self._import_role() if config.finetune_import_model else None
         self.state_machine = self._state_machine(config)
@@ -133,6 +141,42 @@ class FinetuneStack(Stack):
             write, self._artifacts_finding(DATASETS),
             "Write-only access to the datasets/ prefix of the artifacts bucket: one folder per run, named after "
             "the workflow execution at run time, so no finer ARN exists at deploy.",
+        )
+        return function
+
+    # The evaluation gate -----------------------------------------------------------------------------
+
+    def _gate_function(self, config: TandemConfig) -> PythonFunction:
+        function = PythonFunction(
+            self, "Gate", name="finetune_gate",
+            description="Tandem evaluation gate: a Bedrock judge compares the tuned and the base model's answers",
+            # Two judge calls per question, JUDGE_CONCURRENCY at a time: MAX_QUESTIONS (300) fit in Lambda's
+            # maximum time-out (docs/evaluation-gate.md, "Cost and time").
+            memory_size=512, timeout=Duration.minutes(15), log_retention_days=config.log_retention_days,
+            environment=GateSettings(
+                report_bucket=self.artifacts.bucket_name, report_prefix=REPORTS,
+                judge_model_id=config.finetune_judge_model_id,
+                min_lower_bound=config.finetune_gate_min_lower_bound,
+                min_questions=config.finetune_gate_min_questions,
+                max_failure_share=config.finetune_gate_max_judge_failures).to_env(),
+        )
+        BedrockAccess(function, "JudgeModel", role=function.role, model_ids=[config.finetune_judge_model_id])
+        files = iam.Policy(function, "GateFiles", roles=[function.role], statements=[
+            # The training job's answers, metrics.json and import check, under models/<job>/output/model/.
+            iam.PolicyStatement(sid="ReadTrainingOutput", actions=["s3:GetObject"],
+                                resources=[self._artifacts(MODELS)]),
+            iam.PolicyStatement(sid="WriteReports", actions=["s3:PutObject"], resources=[self._artifacts(REPORTS)]),
+        ])
+        acknowledge(
+            files, self._artifacts_finding(MODELS),
+            "Read-only access to the models/ prefix of the artifacts bucket: the gate reads the answers file and "
+            "metrics.json of the training job named at run time (models/<job>/output/model/); no listing, no "
+            "write there.",
+        )
+        acknowledge(
+            files, self._artifacts_finding(REPORTS),
+            "Write-only access to the reports/ prefix of the artifacts bucket: one folder per evaluation, named "
+            "after the workflow execution at run time, so no finer ARN exists at deploy.",
         )
         return function
 
@@ -254,6 +298,10 @@ class FinetuneStack(Stack):
             "ImportPollSeconds": str(IMPORT_POLL_SECONDS),
             "ImportMaxPolls": str(IMPORT_MAX_POLLS),
             "TopicArn": self.topic.topic_arn,
+            "GateFunctionArn": self.gate.function.function_arn,
+            # The chatbot's model when the pipeline was deployed: kept with each import (a tag on the imported
+            # model, the notice, the execution output) as the model to switch back to.
+            "CurrentModelId": escape_for_json_string(config.model_id),
         }
 
     def _state_machine(self, config: TandemConfig) -> sfn.StateMachine:
@@ -263,6 +311,8 @@ class FinetuneStack(Stack):
         statements = [
             iam.PolicyStatement(sid="BuildDataset", actions=["lambda:InvokeFunction"],
                                 resources=[self.dataset.function.function_arn]),
+            iam.PolicyStatement(sid="EvaluationGate", actions=["lambda:InvokeFunction"],
+                                resources=[self.gate.function.function_arn]),
             # What the .sync integration calls: create (with tags), then describe until done; stop on abort.
             iam.PolicyStatement(sid="TrainingJobs",
                                 actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
@@ -278,7 +328,9 @@ class FinetuneStack(Stack):
         ]
         if self.import_role:
             statements += [
-                iam.PolicyStatement(sid="StartModelImport", actions=["bedrock:CreateModelImportJob"],
+                # TagResource: the imported model is tagged on creation with the model to switch back to.
+                iam.PolicyStatement(sid="StartModelImport",
+                                    actions=["bedrock:CreateModelImportJob", "bedrock:TagResource"],
                                     resources=[self._arn("bedrock", "model-import-job/*"),
                                                self._arn("bedrock", "imported-model/*")]),
                 iam.PolicyStatement(sid="WatchModelImport", actions=["bedrock:GetModelImportJob"],

@@ -4,6 +4,10 @@ The gate passes only when all of these hold (each failing one adds its reason):
 - the training job's metrics checks passed (`metrics_check_failed`, one reason per failed check;
   `metrics_checks_unreadable` when the checks are not {"passed": bool, "failures": [...]}). No checks at all
   (a job that records none) is not a refusal: the report says none were recorded;
+- Bedrock Custom Model Import would load the merged model (metrics.json "import_check", written by
+  training/import_check.py: {"importable": bool, "problems": [{"check", "detail", "fix"}]}): `not_importable`,
+  one reason per problem with its detail and fix; `import_check_unreadable` when the verdict is not that shape.
+  No verdict at all (a job that merged no model) is not a refusal;
 - every line of the answers file held a question (`unreadable_answers`: the training job wrote something
   else, which no judge can fix);
 - the judge judged something (`judge_unavailable`: it failed on every question it was asked) and failed on no
@@ -37,7 +41,8 @@ from lambdas.finetune_gate.win_rate import Counts, WinRate
 
 PASSED, FAILED, JUDGE_UNAVAILABLE = "passed", "failed", "judge_unavailable"
 _JUDGE_REASONS = ("judge_unavailable", "too_many_judge_failures")
-_TRAINING_REASONS = ("metrics_check_failed", "metrics_checks_unreadable", "unreadable_answers")
+_TRAINING_REASONS = ("metrics_check_failed", "metrics_checks_unreadable", "not_importable", "import_check_unreadable",
+                     "unreadable_answers")
 
 
 @dataclass(frozen=True)
@@ -101,13 +106,37 @@ def metrics_check_reasons(checks: Mapping[str, Any] | None) -> list[Reason]:
     return [Reason("metrics_check_failed", f"training metrics check failed: {_failure_text(f)}") for f in failures]
 
 
+def _problem_text(problem: Mapping[str, Any]) -> str:
+    check, detail, fix = (str(problem.get(k) or "").strip() for k in ("check", "detail", "fix"))
+    text = f"Bedrock Custom Model Import would not load the merged model ({check or 'unnamed check'}): {detail}"
+    return f"{text}; fix: {fix}" if fix else text
+
+
+def import_check_reasons(verdict: Mapping[str, Any] | None) -> list[Reason]:
+    """The refusals the training job's import check (metrics.json "import_check") gives; none for None."""
+    if verdict is None:
+        return []
+    importable, problems = ((verdict.get("importable"), verdict.get("problems")) if isinstance(verdict, Mapping)
+                            else (None, None))
+    if (not isinstance(importable, bool) or not isinstance(problems, list)
+            or not all(isinstance(p, Mapping) for p in problems)):
+        return [Reason("import_check_unreadable", 'the training job\'s import check is not {"importable": true or '
+                                                  'false, "problems": [{"check", "detail", "fix"}]}')]
+    if importable and not problems:
+        return []
+    if not problems:  # refused without a named problem: still not a model to import
+        return [Reason("not_importable", "Bedrock Custom Model Import would not load the merged model "
+                                         "(no problem named)")]
+    return [Reason("not_importable", _problem_text(p)) for p in problems]
+
+
 def _codes(counts: Counts) -> str:
     return ", ".join(f"{code} x{n}" for code, n in counts.failures_by_code.items())
 
 
 def decide(counts: Counts, rate: WinRate | None, thresholds: Thresholds,
-           metrics_checks: Mapping[str, Any] | None = None) -> Decision:
-    reasons = metrics_check_reasons(metrics_checks)
+           metrics_checks: Mapping[str, Any] | None = None, import_check: Mapping[str, Any] | None = None) -> Decision:
+    reasons = metrics_check_reasons(metrics_checks) + import_check_reasons(import_check)
     if counts.unreadable:
         reasons.append(Reason("unreadable_answers", f"{counts.unreadable} of the {counts.questions} lines of the "
                                                     "answers file hold no question (the report lists them)"))

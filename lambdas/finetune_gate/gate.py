@@ -39,11 +39,13 @@ def select(items: Sequence[Question | Unreadable], max_questions: int) -> list[Q
 
 
 def evaluate(items: Sequence[Question | Unreadable], judge: PairwiseJudge, thresholds: Thresholds, *,
-             max_questions: int, concurrency: int, metrics_checks: Mapping[str, Any] | None) -> Evaluation:
+             max_questions: int, concurrency: int, metrics_checks: Mapping[str, Any] | None,
+             import_check: Mapping[str, Any] | None = None) -> Evaluation:
     chosen = select(items, max_questions)
     judgements = judge_all(judge, chosen, concurrency=concurrency,
                            failure_budget=thresholds.failure_budget(len(chosen)))
     counts = count(judgements)
     rate = win_rate(counts)
     return Evaluation(items=tuple(chosen), lines=len(items), judgements=tuple(judgements), counts=counts,
-                      rate=rate, decision=decide(counts, rate, thresholds, metrics_checks))
+                      rate=rate, decision=decide(counts, rate, thresholds, metrics_checks,
+                                                               import_check))

@@ -1,6 +1,6 @@
-"""The fine-tuning pipeline's evaluation gate: should the tuned model replace the base? Not deployed by a stack
-yet; stacks/finetune_stack.py is to deploy it and its state machine to invoke it after training with
-{"evaluation_id", "answers_uri", "metrics_uri"} (request.py).
+"""The fine-tuning pipeline's evaluation gate: should the tuned model replace the base? Deployed by
+stacks/finetune_stack.py; its state machine invokes it after training with {"evaluation_id", "answers_uri",
+"metrics_uri"} (request.py) and imports the model only when `outcome` is "passed".
 
 The handler is thin: the request and the settings are checked (request.py, settings.py); the answers file is
 read (answers.py); gate.evaluate has the judge (judge.py, Bedrock Converse) compare the base and the tuned
@@ -85,7 +85,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics_file = ready.files.metrics(request.metrics_uri) if request.metrics_uri else None
     evaluation = gate.evaluate(items, ready.judge, settings.thresholds, max_questions=settings.max_questions,
                                concurrency=settings.judge_concurrency,
-                               metrics_checks=metrics_file.get("checks") if metrics_file is not None else None)
+                               metrics_checks=metrics_file.get("checks") if metrics_file is not None else None,
+                               import_check=metrics_file.get("import_check") if metrics_file is not None else None)
     for judgement in evaluation.judgements:
         if judgement.outcome == FAILURE and judgement.failure != NOT_ASKED:
             logger.warning("judge failure", extra={"question_id": judgement.question_id,

@@ -228,6 +228,74 @@ def test_the_import_role_exists_only_when_import_is_on(finetune, with_import):
     assert subs["ImportRoleArn"] == {"Fn::GetAtt": [logical_id(with_import, "AWS::IAM::Role", "ImportRole"), "Arn"]}
 
 
+def test_substitutions_name_the_gate_function_and_the_chatbots_current_model(make_template):
+    template = make_template("finetune", model_id="us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    subs = machine(template)["DefinitionSubstitutions"]
+    assert subs["GateFunctionArn"] == {
+        "Fn::GetAtt": [logical_id(template, "AWS::Lambda::Function", "GateFunction"), "Arn"]}
+    assert subs["CurrentModelId"] == "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+# The evaluation gate --------------------------------------------------------------------------------
+
+def gate_function(template: Template) -> dict[str, Any]:
+    (props,) = [f["Properties"] for f in template.find_resources("AWS::Lambda::Function").values()
+                if f["Properties"]["Handler"] == "lambdas.finetune_gate.handler.handler"]
+    return props
+
+
+def test_the_gate_function_has_the_configs_judge_and_thresholds_and_a_15_minute_timeout(make_template):
+    template = make_template("finetune", finetune_judge_model_id="us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                             finetune_gate_min_lower_bound=0.45, finetune_gate_min_questions=50,
+                             finetune_gate_max_judge_failures=0.05)
+    props = gate_function(template)
+    assert props["Timeout"] == 900
+    env = props["Environment"]["Variables"]
+    assert (env["JUDGE_MODEL_ID"], env["MIN_WIN_RATE_LOWER_BOUND"], env["MIN_QUESTIONS"],
+            env["MAX_JUDGE_FAILURE_SHARE"]) == ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "0.45", "50", "0.05")
+    assert env["REPORT_BUCKET"] == {"Ref": logical_id(template, "AWS::S3::Bucket", "Artifacts")}
+    assert env["REPORT_PREFIX"] == "reports/"
+
+
+def test_the_gate_reads_only_models_and_writes_only_reports(finetune):
+    sids = by_sid(finetune, "GateRole")
+    artifacts = logical_id(finetune, "AWS::S3::Bucket", "Artifacts")
+    assert sids["ReadTrainingOutput"]["Action"] == "s3:GetObject"
+    assert sids["ReadTrainingOutput"]["Resource"] == {"Fn::Join": ["", [
+        {"Fn::GetAtt": [artifacts, "Arn"]}, "/models/*"]]}
+    assert sids["WriteReports"]["Action"] == "s3:PutObject"
+    assert sids["WriteReports"]["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [artifacts, "Arn"]}, "/reports/*"]]}
+    s3 = {a for s in role_statements(finetune, "GateRole") for a in as_list(s["Action"]) if a.startswith("s3:")}
+    assert s3 == {"s3:GetObject", "s3:PutObject"}
+
+
+def bedrock_grants(template: Template) -> list[dict[str, Any]]:
+    return [s for s in role_statements(template, "GateRole") if any(a.startswith("bedrock:")
+                                                                     for a in as_list(s["Action"]))]
+
+
+def test_the_gate_may_invoke_only_the_judge_through_its_global_profile(finetune):
+    grants = bedrock_grants(finetune)
+    assert {a for s in grants for a in as_list(s["Action"])} == {"bedrock:InvokeModel"}
+    resources = text([s["Resource"] for s in grants])
+    # The default judge is a global inference profile: the profile, and the model only through it.
+    assert "inference-profile/global.anthropic.claude-haiku-4-5-20251001-v1:0" in resources
+    assert "foundation-model/anthropic.claude-haiku-4-5-20251001-v1:0" in resources
+    assert all("bedrock:InferenceProfileArn" in s["Condition"]["StringEquals"]
+               for s in grants if "foundation-model/" in text(s["Resource"]))
+    assert "claude-sonnet" not in resources and '"*"' not in resources
+
+
+def test_a_geographic_judge_is_granted_in_every_region_of_its_profile_only_through_it(make_template):
+    template = make_template("finetune", finetune_judge_model_id="us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    grants = bedrock_grants(template)
+    (routed,) = [s for s in grants if "foundation-model/" in text(s["Resource"])]
+    assert text(routed["Resource"]).endswith(':bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0"]]}')
+    assert "inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0" in text(
+        routed["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"])
+    assert "haiku" not in text(grants)
+
+
 # The workflow role ----------------------------------------------------------------------------------
 
 def test_workflow_role_may_only_do_what_the_definition_does(finetune):
@@ -243,7 +311,12 @@ def test_workflow_role_may_only_do_what_the_definition_does(finetune):
     assert text(sids["TrainingJobEvents"]["Resource"]).endswith(f':rule/{TRAINING_EVENTS_RULE}"]]}}')
     assert sids["Notices"] == {"Sid": "Notices", "Effect": "Allow", "Action": "sns:Publish",
                                "Resource": {"Ref": logical_id(finetune, "AWS::SNS::Topic", "Notices")}}
-    assert not [s for s in statements(finetune) if any(a.startswith("bedrock:") for a in as_list(s["Action"]))]
+    assert sids["EvaluationGate"]["Action"] == "lambda:InvokeFunction"
+    assert sids["EvaluationGate"]["Resource"] == {
+        "Fn::GetAtt": [logical_id(finetune, "AWS::Lambda::Function", "GateFunction"), "Arn"]}
+    # Without import, the workflow calls no Bedrock API (the gate's judge is the gate function's own grant).
+    assert not [s for s in role_statements(finetune, "PipelineRole")
+                if any(a.startswith("bedrock:") for a in as_list(s["Action"]))]
     # Besides those: only the log delivery and X-Ray actions CDK adds for the workflow itself.
     named = {a for s in sids.values() for a in as_list(s["Action"])}
     extra = {a for s in role_statements(finetune, "PipelineRole") for a in as_list(s["Action"])} - named
@@ -266,7 +339,8 @@ def test_workflow_passes_each_role_only_to_its_service(finetune, with_import):
 
 def test_workflow_may_start_and_watch_model_imports_when_import_is_on(with_import):
     sids = by_sid(with_import, "PipelineRole")
-    assert sids["StartModelImport"]["Action"] == "bedrock:CreateModelImportJob"
+    # TagResource: the imported model is tagged with the model to switch back to when it is created.
+    assert set(sids["StartModelImport"]["Action"]) == {"bedrock:CreateModelImportJob", "bedrock:TagResource"}
     starts = text(sids["StartModelImport"]["Resource"])
     assert ':model-import-job/*"' in starts and ':imported-model/*"' in starts
     assert sids["WatchModelImport"]["Action"] == "bedrock:GetModelImportJob"

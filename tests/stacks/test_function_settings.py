@@ -16,6 +16,7 @@ from lambdas.escalation_worker.settings import WorkerSettings
 from lambdas.expert_api.settings import ExpertApiSettings
 from lambdas.feedback_sampler.settings import JobSettings, SamplerSettings
 from lambdas.finetune_dataset.settings import DatasetSettings
+from lambdas.finetune_gate.settings import GateSettings
 from lambdas.groundtruth_post.settings import PostSettings
 from lambdas.groundtruth_pre.settings import PreSettings
 from lambdas.rating_api.settings import RatingApiSettings
@@ -33,6 +34,7 @@ FUNCTIONS = [
     ("feedback", "groundtruth_post", PostSettings, (PostSettings,)),
     ("feedback", "rating_api", RatingApiSettings, (RatingApiSettings,)),
     ("finetune", "finetune_dataset", DatasetSettings, (DatasetSettings,)),
+    ("finetune", "finetune_gate", GateSettings, (GateSettings,)),
     ("live", "socket_authorizer", AuthorizerSettings, (AuthorizerSettings,)),
     ("live", "chat_socket", SocketSettings, (SocketSettings,)),
 ]
@@ -41,7 +43,7 @@ POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
 DEPLOYED = {
     "SESSIONS_TABLE": "TandemData-Sessions", "TRANSCRIPTS_BUCKET": "tandem-transcripts",
     "KNOWLEDGE_BUCKET": "tandem-knowledge", "RATINGS_BUCKET": "tandem-labeling", "LABELING_BUCKET": "tandem-labeling",
-    "DATASET_BUCKET": "tandem-artifacts",
+    "DATASET_BUCKET": "tandem-artifacts", "REPORT_BUCKET": "tandem-artifacts",
     "SIGNING_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:LinkSigningKey-AbCdEf",
     "EXPERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:TandemEscalation-Experts",
     "EXPERT_API_URL": "https://abcdef1234.execute-api.us-east-1.amazonaws.com/experts/",

@@ -116,6 +116,9 @@ EXPECTED_ACKNOWLEDGMENTS = {
     ("/TandemFinetune/Dataset/RatingsRead",
      "AwsSolutions-IAM5[Resource::TandemData-LabelingBucketArn/expert-answers/*]"),
     ("/TandemFinetune/Dataset/DatasetWrite", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/datasets/*]"),
+    ("/TandemFinetune/Gate/Role", WILDCARD),  # X-Ray
+    ("/TandemFinetune/Gate/GateFiles", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/models/*]"),
+    ("/TandemFinetune/Gate/GateFiles", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/reports/*]"),
     ("/TandemFinetune/TrainingData", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/datasets/*]"),
     ("/TandemFinetune/TrainingData", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/models/*]"),
     ("/TandemFinetune/TrainingRuntime", WILDCARD),  # ecr:GetAuthorizationToken, cloudwatch:PutMetricData (namespace)

@@ -26,6 +26,7 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 BUCKET = "tandem-finetune-artifacts"
 TRAINING_ROLE = f"arn:aws:iam::{ACCOUNT}:role/tandem-finetune-training"
 IMPORT_ROLE = f"arn:aws:iam::{ACCOUNT}:role/tandem-finetune-import"
+CURRENT_MODEL_ID = "global.anthropic.claude-haiku-4-5-20251001-v1:0"  # the chatbot's model_id before an import
 CODE_URI = f"s3://cdk-assets-{ACCOUNT}-{REGION}/0123abcd.gz"
 HYPERPARAMETERS = {
     "sagemaker_program": "train.py", "sagemaker_submit_directory": CODE_URI, "sagemaker_region": REGION,
@@ -60,6 +61,8 @@ def substitutions(**overrides: str) -> dict[str, str]:
         "ImportPollSeconds": "0",
         "ImportMaxPolls": "2",
         "TopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:tandem-finetune-notices",
+        "GateFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:tandem-finetune-gate",
+        "CurrentModelId": CURRENT_MODEL_ID,
     }
     unknown = set(overrides) - set(values)
     assert not unknown, f"no such placeholder: {unknown}"
@@ -236,3 +239,15 @@ def lambda_error(error_type: str, message: str) -> str:
     """The cause Step Functions reports for a Lambda function error: the function's error document."""
     return json.dumps({"errorMessage": message, "errorType": error_type, "requestId": "0f1e2d3c",
                        "stackTrace": ['  File "/var/task/lambdas/finetune_dataset/handler.py", line 1, in handler']})
+
+
+def gate_result(evaluation_id: str, outcome: str = "passed", reasons: list[str] | None = None) -> dict[str, Any]:
+    """What lambdas/finetune_gate returns to the workflow (docs/evaluation-gate.md)."""
+    uri = f"s3://{BUCKET}/reports/{evaluation_id}/"
+    return {"evaluation_id": evaluation_id, "passed": outcome == "passed", "outcome": outcome,
+            "reasons": reasons or [],
+            "win_rate": {"value": 0.7, "ci_low": 0.52, "ci_high": 0.83, "judged": 30, "confidence": 0.95,
+                         "interval": "wilson", "ties": "counted as half a win"},
+            "counts": {"questions": 30, "judged": 30, "wins": 21, "losses": 9, "ties": 0, "failures": 0,
+                       "failures_by_code": {}, "orders_disagreed": 2},
+            "report_uri": f"{uri}report.json", "report_page_uri": f"{uri}report.html"}

@@ -11,9 +11,9 @@ its control flow executed for real under moto.
     (finetune_pipeline_helpers.stand_in; the responses are validated against the output shapes too):
     - the Train task (sagemaker:createTrainingJob.sync) and the Bedrock tasks (aws-sdk:bedrock:
       createModelImportJob / getModelImportJob): moto runs no SageMaker or Bedrock integration;
-    - BuildDataset when it must fail: moto's Lambda backend without Docker always succeeds, so the
-      NotEnoughTrainingData function error is a stand-in; on the other paths BuildDataset is the real
-      lambda:invoke task, answered through moto's lambda-simple response queue.
+    - BuildDataset and Gate when they must fail: moto's Lambda backend without Docker always succeeds, so a
+      function error is a stand-in; on the other paths both are the real lambda:invoke tasks, answered in
+      turn through moto's lambda-simple response queue (the gate with each of its outcomes).
     Choice, Pass, Wait, the sns:publish notices (read from an SQS queue subscribed to the topic), the
     Catch routing and the Fail state's ErrorPath/CausePath run as written. moto reports the Fail state's
     error and cause in describe_execution and in the history's ExecutionFailed event, as AWS does.
@@ -35,11 +35,13 @@ from testing.moto_aws import MotoAws
 from tests.statemachines.finetune_pipeline_helpers import (
     ACCOUNT,
     BUCKET,
+    CURRENT_MODEL_ID,
     HYPERPARAMETERS,
     IMPORT_ROLE,
     REGION,
     dataset_result,
     definition,
+    gate_result,
     import_job,
     import_job_arn,
     lambda_error,
@@ -68,6 +70,7 @@ def sample_values(machine: dict[str, Any]) -> dict[str, Any]:
         "$.config.volume_gb": 100,
         "$.config.max_runtime_seconds": 28800,
         "$.import.job_arn": import_job_arn(),
+        "$$.Execution.Name": "run-1",
         "$.dataset.train_uri": f"s3://{BUCKET}/datasets/run-1/train/",
         "$.dataset.eval_uri": f"s3://{BUCKET}/datasets/run-1/eval/",
         "$.config.model_channel_uri": "s3://base-models/flan-t5-xl/",
@@ -163,6 +166,9 @@ class Pipeline:
         self.function = boto3.client("lambda", region_name=REGION).create_function(
             FunctionName="tandem-finetune-dataset", Runtime="python3.14", Role=role,
             Handler="lambdas.finetune_dataset.handler.handler", Code={"ZipFile": b"stand-in"})["FunctionArn"]
+        self.gate = boto3.client("lambda", region_name=REGION).create_function(
+            FunctionName="tandem-finetune-gate", Runtime="python3.14", Role=role,
+            Handler="lambdas.finetune_gate.handler.handler", Code={"ZipFile": b"stand-in"})["FunctionArn"]
 
     def subscribe(self, topic: str) -> None:
         inbox_arn = self.sqs.get_queue_attributes(QueueUrl=self.inbox,
@@ -177,14 +183,19 @@ class Pipeline:
                                                             maxResults=1000)["events"]]
 
     def machine(self, **overrides: str) -> dict[str, Any]:
-        return definition(**{"DatasetFunctionArn": self.function, "TopicArn": self.topic, **overrides})
+        return definition(**{"DatasetFunctionArn": self.function, "GateFunctionArn": self.gate,
+                             "TopicArn": self.topic, **overrides})
 
     def run(self, machine: dict[str, Any], name: str, *, dataset: dict[str, Any] | None = None,
-            timeout: float = 20) -> dict[str, Any]:
-        """Creates the state machine, queues the dataset Lambda's answer, runs one execution to its end."""
-        if dataset is not None:
+            gate: dict[str, Any] | None = None, timeout: float = 20) -> dict[str, Any]:
+        """Creates the state machine, queues the answers of the dataset Lambda and then of the gate Lambda (the
+        gate passes unless told otherwise), runs one execution to its end."""
+        answers = [dataset] if dataset is not None else []
+        if dataset is not None and "Gate" in machine["States"] and machine["States"]["Gate"]["Type"] == "Task":
+            answers.append(gate if gate is not None else gate_result(name))
+        if answers:
             requests.post("http://motoapi.amazonaws.com/moto-api/static/lambda-simple/response",
-                          json={"results": [json.dumps(dataset)], "region": REGION, "account_id": ACCOUNT})
+                          json={"results": [json.dumps(a) for a in answers], "region": REGION, "account_id": ACCOUNT})
         arn = self.sfn.create_state_machine(name=f"finetune-{name}", definition=json.dumps(machine), type="STANDARD",
                                             roleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")["stateMachineArn"]
         execution = self.sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
@@ -218,6 +229,12 @@ def pipeline(aws):
     return Pipeline(aws)
 
 
+def lambda_invocations(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """The parameters of every lambda:invoke task the execution scheduled, in order."""
+    return [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in pipeline.history
+            if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resourceType"] == "lambda"]
+
+
 def assert_valid_requests(pipeline: Pipeline, state: str) -> list[dict[str, Any]]:
     """The requests stand-in `state` received, each checked against the service model."""
     sent = requests_sent(pipeline.history, state)
@@ -236,10 +253,13 @@ def test_success_without_import_trains_and_notifies(pipeline):
     assert described["status"] == "SUCCEEDED"
     assert pipeline.states_entered() == [
         "Configure", "BuildDataset", "ChooseChannels", "DataChannels", "Train", "TrainRequest", "TrainAnswer",
-        "TrainResult", "ChooseImport", "SummarizeTraining", "NotifySuccess", "Done"]
-    (invoke,) = [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in pipeline.history
-                 if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resourceType"] == "lambda"]
+        "TrainResult", "Gate", "GateDecided", "ChooseImport", "SummarizeTraining", "NotifySuccess", "Done"]
+    invoke, gate = lambda_invocations(pipeline)
     assert invoke == {"FunctionName": pipeline.function, "Payload": {"dataset_id": "run-1"}}
+    assert gate == {"FunctionName": pipeline.gate, "Payload": {
+        "evaluation_id": "run-1",
+        "answers_uri": f"s3://{BUCKET}/models/tandem-ft-run-1/output/model/gate_answers.jsonl",
+        "metrics_uri": f"s3://{BUCKET}/models/tandem-ft-run-1/output/model/metrics.json"}}
     (request,) = assert_valid_requests(pipeline, "Train")
     assert request["TrainingJobName"] == "tandem-ft-run-1"
     assert request["HyperParameters"] == HYPERPARAMETERS
@@ -253,7 +273,10 @@ def test_success_without_import_trains_and_notifies(pipeline):
     assert notice["message"] == {
         "status": "succeeded", "execution": "run-1", "training_job": "tandem-ft-run-1",
         "model_artifacts": f"s3://{BUCKET}/models/tandem-ft-run-1/output/model/",
-        "dataset": f"s3://{BUCKET}/datasets/run-1/", "dataset_report": f"s3://{BUCKET}/datasets/run-1/report.json"}
+        "dataset": f"s3://{BUCKET}/datasets/run-1/", "dataset_report": f"s3://{BUCKET}/datasets/run-1/report.json",
+        "gate_outcome": "passed", "win_rate": gate_result("run-1")["win_rate"],
+        "gate_report": f"s3://{BUCKET}/reports/run-1/report.html",
+        "gate_report_json": f"s3://{BUCKET}/reports/run-1/report.json", "current_model_id": CURRENT_MODEL_ID}
 
 
 def test_a_base_model_in_s3_is_a_third_channel(pipeline):
@@ -278,18 +301,95 @@ def test_import_path_imports_the_merged_model_and_names_it_in_the_notice(pipelin
 
     assert described["status"] == "SUCCEEDED"
     entered = pipeline.states_entered()
-    assert entered[entered.index("ChooseImport"):] == [
-        "ChooseImport", "ImportModel", "ImportModelRequest", "ImportModelAnswer", "ImportModelResult",
+    assert entered[entered.index("Gate"):] == [
+        "Gate", "GateDecided", "ChooseImport", "ImportModel", "ImportModelRequest", "ImportModelAnswer", "ImportModelResult",
         "WaitForImport", "CheckImport", "CheckImportRequest", "CheckImportAnswer", "CheckImportResult",
         "ImportDone", "SummarizeImport", "NotifySuccess", "Done"]
     (create,) = assert_valid_requests(pipeline, "ImportModel")
     assert create == {"JobName": "tandem-ft-run-3", "ImportedModelName": "tandem-ft-run-3", "RoleArn": IMPORT_ROLE,
                       "ModelDataSource": {"S3DataSource": {
-                          "S3Uri": f"s3://{BUCKET}/models/tandem-ft-run-3/output/model/merged/"}}}
+                          "S3Uri": f"s3://{BUCKET}/models/tandem-ft-run-3/output/model/merged/"}},
+                      "ImportedModelTags": [{"Key": "tandem:previous-model-id", "Value": CURRENT_MODEL_ID},
+                                            {"Key": "tandem:execution", "Value": "run-3"}]}
     (check,) = assert_valid_requests(pipeline, "CheckImport")
     assert check == {"JobIdentifier": import_job_arn()}
     (notice,) = pipeline.notices()
+    assert notice["subject"] == "Tandem fine-tuning succeeded"
     assert notice["message"]["imported_model_arn"] == import_job("x", status="Completed")["ImportedModelArn"]
+    # The way back: the model the chatbot used when the pipeline was deployed, beside the imported one.
+    assert notice["message"]["previous_model_id"] == CURRENT_MODEL_ID
+    assert notice["message"]["gate_report"] == f"s3://{BUCKET}/reports/run-3/report.html"
+    output = json.loads(described["output"])
+    assert (output["summary"]["imported_model_arn"], output["summary"]["previous_model_id"]) == (
+        notice["message"]["imported_model_arn"], CURRENT_MODEL_ID)
+
+
+REFUSALS = [
+    ("failed", ["the tuned model's win rate is 55.0% (95% interval 42.0% to 67.4%, 60 questions); its lower bound "
+                "must be above 50.0%",
+                "Bedrock Custom Model Import would not load the merged model (chat_template): tokenizer_config.json "
+                "has no chat_template"],
+     "GateRefused", "Tandem fine-tuning: the gate refused the tuned model, nothing was imported"),
+    ("judge_unavailable", ["judge unavailable: none of the 40 questions could be judged (AccessDeniedException x40)"],
+     "JudgeUnavailable", "Tandem fine-tuning: the judge was unavailable, nothing was imported"),
+]
+
+
+@pytest.mark.parametrize(("outcome", "reasons", "state", "subject"), REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_a_gate_refusal_imports_nothing_and_the_notice_gives_the_reasons_and_the_report(pipeline, outcome, reasons,
+                                                                                      state, subject):
+    machine = pipeline.machine(ImportModel="true", ImportRoleArn=IMPORT_ROLE)
+    stand_in(machine, "Train", returns=training_job("tandem-ft-run-11"))
+    stand_in(machine, "ImportModel", returns={"JobArn": import_job_arn()})  # must not be reached
+
+    described = pipeline.run(machine, "run-11", dataset=dataset_result("run-11"),
+                             gate=gate_result("run-11", outcome, reasons))
+
+    assert described["status"] == "SUCCEEDED"  # a refusal is an outcome, not a failure
+    entered = pipeline.states_entered()
+    assert entered[entered.index("Gate"):] == ["Gate", "GateDecided", state, "NotifyNotImported", "NotImported"]
+    assert "ImportModel" not in entered and requests_sent(pipeline.history, "ImportModel") == []
+    (notice,) = pipeline.notices()
+    assert notice["subject"] == subject
+    message = notice["message"]
+    assert (message["status"], message["gate_outcome"], message["gate_reasons"]) == ("not_imported", outcome, reasons)
+    assert message["gate_report"] == f"s3://{BUCKET}/reports/run-11/report.html"
+    assert message["gate_report_json"] == f"s3://{BUCKET}/reports/run-11/report.json"
+    assert message["current_model_id"] == CURRENT_MODEL_ID
+    assert ("unavailable" in message["why"]) == (outcome == "judge_unavailable")
+    assert json.loads(described["output"])["summary"]["message"] == message
+
+
+def test_a_gate_refusal_without_import_configured_also_says_nothing_was_imported(pipeline):
+    machine = pipeline.machine()
+    stand_in(machine, "Train", returns=training_job("tandem-ft-run-12"))
+
+    described = pipeline.run(machine, "run-12", dataset=dataset_result("run-12"),
+                             gate=gate_result("run-12", "failed", ["too few questions"]))
+
+    assert described["status"] == "SUCCEEDED"
+    assert "ChooseImport" not in pipeline.states_entered()
+    (notice,) = pipeline.notices()
+    assert (notice["message"]["status"], notice["message"]["gate_reasons"]) == ("not_imported", ["too few questions"])
+
+
+def test_an_error_in_the_gate_fails_the_run_with_the_error_and_imports_nothing(pipeline):
+    machine = pipeline.machine(ImportModel="true", ImportRoleArn=IMPORT_ROLE)
+    stand_in(machine, "Train", returns=training_job("tandem-ft-run-13"))
+    cause = lambda_error("NoSuchKey", "An error occurred (NoSuchKey) when calling the GetObject operation")
+    stand_in(machine, "Gate", error="NoSuchKey", cause=cause)
+
+    described = pipeline.run(machine, "run-13", dataset=dataset_result("run-13"))
+
+    assert (described["status"], described["error"], described["cause"]) == ("FAILED", "NoSuchKey", cause)
+    entered = pipeline.states_entered()
+    assert entered[-3:] == ["GateAnswer", "RecordFailure", "Failed"]
+    assert "GateDecided" not in entered and "ImportModel" not in entered
+    (request,) = requests_sent(pipeline.history, "Gate")
+    assert request["Payload"]["answers_uri"] == f"s3://{BUCKET}/models/tandem-ft-run-13/output/model/gate_answers.jsonl"
+    assert pipeline.execution_failed() == {"error": "NoSuchKey", "cause": cause}
+    (notice,) = pipeline.notices()
+    assert notice["message"] == {"status": "failed", "execution": "run-13", "error": "NoSuchKey", "cause": cause}
 
 
 def test_an_import_still_running_after_the_last_check_fails_the_run(pipeline):

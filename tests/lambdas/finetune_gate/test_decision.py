@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from lambdas.finetune_gate.decision import FAILED, JUDGE_UNAVAILABLE, PASSED, Thresholds, decide, metrics_check_reasons
+from lambdas.finetune_gate.decision import (
+    FAILED,
+    JUDGE_UNAVAILABLE,
+    PASSED,
+    Thresholds,
+    decide,
+    import_check_reasons,
+    metrics_check_reasons,
+)
 from lambdas.finetune_gate.win_rate import Counts, win_rate
 
 DEFAULTS = Thresholds()
@@ -112,6 +120,46 @@ def test_a_failed_metrics_check_outweighs_an_unavailable_judge():
     decision = decision_for(counts, checks={"passed": False, "failures": ["adapter not saved"]})
 
     assert (decision.outcome, codes(decision)) == (FAILED, ["metrics_check_failed", "judge_unavailable"])
+
+
+NOT_IMPORTABLE = {"importable": False, "problems": [
+    {"check": "files.tokenizer", "detail": "no tokenizer.json in merged/", "fix": "save the tokenizer with the model"},
+    {"check": "architecture", "detail": "model_type 'gpt2' is not one import supports", "fix": ""}]}
+
+
+def test_a_model_import_would_not_load_fails_a_gate_the_judge_would_pass_with_each_problems_detail():
+    decision = decide(Counts(questions=40, wins=35, losses=5), win_rate(Counts(questions=40, wins=35, losses=5)),
+                      DEFAULTS, CHECKS_PASSED, NOT_IMPORTABLE)
+
+    assert (decision.passed, decision.outcome, codes(decision)) == (False, FAILED, ["not_importable"] * 2)
+    assert [r.message for r in decision.reasons] == [
+        "Bedrock Custom Model Import would not load the merged model (files.tokenizer): no tokenizer.json in "
+        "merged/; fix: save the tokenizer with the model",
+        "Bedrock Custom Model Import would not load the merged model (architecture): model_type 'gpt2' is not one "
+        "import supports"]
+
+
+def test_an_unimportable_model_outweighs_an_unavailable_judge():
+    counts = Counts(questions=40, failures=40, failures_by_code={"ThrottlingException": 40})
+
+    decision = decide(counts, None, DEFAULTS, CHECKS_PASSED, NOT_IMPORTABLE)
+
+    assert decision.outcome == FAILED  # retrying the judge cannot make the model importable
+    assert codes(decision) == ["not_importable", "not_importable", "judge_unavailable"]
+
+
+@pytest.mark.parametrize(("verdict", "expected"), [
+    (None, []),
+    ({"importable": True, "problems": [], "warnings": [{"check": "x", "detail": "y", "fix": "z"}]}, []),
+    ({"importable": False, "problems": []}, ["not_importable"]),
+    ({"importable": True, "problems": [{"check": "c", "detail": "d", "fix": "f"}]}, ["not_importable"]),
+    ({"importable": "no", "problems": []}, ["import_check_unreadable"]),
+    ({"importable": False}, ["import_check_unreadable"]),
+    ({"importable": False, "problems": ["tokenizer missing"]}, ["import_check_unreadable"]),
+    ([False], ["import_check_unreadable"]),
+])
+def test_the_import_check_is_read_strictly(verdict, expected):
+    assert [r.code for r in import_check_reasons(verdict)] == expected
 
 
 def test_unreadable_lines_of_the_answers_file_fail_the_gate_on_the_training_sides_account():

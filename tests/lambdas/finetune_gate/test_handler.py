@@ -97,6 +97,21 @@ def test_a_failed_training_check_fails_the_gate_the_judge_would_pass(aws, invoke
     assert result["reasons"] == ["training metrics check failed: held-out margin fell by 0.4"]
 
 
+def test_a_model_import_would_not_load_is_refused_with_the_import_checks_detail(aws, invoke):
+    answers(aws, 5)
+    problem = {"check": "chat_template", "detail": "tokenizer_config.json has no chat_template",
+               "fix": "copy the base model's chat template"}
+    aws.put_metrics({**METRICS, "import_check": {"importable": False, "problems": [problem], "warnings": []}})
+    replies(aws, *[TUNED_WINS] * 5)
+
+    result = invoke(event())
+
+    assert (result["passed"], result["outcome"]) == (False, "failed")
+    assert result["reasons"] == ["Bedrock Custom Model Import would not load the merged model (chat_template): "
+                                 "tokenizer_config.json has no chat_template; fix: copy the base model's chat template"]
+    assert [r["code"] for r in aws.report()["decision"]["reasons"]] == ["not_importable"]
+
+
 def test_a_judge_that_fails_every_call_leaves_the_gate_refusing_judge_unavailable(aws, invoke, set_environment,
                                                                                    logs):
     set_environment({"MAX_JUDGE_FAILURE_SHARE": "0.2"})  # 2 of 10 questions may fail: after the third, none is asked
