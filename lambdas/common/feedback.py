@@ -122,11 +122,21 @@ class UnreadableItem(ValueError):
         self.problem = problem
 
 
-def parse_s3_uri(uri: Any) -> tuple[str, str]:
+def split_s3_uri(uri: Any) -> tuple[str, str]:
+    """(bucket, key) of an s3://bucket/key URI (every reader of one: labeling items, Ground Truth's payloads,
+    the evaluation gate's files); ValueError otherwise."""
     match = _S3_URI.fullmatch(uri) if isinstance(uri, str) else None
     if not match:
-        raise UnreadableItem("source-ref", "must be an s3://bucket/key URI")
+        raise ValueError("not an s3://bucket/key URI")
     return match.group(1), match.group(2)
+
+
+def parse_s3_uri(uri: Any) -> tuple[str, str]:
+    """split_s3_uri for a labeling item's source-ref."""
+    try:
+        return split_s3_uri(uri)
+    except ValueError:
+        raise UnreadableItem("source-ref", "must be an s3://bucket/key URI") from None
 
 
 def _item(data: Any, field_name: str, default_source: str) -> LabelingItem:

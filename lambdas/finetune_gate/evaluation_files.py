@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Iterator
 
-from lambdas.finetune_gate.request import split_s3_uri
+from lambdas.common.feedback import split_s3_uri
 
 
 class MetricsUnreadable(ValueError):

@@ -19,7 +19,6 @@ from typing import Any
 from lambdas.common.env_settings import S3_URI, Rejected
 
 EVALUATION_ID = re.compile(r"^[A-Za-z0-9](?:-*[A-Za-z0-9]){0,79}$")
-_S3_PARTS = re.compile(r"s3://([^/]+)/(.+)", re.DOTALL)
 
 
 class InvalidRequest(ValueError):
@@ -31,14 +30,6 @@ class GateRequest:
     evaluation_id: str
     answers_uri: str
     metrics_uri: str | None = None
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """(bucket, key) of an s3://bucket/key URI that S3_URI accepted."""
-    match = _S3_PARTS.fullmatch(uri)
-    if match is None:
-        raise ValueError("not an s3://bucket/key URI")
-    return match.group(1), match.group(2)
 
 
 def _uri(event: dict[str, Any], name: str) -> str:

@@ -22,13 +22,14 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.common import clients
+from lambdas.common.feedback import split_s3_uri
 from lambdas.common.rating_files import ratings_key
 from lambdas.common.startup import Startup
 from lambdas.groundtruth_post.consolidation import BACKEND, Manifest, UndecodableText, consolidate, iter_objects
 from lambdas.groundtruth_post.job_manifest import JobManifests, ManifestUnavailable
 from lambdas.groundtruth_post.manifest_index import IndexStats
 from lambdas.groundtruth_post.ratings_file import RatingsFile
-from lambdas.groundtruth_post.request import ConsolidationRequest, parse_s3_uri
+from lambdas.groundtruth_post.request import ConsolidationRequest
 from lambdas.groundtruth_post.settings import PostSettings
 
 logger = Logger()
@@ -63,7 +64,7 @@ dependencies = Startup(build_dependencies, close=lambda built: built.manifests.c
 
 def fetch(uri: str) -> bytes:
     """An object an annotation or a data object points at (s3Uri), at most MAX_REFERENCED_BYTES."""
-    bucket, key = parse_s3_uri(uri)
+    bucket, key = split_s3_uri(uri)
     with clients.client("s3").get_object(Bucket=bucket, Key=key)["Body"] as body:
         data = body.read(MAX_REFERENCED_BYTES + 1)
     if len(data) > MAX_REFERENCED_BYTES:

@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.common.feedback import split_s3_uri
 from lambdas.groundtruth_post.manifest_index import IndexStats, ManifestIndex
-from lambdas.groundtruth_post.request import parse_s3_uri
 
 
 class ManifestUnavailable(RuntimeError):
@@ -70,7 +70,7 @@ class JobManifests:
 
     def _build(self, job_name: str, uri: str) -> ManifestIndex:
         try:
-            bucket, key = parse_s3_uri(uri)
+            bucket, key = split_s3_uri(uri)
         except ValueError:
             raise ManifestUnavailable(job_name, uri, "NotAnS3Uri", "DescribeLabelingJob") from None
         started = time.monotonic()

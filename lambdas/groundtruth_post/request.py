@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.common.feedback import split_s3_uri
+
 # CreateLabelingJob's LabelingJobName pattern; the name becomes the ratings file's S3 key.
 _JOB_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:labeling-job/"
                       r"(?P<name>[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})$")
-_S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$", re.DOTALL)
 MAX_LABEL_ATTRIBUTE_CHARS = 127
 
 
@@ -22,13 +23,6 @@ class RequestError(ValueError):
     def __init__(self, field_name: str, problem: str):
         super().__init__(f"{field_name}: {problem}")
         self.field = field_name
-
-
-def parse_s3_uri(uri: Any) -> tuple[str, str]:
-    match = _S3_URI.fullmatch(uri) if isinstance(uri, str) else None
-    if not match:
-        raise ValueError("not an s3://bucket/key URI")
-    return match["bucket"], match["key"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +46,7 @@ class ConsolidationRequest:
             raise RequestError("labelAttributeName", f"must be a string of 1-{MAX_LABEL_ATTRIBUTE_CHARS} characters")
         payload = event.get("payload")
         try:
-            bucket, key = parse_s3_uri(payload.get("s3Uri") if isinstance(payload, dict) else None)
+            bucket, key = split_s3_uri(payload.get("s3Uri") if isinstance(payload, dict) else None)
         except ValueError:
             raise RequestError("payload.s3Uri", "must be an s3://bucket/key URI") from None
         return cls(labeling_job_arn=arn, job_name=match["name"], label_attribute_name=label,
