@@ -42,6 +42,8 @@ from lambdas.finetune_dataset.settings import DatasetSettings
 from lambdas.finetune_gate.decision import Thresholds
 from lambdas.finetune_gate.settings import DEFAULT_JUDGE_MODEL_ID, DEFAULT_MAX_QUESTIONS, GateSettings
 from lambdas.stream_consumer.settings import ConsumerSettings
+from stacks.bedrock_customization import DEFAULT_MODEL_ID as BEDROCK_DEFAULT_MODEL_ID
+from stacks.bedrock_customization import refusal as bedrock_refusal
 
 SENTIMENT_DETECTORS = ("llm", "comprehend", "vader")
 MFA_MODES = ("off", "optional", "required")
@@ -85,6 +87,7 @@ _SIGN_IN_DOMAIN_PREFIX = matching(r"(?!.*(aws|amazon|cognito))[a-z0-9]([a-z0-9-]
                                   "1 to 63 lower-case letters, digits or hyphens, not starting or ending with a "
                                   "hyphen, without aws, amazon or cognito")
 _SPLIT_SEED = matching(r"[A-Za-z0-9._-]{1,64}", "1 to 64 letters, digits or . _ -")
+FINETUNE_PATHS = ("sagemaker", "bedrock")
 FINETUNE_ALGORITHMS = ("reward-pg", "kto")  # training/cli.py's --algorithm choices
 # The training job's hyperparameters (training/cli.py) that finetune_hyperparameters may set, by how each
 # must parse. algorithm and model_name_or_path have keys of their own.
@@ -99,6 +102,9 @@ FINETUNE_HYPERPARAMETERS: dict[str, Parser[Any]] = {
     "gate_questions": _COUNT,
     "kl_budget": _AMOUNT, "logprob_tolerance": _AMOUNT,
 }
+# Bedrock customization hyperparameters: names as Bedrock spells them (epochCount), values as strings.
+BedrockHyperparameters = tuple[tuple[str, str], ...]
+_BEDROCK_HYPERPARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
 # Values reach the job as command-line arguments: plain tokens only.
 _HYPERPARAMETER_VALUE = re.compile(r"^[A-Za-z0-9._,:/+-]{1,256}$")
 # SageMaker's limits: MaxRuntimeInSeconds up to 28 days, VolumeSizeInGB up to 16384.
@@ -210,7 +216,9 @@ class TandemConfig:
     labeling_workers_per_object: int = 3
     labeling_task_time_limit_seconds: int = 600
     labeling_task_availability_seconds: int = 864000
-    # Fine-tuning from the ratings (FinetuneStack)
+    # Fine-tuning from the ratings (FinetuneStack): "sagemaker" trains training/ as a SageMaker job (and may
+    # import the result); "bedrock" has Bedrock fine-tune one of its own models (stacks/bedrock_customization.py).
+    finetune_path: str = "sagemaker"
     finetune_algorithm: str = "reward-pg"
     finetune_base_model: str = "google/flan-t5-xl"
     finetune_training_image: str = (
@@ -230,6 +238,10 @@ class TandemConfig:
     finetune_weight_by_agreement: bool = False
     finetune_thumbs_weight: float = 0.5  # a customer's thumb as a KTO row, against an expert rating's 1
     finetune_import_model: bool = False
+    # The Bedrock path: the base model Bedrock fine-tunes, and its hyperparameters as Bedrock names them
+    # (epochCount, learningRate, ...); none set means Bedrock's defaults for the model.
+    finetune_bedrock_base_model: str = BEDROCK_DEFAULT_MODEL_ID
+    finetune_bedrock_hyperparameters: BedrockHyperparameters = ()
     finetune_notify_email: str = ""
     # The evaluation gate (lambdas/finetune_gate): the judge and the thresholds a tuned model must clear.
     finetune_judge_model_id: str = DEFAULT_JUDGE_MODEL_ID
@@ -343,9 +355,29 @@ def _as_hyperparameters(key: str, value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs.items()))
 
 
+def _as_bedrock_hyperparameters(key: str, value: Any) -> BedrockHyperparameters:
+    """A JSON object of Bedrock customization hyperparameters -> sorted (name, string value) pairs. Which names
+    a model takes and their ranges are Bedrock's (its page per model); Bedrock refuses a wrong one when the job
+    starts, and the run's failure notice carries its message."""
+    value = _from_json(key, value, "a JSON object of hyperparameters")
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, value, "a JSON object of Bedrock hyperparameters, such as {\"epochCount\": \"2\"}")
+    pairs = {}
+    for name, raw in value.items():
+        if not isinstance(name, str) or not _BEDROCK_HYPERPARAMETER_NAME.match(name):
+            raise ConfigError(key, value, f"hyperparameter names as Bedrock spells them (epochCount); not {name!r}")
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            raise ConfigError(key, value, f"a string or number for '{name}'")
+        text = str(raw).strip()
+        if not _HYPERPARAMETER_VALUE.match(text):
+            raise ConfigError(key, value, f"a value for '{name}' of 1 to 256 letters, digits or . _ , : / + -")
+        pairs[name] = text
+    return tuple(sorted(pairs.items()))
+
+
 _COERCE: dict[type | str, Callable[[str, Any], Any]] = {
     "str": _as_str, "int": _as_int, "float": _as_float, "bool": _as_bool, "tuple[str, ...]": _as_strings,
-    "tuple[tuple[str, str], ...]": _as_hyperparameters,
+    "tuple[tuple[str, str], ...]": _as_hyperparameters, "BedrockHyperparameters": _as_bedrock_hyperparameters,
 }
 _MESSAGE = matching(r"(?s).{1,500}", "a non-empty message of at most 500 characters")
 
@@ -486,6 +518,15 @@ def _validate_labeling(c: TandemConfig) -> None:
 
 
 def _validate_finetune(c: TandemConfig) -> None:
+    _accepts("finetune_path", c.finetune_path, one_of(*FINETUNE_PATHS))
+    if c.finetune_path == "bedrock":
+        why = bedrock_refusal(c.finetune_bedrock_base_model)
+        if why:
+            raise ConfigError("finetune_bedrock_base_model", c.finetune_bedrock_base_model, why)
+        if c.finetune_import_model:
+            raise ConfigError("finetune_import_model", c.finetune_import_model,
+                              "false with finetune_path bedrock: Bedrock keeps the model it tuned and the pipeline "
+                              "deploys it for on-demand inference, so there is nothing to import")
     _accepts("finetune_algorithm", c.finetune_algorithm, one_of(*FINETUNE_ALGORITHMS))
     _accepts("finetune_base_model", c.finetune_base_model, _BASE_MODEL)
     # TRL's KTO trainer takes causal language models only; a T5 (encoder-decoder) model fails in it.

@@ -5,18 +5,24 @@ execution name of letters, digits and hyphens) runs:
 - lambdas/finetune_dataset: reads the rating records under ratings/, the customers' thumbs under thumbs/ and
   the accepted experts' answers under expert-answers/ in the labeling bucket (DataStack)
   and writes the train/eval splits under datasets/<execution name>/ in this stack's artifacts bucket;
-- a SageMaker training job running training/ (shipped as a tar.gz asset, stacks/constructs/training_code.py)
-  in the Hugging Face PyTorch image, writing the adapter and the merged model under models/<job>/output/model/;
+- on the SageMaker path (finetune_path "sagemaker", the default): a SageMaker training job running training/
+  (shipped as a tar.gz asset, stacks/constructs/training_code.py) in the Hugging Face PyTorch image, writing the
+  adapter, the merged model and the base's and tuned model's answers under models/<job>/output/model/;
+- on the Bedrock path (finetune_path "bedrock"): a Bedrock model customization job fine-tunes one of Bedrock's
+  models (stacks/bedrock_customization.py) on the dataset's rows in that model's format, writing its metrics
+  under models/<job>/; the custom model is deployed for on-demand inference and lambdas/finetune_answers has
+  it and the base model answer the held-out questions (reports/<execution name>/gate_answers.jsonl);
 - lambdas/finetune_gate, the evaluation gate: a Bedrock judge compares the tuned model's answers with the
   base's (gate_answers.jsonl beside metrics.json), metrics.json's training checks and import check are read,
   and a report is written under reports/<execution name>/ (docs/evaluation-gate.md);
 - only when the gate passed, and with finetune_import_model, a Bedrock Custom Model Import of the merged model
   (no CloudFormation resource exists for it, so the workflow starts and watches the job), tagged with the
-  chatbot's model_id at the time (the way back);
+  chatbot's model_id at the time (the way back); on the Bedrock path a passed model keeps its deployment (the
+  model id to switch to) and a refused one loses it;
 - a notice to the fine-tuning topic, on success (with the gate's report), on a refusal (with its reasons and
   report) and on failure (with the error and its cause).
-Datasets and models share one bucket the stack owns, so the training and import roles reach a single bucket
-and no other stack's; the rating records stay in the labeling bucket, read-only to the dataset Lambda.
+Datasets and models share one bucket the stack owns, so the training, customization and import roles reach a
+single bucket and no other stack's; the rating records stay in the labeling bucket, read-only to the dataset Lambda.
 The definition is loaded inline (DefinitionBody.from_string), so CDK adds no IAM grants: they are written
 here, each scoped to what the definition calls.
 """
@@ -26,7 +32,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -37,9 +43,12 @@ from constructs import Construct
 from lambdas.common.expert_answers import EXPERT_ANSWERS_PREFIX
 from lambdas.common.rating_files import DEFAULT_PREFIX as DEFAULT_RATINGS_PREFIX
 from lambdas.common.thumbs import THUMBS_PREFIX
+from lambdas.finetune_answers.settings import AnswersSettings
 from lambdas.finetune_dataset.settings import DatasetSettings
 from lambdas.finetune_gate.settings import GateSettings
-from stacks.config import TandemConfig, ecr_image_parts
+from stacks.bedrock_customization import MODELS as BEDROCK_MODELS
+from stacks.bedrock_customization import CustomizableModel, region_refusal
+from stacks.config import ConfigError, TandemConfig, ecr_image_parts
 from stacks.constructs.bedrock_access import BedrockAccess
 from stacks.constructs.conversation_store import ConversationStore
 from stacks.constructs.nag import acknowledge, arn_ref
@@ -58,6 +67,13 @@ TRAINING_OVERHEAD_SECONDS = 3600
 # Bedrock imports take minutes to an hour or so: check every minute, give up after six hours.
 IMPORT_POLL_SECONDS = 60
 IMPORT_MAX_POLLS = 360
+# Bedrock customization jobs take hours on a few thousand rows: check every five minutes, give up after two
+# days. An on-demand deployment becomes active in minutes: check every minute, give up after two hours.
+CUSTOMIZATION_POLL_SECONDS = 300
+CUSTOMIZATION_MAX_POLLS = 576
+DEPLOYMENT_POLL_SECONDS = 60
+DEPLOYMENT_MAX_POLLS = 120
+GATE_QUESTIONS = 100  # the held-out questions answered on the Bedrock path (the training job's gate_questions)
 UNUSED = "unused"  # the value of a placeholder that only a branch this configuration never takes reads
 
 
@@ -81,17 +97,22 @@ class FinetuneStack(Stack):
         if config.finetune_notify_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(config.finetune_notify_email))
 
-        self.training_code = TrainingCode(self, "TrainingCode")
+        # Each path's resources exist only when it is the configured one.
+        self.bedrock_model = self._bedrock_model(config) if config.finetune_path == "bedrock" else None
+        self.training_code = TrainingCode(self, "TrainingCode") if self.bedrock_model is None else None
         self.dataset = self._dataset_function(config, store)
         self.gate = self._gate_function(config)
-        self.training_role = self._training_role(config)
+        self.training_role = self._training_role(config, self.training_code) if self.training_code else None
         self.import_role = self._import_role() if config.finetune_import_model else None
+        self.customization_role = self._customization_role() if self.bedrock_model else None
+        self.answers = self._answers_function(config, self.bedrock_model) if self.bedrock_model else None
         self.state_machine = self._state_machine(config)
 
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
         CfnOutput(self, "ArtifactsBucketName", value=self.artifacts.bucket_name)
         CfnOutput(self, "NoticesTopicArn", value=self.topic.topic_arn)
-        CfnOutput(self, "TrainingCodeS3Uri", value=self.training_code.s3_uri)
+        if self.training_code:
+            CfnOutput(self, "TrainingCodeS3Uri", value=self.training_code.s3_uri)
 
     # Helpers ------------------------------------------------------------------------------------------
 
@@ -180,9 +201,85 @@ class FinetuneStack(Stack):
         )
         return function
 
+    # The Bedrock path: its base model and the answers function ------------------------------------------
+
+    def _bedrock_model(self, config: TandemConfig) -> CustomizableModel:
+        """The configured base model (config.py refused any the path cannot run), in a Region that tunes it."""
+        model = BEDROCK_MODELS[config.finetune_bedrock_base_model]
+        why = None if Token.is_unresolved(self.region) else region_refusal(model.model_id, self.region)
+        if why:
+            raise ConfigError("finetune_bedrock_base_model", model.model_id,
+                              f"a model Bedrock fine-tunes in this stack's Region: {why}")
+        return model
+
+    def _answers_function(self, config: TandemConfig, model: CustomizableModel) -> PythonFunction:
+        function = PythonFunction(
+            self, "Answers", name="finetune_answers",
+            description="Tandem fine-tuning: the base and the custom model answer the held-out questions",
+            # Two answers per question, CONCURRENCY at a time, each up to READ_TIMEOUT_SECONDS: GATE_QUESTIONS
+            # fit well inside Lambda's maximum time-out.
+            memory_size=512, timeout=Duration.minutes(15), log_retention_days=config.log_retention_days,
+            environment=AnswersSettings(
+                answers_bucket=self.artifacts.bucket_name, answers_prefix=REPORTS, base_model_id=model.invoke_id,
+                max_questions=GATE_QUESTIONS, max_answer_tokens=config.max_tokens,
+                max_failure_share=config.finetune_gate_max_judge_failures).to_env(),
+        )
+        BedrockAccess(function, "BaseModel", role=function.role, model_ids=[model.invoke_id])
+        deployments = self._arn("bedrock", "custom-model-deployment/*")
+        access = iam.Policy(function, "AnswersAccess", roles=[function.role], statements=[
+            iam.PolicyStatement(sid="InvokeCustomModelDeployments", actions=["bedrock:InvokeModel"],
+                                resources=[deployments]),
+            iam.PolicyStatement(sid="ReadEvalSplit", actions=["s3:GetObject"], resources=[self._artifacts(DATASETS)]),
+            iam.PolicyStatement(sid="WriteAnswers", actions=["s3:PutObject"], resources=[self._artifacts(REPORTS)]),
+        ])
+        acknowledge(
+            access, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:"
+                    "custom-model-deployment/*]",
+            "Bedrock gives each custom model deployment a random id when the pipeline creates it, so no finer ARN "
+            "exists at deploy; invoke only (Converse), in this account and Region.",
+        )
+        acknowledge(
+            access, self._artifacts_finding(DATASETS),
+            "Read-only access to the datasets/ prefix of the artifacts bucket: the eval split of the run named at "
+            "run time (datasets/<execution name>/eval/reward.jsonl); no listing, no write there.",
+        )
+        acknowledge(
+            access, self._artifacts_finding(REPORTS),
+            "Write-only access to the reports/ prefix of the artifacts bucket: the answers file of the evaluation "
+            "named at run time (reports/<execution name>/gate_answers.jsonl), beside the gate's report.",
+        )
+        return function
+
+    def _customization_role(self) -> iam.Role:
+        # Confused-deputy guard: only Bedrock customization jobs of this account and Region may assume the role.
+        principal = iam.PrincipalWithConditions(iam.ServicePrincipal("bedrock.amazonaws.com"), {
+            "StringEquals": {"aws:SourceAccount": self.account},
+            "ArnLike": {"aws:SourceArn": self._arn("bedrock", "model-customization-job/*")},
+        })
+        role = iam.Role(self, "CustomizationRole", assumed_by=principal,
+                        description="Tandem fine-tuning: Bedrock model customization reads the dataset, writes metrics")
+        policy = iam.Policy(self, "CustomizationData", roles=[role], statements=[
+            *self._read_prefix("Datasets", self.artifacts.bucket_arn, DATASETS),
+            # The job writes its training and validation metrics under OutputDataConfig (models/<job>/).
+            iam.PolicyStatement(sid="WriteOutput", actions=["s3:PutObject"], resources=[self._artifacts(MODELS)]),
+            iam.PolicyStatement(sid="ListOutput", actions=["s3:ListBucket"], resources=[self.artifacts.bucket_arn],
+                                conditions={"StringLike": {"s3:prefix": [f"{MODELS}*"]}}),
+        ])
+        acknowledge(
+            policy, self._artifacts_finding(DATASETS),
+            "Bedrock reads the run's training and validation rows under datasets/<execution name>/, named at run "
+            "time; read-only, listing conditioned on the datasets/ prefix.",
+        )
+        acknowledge(
+            policy, self._artifacts_finding(MODELS),
+            "Bedrock writes the job's metrics under models/<job name>/, a name given at run time; write-only, "
+            "listing conditioned on the models/ prefix, nothing else in the bucket.",
+        )
+        return role
+
     # The roles SageMaker and Bedrock work with --------------------------------------------------------
 
-    def _training_role(self, config: TandemConfig) -> iam.Role:
+    def _training_role(self, config: TandemConfig, code: TrainingCode) -> iam.Role:
         role = iam.Role(self, "TrainingRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
                         description="Tandem fine-tuning: the SageMaker training job")
         data = [
@@ -190,7 +287,7 @@ class FinetuneStack(Stack):
             iam.PolicyStatement(sid="WriteModels", actions=["s3:PutObject"], resources=[self._artifacts(MODELS)]),
             # The one archive object (Asset.grant_read would allow the whole assets bucket).
             iam.PolicyStatement(sid="ReadTrainingCode", actions=["s3:GetObject"],
-                                resources=[self.training_code.object_arn(self.partition)]),
+                                resources=[code.object_arn(self.partition)]),
         ]
         model_uri = config.finetune_model_s3_uri
         if model_uri:
@@ -264,6 +361,8 @@ class FinetuneStack(Stack):
 
     def _hyperparameters(self, config: TandemConfig) -> dict[str, str]:
         """What SageMaker passes to train.py (all strings); sagemaker_* ones configure the training toolkit."""
+        if self.training_code is None:
+            return {}
         values = {
             "sagemaker_program": PROGRAM,
             "sagemaker_submit_directory": self.training_code.s3_uri,
@@ -292,7 +391,7 @@ class FinetuneStack(Stack):
             "MaxRuntimeSeconds": str(config.finetune_max_runtime_hours * 3600),
             "TrainTimeoutSeconds": str(config.finetune_max_runtime_hours * 3600 + TRAINING_OVERHEAD_SECONDS),
             "ModelsS3Uri": f"s3://{self.artifacts.bucket_name}/{MODELS}",
-            "TrainingRoleArn": self.training_role.role_arn,
+            "TrainingRoleArn": self.training_role.role_arn if self.training_role else UNUSED,
             "ImportModel": "true" if self.import_role else "false",
             "ImportRoleArn": self.import_role.role_arn if self.import_role else UNUSED,
             "ImportPollSeconds": str(IMPORT_POLL_SECONDS),
@@ -302,6 +401,17 @@ class FinetuneStack(Stack):
             # The chatbot's model when the pipeline was deployed: kept with each import (a tag on the imported
             # model, the notice, the execution output) as the model to switch back to.
             "CurrentModelId": escape_for_json_string(config.model_id),
+            "TrainingPath": config.finetune_path,
+            "BedrockBaseModel": self.bedrock_model.model_id if self.bedrock_model else UNUSED,
+            "BedrockDataFolder": self.bedrock_model.data_folder if self.bedrock_model else UNUSED,
+            "BedrockHyperParameters": escape_for_json_string(json.dumps(dict(config.finetune_bedrock_hyperparameters),
+                                                                        separators=(",", ":"))),
+            "CustomizationRoleArn": self.customization_role.role_arn if self.customization_role else UNUSED,
+            "CustomizationPollSeconds": str(CUSTOMIZATION_POLL_SECONDS),
+            "CustomizationMaxPolls": str(CUSTOMIZATION_MAX_POLLS),
+            "DeploymentPollSeconds": str(DEPLOYMENT_POLL_SECONDS),
+            "DeploymentMaxPolls": str(DEPLOYMENT_MAX_POLLS),
+            "AnswersFunctionArn": self.answers.function.function_arn if self.answers else UNUSED,
         }
 
     def _state_machine(self, config: TandemConfig) -> sfn.StateMachine:
@@ -313,19 +423,46 @@ class FinetuneStack(Stack):
                                 resources=[self.dataset.function.function_arn]),
             iam.PolicyStatement(sid="EvaluationGate", actions=["lambda:InvokeFunction"],
                                 resources=[self.gate.function.function_arn]),
-            # What the .sync integration calls: create (with tags), then describe until done; stop on abort.
-            iam.PolicyStatement(sid="TrainingJobs",
-                                actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
-                                         "sagemaker:StopTrainingJob", "sagemaker:AddTags", "sagemaker:ListTags"],
-                                resources=[training_jobs]),
-            iam.PolicyStatement(sid="TrainingJobEvents",
-                                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                                resources=[self._arn("events", f"rule/{TRAINING_EVENTS_RULE}")]),
-            iam.PolicyStatement(sid="PassTrainingRole", actions=["iam:PassRole"],
-                                resources=[self.training_role.role_arn],
-                                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
             iam.PolicyStatement(sid="Notices", actions=["sns:Publish"], resources=[self.topic.topic_arn]),
         ]
+        if self.training_role:
+            statements += [
+                # What the .sync integration calls: create (with tags), then describe until done; stop on abort.
+                iam.PolicyStatement(sid="TrainingJobs",
+                                    actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob",
+                                             "sagemaker:StopTrainingJob", "sagemaker:AddTags", "sagemaker:ListTags"],
+                                    resources=[training_jobs]),
+                iam.PolicyStatement(sid="TrainingJobEvents",
+                                    actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                                    resources=[self._arn("events", f"rule/{TRAINING_EVENTS_RULE}")]),
+                iam.PolicyStatement(sid="PassTrainingRole", actions=["iam:PassRole"],
+                                    resources=[self.training_role.role_arn],
+                                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
+            ]
+        if self.customization_role and self.answers and self.bedrock_model:
+            base_model = f"arn:{self.partition}:bedrock:{self.region}::foundation-model/{self.bedrock_model.model_id}"
+            jobs, models = self._arn("bedrock", "model-customization-job/*"), self._arn("bedrock", "custom-model/*")
+            deployments = self._arn("bedrock", "custom-model-deployment/*")
+            statements += [
+                # TagResource: the custom model and its deployment are tagged on creation with the model to
+                # switch back to.
+                iam.PolicyStatement(sid="StartCustomization",
+                                    actions=["bedrock:CreateModelCustomizationJob", "bedrock:TagResource"],
+                                    resources=[base_model, jobs, models]),
+                iam.PolicyStatement(sid="WatchCustomization", actions=["bedrock:GetModelCustomizationJob"],
+                                    resources=[jobs]),
+                iam.PolicyStatement(sid="DeployCustomModel",
+                                    actions=["bedrock:CreateCustomModelDeployment", "bedrock:TagResource"],
+                                    resources=[models, deployments]),
+                iam.PolicyStatement(sid="WatchAndWithdrawDeployment",
+                                    actions=["bedrock:GetCustomModelDeployment", "bedrock:DeleteCustomModelDeployment"],
+                                    resources=[deployments]),
+                iam.PolicyStatement(sid="AnswerHeldOut", actions=["lambda:InvokeFunction"],
+                                    resources=[self.answers.function.function_arn]),
+                iam.PolicyStatement(sid="PassCustomizationRole", actions=["iam:PassRole"],
+                                    resources=[self.customization_role.role_arn],
+                                    conditions={"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}}),
+            ]
         if self.import_role:
             statements += [
                 # TagResource: the imported model is tagged on creation with the model to switch back to.
@@ -340,12 +477,22 @@ class FinetuneStack(Stack):
                                     conditions={"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}}),
             ]
         integrations = iam.Policy(self, "PipelineIntegrations", roles=[role], statements=statements)
-        acknowledge(
-            integrations, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:"
-                          f"<AWS::AccountId>:training-job/{JOB_NAME_PREFIX}-*]",
-            f"Each training job is named {JOB_NAME_PREFIX}-<execution name> when the workflow runs, so its ARN is not "
-            "known at deploy; the workflow may only create, watch, tag and stop jobs with that prefix.",
-        )
+        if self.training_role:
+            acknowledge(
+                integrations, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:"
+                              f"<AWS::AccountId>:training-job/{JOB_NAME_PREFIX}-*]",
+                f"Each training job is named {JOB_NAME_PREFIX}-<execution name> when the workflow runs, so its ARN "
+                "is not known at deploy; the workflow may only create, watch, tag and stop jobs with that prefix.",
+            )
+        if self.customization_role:
+            for resource in ("model-customization-job/*", "custom-model/*", "custom-model-deployment/*"):
+                acknowledge(
+                    integrations, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:"
+                                  f"<AWS::AccountId>:{resource}]",
+                    "Bedrock gives customization jobs, custom models and their deployments ids it assigns when the "
+                    "workflow creates them, so no finer ARN exists at deploy; the workflow may only create, read "
+                    "and delete these in this account and Region, passing only the customization role.",
+                )
         if self.import_role:
             for resource in ("model-import-job/*", "imported-model/*"):
                 acknowledge(

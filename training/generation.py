@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from lambdas.common.training_data import held_out_questions
 from training import scoring
 
 PROMPT_BATCH_SIZE = 8  # prompts per generate call (each with its samples)
@@ -48,16 +49,9 @@ class Generated:
 
 
 def held_out_prompts(rows: list[dict[str, Any]], limit: int) -> list[Prompt]:
-    """The first `limit` distinct (question, system prompt) pairs of the rows, in their order (an eval session
-    holds several rated answers to one question)."""
-    prompts: list[Prompt] = []
-    for row in rows:
-        prompt = Prompt(row["prompt"], row.get("system"))
-        if prompt not in prompts:
-            prompts.append(prompt)
-        if len(prompts) == limit:
-            break
-    return prompts
+    """The first `limit` distinct (question, system prompt) pairs of the rows, in their order
+    (lambdas/common/training_data.py held_out_questions, the rule both training paths follow)."""
+    return [Prompt(prompt, system) for prompt, system in held_out_questions(rows, limit)]
 
 
 def stop_ids(model, tokenizer) -> set[int]:

@@ -615,3 +615,20 @@ def read_rows(lines: Iterable[str | bytes], kind: Kind, source: str) -> list[dic
         _check_row(row, kind, location)
         rows.append(row)
     return rows
+
+
+def held_out_questions(rows: Iterable[dict[str, Any]], limit: int) -> list[tuple[str, str | None]]:
+    """The first `limit` distinct (question, system prompt) pairs of eval reward rows, in their order (an eval
+    session holds several rated answers to one question). The held-out questions both training paths answer
+    for the evaluation gate: the training job (training/generation.py) and the Bedrock-customization path
+    (lambdas/finetune_answers) pick the same ones from the same file."""
+    questions: list[tuple[str, str | None]] = []
+    seen: set[tuple[str, str | None]] = set()
+    for row in rows:
+        if len(questions) >= limit:
+            break
+        question = (row["prompt"], row.get("system"))
+        if question not in seen:
+            seen.add(question)
+            questions.append(question)
+    return questions

@@ -14,12 +14,17 @@ from __future__ import annotations
 import copy
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import botocore.session
+import requests
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.validate import ParamValidator
+
+from testing.moto_aws import MotoAws
 
 DEFINITION = Path(__file__).resolve().parents[2] / "statemachines" / "finetune_pipeline.asl.json"
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -63,6 +68,16 @@ def substitutions(**overrides: str) -> dict[str, str]:
         "TopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:tandem-finetune-notices",
         "GateFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:tandem-finetune-gate",
         "CurrentModelId": CURRENT_MODEL_ID,
+        "TrainingPath": "sagemaker",
+        "BedrockBaseModel": "unused",
+        "BedrockDataFolder": "unused",
+        "BedrockHyperParameters": "{}",
+        "CustomizationRoleArn": "unused",
+        "CustomizationPollSeconds": "0",
+        "CustomizationMaxPolls": "2",
+        "DeploymentPollSeconds": "0",
+        "DeploymentMaxPolls": "2",
+        "AnswersFunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:tandem-finetune-answers",
     }
     unknown = set(overrides) - set(values)
     assert not unknown, f"no such placeholder: {unknown}"
@@ -227,6 +242,61 @@ def import_job(name: str, *, status: str, failure: str | None = None) -> dict[st
     return job
 
 
+CUSTOMIZATION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/tandem-finetune-customization"
+BEDROCK_BASE_MODEL = "amazon.nova-micro-v1:0:128k"
+BEDROCK_HYPERPARAMETERS = {"epochCount": "2", "learningRate": "0.00001"}
+BEDROCK_PATH = {"TrainingPath": "bedrock", "BedrockBaseModel": BEDROCK_BASE_MODEL,
+                "BedrockDataFolder": "bedrock-conversation", "CustomizationRoleArn": CUSTOMIZATION_ROLE,
+                "BedrockHyperParameters": json.dumps(json.dumps(BEDROCK_HYPERPARAMETERS))[1:-1],
+                "TrainingRoleArn": "unused", "HyperParameters": "{}"}
+
+
+def customization_job_arn() -> str:
+    return f"arn:aws:bedrock:{REGION}:{ACCOUNT}:model-customization-job/amazon.nova-micro-v1:0:128k/a1b2c3d4e5f6"
+
+
+def custom_model_arn() -> str:
+    return f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model/amazon.nova-micro-v1:0:128k/f6e5d4c3b2a1"
+
+
+def deployment_arn() -> str:
+    return f"arn:aws:bedrock:{REGION}:{ACCOUNT}:custom-model-deployment/0a1b2c3d4e5f"
+
+
+def customization_job(name: str, *, status: str, failure: str | None = None) -> dict[str, Any]:
+    """GetModelCustomizationJob in Step Functions' PascalCase (AWS SDK integration)."""
+    job: dict[str, Any] = {
+        "JobArn": customization_job_arn(), "JobName": name, "OutputModelName": name, "RoleArn": CUSTOMIZATION_ROLE,
+        "Status": status, "CreationTime": "2026-11-25T05:00:00Z", "BaseModelArn":
+            f"arn:aws:bedrock:{REGION}::foundation-model/{BEDROCK_BASE_MODEL}",
+        "HyperParameters": BEDROCK_HYPERPARAMETERS, "CustomizationType": "FINE_TUNING",
+        "TrainingDataConfig": {"S3Uri": f"s3://{BUCKET}/datasets/x/bedrock-conversation/train.jsonl"},
+        "ValidationDataConfig": {"Validators": [
+            {"S3Uri": f"s3://{BUCKET}/datasets/x/bedrock-conversation/validation.jsonl"}]},
+        "OutputDataConfig": {"S3Uri": f"s3://{BUCKET}/models/{name}/"},
+    }
+    if status == "Completed":
+        job["OutputModelArn"] = custom_model_arn()
+    if failure:
+        job["FailureMessage"] = failure
+    return job
+
+
+def deployment(name: str, *, status: str, failure: str | None = None) -> dict[str, Any]:
+    """GetCustomModelDeployment in Step Functions' PascalCase."""
+    found: dict[str, Any] = {"CustomModelDeploymentArn": deployment_arn(), "ModelDeploymentName": name,
+                             "ModelArn": custom_model_arn(), "CreatedAt": "2026-11-25T08:00:00Z", "Status": status}
+    if failure:
+        found["FailureMessage"] = failure
+    return found
+
+
+def answers_result(evaluation_id: str) -> dict[str, Any]:
+    """What lambdas/finetune_answers returns to the workflow."""
+    return {"evaluation_id": evaluation_id, "answers_uri": f"s3://{BUCKET}/reports/{evaluation_id}/gate_answers.jsonl",
+            "questions": 40, "answered": 40, "failures_by_code": {}}
+
+
 def dataset_result(dataset_id: str) -> dict[str, Any]:
     """What lambdas/finetune_dataset returns to the workflow."""
     base = f"s3://{BUCKET}/datasets/{dataset_id}/"
@@ -251,3 +321,92 @@ def gate_result(evaluation_id: str, outcome: str = "passed", reasons: list[str] 
             "counts": {"questions": 30, "judged": 30, "wins": 21, "losses": 9, "ties": 0, "failures": 0,
                        "failures_by_code": {}, "orders_disagreed": 2},
             "report_uri": f"{uri}report.json", "report_page_uri": f"{uri}report.html"}
+
+
+# The workflow under moto ------------------------------------------------------------------------------
+
+class Pipeline:
+    """The workflow's AWS surroundings in moto: the notices topic with an SQS inbox, the dataset function."""
+
+    def __init__(self, aws: MotoAws) -> None:
+        self.sfn, self.sns, self.sqs = aws.sfn, aws.sns, aws.sqs
+        self.topic = aws.create("finetune_notices_topic", "tandem-finetune-notices")
+        self.inbox = self.sqs.create_queue(QueueName="notices-inbox")["QueueUrl"]
+        self.subscribe(self.topic)
+        role = boto3.client("iam").create_role(RoleName="dataset", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        self.function = boto3.client("lambda", region_name=REGION).create_function(
+            FunctionName="tandem-finetune-dataset", Runtime="python3.14", Role=role,
+            Handler="lambdas.finetune_dataset.handler.handler", Code={"ZipFile": b"stand-in"})["FunctionArn"]
+        self.gate = boto3.client("lambda", region_name=REGION).create_function(
+            FunctionName="tandem-finetune-gate", Runtime="python3.14", Role=role,
+            Handler="lambdas.finetune_gate.handler.handler", Code={"ZipFile": b"stand-in"})["FunctionArn"]
+        self.answers = boto3.client("lambda", region_name=REGION).create_function(
+            FunctionName="tandem-finetune-answers", Runtime="python3.14", Role=role,
+            Handler="lambdas.finetune_answers.handler.handler", Code={"ZipFile": b"stand-in"})["FunctionArn"]
+
+    def subscribe(self, topic: str) -> None:
+        inbox_arn = self.sqs.get_queue_attributes(QueueUrl=self.inbox,
+                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+
+    def current_history(self) -> list[dict[str, Any]]:
+        """The events of every execution so far (for a test acting while one runs)."""
+        return [event for machine in self.sfn.list_state_machines()["stateMachines"]
+                for execution in self.sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+                for event in self.sfn.get_execution_history(executionArn=execution["executionArn"],
+                                                            maxResults=1000)["events"]]
+
+    def machine(self, **overrides: str) -> dict[str, Any]:
+        return definition(**{"DatasetFunctionArn": self.function, "GateFunctionArn": self.gate,
+                             "AnswersFunctionArn": self.answers, "TopicArn": self.topic, **overrides})
+
+    def run(self, machine: dict[str, Any], name: str, *, dataset: dict[str, Any] | None = None,
+            gate: dict[str, Any] | None = None, lambdas: list[dict[str, Any]] | None = None,
+            timeout: float = 20) -> dict[str, Any]:
+        """Creates the state machine, queues the answers of the dataset Lambda and then of the gate Lambda (the
+        gate passes unless told otherwise), or exactly `lambdas` in order when given, and runs one execution to
+        its end."""
+        answers = [dataset] if dataset is not None else []
+        if dataset is not None and "Gate" in machine["States"] and machine["States"]["Gate"]["Type"] == "Task":
+            answers.append(gate if gate is not None else gate_result(name))
+        if lambdas is not None:
+            answers = lambdas
+        if answers:
+            requests.post("http://motoapi.amazonaws.com/moto-api/static/lambda-simple/response",
+                          json={"results": [json.dumps(a) for a in answers], "region": REGION, "account_id": ACCOUNT})
+        arn = self.sfn.create_state_machine(name=f"finetune-{name}", definition=json.dumps(machine), type="STANDARD",
+                                            roleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")["stateMachineArn"]
+        execution = self.sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
+        deadline = time.monotonic() + timeout
+        while (described := self.sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the execution did not end"
+            time.sleep(0.05)
+        self.history = self.sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        return described
+
+    def states_entered(self) -> list[str]:
+        return [e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e]
+
+    def notices(self) -> list[dict[str, Any]]:
+        received = self.sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10).get("Messages", [])
+        return [{"subject": (body := json.loads(m["Body"]))["Subject"], "message": json.loads(body["Message"])}
+                for m in received]
+
+    def execution_failed(self) -> dict[str, str]:
+        (event,) = [e for e in self.history if e["type"] == "ExecutionFailed"]
+        return event["executionFailedEventDetails"]
+
+
+def lambda_invocations(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """The parameters of every lambda:invoke task the execution scheduled, in order."""
+    return [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in pipeline.history
+            if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resourceType"] == "lambda"]
+
+
+def assert_valid_requests(pipeline: Pipeline, state: str) -> list[dict[str, Any]]:
+    """The requests stand-in `state` received, each checked against the service model."""
+    sent = requests_sent(pipeline.history, state)
+    assert sent, f"{state} was not called"
+    for request in sent:
+        assert validation_errors(definition()["States"][state]["Resource"], request) == ""
+    return sent

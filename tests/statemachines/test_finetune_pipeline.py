@@ -22,16 +22,13 @@ its control flow executed for real under moto.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import boto3
 import pytest
-import requests
 from moto.sns.exceptions import InternalError
 from moto.sns.models import SNSBackend
 
-from testing.moto_aws import MotoAws
 from tests.statemachines.finetune_pipeline_helpers import (
     ACCOUNT,
     BUCKET,
@@ -39,12 +36,15 @@ from tests.statemachines.finetune_pipeline_helpers import (
     HYPERPARAMETERS,
     IMPORT_ROLE,
     REGION,
+    Pipeline,
+    assert_valid_requests,
     dataset_result,
     definition,
     gate_result,
     import_job,
     import_job_arn,
     lambda_error,
+    lambda_invocations,
     output_has_path,
     requests_sent,
     stand_in,
@@ -154,71 +154,6 @@ def test_the_stand_in_responses_have_the_services_shapes():
 
 # (b) control flow under moto --------------------------------------------------------------------------
 
-class Pipeline:
-    """The workflow's AWS surroundings in moto: the notices topic with an SQS inbox, the dataset function."""
-
-    def __init__(self, aws: MotoAws) -> None:
-        self.sfn, self.sns, self.sqs = aws.sfn, aws.sns, aws.sqs
-        self.topic = aws.create("finetune_notices_topic", "tandem-finetune-notices")
-        self.inbox = self.sqs.create_queue(QueueName="notices-inbox")["QueueUrl"]
-        self.subscribe(self.topic)
-        role = boto3.client("iam").create_role(RoleName="dataset", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        self.function = boto3.client("lambda", region_name=REGION).create_function(
-            FunctionName="tandem-finetune-dataset", Runtime="python3.14", Role=role,
-            Handler="lambdas.finetune_dataset.handler.handler", Code={"ZipFile": b"stand-in"})["FunctionArn"]
-        self.gate = boto3.client("lambda", region_name=REGION).create_function(
-            FunctionName="tandem-finetune-gate", Runtime="python3.14", Role=role,
-            Handler="lambdas.finetune_gate.handler.handler", Code={"ZipFile": b"stand-in"})["FunctionArn"]
-
-    def subscribe(self, topic: str) -> None:
-        inbox_arn = self.sqs.get_queue_attributes(QueueUrl=self.inbox,
-                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
-
-    def current_history(self) -> list[dict[str, Any]]:
-        """The events of every execution so far (for a test acting while one runs)."""
-        return [event for machine in self.sfn.list_state_machines()["stateMachines"]
-                for execution in self.sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
-                for event in self.sfn.get_execution_history(executionArn=execution["executionArn"],
-                                                            maxResults=1000)["events"]]
-
-    def machine(self, **overrides: str) -> dict[str, Any]:
-        return definition(**{"DatasetFunctionArn": self.function, "GateFunctionArn": self.gate,
-                             "TopicArn": self.topic, **overrides})
-
-    def run(self, machine: dict[str, Any], name: str, *, dataset: dict[str, Any] | None = None,
-            gate: dict[str, Any] | None = None, timeout: float = 20) -> dict[str, Any]:
-        """Creates the state machine, queues the answers of the dataset Lambda and then of the gate Lambda (the
-        gate passes unless told otherwise), runs one execution to its end."""
-        answers = [dataset] if dataset is not None else []
-        if dataset is not None and "Gate" in machine["States"] and machine["States"]["Gate"]["Type"] == "Task":
-            answers.append(gate if gate is not None else gate_result(name))
-        if answers:
-            requests.post("http://motoapi.amazonaws.com/moto-api/static/lambda-simple/response",
-                          json={"results": [json.dumps(a) for a in answers], "region": REGION, "account_id": ACCOUNT})
-        arn = self.sfn.create_state_machine(name=f"finetune-{name}", definition=json.dumps(machine), type="STANDARD",
-                                            roleArn=f"arn:aws:iam::{ACCOUNT}:role/pipeline")["stateMachineArn"]
-        execution = self.sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
-        deadline = time.monotonic() + timeout
-        while (described := self.sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
-            assert time.monotonic() < deadline, "the execution did not end"
-            time.sleep(0.05)
-        self.history = self.sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-        return described
-
-    def states_entered(self) -> list[str]:
-        return [e["stateEnteredEventDetails"]["name"] for e in self.history if "stateEnteredEventDetails" in e]
-
-    def notices(self) -> list[dict[str, Any]]:
-        received = self.sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10).get("Messages", [])
-        return [{"subject": (body := json.loads(m["Body"]))["Subject"], "message": json.loads(body["Message"])}
-                for m in received]
-
-    def execution_failed(self) -> dict[str, str]:
-        (event,) = [e for e in self.history if e["type"] == "ExecutionFailed"]
-        return event["executionFailedEventDetails"]
-
-
 @pytest.fixture
 def moto_config(moto_config):
     return {**moto_config, "lambda": {"use_docker": False}}
@@ -229,21 +164,6 @@ def pipeline(aws):
     return Pipeline(aws)
 
 
-def lambda_invocations(pipeline: Pipeline) -> list[dict[str, Any]]:
-    """The parameters of every lambda:invoke task the execution scheduled, in order."""
-    return [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in pipeline.history
-            if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resourceType"] == "lambda"]
-
-
-def assert_valid_requests(pipeline: Pipeline, state: str) -> list[dict[str, Any]]:
-    """The requests stand-in `state` received, each checked against the service model."""
-    sent = requests_sent(pipeline.history, state)
-    assert sent, f"{state} was not called"
-    for request in sent:
-        assert validation_errors(definition()["States"][state]["Resource"], request) == ""
-    return sent
-
-
 def test_success_without_import_trains_and_notifies(pipeline):
     machine = pipeline.machine()
     stand_in(machine, "Train", returns=training_job("tandem-ft-run-1"))
@@ -252,8 +172,9 @@ def test_success_without_import_trains_and_notifies(pipeline):
 
     assert described["status"] == "SUCCEEDED"
     assert pipeline.states_entered() == [
-        "Configure", "BuildDataset", "ChooseChannels", "DataChannels", "Train", "TrainRequest", "TrainAnswer",
-        "TrainResult", "Gate", "GateDecided", "ChooseImport", "SummarizeTraining", "NotifySuccess", "Done"]
+        "Configure", "BuildDataset", "ChoosePath", "ChooseChannels", "DataChannels", "Train", "TrainRequest",
+        "TrainAnswer", "TrainResult", "Gate", "GateDecided", "ChooseImport", "SummarizeTraining", "NotifySuccess",
+        "Done"]
     invoke, gate = lambda_invocations(pipeline)
     assert invoke == {"FunctionName": pipeline.function, "Payload": {"dataset_id": "run-1"}}
     assert gate == {"FunctionName": pipeline.gate, "Payload": {
@@ -347,7 +268,8 @@ def test_a_gate_refusal_imports_nothing_and_the_notice_gives_the_reasons_and_the
 
     assert described["status"] == "SUCCEEDED"  # a refusal is an outcome, not a failure
     entered = pipeline.states_entered()
-    assert entered[entered.index("Gate"):] == ["Gate", "GateDecided", state, "NotifyNotImported", "NotImported"]
+    assert entered[entered.index("Gate"):] == ["Gate", "GateDecided", state, "WithdrawRefusedModel",
+                                               "NotifyNotImported", "NotImported"]
     assert "ImportModel" not in entered and requests_sent(pipeline.history, "ImportModel") == []
     (notice,) = pipeline.notices()
     assert notice["subject"] == subject
