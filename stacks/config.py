@@ -598,7 +598,8 @@ def defaults_as_context() -> dict[str, Any]:
     """The defaults in cdk.json's JSON shape (tuples as lists, hyperparameters as an object); a test keeps
     cdk.json equal to it."""
     values = dataclasses.asdict(TandemConfig())
-    values["finetune_hyperparameters"] = dict(values["finetune_hyperparameters"])
+    for key in ("finetune_hyperparameters", "finetune_bedrock_hyperparameters"):
+        values[key] = dict(values[key])
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 

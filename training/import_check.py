@@ -22,7 +22,7 @@ The verdict (written as import_check.json beside metrics.json; its shape is stab
      "rules": {"checked", "sources", "guide_transformers_version", "max_weights_bytes", "max_context_tokens"}}
 
 `check` names: files.folder, files.adapter, files.weights, files.config, files.tokenizer_config,
-files.tokenizer, weights.size, architecture, converse, context_length, chat_template, config.torch_dtype,
+files.tokenizer, weights.size, architecture, converse, context_length, chat_template, chat_template.tokenizer_config, config.torch_dtype,
 config.rope, tokenizer.class, transformers_version. training/README.md ("Import check") gives each rule's source.
 """
 
@@ -127,7 +127,8 @@ def check(folder: Path | str, *, instruct: bool = False) -> dict[str, Any]:
         _check_context(config, architecture, found)
     if tokenizer_config is not None:
         _check_tokenizer_class(tokenizer_config, "tokenizer.json" in files["tokenizer"], found)
-    _check_chat_template(files["chat_template"], instruct, architecture, found)
+    _check_chat_template(files["chat_template"], instruct, architecture, found,
+                         embedded=bool(tokenizer_config and tokenizer_config.get("chat_template")))
     return _verdict(found, instruct, architecture, files)
 
 
@@ -172,7 +173,31 @@ def make_compatible(folder: Path | str) -> list[str]:
         tokenizer_config["tokenizer_class"] = "PreTrainedTokenizerFast"
         _write(tokenizer_path, tokenizer_config)
         changes.append('tokenizer_config.json: "tokenizer_class": "PreTrainedTokenizerFast"')
+    template = _separate_chat_template(folder)
+    if tokenizer_config is not None and template and not tokenizer_config.get("chat_template"):
+        # Bedrock's Converse samples for imported models ask for the template inside tokenizer_config.json;
+        # the separate file (what transformers 5 writes) still takes precedence where both are read.
+        tokenizer_config["chat_template"] = template
+        _write(tokenizer_path, tokenizer_config)
+        changes.append("tokenizer_config.json: chat_template (copied from the separate template file)")
     return changes
+
+
+def _separate_chat_template(folder: Path) -> str | None:
+    """The template of chat_template.jinja or chat_template.json, the first that holds one."""
+    for name in CHAT_TEMPLATE_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        if name.endswith(".json"):
+            try:
+                text = json.loads(text).get("chat_template") or ""
+            except (ValueError, AttributeError):
+                text = ""
+        if isinstance(text, str) and text.strip():
+            return text
+    return None
 
 
 def write_verdict(output: Path | str, verdict: dict[str, Any]) -> Path:
@@ -356,7 +381,14 @@ def _check_tokenizer_class(tokenizer_config: dict[str, Any], has_tokenizer_json:
 
 
 def _check_chat_template(source: str | None, instruct: bool, architecture: dict[str, Any],
-                         found: _Findings) -> None:
+                         found: _Findings, *, embedded: bool) -> None:
+    if source is not None and not embedded:
+        # The chat-template page takes a separate file; the Converse samples for imported models ask for the
+        # template in tokenizer_config.json. Both hold it in what the job writes (make_compatible).
+        found.warning("chat_template.tokenizer_config",
+                      f"the chat template is in {source} only: Bedrock's Converse samples for imported models ask "
+                      "for it in tokenizer_config.json as chat_template",
+                      "copy it into tokenizer_config.json (training.import_check.make_compatible does)")
     if source is not None:
         return
     where = "no chat_template.jinja, chat_template.json or chat_template in tokenizer_config.json"

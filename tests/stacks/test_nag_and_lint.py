@@ -186,6 +186,44 @@ def test_finetune_options_have_no_unacknowledged_findings(tmp_path):
     assert found == defaults | FINETUNE_OPTION_ACKNOWLEDGMENTS
 
 
+# The Bedrock path replaces the SageMaker job's acknowledgments with its own: the customization role's, the
+# answers function's and the workflow's Bedrock resources named at run time.
+BEDROCK_PATH_ACKNOWLEDGMENTS = {
+    ("/TandemFinetune/Dataset/Role", WILDCARD),
+    ("/TandemFinetune/Dataset/RatingsRead", "AwsSolutions-IAM5[Resource::TandemData-LabelingBucketArn/ratings/*]"),
+    ("/TandemFinetune/Dataset/RatingsRead", "AwsSolutions-IAM5[Resource::TandemData-LabelingBucketArn/thumbs/*]"),
+    ("/TandemFinetune/Dataset/RatingsRead",
+     "AwsSolutions-IAM5[Resource::TandemData-LabelingBucketArn/expert-answers/*]"),
+    ("/TandemFinetune/Dataset/DatasetWrite", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/datasets/*]"),
+    ("/TandemFinetune/Gate/Role", WILDCARD),
+    ("/TandemFinetune/Gate/GateFiles", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/models/*]"),
+    ("/TandemFinetune/Gate/GateFiles", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/reports/*]"),
+    ("/TandemFinetune/Answers/Role", WILDCARD),
+    ("/TandemFinetune/Answers/AnswersAccess", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/datasets/*]"),
+    ("/TandemFinetune/Answers/AnswersAccess", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/reports/*]"),
+    ("/TandemFinetune/Answers/AnswersAccess",
+     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:"
+     "custom-model-deployment/*]"),
+    ("/TandemFinetune/CustomizationData", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/datasets/*]"),
+    ("/TandemFinetune/CustomizationData", "AwsSolutions-IAM5[Resource::<Artifacts82DD59A1.Arn>/models/*]"),
+    *[("/TandemFinetune/PipelineIntegrations",
+       f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:{resource}/*]")
+      for resource in ("model-customization-job", "custom-model", "custom-model-deployment")],
+    ("/TandemFinetune/PipelineRole", WILDCARD),
+}
+
+
+def test_the_bedrock_path_has_no_unacknowledged_findings(tmp_path):
+    context = app_context(finetune_path="bedrock")
+    app = cdk.App(context=context, outdir=str(tmp_path))
+    config = load_config(context)
+    FinetuneStack(app, "TandemFinetune", config=config, store=DataStack(app, "TandemData", config=config).store)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()  # raises on any finding
+    found = {key for key in acknowledgments(tmp_path) if key[0].startswith("/TandemFinetune/")}
+    assert found == BEDROCK_PATH_ACKNOWLEDGMENTS
+
+
 def test_a_custom_web_domain_needs_no_certificate_acknowledgment(tmp_path):
     context = app_context(web_domain_name="chat.example.com",
                           web_certificate_arn="arn:aws:acm:us-east-1:123456789012:certificate/"

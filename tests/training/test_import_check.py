@@ -70,6 +70,12 @@ def _edit_json(path: Path, change: Callable[[dict], object]) -> None:
     path.write_text(json.dumps(data))
 
 
+def _lose_chat_template(folder: Path) -> None:
+    """Both places the job writes the template: the separate file and tokenizer_config.json."""
+    (folder / "chat_template.jinja").unlink()
+    _edit_json(folder / "tokenizer_config.json", lambda t: t.pop("chat_template"))
+
+
 # --- the verdict on what the training job wrote ---------------------------------------------------------------
 
 def test_the_merged_instruct_llama_is_importable(merged_llama):
@@ -84,6 +90,9 @@ def test_the_merged_instruct_llama_is_importable(merged_llama):
     files = verdict["files"]
     assert files["weights"] == ["model.safetensors"] and files["weights_bytes"] > 0
     assert files["tokenizer"] == ["tokenizer.json"] and files["chat_template"] == "chat_template.jinja"
+    # ... and inside tokenizer_config.json too, where Bedrock's Converse samples for imported models ask for it.
+    embedded = json.loads((merged_llama / "tokenizer_config.json").read_text())["chat_template"]
+    assert embedded == (merged_llama / "chat_template.jinja").read_text()
     # Written by transformers 5, not the guide's 4.51.3: said, not refused (the keys that differ were added).
     assert _checks(verdict["warnings"]) == ["transformers_version"]
 
@@ -190,7 +199,7 @@ BREAKS: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "a transformers 5 tokenizer class": (lambda f: _edit_json(f / "tokenizer_config.json",
                                                               lambda t: t.update(tokenizer_class="TokenizersBackend")),
                                          "tokenizer.class", "PreTrainedTokenizerFast"),
-    "the instruct model's chat template lost": (lambda f: (f / "chat_template.jinja").unlink(), "chat_template",
+    "the instruct model's chat template lost": (lambda f: _lose_chat_template(f), "chat_template",
                                                 "chat_template.jinja"),
 }
 
@@ -212,6 +221,16 @@ def test_a_missing_folder_is_refused(tmp_path):
     assert verdict["importable"] is False and _checks(verdict["problems"]) == ["files.folder"]
 
 
+def test_a_template_only_in_the_separate_file_is_importable_with_a_warning_that_make_compatible_clears(broken):
+    _edit_json(broken / "tokenizer_config.json", lambda t: t.pop("chat_template"))
+
+    verdict = import_check.check(broken, instruct=True)
+
+    assert verdict["importable"] and "chat_template.tokenizer_config" in _checks(verdict["warnings"])
+    assert any("chat_template" in change for change in import_check.make_compatible(broken))
+    assert "chat_template.tokenizer_config" not in _checks(import_check.check(broken, instruct=True)["warnings"])
+
+
 def test_the_chat_template_may_sit_in_tokenizer_config_or_chat_template_json(broken):
     template = (broken / "chat_template.jinja").read_text()
     (broken / "chat_template.jinja").unlink()
@@ -224,7 +243,7 @@ def test_the_chat_template_may_sit_in_tokenizer_config_or_chat_template_json(bro
 
 
 def test_a_causal_model_without_a_chat_template_is_refused_only_when_its_base_is_an_instruct_model(broken):
-    (broken / "chat_template.jinja").unlink()
+    _lose_chat_template(broken)
 
     base_model = import_check.check(broken, instruct=False)
 
@@ -263,7 +282,7 @@ def test_the_command_line_exits_0_on_an_importable_folder(merged_llama, instruct
 
 
 def test_the_command_line_exits_1_with_the_problem_and_its_fix(broken, instruct_llama_path, capsys):
-    (broken / "chat_template.jinja").unlink()
+    _lose_chat_template(broken)
 
     assert import_check.main([str(broken), "--base", instruct_llama_path]) == 1
 
@@ -290,7 +309,7 @@ def test_the_command_line_writes_the_compatible_keys_when_asked(broken, capsys):
 
 def test_the_module_runs_with_the_standard_library_only(broken):
     """`python -m training.import_check` on a downloaded folder needs neither torch nor transformers."""
-    (broken / "chat_template.jinja").unlink()
+    _lose_chat_template(broken)
     code = ("import sys; sys.modules.update(torch=None, transformers=None, safetensors=None); "
             "import runpy; sys.argv = ['import_check', sys.argv[1], '--instruct']; "
             "runpy.run_module('training.import_check', run_name='__main__')")

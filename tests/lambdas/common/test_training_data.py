@@ -472,3 +472,10 @@ def test_read_rows_names_the_file_line_and_field_of_a_bad_row(kind, bad, field):
 def test_read_rows_refuses_an_unknown_kind():
     with pytest.raises(DatasetError, match="kind"):
         read_rows([], "dpo", "x.jsonl")  # type: ignore[arg-type]
+
+
+def test_held_out_questions_are_the_first_distinct_question_and_system_pairs_in_order():
+    rows = [{"prompt": "a"}, {"prompt": "a"}, {"prompt": "b", "system": "s"}, {"prompt": "b"}, {"prompt": "c"}]
+    assert training_data.held_out_questions(rows, 10) == [("a", None), ("b", "s"), ("b", None), ("c", None)]
+    assert training_data.held_out_questions(rows, 2) == [("a", None), ("b", "s")]
+    assert training_data.held_out_questions(rows, 0) == []  # gate_questions 0: no answers written
