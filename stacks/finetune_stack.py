@@ -125,6 +125,13 @@ class FinetuneStack(Stack):
     def _artifacts_finding(self, prefix: str) -> str:
         return f"AwsSolutions-IAM5[Resource::{arn_ref(self.artifacts)}/{prefix}*]"
 
+    def _bedrock_jobs(self, jobs: str) -> iam.IPrincipal:
+        """Bedrock, as the `jobs` of this account and Region only (the confused-deputy guard)."""
+        return iam.PrincipalWithConditions(iam.ServicePrincipal("bedrock.amazonaws.com"), {
+            "StringEquals": {"aws:SourceAccount": self.account},
+            "ArnLike": {"aws:SourceArn": self._arn("bedrock", jobs)},
+        })
+
     def _read_prefix(self, sid: str, bucket_arn: str, prefix: str) -> list[iam.PolicyStatement]:
         """GetObject under a prefix, and listing only that prefix (SageMaker's File mode lists a channel)."""
         return [
@@ -251,12 +258,7 @@ class FinetuneStack(Stack):
         return function
 
     def _customization_role(self) -> iam.Role:
-        # Confused-deputy guard: only Bedrock customization jobs of this account and Region may assume the role.
-        principal = iam.PrincipalWithConditions(iam.ServicePrincipal("bedrock.amazonaws.com"), {
-            "StringEquals": {"aws:SourceAccount": self.account},
-            "ArnLike": {"aws:SourceArn": self._arn("bedrock", "model-customization-job/*")},
-        })
-        role = iam.Role(self, "CustomizationRole", assumed_by=principal,
+        role = iam.Role(self, "CustomizationRole", assumed_by=self._bedrock_jobs("model-customization-job/*"),
                         description="Tandem fine-tuning: Bedrock model customization reads the dataset, writes metrics")
         policy = iam.Policy(self, "CustomizationData", roles=[role], statements=[
             *self._read_prefix("Datasets", self.artifacts.bucket_arn, DATASETS),
@@ -341,12 +343,7 @@ class FinetuneStack(Stack):
         return role
 
     def _import_role(self) -> iam.Role:
-        # Confused-deputy guard: only Bedrock import jobs of this account and region may assume the role.
-        principal = iam.PrincipalWithConditions(iam.ServicePrincipal("bedrock.amazonaws.com"), {
-            "StringEquals": {"aws:SourceAccount": self.account},
-            "ArnLike": {"aws:SourceArn": self._arn("bedrock", "model-import-job/*")},
-        })
-        role = iam.Role(self, "ImportRole", assumed_by=principal,
+        role = iam.Role(self, "ImportRole", assumed_by=self._bedrock_jobs("model-import-job/*"),
                         description="Tandem fine-tuning: Bedrock Custom Model Import reads the merged model")
         policy = iam.Policy(self, "ImportRead", roles=[role],
                             statements=self._read_prefix("Models", self.artifacts.bucket_arn, MODELS))

@@ -26,11 +26,10 @@ from typing import Any, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common.env_settings import S3_URI, Rejected
+from lambdas.common.pipeline_request import execution_name, s3_uri
 
 ANSWERS_FILE = "gate_answers.jsonl"  # the name the training job gives its answers (training/gate_answers.py)
 SCHEMA_VERSION = 1  # lambdas/finetune_gate/answers.py
-EVALUATION_ID = re.compile(r"^[A-Za-z0-9](?:-*[A-Za-z0-9]){0,79}$")
 # What CreateCustomModelDeployment returns: the model id Converse takes for a custom model deployed on demand.
 DEPLOYMENT_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:custom-model-deployment/[a-z0-9]{12}")
 
@@ -54,22 +53,15 @@ class AnswersRequest:
 def parse_request(event: Any) -> AnswersRequest:
     if not isinstance(event, dict):
         raise InvalidRequest("the event must be a JSON object")
-    evaluation_id = event.get("evaluation_id")
-    if not isinstance(evaluation_id, str) or not EVALUATION_ID.fullmatch(evaluation_id):
-        raise InvalidRequest("evaluation_id (the pipeline's execution name) must be 1 to 80 letters, digits and "
-                             "hyphens, starting and ending with a letter or digit")
-    eval_uri = event.get("eval_uri")
-    try:
-        eval_uri = S3_URI.parse(eval_uri if isinstance(eval_uri, str) else "")
-    except Rejected:
-        raise InvalidRequest("eval_uri must be the dataset's eval folder, an s3://bucket/prefix/ URI") from None
+    eval_uri = s3_uri(event, "eval_uri", InvalidRequest)
     if not eval_uri.endswith("/"):
         raise InvalidRequest("eval_uri must be the dataset's eval folder, an s3://bucket/prefix/ URI")
     tuned = event.get("tuned_model_id")
     if not isinstance(tuned, str) or not DEPLOYMENT_ARN.fullmatch(tuned):
         raise InvalidRequest("tuned_model_id must be a custom model deployment's ARN "
                              "(arn:aws:bedrock:<region>:<account>:custom-model-deployment/<id>)")
-    return AnswersRequest(evaluation_id=evaluation_id, eval_uri=eval_uri, tuned_model_id=tuned)
+    return AnswersRequest(evaluation_id=execution_name(event, "evaluation_id", InvalidRequest), eval_uri=eval_uri,
+                          tuned_model_id=tuned)
 
 
 @dataclass(frozen=True)

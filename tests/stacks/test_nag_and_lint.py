@@ -173,15 +173,21 @@ FINETUNE_OPTION_ACKNOWLEDGMENTS = {
 }
 
 
-def test_finetune_options_have_no_unacknowledged_findings(tmp_path):
-    context = app_context(finetune_import_model=True, finetune_base_model="s3://my-models/base/",
-                          finetune_notify_email="ml-team@example.com")
-    app = cdk.App(context=context, outdir=str(tmp_path))
-    config = load_config(context)
+def finetune_acknowledgments(outdir: Path, **context: object) -> set[tuple[str, str]]:
+    """TandemFinetune synthesized with `context` under cdk-nag, which raises on any unacknowledged finding;
+    the acknowledgments it carries."""
+    values = app_context(**context)
+    app = cdk.App(context=values, outdir=str(outdir))
+    config = load_config(values)
     FinetuneStack(app, "TandemFinetune", config=config, store=DataStack(app, "TandemData", config=config).store)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    app.synth()  # raises on any finding
-    found = {key for key in acknowledgments(tmp_path) if key[0].startswith("/TandemFinetune/")}
+    app.synth()
+    return {key for key in acknowledgments(outdir) if key[0].startswith("/TandemFinetune/")}
+
+
+def test_finetune_options_have_no_unacknowledged_findings(tmp_path):
+    found = finetune_acknowledgments(tmp_path, finetune_import_model=True, finetune_base_model="s3://my-models/base/",
+                                     finetune_notify_email="ml-team@example.com")
     defaults = {key for key in EXPECTED_ACKNOWLEDGMENTS if key[0].startswith("/TandemFinetune/")}
     assert found == defaults | FINETUNE_OPTION_ACKNOWLEDGMENTS
 
@@ -214,14 +220,7 @@ BEDROCK_PATH_ACKNOWLEDGMENTS = {
 
 
 def test_the_bedrock_path_has_no_unacknowledged_findings(tmp_path):
-    context = app_context(finetune_path="bedrock")
-    app = cdk.App(context=context, outdir=str(tmp_path))
-    config = load_config(context)
-    FinetuneStack(app, "TandemFinetune", config=config, store=DataStack(app, "TandemData", config=config).store)
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    app.synth()  # raises on any finding
-    found = {key for key in acknowledgments(tmp_path) if key[0].startswith("/TandemFinetune/")}
-    assert found == BEDROCK_PATH_ACKNOWLEDGMENTS
+    assert finetune_acknowledgments(tmp_path, finetune_path="bedrock") == BEDROCK_PATH_ACKNOWLEDGMENTS
 
 
 def test_a_custom_web_domain_needs_no_certificate_acknowledgment(tmp_path):
