@@ -1,7 +1,7 @@
 """FinetuneStack: turns the expert ratings into a fine-tuned model, on demand.
 
 The workflow (statemachines/finetune_pipeline.asl.json, Standard, started by hand or by a script with an
-execution name of letters, digits and hyphens) runs:
+execution name of letters, digits and single hyphens) runs:
 - lambdas/finetune_dataset: reads the rating records under ratings/, the customers' thumbs under thumbs/ and
   the accepted experts' answers under expert-answers/ in the labeling bucket (DataStack)
   and writes the train/eval splits under datasets/<execution name>/ in this stack's artifacts bucket;

@@ -22,26 +22,26 @@ the reason can be read; the row files are written only for a usable dataset.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from lambdas.common.bucket_writer import BucketWriter
+from lambdas.common.pipeline_request import execution_name
 from lambdas.common.rating_files import RatingFiles
 from lambdas.common.training_data import KTO_FILE, REWARD_FILE, Dataset, DatasetError, build_dataset, to_jsonl
 from lambdas.finetune_dataset.settings import DatasetSettings
 
 # The pipeline's execution name: it also names the training job tandem-ft-<name>, which SageMaker limits to
-# 63 letters, digits and hyphens (no leading or trailing hyphen). Checked here, the first step, so a bad
+# 63 letters, digits and hyphens (no leading or trailing hyphen), and Bedrock's custom models allow no two hyphens in
+# a row (lambdas/common/pipeline_request.py). Checked here, the first step, so a bad
 # name fails before any work instead of at CreateTrainingJob.
 MAX_DATASET_ID = 53
-DATASET_ID = re.compile(r"^[A-Za-z0-9](?:-*[A-Za-z0-9]){0,%d}$" % (MAX_DATASET_ID - 1))
 REPORT_FILE = "report.json"
 JSONL_CONTENT_TYPE = "application/x-ndjson"
 
 
 class InvalidRequest(ValueError):
-    """The event is not {"dataset_id": "<1 to 53 letters, digits and hyphens>"}."""
+    """The event is not {"dataset_id": "<1 to 53 letters, digits and single hyphens>"}."""
 
 
 class NotEnoughTrainingData(RuntimeError):
@@ -58,12 +58,8 @@ class SourceStats:
 
 
 def dataset_id(event: Any) -> str:
-    value = event.get("dataset_id") if isinstance(event, dict) else None
-    if not isinstance(value, str) or not DATASET_ID.fullmatch(value):
-        raise InvalidRequest(f"dataset_id (the pipeline's execution name) must be 1 to {MAX_DATASET_ID} letters, "
-                             "digits and hyphens, starting and ending with a letter or digit: it also names the "
-                             "training job, which SageMaker limits to 63 such characters")
-    return value
+    return execution_name(event if isinstance(event, dict) else {}, "dataset_id", InvalidRequest, max_length=MAX_DATASET_ID,
+                          why=": it also names the training job, which SageMaker limits to 63 such characters")
 
 
 def files(dataset: Dataset) -> dict[str, bytes]:

@@ -242,7 +242,7 @@ def test_exactly_the_minimum_is_enough(aws, invoke, monkeypatch):
 
 @pytest.mark.parametrize("request_", [
     event(""), event("a/b"), event("../up"), event("has space"), event("x" * 54), event("run_1"), event("-run"),
-    event("run-"), event(None), event(42), {},
+    event("run-"), event("run--1"), event(None), event(42), {},
     "run-1", None,
 ])
 def test_a_bad_dataset_id_is_an_invalid_request(aws, invoke, request_):
@@ -257,7 +257,7 @@ def test_a_bad_dataset_id_is_an_invalid_request(aws, invoke, request_):
 def test_the_longest_dataset_id_is_accepted(aws, invoke):
     aws.put_ratings("a.jsonl", *sessions(4))
 
-    longest = "A-z--9" * 8 + "abcde"  # 53 characters: with "tandem-ft-", SageMaker's 63 for a job name
+    longest = "A-z-9-" * 8 + "abcde"  # 53 characters: with "tandem-ft-", SageMaker's 63 for a job name
     assert invoke(event(longest))["dataset_uri"] == f"s3://{DATASET_BUCKET}/{DATASET_PREFIX}{longest}/"
 
 
