@@ -75,9 +75,10 @@ DEMO_CHANGES: dict[str, tuple[Any, str]] = {
 # minute on two CPUs.
 DEMO_EPOCHS = 20
 DEMO_GENERATION = {"eval_prompts": 8, "eval_samples": 2, "eval_max_new_tokens": 32, "max_response_length": 48}
-SIMULATION_NOTE = ("A simulation: the base model is a tiny randomly initialised model built from a config, so "
-                   "its answers and the tuned model's mean nothing, and the judge is a stand-in that prefers the "
-                   "answer sharing more words with the question. The dataset, the training job's code and the "
+# What the page, the report's banner and docs/local.md say this is (after "A simulation.").
+SIMULATION_NOTE = ("The base model is a tiny randomly initialised model built from a config, so its answers and "
+                   "the tuned model's mean nothing (they are often empty), and the judge is a stand-in that prefers "
+                   "the answer sharing more words with the question. The dataset, the training job's code and the "
                    "gate's code are the real ones.")
 REPORT_FILE, PAGE_FILE = "report.json", "report.html"
 POLL_SECONDS = 0.25

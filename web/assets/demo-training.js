@@ -59,7 +59,7 @@ function renderDataset(dataset) {
   const train = counts.train || {};
   const held = counts.eval || {};
   fill(box, el("h3", {}, "The dataset"), facts([
-    dataset.records !== undefined ? ["Rating records", String(dataset.records)] : null,
+    ["Rating records", String(dataset.records ?? counts.records ?? 0)],
     ["Training split", `${train.reward ?? 0} rated answers from ${train.sessions ?? 0} conversations`],
     ["Held out", `${held.reward ?? 0} rated answers from ${held.sessions ?? 0} conversations (${held.reward_good ?? 0} `
       + `well rated, ${held.reward_bad ?? 0} badly rated)`],
