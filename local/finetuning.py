@@ -36,7 +36,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -218,11 +217,6 @@ def started_with(module: Any, dependencies: Any) -> Iterator[None]:
 
 # The runs ------------------------------------------------------------------------------------------------------
 
-@dataclass
-class _Job:
-    process: subprocess.Popen[bytes] | None = None
-
-
 class FineTuningRuns:
     """Runs of the pipeline on the demo's ratings, one at a time, each in a thread of its own."""
 
@@ -234,7 +228,7 @@ class FineTuningRuns:
         self._lock = threading.Lock()
         self._status: dict[str, Any] = {"state": "idle"}
         self._thread: threading.Thread | None = None
-        self._job = _Job()
+        self._process: subprocess.Popen[bytes] | None = None  # the training job's, while it runs
         self._stopping = False
         self._count = 0
 
@@ -244,8 +238,7 @@ class FineTuningRuns:
         with self._lock:
             current = json.loads(json.dumps(self._status))
         return {**current, "simulation": SIMULATION_NOTE,
-                "settings_that_differ": settings_that_differ(self.aws.config),
-                "hyperparameters": hyperparameters(self.aws.config)}
+                "settings_that_differ": settings_that_differ(self.aws.config)}
 
     def report_page(self, run_id: str) -> str | None:
         """The gate's report.html of a finished run, as the gate wrote it to the artifacts bucket."""
@@ -261,26 +254,26 @@ class FineTuningRuns:
 
     def start(self) -> str:
         """Starts a run in a thread; its id. AlreadyRunning while one is going."""
-        with self._lock:
-            if self._status.get("state") == "running":
-                raise AlreadyRunning(f"a run is already going ({self._status['run_id']}, step "
-                                     f"{self._status['step']}): one at a time")
-            run_id = self._new_id()
-            self._status = self._fresh(run_id)
-            self._thread = threading.Thread(target=self.run, args=(run_id,), name=f"demo-training-{run_id}",
-                                            daemon=True)
+        run_id = self._begin()
+        self._thread = threading.Thread(target=self.run, args=(run_id,), name=f"demo-training-{run_id}", daemon=True)
         self._thread.start()
         return run_id
 
     def run_now(self) -> dict[str, Any]:
         """A whole run in this thread (tests); its final status."""
+        self.run(self._begin())
+        return self.status()
+
+    def _begin(self) -> str:
+        """A new run's id, its status "running" from now on; AlreadyRunning while one is going."""
         with self._lock:
             if self._status.get("state") == "running":
-                raise AlreadyRunning("a run is already going: one at a time")
-            run_id = self._new_id()
+                raise AlreadyRunning(f"a run is already going ({self._status['run_id']}, step "
+                                     f"{self._status['step']}): one at a time")
+            self._count += 1
+            run_id = f"demo-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{self._count}"
             self._status = self._fresh(run_id)
-        self.run(run_id)
-        return self.status()
+        return run_id
 
     def wait(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -288,8 +281,9 @@ class FineTuningRuns:
 
     def stop(self) -> None:
         """Stops the job's process, if one is running, and waits for the run's thread; removes its own folder."""
-        self._stopping = True
-        process = self._job.process
+        with self._lock:
+            self._stopping = True
+            process = self._process
         if process is not None and process.poll() is None:
             process.terminate()
             try:
@@ -300,10 +294,6 @@ class FineTuningRuns:
         self.wait(15)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def _new_id(self) -> str:
-        self._count += 1
-        return f"demo-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{self._count}"
 
     @staticmethod
     def _fresh(run_id: str) -> dict[str, Any]:
@@ -383,20 +373,26 @@ class FineTuningRuns:
         environment = {**os.environ, "SM_CHANNEL_TRAIN": str(channels["train"]), "SM_CHANNEL_EVAL": str(channels["eval"]),
                        "SM_CHANNEL_MODEL": str(model), "SM_MODEL_DIR": str(output), "SM_OUTPUT_DIR": str(failure),
                        "TANDEM_TINY_MODEL": tiny_model(self.aws.config), "TOKENIZERS_PARALLELISM": "false",
-                       "PYTHONUNBUFFERED": "1"}
+                       "PYTHONUNBUFFERED": "1",
+                       # One thread: as fast for a tiny model, it leaves a CPU to the demo's server, and torch's
+                       # threads spin-waiting for a busy CPU once made a ten-second run take minutes.
+                       "OMP_NUM_THREADS": "1"}
         log = folder / "job.log"
-        self._update(training={"job_name": job_name, "model": f"tiny randomly initialised {tiny_model(self.aws.config)} "
-                                                             "(a simulation)", "hyperparameters": values})
+        described = {"job_name": job_name, "model": f"tiny randomly initialised {tiny_model(self.aws.config)} "
+                                                    "(a simulation)", "hyperparameters": values}
+        self._update(training=described)
         with log.open("wb") as sink:
-            if self._stopping:
-                raise StepFailed("training", "Stopped", "the demo is stopping")
-            process = subprocess.Popen([self.python, "-m", "local.simulated_job", *job_arguments(values)], cwd=ROOT,
-                                       env=environment, stdout=sink, stderr=subprocess.STDOUT)
-            self._job.process = process
+            with self._lock:  # a stop from now on ends this process
+                if self._stopping:
+                    raise StepFailed("training", "Stopped", "the demo is stopping")
+                process = self._process = subprocess.Popen(
+                    [self.python, "-m", "local.simulated_job", *job_arguments(values)], cwd=ROOT, env=environment,
+                    stdout=sink, stderr=subprocess.STDOUT)
             while process.poll() is None:
                 self._update(log_tail=_tail(log))
                 time.sleep(POLL_SECONDS)
-        self._job.process = None
+        with self._lock:
+            self._process = None
         self._update(log_tail=_tail(log))
         if process.returncode != 0:
             reason = (failure / "failure").read_text() if (failure / "failure").is_file() else ""
@@ -407,9 +403,7 @@ class FineTuningRuns:
         prefix = f"{MODELS}{job_name}/output/model/"
         self._upload(output, bucket, prefix)
         metrics = json.loads((output / "metrics.json").read_text())
-        self._update(training={"job_name": job_name, "model": f"tiny randomly initialised "
-                                                              f"{tiny_model(self.aws.config)} (a simulation)",
-                               "hyperparameters": values, "model_artifacts": f"s3://{bucket}/{prefix}",
+        self._update(training={**described, "model_artifacts": f"s3://{bucket}/{prefix}",
                                "rows": metrics["rows"], "steps": metrics["training"]["steps"],
                                "seconds": metrics["training"]["seconds"], "eval": metrics["eval"],
                                "checks": metrics["checks"], "gate_questions": metrics["gate_questions"],

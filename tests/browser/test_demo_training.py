@@ -70,6 +70,7 @@ def test_a_rater_trains_from_the_demos_ratings_and_sees_the_gates_simulated_repo
                                                              re.compile(": done")])
     expect(page.locator("#training-dataset")).to_contain_text("4 rated answers from 4 conversations")
     expect(page.get_by_role("button", name="Train from the demo's ratings")).to_be_enabled()
+    assert httpx.get(f"{demo.base_url}/local/api/training/report?run=demo-unknown").status_code == 404
 
     report = page.get_by_role("link", name=re.compile("^Open the gate's report"))
     page.goto(report.get_attribute("href") or "")
