@@ -24,10 +24,10 @@ import os
 import sys
 from pathlib import Path
 
+from lambdas.common.training_data import REWARD_FILE
 from local.tiny_models import MODELS, build_tokenizer, save_tiny_llama, save_tiny_t5
 
 logger = logging.getLogger("tandem.local.simulated_job")
-REWARD_FILE = "reward.jsonl"  # lambdas/common/training_data.py REWARD_FILE, read without importing the builder
 
 
 def dataset_texts(*folders: Path) -> list[str]:
@@ -57,7 +57,8 @@ def main(argv: list[str]) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = os.environ.get("TANDEM_TINY_MODEL", "t5")
     folder = Path(os.environ["SM_CHANNEL_MODEL"])
-    texts = dataset_texts(Path(os.environ["SM_CHANNEL_TRAIN"]), Path(os.environ.get("SM_CHANNEL_EVAL", "")))
+    channels = [os.environ.get(name) for name in ("SM_CHANNEL_TRAIN", "SM_CHANNEL_EVAL")]
+    texts = dataset_texts(*(Path(channel) for channel in channels if channel))
     logger.info("building the tiny randomly initialised %s base model (a simulation) in %s", model, folder)
     build_base_model(model, texts, folder)
 
