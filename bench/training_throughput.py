@@ -1,6 +1,6 @@
 """Training throughput and what each run did to the model, for the fine-tuning job on tiny models, on the CPU.
 
-Models: the tiny RANDOMLY INITIALISED T5 and Llama of testing/tiny_models.py (d_model/hidden 64, 2 layers,
+Models: the tiny RANDOMLY INITIALISED T5 and Llama of local/tiny_models.py (d_model/hidden 64, 2 layers,
 a BPE tokenizer trained on the spot), on its synthetic ratings: 64 training rows (32 sessions, one well-
 and one badly-rated answer each) and 16 held-out rows from sessions whose verb/noun pairs training never
 saw. These numbers measure our training loop and show that each algorithm moves the model the way the
@@ -15,7 +15,7 @@ badly-rated answers) before and after, each side's mean log-prob per token befor
 to the base on the tuned model's own samples, and whether the run checks passed (else which failed). Fixed
 seeds make these identical in every run, which the benchmark checks, and
 tests/bench/test_training_throughput.py reruns every configuration and fails when the latest table in
-bench/RESULTS.md no longer matches what the code produces. Hyperparameters: the tests' (testing/tiny_models.py
+bench/RESULTS.md no longer matches what the code produces. Hyperparameters: the tests' (local/tiny_models.py
 training_settings: learning rate 1e-3 for the T5 and 5e-3 for the Llama, 4 epochs, batch 8, mini-batch 4
 for reward-pg, LoRA r=8 alpha=16, seed 7).
 """
@@ -33,14 +33,8 @@ import torch
 
 from bench.common import median, table
 from lambdas.common.training_data import KTO_FILE, REWARD_FILE, to_jsonl
-from testing.tiny_models import (
-    all_texts,
-    build_tokenizer,
-    save_tiny_llama,
-    save_tiny_t5,
-    synthetic_splits,
-    training_settings,
-)
+from local.tiny_models import build_tokenizer, save_tiny_llama, save_tiny_t5, training_settings
+from testing.tiny_models import all_texts, synthetic_splits
 from training import data as training_data
 from training import job
 from training.config import Hyperparameters

@@ -7,8 +7,10 @@ One process, one socket on 127.0.0.1:
   API under /experts/, the rating API under /ratings/;
 - the event sources (local/pollers.py) and the mailbox (local/mailbox.py) in threads;
 - the web app (web/): the customer's chat at /, the experts' inbox at /inbox, the raters' console at /rate, the
-  mailbox at /mailbox, what each part did at /behind-the-scenes, the demo's read-only JSON under /local/api/, and
-  POST /local/api/sample, which runs the feedback sampler now (local/sampling.py).
+  mailbox at /mailbox, what each part did at /behind-the-scenes, the demo's read-only JSON under /local/api/,
+  POST /local/api/sample, which runs the feedback sampler now (local/sampling.py), and POST /local/api/training,
+  which runs the fine-tuning pipeline on the demo's ratings (local/finetuning.py: the real dataset, training
+  and gate code on a tiny simulated model, with a stand-in judge), its status and report under the same path.
 
 Answers come from the offline stand-in (local/answer_model.py) unless `model="bedrock"`: then Bedrock
 answers, with the user's own AWS credentials, and only Bedrock is real. The gate reads sentiment with VADER
@@ -23,9 +25,11 @@ here, and the page says so.
 from __future__ import annotations
 
 import contextlib
+import html
 import importlib
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -48,6 +52,7 @@ from lambdas.common.startup import reset_handlers
 from local import answer_model, inspector, sampling
 from local.aws import FUNCTIONS, HOST, LiveEndpoints, LocalAws, environment_applied, start_local_aws
 from local.cdk_app import ROOT
+from local.finetuning import SIMULATION_NOTE, AlreadyRunning, FineTuningRuns
 from local.gateway import HTTP_FUNCTIONS, LocalApi, api_url, create_gateway, local_api
 from local.identity import ISSUER_PATH, LocalCognito, SignInRefused
 from local.live import LocalLiveApi
@@ -77,6 +82,9 @@ WEB_SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+# The gate's report.html carries its own policy in a <meta> tag (an inline style by hash); served here, the same
+# policy is sent as the header, with no framing.
+_REPORT_POLICY = re.compile(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">')
 PAGES = {"/": "index.html", "/inbox": "inbox.html", "/rate": "rate.html", "/mailbox": "mailbox.html",
          "/behind-the-scenes": "behind-the-scenes.html"}
 
@@ -163,6 +171,7 @@ class Demo:
         self.mailbox: LocalMailbox | None = None
         self.apis: dict[str, LocalApi] = {}
         self.identity: LocalCognito | None = None
+        self.training: FineTuningRuns | None = None
         self.live = LocalLiveApi()
         self.base_url = ""
         self._socket: socket.socket | None = None
@@ -210,6 +219,8 @@ class Demo:
         self._exit.callback(self.mailbox.stop)
         self.pollers = start_pollers(self.aws)
         self._exit.callback(self.pollers.stop)
+        self.training = FineTuningRuns(self.aws)
+        self._exit.callback(self.training.stop)  # before the local AWS stops: a run's job process ends first
         self._serve()
 
     def _import_handlers(self) -> None:
@@ -270,6 +281,9 @@ class Demo:
                     Route("/local/api/mailbox", self._mails, methods=["GET"]),
                     Route("/local/api/transcript", self._transcript, methods=["GET"]),
                     Route("/local/api/sample", self._sample, methods=["POST"]),
+                    Route("/local/api/training", self._training_status, methods=["GET"]),
+                    Route("/local/api/training", self._start_training, methods=["POST"]),
+                    Route("/local/api/training/report", self._training_report, methods=["GET"]),
                     Route("/index.html", lambda _: RedirectResponse("/", 308)),
                     # Browsers ask for it on every page; there is no icon, and "none" is not an error.
                     Route("/favicon.ico", lambda _: Response(status_code=204)),
@@ -354,6 +368,33 @@ class Demo:
         return JSONResponse({key: summary.get(key) for key in (
             "rating_batch", "rating_items", "items", "candidates", "skipped_already_rated", "reason",
             "expert_answers", "expert_answers_queued", "expert_answers_already_queued")})
+
+    async def _start_training(self, _: Request) -> Response:
+        """The fine-tuning pipeline on the demo's ratings (local/finetuning.py), started in the background; one
+        run at a time (409 while one is going)."""
+        assert self.training is not None
+        try:
+            run_id = self.training.start()
+        except AlreadyRunning as error:
+            return JSONResponse({"error": {"message": str(error)}}, status_code=409)
+        return JSONResponse({"run_id": run_id, "state": "running"}, status_code=202)
+
+    async def _training_status(self, _: Request) -> Response:
+        assert self.training is not None
+        return JSONResponse(self.training.status())
+
+    async def _training_report(self, request: Request) -> Response:
+        """The gate's report.html of the run, as the gate wrote it, under a banner that says it is a simulation."""
+        assert self.training is not None
+        run_id = request.query_params.get("run", "")
+        page = await run_in_threadpool(self.training.report_page, run_id)
+        if page is None:
+            return JSONResponse({"message": f"no gate report for the run {run_id[:100]!r}"}, status_code=404)
+        policy = _REPORT_POLICY.search(page)
+        banner = (f'<p role="note"><strong>A simulation (local demo).</strong> {html.escape(SIMULATION_NOTE)}</p>')
+        return Response(page.replace("<body>", f"<body>{banner}", 1), media_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": (html.unescape(policy.group(1)) if policy
+                                                             else "default-src 'none'") + "; frame-ancestors 'none'"})
 
     # ---------------------------------------------------------------------------------------------
 

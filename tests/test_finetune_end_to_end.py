@@ -40,9 +40,9 @@ from lambdas.feedback_sampler import handler as sampler_handler
 from lambdas.finetune_dataset import handler as dataset_handler
 from lambdas.groundtruth_post import handler as post_handler
 from lambdas.groundtruth_pre import handler as pre_handler
+from local.tiny_models import build_tokenizer, save_tiny_t5
 from stacks.config import TandemConfig
 from testing.outbox import Outbox
-from testing.tiny_models import build_tokenizer, save_tiny_t5
 from tests.end_to_end_helpers import RATINGS_TABLE, Bedrock, Customer, lambda_context, stack_environment
 from tests.lambdas.escalation_worker.conftest import TABLE
 from tests.lambdas.groundtruth_post.conftest import described_job

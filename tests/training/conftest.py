@@ -1,5 +1,5 @@
 """Fixtures for the fine-tuning job's tests: tiny RANDOMLY INITIALISED models and synthetic ratings from
-testing/tiny_models.py (nothing downloaded; a simulation of the real job)."""
+local/tiny_models.py and testing/tiny_models.py (nothing downloaded; a simulation of the real job)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from lambdas.common.training_data import KTO_FILE, REWARD_FILE, to_jsonl
-from testing.tiny_models import all_texts, build_tokenizer, save_tiny_llama, save_tiny_t5, synthetic_splits
+from local.tiny_models import build_tokenizer, save_tiny_llama, save_tiny_t5
+from testing.tiny_models import all_texts, synthetic_splits
 
 torch.set_num_threads(2)
 

@@ -2,7 +2,7 @@
 
 The counterpart of tests/training/test_degenerate_runs.py: there, runs that got worse while the margin rose are
 failed; here, reward-pg on the tiny T5 and the tiny Llama and kto on the tiny Llama, trained with the settings
-the tests and the benchmark use (testing/tiny_models.py training_settings), make the well-rated held-out
+the tests and the benchmark use (local/tiny_models.py training_settings), make the well-rated held-out
 answers more likely than the base did, keep greedy generation as healthy as the base's and stay inside the KL
 budget: metrics.json "checks" passes. The measured numbers are printed (pytest -s) for the record.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from testing.tiny_models import training_settings
+from local.tiny_models import training_settings
 from tests.training.conftest import summary
 from training import job
 from training.config import Hyperparameters

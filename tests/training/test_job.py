@@ -13,13 +13,13 @@ import pytest
 from safetensors import safe_open
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from testing.tiny_models import training_settings
+from local.tiny_models import training_settings
 from tests.training.conftest import read_metrics, summary
 from training import cli, evaluation, job
 from training.config import Hyperparameters
 from training.data import TrainingData
 
-# Fixed seeds make every run repeatable; the tiny models' training settings (testing/tiny_models.py) separate
+# Fixed seeds make every run repeatable; the tiny models' training settings (local/tiny_models.py) separate
 # the answers far above run-to-run noise (the margin of the untrained models is within +-0.4 of zero).
 MIN_MARGIN_GAIN = 0.2
 RUNS = {"t5-reward-pg": ("t5", "reward-pg"), "llama-reward-pg": ("llama", "reward-pg"), "llama-kto": ("llama", "kto")}

@@ -7,7 +7,7 @@ this repository), the hyperparameters FinetuneStack writes into the pipeline's C
 for every hyperparameter but its own `sagemaker_*` ones (values JSON-decoded where they parse, then turned
 back into text), channels in SM_CHANNEL_<NAME>, the model folder in SM_MODEL_DIR. The process gets no
 PYTHONPATH, so it imports only what the archive ships.
-What is simulated: the base model (the tiny randomly initialised T5 of testing/tiny_models.py, given as the
+What is simulated: the base model (the tiny randomly initialised T5 of local/tiny_models.py, given as the
 `model` channel, as an s3:// finetune_base_model is) and the hyperparameters that make it quick.
 """
 
