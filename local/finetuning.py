@@ -40,14 +40,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from lambdas.common.bucket_writer import BucketWriter
-from lambdas.common.expert_answers import EXPERT_ANSWERS_PREFIX
-from lambdas.common.rating_files import RatingFiles
 from lambdas.common.startup import Startup
-from lambdas.common.thumbs import THUMBS_PREFIX
 from lambdas.finetune_dataset.settings import DatasetSettings
 from lambdas.finetune_gate.answers import Question
-from lambdas.finetune_gate.evaluation_files import EvaluationFiles
 from lambdas.finetune_gate.judge import BASE_FIRST, OrderVerdict, PairwiseJudge, order_verdict, parse_verdict
 from lambdas.finetune_gate.settings import GateSettings
 from local.aws import LocalAws
@@ -339,12 +334,7 @@ class FineTuningRuns:
         from lambdas.finetune_dataset.dataset import NotEnoughTrainingData
 
         settings = dataset_settings(self.aws)
-        s3 = self._s3()
-        ready = handler.Dependencies(
-            settings=settings, ratings=RatingFiles(s3, settings.ratings_bucket, settings.ratings_prefix),
-            thumbs=RatingFiles(s3, settings.ratings_bucket, THUMBS_PREFIX),
-            expert_answers=RatingFiles(s3, settings.ratings_bucket, EXPERT_ANSWERS_PREFIX),
-            output=BucketWriter(settings.dataset_bucket, lambda: s3))
+        ready = handler.wired(settings, self._s3())
         try:
             with started_with(handler, ready):
                 result = handler.handler({"dataset_id": run_id}, lambda_context("tandem-finetune-dataset"))
@@ -416,10 +406,7 @@ class FineTuningRuns:
         from lambdas.finetune_gate import handler
 
         bucket = self.aws.names["finetune_artifacts_bucket"]
-        settings = gate_settings(self.aws)
-        s3 = self._s3()
-        ready = handler.Dependencies(settings=settings, judge=WordOverlapJudge(),
-                                     files=EvaluationFiles(lambda: s3), output=BucketWriter(bucket, lambda: s3))
+        ready = handler.wired(gate_settings(self.aws), WordOverlapJudge(), self._s3())
         outputs = f"s3://{bucket}/{MODELS}{JOB_NAME_PREFIX}-{run_id}/output/model/"
         event = {"evaluation_id": run_id, "answers_uri": f"{outputs}gate_answers.jsonl",
                  "metrics_uri": f"{outputs}metrics.json"}

@@ -18,13 +18,12 @@ model's answers mean nothing: the point is to run every line of the pipeline's c
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 from pathlib import Path
 
-from lambdas.common.training_data import REWARD_FILE
+from lambdas.common.training_data import REWARD_FILE, read_rows
 from local.tiny_models import MODELS, build_tokenizer, save_tiny_llama, save_tiny_t5
 
 logger = logging.getLogger("tandem.local.simulated_job")
@@ -37,10 +36,8 @@ def dataset_texts(*folders: Path) -> list[str]:
         path = folder / REWARD_FILE
         if not path.is_file():
             continue
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                texts += [row["prompt"], row["response"], f"{row['prompt']}\n{row['response']}"]
+        for row in read_rows(path.read_text(encoding="utf-8").splitlines(), "reward", str(path)):
+            texts += [row["prompt"], row["response"], f"{row['prompt']}\n{row['response']}"]
     return texts
 
 

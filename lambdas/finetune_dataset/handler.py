@@ -44,14 +44,18 @@ class Dependencies:
     output: BucketWriter
 
 
-def build() -> Dependencies:
-    settings = DatasetSettings.from_env()
-    s3 = clients.client("s3")  # created now (init phase) instead of in the first invocation's time
+def wired(settings: DatasetSettings, s3: Any) -> Dependencies:
+    """The function's inputs and output on `s3` (the local demo wires its own settings and client the same way)."""
     return Dependencies(settings=settings,
                         ratings=RatingFiles(s3, settings.ratings_bucket, settings.ratings_prefix),
                         thumbs=RatingFiles(s3, settings.ratings_bucket, THUMBS_PREFIX),
                         expert_answers=RatingFiles(s3, settings.ratings_bucket, EXPERT_ANSWERS_PREFIX),
-                        output=BucketWriter(settings.dataset_bucket, lambda: clients.client("s3")))
+                        output=BucketWriter(settings.dataset_bucket, lambda: s3))
+
+
+def build() -> Dependencies:
+    # The client is created now (init phase) instead of in the first invocation's time.
+    return wired(DatasetSettings.from_env(), clients.client("s3"))
 
 
 dependencies = Startup(build)

@@ -60,14 +60,17 @@ def judge_config(settings: GateSettings) -> Config:
                   max_pool_connections=max(10, settings.judge_concurrency))
 
 
+def wired(settings: GateSettings, judge: PairwiseJudge, s3: Any) -> Dependencies:
+    """The function's judge, inputs and output (the local demo wires its stand-in judge the same way)."""
+    return Dependencies(settings=settings, judge=judge, files=EvaluationFiles(lambda: s3),
+                        output=BucketWriter(settings.report_bucket, lambda: s3))
+
+
 def build() -> Dependencies:
     settings = GateSettings.from_env()
     clients.configure("bedrock-runtime", judge_config(settings), purpose=JUDGE)
     bedrock = clients.client("bedrock-runtime", purpose=JUDGE)  # created now (init phase)
-    clients.client("s3")
-    return Dependencies(settings=settings, judge=PairwiseJudge(bedrock, settings.judge_model_id),
-                        files=EvaluationFiles(lambda: clients.client("s3")),
-                        output=BucketWriter(settings.report_bucket, lambda: clients.client("s3")))
+    return wired(settings, PairwiseJudge(bedrock, settings.judge_model_id), clients.client("s3"))
 
 
 dependencies = Startup(build)
